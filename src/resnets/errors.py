@@ -1,0 +1,36 @@
+"""User-facing errors: one line that names the problem and the fix.
+
+The CLI catches :class:`ResnetsError` and prints its message without a traceback, so any
+mistake a user can make (an unknown model, an impossible depth, a missing dataset) should be
+raised as one of these, before any expensive work starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ResnetsError(ValueError):
+    """An error caused by user input; its message is a complete, single-line explanation."""
+
+
+class DataError(ResnetsError):
+    """A dataset is missing, malformed or does not match the configuration."""
+
+
+class CheckpointError(ResnetsError):
+    """A checkpoint or weights file cannot be used."""
+
+
+def closest(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The ``n`` choices most similar to ``word`` (for "did you mean" hints)."""
+    return difflib.get_close_matches(word, list(choices), n=n, cutoff=0.5)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A hint such as ``" (did you mean 'resnet18'?)"``, or an empty string."""
+    near = closest(word, choices)
+    if not near:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in near) + "?)"

@@ -1,0 +1,95 @@
+"""The surface every model shares (the timm conventions users know).
+
+``forward_features`` -> the last feature map, ``forward_head(pre_logits=...)`` -> pooled
+features or logits, ``reset_classifier(num_classes)``, ``feature_info`` and
+``forward_intermediates`` for multi-scale backbones, ``set_grad_checkpointing``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.checkpoint import checkpoint
+
+from ..errors import ResnetsError
+
+
+@contextlib.contextmanager
+def frozen_running_stats(module: nn.Module) -> Iterator[None]:
+    """Let BatchNorm use batch statistics without updating its running averages.
+
+    Activation checkpointing runs a stage's forward twice; without this, the recomputation in
+    the backward pass would update every running mean and variance a second time.
+    """
+    norms = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.track_running_stats = True
+
+
+class ClassifierModel(nn.Module):
+    """Base of every model: stages feeding a pooled linear classifier named ``fc``."""
+
+    feature_info: list[dict]
+    num_features: int
+    grad_checkpointing: bool = False
+
+    def _init_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
+        if num_classes < 0:
+            raise ResnetsError(f"num_classes must be >= 0 (0 removes the classifier), "
+                               f"got {num_classes}")
+        if not 0.0 <= drop_rate < 1.0:
+            raise ResnetsError(f"drop_rate must be in [0, 1), got {drop_rate}")
+        self.num_features = num_features
+        self.num_classes = num_classes
+        self.drop_rate = drop_rate
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(num_features, num_classes) if num_classes else nn.Identity()
+
+    def run_stage(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Run one stage, recomputing its activations in backward when checkpointing is on."""
+        if self.grad_checkpointing and torch.is_grad_enabled() and self.training:
+            return checkpoint(stage, x, use_reentrant=False, context_fn=lambda: (
+                contextlib.nullcontext(), frozen_running_stats(stage)))
+        return stage(x)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Trade compute for memory: keep only stage inputs, recompute the rest in backward."""
+        self.grad_checkpointing = enable
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps described by ``feature_info``, shallowest first."""
+        raise NotImplementedError
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool, dropout, then the classifier unless ``pre_logits``."""
+        x = torch.flatten(self.avgpool(x), 1)
+        if self.drop_rate:
+            x = nn.functional.dropout(x, p=self.drop_rate, training=self.training)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a freshly initialised one (0: no classifier)."""
+        if num_classes < 0:
+            raise ResnetsError(f"num_classes must be >= 0, got {num_classes}")
+        self.num_classes = num_classes
+        device = next(self.parameters()).device
+        self.fc = (nn.Linear(self.num_features, num_classes, device=device)
+                   if num_classes else nn.Identity())

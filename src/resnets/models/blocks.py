@@ -1,0 +1,277 @@
+"""Residual blocks: each computes y = F(x) + shortcut(x).
+
+He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition" (CVPR 2016,
+arXiv:1512.03385), and "Identity Mappings in Deep Residual Networks" (ECCV 2016,
+arXiv:1603.05027) for the pre-activation units.
+
+Every block is built from the same arguments, so a network is data: a block class, the number
+of blocks per stage and the widths. ``shortcut`` picks the paper's options (Table 3):
+
+* ``"A"``: parameter-free. Identity, or where the shape changes, stride-s subsampling with
+  the extra channels zero-padded.
+* ``"B"``: identity, with a 1x1 convolution (+ BN) projection only where the shape changes.
+* ``"C"``: a projection on every block.
+* ``"none"``: no shortcut at all, the "plain" network used to show the degradation problem.
+
+Module names follow torchvision (``conv1``, ``bn1``, ..., ``downsample``), so its checkpoints
+load unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ResnetsError
+
+LayerFactory = Callable[..., nn.Module]
+
+SHORTCUTS = ("A", "B", "C", "none")
+_SHORTCUT_ALIASES = {
+    "a": "A", "zero_pad": "A", "zeropad": "A",
+    "b": "B", "projection": "B",
+    "c": "C", "projection_all": "C", "all": "C",
+    "none": "none", "plain": "none",
+}
+
+
+def canonical_shortcut(kind: str) -> str:
+    """Map a shortcut name or alias ("projection", "zero_pad", ...) to A, B, C or none."""
+    key = str(kind).lower()
+    if key not in _SHORTCUT_ALIASES:
+        raise ResnetsError(
+            f"unknown shortcut {kind!r}: use 'A' (zero-pad), 'B' (projection where the shape "
+            "changes), 'C' (projection everywhere) or 'none' (plain network)"
+        )
+    return _SHORTCUT_ALIASES[key]
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A: subsample by ``stride`` and append zero channels; no parameters."""
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int) -> None:
+        super().__init__()
+        if out_chs < in_chs:
+            raise ResnetsError("shortcut 'A' cannot reduce channels; use shortcut='B'")
+        self.extra = out_chs - in_chs
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        # F.pad's last pair pads dim -3 (channels) at its end.
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra)) if self.extra else x
+
+    def extra_repr(self) -> str:
+        return f"extra_channels={self.extra}, stride={self.stride}"
+
+
+def conv3x3(in_chs: int, out_chs: int, stride: int = 1, dilation: int = 1,
+            groups: int = 1) -> nn.Conv2d:
+    """3x3 convolution whose padding keeps the size (divided by ``stride``)."""
+    return nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=dilation, dilation=dilation,
+                     groups=groups, bias=False)
+
+
+def conv1x1(in_chs: int, out_chs: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False)
+
+
+def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int,
+                  norm_layer: LayerFactory | None) -> nn.Module | None:
+    """The module applied to x on the shortcut path, or None for the identity.
+
+    ``norm_layer=None`` gives a bare 1x1 projection, as pre-activation units use.
+    """
+    reshapes = stride != 1 or in_chs != out_chs
+    if kind == "A" and reshapes:
+        return ZeroPadShortcut(in_chs, out_chs, stride)
+    if kind == "C" or (kind == "B" and reshapes):
+        proj = conv1x1(in_chs, out_chs, stride)
+        return nn.Sequential(proj, norm_layer(out_chs)) if norm_layer else nn.Sequential(proj)
+    if kind in SHORTCUTS:
+        return None
+    raise ResnetsError(f"unknown shortcut {kind!r}; use one of {SHORTCUTS}")
+
+
+class _Block(nn.Module):
+    """What every block shares: the shortcut and the output ``y = F(x) + shortcut(x)``."""
+
+    expansion = 1
+    preact = False
+
+    def _init_shortcut(self, shortcut: str, in_chs: int, out_chs: int, stride: int,
+                       norm_layer: LayerFactory | None) -> None:
+        self.shortcut_kind = canonical_shortcut(shortcut)
+        self.residual = self.shortcut_kind != "none"
+        # None means identity (or, for plain blocks, no shortcut at all).
+        self.downsample = make_shortcut(self.shortcut_kind, in_chs, out_chs, stride, norm_layer)
+
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.downsample is None else self.downsample(x)
+
+    def zero_init_last(self) -> None:
+        """Start the block as the identity by zeroing the last BN's scale (Goyal et al. 2017)."""
+        raise NotImplementedError
+
+
+class BasicBlock(_Block):
+    """Two 3x3 convolutions: y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 2 left).
+
+    F(x) = BN(conv3x3(ReLU(BN(conv3x3(x))))). With ``shortcut="none"`` the block is the plain
+    counterpart, y = ReLU(F(x)), with exactly the same layers.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
+                 first_dilation: int | None = None, shortcut: str = "B",
+                 norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
+                 stride_in_1x1: bool = False) -> None:
+        super().__init__()
+        out_chs = planes * self.expansion
+        self.conv1 = conv3x3(in_chs, planes, stride, first_dilation or dilation)
+        self.bn1 = norm_layer(planes)
+        self.act1 = act_layer(inplace=True)
+        self.conv2 = conv3x3(planes, out_chs, 1, dilation)
+        self.bn2 = norm_layer(out_chs)
+        self.act2 = act_layer(inplace=True)
+        self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
+
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """F(x), the residual function."""
+        return self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.branch(x)
+        if self.residual:
+            out = out + self.shortcut(x)
+        return self.act2(out)
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn2.weight)
+
+
+class BottleneckBlock(_Block):
+    """1x1 reduce, 3x3, 1x1 expand (x4): y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 5).
+
+    The stride sits on the 3x3 convolution ("ResNet v1.5", as torchvision does), or with
+    ``stride_in_1x1=True`` on the first 1x1 as in the original paper.
+    """
+
+    expansion = 4
+
+    def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
+                 first_dilation: int | None = None, shortcut: str = "B",
+                 norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
+                 stride_in_1x1: bool = False) -> None:
+        super().__init__()
+        out_chs = planes * self.expansion
+        s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.conv1 = conv1x1(in_chs, planes, s1)
+        self.bn1 = norm_layer(planes)
+        self.act1 = act_layer(inplace=True)
+        self.conv2 = conv3x3(planes, planes, s3, first_dilation or dilation)
+        self.bn2 = norm_layer(planes)
+        self.act2 = act_layer(inplace=True)
+        self.conv3 = conv1x1(planes, out_chs)
+        self.bn3 = norm_layer(out_chs)
+        self.act3 = act_layer(inplace=True)
+        self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
+
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """F(x), the residual function."""
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.act2(self.bn2(self.conv2(out)))
+        return self.bn3(self.conv3(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.branch(x)
+        if self.residual:
+            out = out + self.shortcut(x)
+        return self.act3(out)
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn3.weight)
+
+
+class _PreActBlock(_Block):
+    """Pre-activation: y = x + F(x) with F starting from BN-ReLU (He et al. 2016, Fig. 4e).
+
+    Nothing follows the addition, so the identity path runs clean from block to block. A
+    projection shortcut reads the pre-activated input, a parameter-free one reads x itself.
+    """
+
+    preact = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.act1(self.bn1(x))
+        out = self.branch(pre)
+        if not self.residual:
+            return out
+        if self.shortcut_kind in ("B", "C") and self.downsample is not None:
+            return out + self.downsample(pre)
+        return out + self.shortcut(x)
+
+    def zero_init_last(self) -> None:
+        raise ResnetsError(
+            "zero_init_residual needs a BN at the end of the residual branch; pre-activation "
+            "blocks end with a convolution, so leave zero_init_residual=False"
+        )
+
+
+class PreActBasicBlock(_PreActBlock):
+    """Pre-activation basic block: F(x) = conv3x3(ReLU(BN(conv3x3(ReLU(BN(x))))))."""
+
+    expansion = 1
+
+    def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
+                 first_dilation: int | None = None, shortcut: str = "B",
+                 norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
+                 stride_in_1x1: bool = False) -> None:
+        super().__init__()
+        out_chs = planes * self.expansion
+        self.bn1 = norm_layer(in_chs)
+        self.act1 = act_layer(inplace=True)
+        self.conv1 = conv3x3(in_chs, planes, stride, first_dilation or dilation)
+        self.bn2 = norm_layer(planes)
+        self.act2 = act_layer(inplace=True)
+        self.conv2 = conv3x3(planes, out_chs, 1, dilation)
+        self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
+
+    def branch(self, pre: torch.Tensor) -> torch.Tensor:
+        """F(x) given the pre-activated input ReLU(BN(x))."""
+        return self.conv2(self.act2(self.bn2(self.conv1(pre))))
+
+
+class PreActBottleneckBlock(_PreActBlock):
+    """Pre-activation bottleneck: BN-ReLU-conv1x1, BN-ReLU-conv3x3, BN-ReLU-conv1x1 (x4)."""
+
+    expansion = 4
+
+    def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
+                 first_dilation: int | None = None, shortcut: str = "B",
+                 norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
+                 stride_in_1x1: bool = False) -> None:
+        super().__init__()
+        out_chs = planes * self.expansion
+        s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.bn1 = norm_layer(in_chs)
+        self.act1 = act_layer(inplace=True)
+        self.conv1 = conv1x1(in_chs, planes, s1)
+        self.bn2 = norm_layer(planes)
+        self.act2 = act_layer(inplace=True)
+        self.conv2 = conv3x3(planes, planes, s3, first_dilation or dilation)
+        self.bn3 = norm_layer(planes)
+        self.act3 = act_layer(inplace=True)
+        self.conv3 = conv1x1(planes, out_chs)
+        self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
+
+    def branch(self, pre: torch.Tensor) -> torch.Tensor:
+        """F(x) given the pre-activated input ReLU(BN(x))."""
+        out = self.act2(self.bn2(self.conv1(pre)))
+        out = self.act3(self.bn3(self.conv2(out)))
+        return self.conv3(out)

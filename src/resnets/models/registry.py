@@ -1,0 +1,100 @@
+"""One strict registry of every model: ``create_model(name)`` and ``list_models(pattern)``.
+
+Builders register themselves with ``@register_model(...)``; a duplicate name is an error, so
+the CLI, the docs and the tests can enumerate the registry and trust what they find.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from ..errors import ResnetsError, did_you_mean
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about one model name."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    family: str  # e.g. "resnet", "plain", "preact"
+    input_size: int  # native square input resolution, pixels
+    num_classes: int  # default number of classes (1000 ImageNet, 10 CIFAR)
+    reference: str  # where the architecture was published
+    published_params: str | None = None  # parameter count as the paper prints it, e.g. "0.27M"
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+def register_model(*, family: str, input_size: int, num_classes: int, reference: str,
+                   published_params: str | None = None) -> Callable:
+    """Decorator registering a builder under its function name; duplicates raise."""
+
+    def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = ModelInfo(name, fn, family, input_size, num_classes, reference,
+                                    published_params)
+        return fn
+
+    return decorate
+
+def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
+    """Registered names matching a shell-style ``pattern`` (e.g. ``"resnet*"``), sorted."""
+    _import_families()
+    names = [n for n, info in _REGISTRY.items()
+             if fnmatch.fnmatch(n, pattern) and (family is None or info.family == family)]
+    return sorted(names, key=_natural_key)
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry for ``name``; an unknown name raises with the closest names."""
+    _import_families()
+    if name not in _REGISTRY:
+        raise ResnetsError(f"unknown model {name!r}{did_you_mean(name, _REGISTRY)}; "
+                           "`resnets models` lists them all")
+    return _REGISTRY[name]
+
+def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None,
+                 **options: Any) -> nn.Module:
+    """Build a registered model by name.
+
+    ``num_classes`` defaults to the model's dataset (1000 for ImageNet models, 10 for CIFAR);
+    ``options`` are the architecture's keyword arguments (``shortcut``, ``output_stride``,
+    ``zero_init_residual``, ...). Unknown or invalid options raise one clear error.
+    """
+    info = model_info(name)
+    options["num_classes"] = info.num_classes if num_classes is None else num_classes
+    if in_chans is not None:
+        options["in_chans"] = in_chans
+    return info.builder(**options)
+
+def build(cls: type[nn.Module], fixed: dict[str, Any], options: dict[str, Any],
+          name: str, extra: tuple[str, ...] = ()) -> nn.Module:
+    """Instantiate ``cls(**fixed, **options)``, rejecting options the user may not set.
+
+    ``extra`` names the builder's own arguments (such as ``depth``), listed in the error.
+    """
+    accepted = [p for p in inspect.signature(cls.__init__).parameters
+                if p not in ("self", "args", "kwargs") and p not in fixed]
+    for key in options:
+        if key in fixed:
+            raise ResnetsError(f"{name} fixes {key!r}; build the class {cls.__name__} "
+                               f"directly to change it")
+        if key not in accepted:
+            valid = sorted(accepted + list(extra))
+            raise ResnetsError(f"unknown option {key!r} for {name}"
+                               f"{did_you_mean(key, valid)}; valid options: {', '.join(valid)}")
+    return cls(**fixed, **options)
+
+def _natural_key(name: str) -> tuple:
+    """Sort resnet18 before resnet101 (numbers compared as numbers)."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
+
+def _import_families() -> None:
+    """Importing the family modules runs their ``@register_model`` decorators."""
+    from . import plain, preact, resnet  # noqa: F401

@@ -1,0 +1,215 @@
+"""ResNets for ImageNet (18-152) and CIFAR (6n+2 layers), He et al. 2015.
+
+One class, :class:`ResNet`, builds every residual and plain network in the zoo from data: a
+block class, blocks per stage, widths and a stem. Parameter names equal torchvision's, so its
+checkpoints (and timm's ``resnet*``) load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..errors import ResnetsError
+from .base import ClassifierModel
+from .blocks import (BasicBlock, BottleneckBlock, LayerFactory, PreActBasicBlock,
+                     PreActBottleneckBlock, canonical_shortcut)
+from .registry import build, register_model
+from .stages import make_stage, plan_stages
+
+BLOCKS = {
+    "basic": BasicBlock,
+    "bottleneck": BottleneckBlock,
+    "preact_basic": PreActBasicBlock,
+    "preact_bottleneck": PreActBottleneckBlock,
+}
+STEMS = ("imagenet", "cifar")
+
+PAPER = "He et al. 2015, Deep Residual Learning for Image Recognition (arXiv:1512.03385)"
+
+
+class ResNet(ClassifierModel):
+    """A residual (or plain) network: stem, stages of blocks, global pool, linear classifier.
+
+    Args:
+        block: block class or name ("basic", "bottleneck", "preact_basic",
+            "preact_bottleneck").
+        layers: blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet-50.
+        num_classes: classifier outputs; 0 gives a headless feature extractor.
+        in_chans: input channels (1 for grayscale, >3 for multispectral).
+        widths: base width of each stage (bottlenecks output 4x this).
+        stem: "imagenet" (7x7/2 conv and 3x3/2 max pool) or "cifar" (one 3x3 conv).
+        shortcut: "A", "B", "C" (He et al. 2015, Table 3) or "none" for a plain network.
+        zero_init_residual: zero the last BN of each residual branch, so blocks start as
+            identities (post-activation blocks only).
+        stride_in_1x1: bottlenecks stride on the first 1x1 (original paper) instead of the
+            3x3 (torchvision's "v1.5").
+        output_stride: stop down-sampling at 8 or 16 (dilating later stages instead).
+        drop_rate: dropout before the classifier.
+        norm_layer, act_layer: layer factories, ``norm_layer(channels)`` and
+            ``act_layer(inplace=True)``.
+        grad_checkpointing: recompute each stage's activations in backward to save memory.
+    """
+
+    def __init__(self, block: type[nn.Module] | str, layers: Sequence[int],
+                 num_classes: int = 1000, in_chans: int = 3,
+                 widths: Sequence[int] = (64, 128, 256, 512), stem: str = "imagenet",
+                 shortcut: str = "B", zero_init_residual: bool = False,
+                 stride_in_1x1: bool = False, output_stride: int | None = None,
+                 drop_rate: float = 0.0, norm_layer: LayerFactory = nn.BatchNorm2d,
+                 act_layer: LayerFactory = nn.ReLU, grad_checkpointing: bool = False) -> None:
+        super().__init__()
+        block = _resolve_block(block)
+        if len(layers) != len(widths):
+            raise ResnetsError(f"layers {tuple(layers)} and widths {tuple(widths)} must have "
+                               "one entry per stage")
+        if stem not in STEMS:
+            raise ResnetsError(f"unknown stem {stem!r}; use one of {STEMS}")
+        if in_chans < 1:
+            raise ResnetsError(f"in_chans must be >= 1, got {in_chans}")
+        shortcut = canonical_shortcut(shortcut)
+        self.preact = block.preact
+        self.in_chans = in_chans
+
+        stem_width = widths[0]
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_chans, stem_width, 3, stride=1, padding=1, bias=False)
+        # A pre-activation net leaves BN-ReLU to its first block.
+        self.bn1 = nn.Identity() if self.preact else norm_layer(stem_width)
+        self.act1 = nn.Identity() if self.preact else act_layer(inplace=True)
+        stem_reduction = 4 if stem == "imagenet" else 1
+        self.maxpool = (nn.MaxPool2d(3, stride=2, padding=1) if stem == "imagenet"
+                        else nn.Identity())
+
+        strides = [1] + [2] * (len(layers) - 1)
+        plans = plan_stages(strides, stem_reduction, output_stride)
+        self.stage_names = [f"layer{i + 1}" for i in range(len(layers))]
+        self.feature_info = []
+        in_chs = stem_width
+        for name, planes, n, plan in zip(self.stage_names, widths, layers, plans):
+            stage = make_stage(block, in_chs, planes, n, plan, shortcut=shortcut,
+                               norm_layer=norm_layer, act_layer=act_layer,
+                               stride_in_1x1=stride_in_1x1)
+            self.add_module(name, stage)
+            in_chs = planes * block.expansion
+            self.feature_info.append(dict(num_chs=in_chs, reduction=plan.reduction,
+                                          module=name))
+        # Pre-activation nets end with the BN-ReLU that their last block did not apply.
+        self.norm = norm_layer(in_chs) if self.preact else nn.Identity()
+        self.act = act_layer(inplace=True) if self.preact else nn.Identity()
+        self._init_head(in_chs, num_classes, drop_rate)
+        self._init_weights(zero_init_residual)
+        self.set_grad_checkpointing(grad_checkpointing)
+
+    def _init_weights(self, zero_init_residual: bool) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for name in self.stage_names:
+                for blk in getattr(self, name):
+                    if blk.residual:
+                        blk.zero_init_last()
+
+    def stages(self) -> list[nn.Module]:
+        return [getattr(self, name) for name in self.stage_names]
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maxpool(self.act1(self.bn1(self.conv1(x))))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_stem(x)
+        for stage in self.stages():
+            x = self.run_stage(stage, x)
+        return self.act(self.norm(x))
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each stage's output (the last one after the final norm of pre-activation nets)."""
+        x = self.forward_stem(x)
+        maps = []
+        for stage in self.stages():
+            x = self.run_stage(stage, x)
+            maps.append(x)
+        maps[-1] = self.act(self.norm(maps[-1]))
+        return maps
+
+
+def _resolve_block(block: type[nn.Module] | str) -> type[nn.Module]:
+    if isinstance(block, str):
+        if block not in BLOCKS:
+            raise ResnetsError(f"unknown block {block!r}; use one of {sorted(BLOCKS)}")
+        return BLOCKS[block]
+    return block
+
+
+def cifar_depth_to_blocks(depth: int, block: type[nn.Module] = BasicBlock) -> int:
+    """Blocks per stage of a 3-stage CIFAR net: depth = 6n+2 (basic) or 9n+2 (bottleneck)."""
+    per_block = 2 if block.expansion == 1 else 3
+    step = 3 * per_block
+    if not isinstance(depth, int) or depth < step + 2 or (depth - 2) % step:
+        valid = ", ".join(str(step * n + 2) for n in range(1, 5))
+        kind = "basic" if per_block == 2 else "bottleneck"
+        raise ResnetsError(f"depth {depth} is impossible for a CIFAR net of {kind} blocks: "
+                           f"it must be {step}n+2 ({valid}, ...)")
+    return (depth - 2) // step
+
+
+def build_cifar(name: str, depth: int, block: type[nn.Module], shortcut: str,
+                options: dict) -> ResNet:
+    """A 3-stage CIFAR network of widths 16/32/64 (He et al. 2015, Sec. 4.2)."""
+    n = cifar_depth_to_blocks(depth, block)
+    fixed = dict(block=block, layers=(n, n, n), widths=(16, 32, 64), stem="cifar")
+    options.setdefault("shortcut", shortcut)
+    return build(ResNet, fixed, options, name, extra=("depth",))
+
+
+def build_imagenet(name: str, block: type[nn.Module], layers: tuple[int, ...],
+                   options: dict) -> ResNet:
+    return build(ResNet, dict(block=block, layers=layers), options, name)
+
+
+IMAGENET_LAYERS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3),
+                   101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+
+
+def _imagenet_resnet(depth: int, published: str):
+    block = BasicBlock if depth < 50 else BottleneckBlock
+
+    def builder(**options) -> ResNet:
+        return build_imagenet(f"resnet{depth}", block, IMAGENET_LAYERS[depth], options)
+
+    builder.__name__ = f"resnet{depth}"
+    builder.__doc__ = f"ResNet-{depth} for 224x224 ImageNet images ({PAPER}, Table 1)."
+    register_model(family="resnet", input_size=224, num_classes=1000, reference=PAPER,
+                   published_params=published)(builder)
+
+
+def _cifar_resnet(depth: int, published: str | None):
+    def builder(**options) -> ResNet:
+        return build_cifar(f"resnet{depth}", depth, BasicBlock, "A", options)
+
+    builder.__name__ = f"resnet{depth}"
+    builder.__doc__ = f"ResNet-{depth} for 32x32 CIFAR images, option A shortcuts ({PAPER})."
+    register_model(family="resnet", input_size=32, num_classes=10, reference=PAPER,
+                   published_params=published)(builder)
+
+
+for _depth, _published in [(18, "11.7M"), (34, "21.8M"), (50, "25.6M"), (101, "44.5M"),
+                           (152, "60.2M")]:
+    _imagenet_resnet(_depth, _published)
+for _depth, _published in [(20, "0.27M"), (32, "0.46M"), (44, "0.66M"), (56, "0.85M"),
+                           (110, "1.7M"), (1202, "19.4M")]:
+    _cifar_resnet(_depth, _published)
+
+
+@register_model(family="resnet", input_size=32, num_classes=10, reference=PAPER)
+def cifar_resnet(depth: int = 20, **options) -> ResNet:
+    """A CIFAR ResNet of any depth 6n+2 (option A shortcuts unless ``shortcut`` says)."""
+    return build_cifar("cifar_resnet", depth, BasicBlock, "A", options)
