@@ -1,0 +1,72 @@
+"""The SGD optimiser of the ResNet papers, with optional no-decay parameter groups.
+
+He et al. 2015 decay every parameter (weight decay 1e-4, momentum 0.9). Later practice
+(Goyal et al. 2017, "Bag of Tricks" 2018) leaves normalisation parameters and biases undecayed,
+since shrinking a BN scale or a bias does not regularise the function the way shrinking a
+weight does; ``decay_norm_and_bias=False`` selects that.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..errors import ResnetsError
+
+# Modules whose parameters (scale and shift) are normalisation parameters.
+NORM_TYPES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._BatchNorm, nn.SyncBatchNorm, nn.modules.instancenorm._InstanceNorm,
+    nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm, nn.RMSNorm,
+)
+
+
+def split_decay(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Trainable parameters as ``(decayed, undecayed)``: norm parameters and biases undecayed.
+
+    Each parameter appears once even when modules share it; frozen parameters are left out.
+    """
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    seen: set[int] = set()
+    for module in model.modules():
+        is_norm = isinstance(module, NORM_TYPES)
+        for name, param in module.named_parameters(recurse=False):
+            if id(param) in seen or not param.requires_grad:
+                continue
+            seen.add(id(param))
+            (no_decay if is_norm or name == "bias" else decay).append(param)
+    return decay, no_decay
+
+
+def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
+                    weight_decay: float = 1e-4, nesterov: bool = False,
+                    decay_norm_and_bias: bool = True) -> torch.optim.SGD:
+    """SGD over ``model``'s trainable parameters.
+
+    Groups carry a ``name`` ("decay" / "no_decay") and ``lr_scale`` 1.0, which
+    :func:`resnets.train.schedules.apply_lr` multiplies into the scheduled lr.
+    """
+    checks = [
+        (math.isfinite(lr) and lr > 0, f"the learning rate must be positive, got {lr}"),
+        (0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}"),
+        (math.isfinite(weight_decay) and weight_decay >= 0,
+         f"weight decay must be >= 0, got {weight_decay}"),
+        (not nesterov or momentum > 0, "Nesterov momentum needs momentum > 0; set momentum "
+                                       "(e.g. 0.9) or turn nesterov off"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ResnetsError(message)
+    decay, no_decay = split_decay(model)
+    if decay_norm_and_bias:
+        decay, no_decay = decay + no_decay, []
+    groups = [{"params": params, "weight_decay": wd, "name": name, "lr_scale": 1.0}
+              for name, params, wd in (("decay", decay, weight_decay),
+                                       ("no_decay", no_decay, 0.0)) if params]
+    if not groups:
+        raise ResnetsError(f"{type(model).__name__} has no trainable parameters "
+                           "(are they all frozen?)")
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                           nesterov=nesterov)
