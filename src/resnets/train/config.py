@@ -1,0 +1,225 @@
+"""Training configuration: one frozen, typed dataclass per concern.
+
+A recipe (``recipes.py``) overrides the base values; the command line overrides the recipe with
+``section.field=value`` pairs, each checked against the field's type before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..errors import ResnetsError, did_you_mean
+from .schedules import ScheduleConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "resnet20"  # registry name, see `resnets models`
+    shortcut: str = ""  # "" keeps the model's own; A | B | C | none
+    zero_init_residual: bool = False  # zero each residual branch's last BN scale at init
+    drop_rate: float = 0.0  # dropout probability before the classifier
+    grad_checkpointing: bool = False  # recompute stage activations in backward (saves memory)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"  # digits | synthetic | cifar10 | cifar100 | folder
+    root: str = ""  # directory holding the dataset files ("" for digits and synthetic)
+    val_size: int = 0  # training images held out for validation (the paper: 5000); 0 = none
+    augment: str = "auto"  # auto | cifar (pad-crop-flip) | crop (pad-crop) | none
+    crop_padding: int = 4  # pixels of zero padding before the random crop
+    resize: int = 0  # in-memory data: resize images once to this side, pixels (0 keeps)
+    image_size: int = 224  # image folders: training crop side, pixels
+    download: bool = False  # CIFAR: fetch the official archive when the files are missing
+    skip_corrupt: bool = False  # image folders: skip unreadable files instead of failing
+    workers: int = 2  # image folders: loader processes
+    synthetic_size: int = 512  # synthetic data: training images (test: a quarter of it)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 0.1  # peak learning rate for one step of the (global) batch
+    momentum: float = 0.9  # SGD momentum
+    nesterov: bool = False  # Nesterov momentum
+    weight_decay: float = 1e-4  # L2 penalty per step
+    decay_norm_and_bias: bool = True  # False: no weight decay on norm parameters and biases
+    label_smoothing: float = 0.0  # target probability mass spread uniformly over classes
+    grad_clip: float = 0.0  # clip the global gradient norm to this value; 0 = off
+    ema_decay: float = 0.0  # exponential moving average of weights per step; 0 = off
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    epochs: int = 30  # passes over the training data (ignored when iterations > 0)
+    iterations: int = 0  # optimiser steps in total; > 0 overrides epochs (the paper: 64000)
+    batch_size: int = 128  # images per optimiser step, summed over all processes
+    eval_batch_size: int = 512  # images per evaluation step
+    seed: int = 0  # seeds weights, data order and augmentation
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    channels_last: bool = False  # NHWC memory format (faster convolutions on many devices)
+    compile: bool = False  # torch.compile the model
+    deterministic: bool = False  # deterministic kernels: bitwise-repeatable runs on CPU
+    out_dir: str = "runs"  # parent directory of run directories
+    run_name: str = ""  # run directory name; "" = recipe and time
+    checkpoint_every: int = 0  # also save a checkpoint every N steps; 0 = epoch ends only
+    eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
+    recipe: str = ""  # the recipe this configuration came from
+    source: str = ""  # the paper or page the recipe follows
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig,
+            "schedule": ScheduleConfig}
+CHOICES = {
+    "data.dataset": ("digits", "synthetic", "cifar10", "cifar100", "folder"),
+    "data.augment": ("auto", "cifar", "crop", "none"),
+    "precision": ("fp32", "bf16"),
+}
+
+
+def to_dict(cfg: Any) -> dict:
+    """A JSON-ready nested dict of a config (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(data: dict) -> TrainConfig:
+    """Rebuild a :class:`TrainConfig` from :func:`to_dict` output (e.g. a run's config.json)."""
+    pairs = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            pairs += [(f"{key}.{k}", v) for k, v in value.items()]
+        else:
+            pairs.append((key, value))
+    return apply_overrides(TrainConfig(), {k: v for k, v in pairs})
+
+
+def field_types() -> dict[str, Any]:
+    """Every overridable dotted key and its type."""
+    hints = typing.get_type_hints(TrainConfig)
+    out = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in SECTIONS:
+            sub = typing.get_type_hints(SECTIONS[f.name])
+            out.update({f"{f.name}.{g.name}": sub[g.name]
+                        for g in dataclasses.fields(SECTIONS[f.name])})
+        else:
+            out[f.name] = hints[f.name]
+    return out
+
+
+def parse_value(key: str, text: Any, typ: Any) -> Any:
+    """Convert ``text`` to ``typ`` (bool, int, float, str, tuple[int, ...]) or raise."""
+    if not isinstance(text, str):
+        if isinstance(text, list):
+            text = tuple(text)
+        return _check_type(key, text, typ)
+    origin = typing.get_origin(typ)
+    try:
+        if typ is bool:
+            low = text.lower()
+            if low not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                raise ValueError
+            return low in ("true", "1", "yes", "on")
+        if typ is int:
+            return int(text)
+        if typ is float:
+            return float(text)
+        if typ is str:
+            return text
+        if origin is tuple:
+            item = typing.get_args(typ)[0]
+            parts = [p for p in text.replace(" ", "").strip("()[]").split(",") if p]
+            return tuple(item(p) for p in parts)
+    except ValueError:
+        pass
+    raise ResnetsError(f"{key}={text!r} is not a valid {_type_name(typ)}")
+
+
+def _check_type(key: str, value: Any, typ: Any) -> Any:
+    if typing.get_origin(typ) is tuple:
+        item = typing.get_args(typ)[0]
+        if isinstance(value, tuple) and all(isinstance(v, item) for v in value):
+            return value
+    elif typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
+        return value
+    raise ResnetsError(f"{key}={value!r} is not a valid {_type_name(typ)}")
+
+
+def _type_name(typ: Any) -> str:
+    if typing.get_origin(typ) is tuple:
+        return "comma-separated list of " + typing.get_args(typ)[0].__name__
+    if isinstance(typ, types.UnionType):
+        return str(typ)
+    return {bool: "boolean (true/false)", int: "integer", float: "number"}.get(
+        typ, getattr(typ, "__name__", str(typ)))
+
+
+def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """A new config with dotted ``overrides`` applied, each type-checked."""
+    types_ = field_types()
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, raw in overrides.items():
+        if key not in types_:
+            raise ResnetsError(f"unknown setting {key!r}{did_you_mean(key, types_)}; "
+                               "`resnets recipes --show NAME` lists the settings")
+        value = parse_value(key, raw, types_[key])
+        if key in CHOICES and value not in CHOICES[key]:
+            raise ResnetsError(f"{key}={value!r} is not one of {', '.join(CHOICES[key])}"
+                               f"{did_you_mean(str(value), CHOICES[key])}")
+        section, _, name = key.partition(".")
+        if name:
+            nested.setdefault(section, {})[name] = value
+        else:
+            top[key] = value
+    for section, values in nested.items():
+        top[section] = dataclasses.replace(getattr(cfg, section), **values)
+    return dataclasses.replace(cfg, **top)
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """``["optim.lr=0.05", "epochs=3"]`` -> ``{"optim.lr": "0.05", "epochs": "3"}``."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ResnetsError(f"override {pair!r} must look like key=value, "
+                               "e.g. optim.lr=0.05")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Reject impossible settings before any work starts."""
+    checks = [
+        (cfg.optim.lr > 0, f"optim.lr must be positive, got {cfg.optim.lr}"),
+        (cfg.batch_size > 0, f"batch_size must be positive, got {cfg.batch_size}"),
+        (cfg.eval_batch_size > 0, f"eval_batch_size must be positive, got "
+                                  f"{cfg.eval_batch_size}"),
+        (cfg.epochs > 0 or cfg.iterations > 0, "set epochs or iterations to a positive number"),
+        (cfg.iterations >= 0, f"iterations must be >= 0, got {cfg.iterations}"),
+        (cfg.optim.weight_decay >= 0, f"optim.weight_decay must be >= 0, got "
+                                      f"{cfg.optim.weight_decay}"),
+        (0 <= cfg.optim.momentum < 1, f"optim.momentum must be in [0, 1), got "
+                                      f"{cfg.optim.momentum}"),
+        (0 <= cfg.optim.label_smoothing < 1, "optim.label_smoothing must be in [0, 1)"),
+        (0 <= cfg.optim.ema_decay < 1, "optim.ema_decay must be in [0, 1) (0 turns it off)"),
+        (cfg.optim.grad_clip >= 0, "optim.grad_clip must be >= 0 (0 turns it off)"),
+        (cfg.data.val_size >= 0, "data.val_size must be >= 0"),
+        (cfg.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
+        (cfg.eval_every >= 1, "eval_every must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ResnetsError(message)

@@ -1,0 +1,119 @@
+"""Named training recipes: the papers' setups as overrides of the base configuration.
+
+Each recipe cites its source. ``resnets recipes`` prints them; ``resnets train --recipe NAME
+key=value ...`` runs one with any field overridden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ResnetsError, did_you_mean
+from .config import TrainConfig, apply_overrides
+
+RESNET_PAPER = "He et al. 2015, arXiv:1512.03385, Sec. 4.2"
+PREACT_PAPER = "He et al. 2016, arXiv:1603.05027, Sec. 4 and Appendix"
+IMAGENET_PAPER = "He et al. 2015, arXiv:1512.03385, Sec. 3.4"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str  # one line shown by `resnets recipes`
+    source: str  # where the setup is published
+    overrides: dict[str, Any]  # dotted keys of TrainConfig
+
+
+# The paper's CIFAR schedule: batch 128, lr 0.1 divided by 10 at 32k and 48k, stop at 64k.
+_CIFAR_STEP = {
+    "data.augment": "cifar", "data.crop_padding": 4, "batch_size": 128,
+    "optim.lr": 0.1, "optim.momentum": 0.9, "optim.weight_decay": 1e-4,
+    "schedule.name": "step", "schedule.milestones": (32000, 48000), "schedule.gamma": 0.1,
+    "iterations": 64000,
+}
+# ResNet-110 and deeper: 0.01 until the training error falls below 80%, then 0.1.
+_ERROR_GATED_WARMUP = {"schedule.warmup_lr": 0.01, "schedule.warmup_until_error": 0.8}
+# Pre-activation nets (He et al. 2016): 0.01 for the first 400 iterations.
+_FIXED_WARMUP = {"schedule.warmup_lr": 0.01, "schedule.warmup_iters": 400,
+                 "schedule.warmup_mode": "constant"}
+
+
+def _cifar_recipes() -> list[Recipe]:
+    out = []
+    for dataset, classes in (("cifar10", 10), ("cifar100", 100)):
+        base = {**_CIFAR_STEP, "data.dataset": dataset}
+        for depth in (20, 32, 44, 56, 110, 1202):
+            extra = _ERROR_GATED_WARMUP if depth >= 110 else {}
+            out.append(Recipe(f"{dataset}-resnet{depth}",
+                              f"ResNet-{depth} (option A) on {dataset.upper()}, 64k iterations",
+                              RESNET_PAPER,
+                              {**base, **extra, "model.name": f"resnet{depth}"}))
+        for depth in (20, 32, 44, 56, 110):
+            extra = _ERROR_GATED_WARMUP if depth >= 110 else {}
+            out.append(Recipe(f"{dataset}-plain{depth}",
+                              f"plain-{depth} on {dataset.upper()}, the ResNet recipe",
+                              RESNET_PAPER,
+                              {**base, **extra, "model.name": f"plain{depth}"}))
+        for depth in (110, 164, 1001):
+            out.append(Recipe(f"{dataset}-preact-resnet{depth}",
+                              f"pre-activation ResNet-{depth} on {dataset.upper()}",
+                              PREACT_PAPER,
+                              {**base, **_FIXED_WARMUP,
+                               "model.name": f"preact_resnet{depth}"}))
+    return out
+
+
+def _imagenet_recipes() -> list[Recipe]:
+    return [
+        Recipe(f"imagenet-resnet{depth}",
+               f"ResNet-{depth} on an ImageNet folder: 90 epochs, lr 0.1 /10 every 30",
+               IMAGENET_PAPER,
+               {"model.name": f"resnet{depth}", "data.dataset": "folder",
+                "data.image_size": 224, "batch_size": 256, "optim.lr": 0.1,
+                "optim.momentum": 0.9, "optim.weight_decay": 1e-4, "epochs": 90,
+                "schedule.name": "multistep", "schedule.milestone_epochs": (30, 60),
+                "schedule.gamma": 0.1, "eval_batch_size": 256})
+        for depth in (18, 34, 50, 101, 152)
+    ]
+
+
+DEFAULT_RECIPE = "digits-resnet20"
+
+_DIGITS = Recipe(
+    DEFAULT_RECIPE,
+    "the main job: ResNet-20 on the embedded handwritten digits (16x16), under a minute on CPU",
+    "this project (docs/training.md); the network is He et al. 2015's CIFAR ResNet-20",
+    {"model.name": "resnet20", "data.dataset": "digits", "data.resize": 16,
+     "data.augment": "crop", "data.crop_padding": 2, "batch_size": 64, "epochs": 30,
+     "optim.lr": 0.1, "optim.nesterov": True, "optim.weight_decay": 5e-4,
+     "schedule.name": "cosine", "schedule.warmup_iters": 100, "eval_batch_size": 512},
+)
+
+_SYNTHETIC = Recipe(
+    "synthetic-smoke",
+    "a seconds-long smoke test: ResNet-20 on deterministic synthetic images",
+    "this project",
+    {"model.name": "resnet20", "data.dataset": "synthetic", "data.synthetic_size": 256,
+     "data.augment": "none", "batch_size": 32, "epochs": 2, "optim.lr": 0.05,
+     "schedule.name": "cosine"},
+)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in
+                              [_DIGITS, _SYNTHETIC, *_cifar_recipes(), *_imagenet_recipes()]}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ResnetsError(f"unknown recipe {name!r}{did_you_mean(name, RECIPES)}; "
+                           "`resnets recipes` lists them")
+    return RECIPES[name]
+
+
+def recipe_config(name: str = DEFAULT_RECIPE, overrides: dict[str, Any] | None = None
+                  ) -> TrainConfig:
+    """The base config with the recipe applied, then the user's ``overrides``."""
+    recipe = get_recipe(name)
+    cfg = apply_overrides(TrainConfig(), {**recipe.overrides, "recipe": recipe.name,
+                                          "source": recipe.source})
+    return apply_overrides(cfg, overrides or {})

@@ -1,0 +1,115 @@
+"""Configuration: type-checked overrides, recipes, validation."""
+
+import dataclasses
+
+import pytest
+
+from resnets.errors import ResnetsError
+from resnets.train.config import (TrainConfig, apply_overrides, field_types, from_dict,
+                                  parse_overrides, to_dict, validate)
+from resnets.train.recipes import DEFAULT_RECIPE, RECIPES, get_recipe, recipe_config
+
+
+def test_overrides_are_parsed_by_field_type():
+    cfg = apply_overrides(TrainConfig(), parse_overrides([
+        "optim.lr=0.05", "epochs=3", "optim.nesterov=true", "schedule.milestones=10,20",
+        "model.name=resnet32", "device=cpu"]))
+    assert cfg.optim.lr == 0.05 and isinstance(cfg.optim.lr, float)
+    assert cfg.epochs == 3 and cfg.optim.nesterov is True
+    assert cfg.schedule.milestones == (10, 20)
+    assert cfg.model.name == "resnet32" and cfg.device == "cpu"
+    assert TrainConfig().optim.lr == 0.1  # the base is unchanged (frozen, replaced)
+
+
+@pytest.mark.parametrize("pair, fragment", [
+    ("optim.lr=fast", "not a valid number"),
+    ("epochs=2.5", "not a valid integer"),
+    ("optim.nesterov=maybe", "boolean"),
+    ("optim.lrr=0.1", "did you mean 'optim.lr'"),
+    ("precision=fp8", "not one of fp32, bf16"),
+    ("data.dataset=cifar11", "did you mean 'cifar10'"),
+])
+def test_bad_overrides_give_one_line(pair, fragment):
+    with pytest.raises(ResnetsError) as err:
+        apply_overrides(TrainConfig(), parse_overrides([pair]))
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_override_needs_equals_sign():
+    with pytest.raises(ResnetsError, match="key=value"):
+        parse_overrides(["optim.lr"])
+
+
+@pytest.mark.parametrize("pair, fragment", [
+    ("optim.lr=0", "optim.lr must be positive"),
+    ("optim.lr=-1", "optim.lr must be positive"),
+    ("batch_size=0", "batch_size must be positive"),
+    ("optim.momentum=1.5", "momentum"),
+])
+def test_validate_rejects_impossible_settings(pair, fragment):
+    cfg = apply_overrides(TrainConfig(), parse_overrides([pair]))
+    with pytest.raises(ResnetsError, match=fragment):
+        validate(cfg)
+
+
+def test_config_round_trips_through_dict():
+    cfg = recipe_config("cifar10-resnet110", {"seed": "3"})
+    again = from_dict(to_dict(cfg))
+    assert again == cfg
+
+
+def test_every_field_is_overridable_and_commented():
+    keys = field_types()
+    assert "optim.lr" in keys and "schedule.warmup_until_error" in keys
+    assert len(keys) == sum(len(dataclasses.fields(type(getattr(TrainConfig(), f.name))))
+                            if dataclasses.is_dataclass(getattr(TrainConfig(), f.name)) else 1
+                            for f in dataclasses.fields(TrainConfig))
+
+
+def test_recipes_cover_the_papers():
+    names = set(RECIPES)
+    for d in (20, 32, 44, 56, 110, 1202):
+        assert f"cifar10-resnet{d}" in names and f"cifar100-resnet{d}" in names
+    for d in (20, 32, 44, 56, 110):
+        assert f"cifar10-plain{d}" in names
+    for d in (110, 164, 1001):
+        assert f"cifar10-preact-resnet{d}" in names
+    for d in (18, 34, 50, 101, 152):
+        assert f"imagenet-resnet{d}" in names
+
+
+def test_paper_cifar_recipe_values():
+    cfg = recipe_config("cifar10-resnet56")
+    assert (cfg.batch_size, cfg.optim.lr, cfg.optim.weight_decay, cfg.iterations) == \
+        (128, 0.1, 1e-4, 64000)
+    assert cfg.schedule.name == "step" and cfg.schedule.milestones == (32000, 48000)
+    assert cfg.model.name == "resnet56" and cfg.data.dataset == "cifar10"
+    assert cfg.schedule.warmup_until_error == 0
+    deep = recipe_config("cifar10-resnet110")
+    assert deep.schedule.warmup_lr == 0.01 and deep.schedule.warmup_until_error == 0.8
+    assert recipe_config("cifar100-resnet20").data.dataset == "cifar100"
+
+
+def test_imagenet_recipe_values():
+    cfg = recipe_config("imagenet-resnet50")
+    assert (cfg.batch_size, cfg.optim.lr, cfg.epochs, cfg.optim.weight_decay) == \
+        (256, 0.1, 90, 1e-4)
+    assert cfg.schedule.name == "multistep" and cfg.schedule.milestone_epochs == (30, 60)
+    assert cfg.data.dataset == "folder"
+
+
+def test_recipes_cite_sources_and_build_valid_configs():
+    for recipe in RECIPES.values():
+        assert recipe.source
+        validate(recipe_config(recipe.name))
+
+
+def test_unknown_recipe_names_closest():
+    with pytest.raises(ResnetsError, match="cifar10-resnet20"):
+        get_recipe("cifar10-resnet21")
+
+
+def test_default_recipe_is_the_digits_job():
+    cfg = recipe_config(DEFAULT_RECIPE)
+    assert cfg.data.dataset == "digits" and cfg.model.name == "resnet20"
