@@ -84,3 +84,12 @@ def test_split_size_out_of_range():
         split_train_val(ds, 3, seed=0)
     train, val = split_train_val(ds, 0, seed=0)
     assert len(train) == 3 and len(val) == 0
+
+
+def test_derive_seed_separates_tuples_and_is_stable():
+    from resnets.data.base import derive_seed
+
+    seeds = {derive_seed(s, e, i) for s in range(3) for e in range(3) for i in range(3)}
+    assert len(seeds) == 27 and all(0 <= s < 2**63 for s in seeds)
+    assert derive_seed(1, 23) != derive_seed(12, 3)  # parts are delimited, not concatenated
+    assert derive_seed(0, 1, 2) == derive_seed(0, 1, 2)

@@ -7,6 +7,7 @@ loader hold a whole dataset on the training device and convert batch by batch.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -94,3 +95,13 @@ def _proportional_quotas(counts: torch.Tensor, total: int) -> torch.Tensor:
     order = torch.sort(exact - quotas, descending=True, stable=True).indices
     quotas[order[:leftover]] += 1
     return quotas
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed that depends on every part, e.g. ``derive_seed(seed, epoch, batch)``.
+
+    Hashing (rather than ``seed + epoch``) keeps streams for nearby tuples unrelated and is
+    stable across Python versions and processes, unlike ``hash()``.
+    """
+    text = ",".join(str(int(part)) for part in parts).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
