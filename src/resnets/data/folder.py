@@ -1,0 +1,113 @@
+"""Image folders in the ImageNet layout: ``root/<split>/<class>/<image file>``.
+
+Classes are the sorted sub-folder names, so label k means the same class in train/ and val/
+as long as both hold the same folders. Images are decoded with PIL and converted to RGB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torchvision.transforms.v2.functional import pil_to_tensor
+
+from ..errors import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
+                    ".tiff", ".webp")  # files with other suffixes (README, .txt) are ignored
+
+
+def decode_image(path: str | os.PathLike) -> Image.Image:
+    """Fully decode ``path`` as an RGB PIL image; an unreadable file raises DataError."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")  # convert() forces the whole file to be decoded
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise DataError(f"cannot decode image {path} ({reason}); replace or delete the file, "
+                        "or pass skip_corrupt=True") from None
+
+
+class ImageFolderDataset(torch.utils.data.Dataset):
+    """(transform(image), label) pairs read from ``root/<split>/<class>/*``.
+
+    With ``split=None``, ``root`` itself holds the class folders. ``transform`` receives an
+    RGB PIL image; without one an item is a uint8 3 x H x W tensor. Hidden files and files
+    without an image suffix are ignored. An undecodable image raises :class:`DataError` when
+    it is read; with ``skip_corrupt=True`` every image is instead decoded once here, at
+    construction (slow for large sets: a full pass over the files), and the unreadable ones
+    are left out and listed in ``skipped``, so ``len()`` is final before training starts.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str | None = "train",
+                 transform: Callable[[Image.Image], Any] | None = None,
+                 skip_corrupt: bool = False,
+                 extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> None:
+        self.root = Path(root).expanduser()
+        self.directory = self.root if split is None else self.root / split
+        layout = (f"expected {self.root}/{split or ''}{'/' if split else ''}<class>/<image> "
+                  "(ImageNet layout: train/ and val/, each with one folder per class)")
+        if not self.directory.is_dir():
+            raise DataError(f"image folder {self.directory} not found; {layout}")
+        self.classes = sorted(entry.name for entry in os.scandir(self.directory)
+                              if entry.is_dir() and not entry.name.startswith("."))
+        if not self.classes:
+            raise DataError(f"no class folders in {self.directory}; {layout}")
+        self.class_to_idx = {name: index for index, name in enumerate(self.classes)}
+        suffixes = tuple(ext.lower() for ext in extensions)
+        self.samples: list[tuple[str, int]] = []
+        empty = []
+        for name in self.classes:
+            files = _image_files(self.directory / name, suffixes)
+            if not files:
+                empty.append(name)
+            self.samples += [(path, self.class_to_idx[name]) for path in files]
+        if empty:
+            shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5
+                                             else "")
+            raise DataError(f"class folder(s) {shown} in {self.directory} hold no "
+                            f"{'/'.join(suffixes)} images; {layout}")
+        self.transform = transform
+        self.skipped: list[str] = []
+        if skip_corrupt:
+            readable = []
+            for path, label in self.samples:
+                try:
+                    decode_image(path)
+                    readable.append((path, label))
+                except DataError:
+                    self.skipped.append(path)
+            self.samples = readable
+            if not self.samples:
+                raise DataError(f"none of the images in {self.directory} can be decoded")
+
+    @property
+    def targets(self) -> list[int]:
+        """The label of every sample, in order."""
+        return [label for _, label in self.samples]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        path, label = self.samples[index]
+        image = decode_image(path)
+        return (pil_to_tensor(image) if self.transform is None else self.transform(image)), label
+
+
+def _image_files(folder: Path, suffixes: tuple[str, ...]) -> list[str]:
+    """Image files under ``folder`` (recursively, following links), in sorted order."""
+    found = []
+    for directory, subdirs, files in os.walk(folder, followlinks=True):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        found += [os.path.join(directory, f) for f in sorted(files)
+                  if f.lower().endswith(suffixes) and not f.startswith(".")]
+    return found

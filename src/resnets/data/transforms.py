@@ -1,0 +1,59 @@
+"""ImageNet preprocessing with ``torchvision.transforms.v2``, every size a parameter.
+
+Training follows the usual ResNet recipe: a random-resized crop (8%-100% of the area, aspect
+3/4-4/3), a horizontal flip, conversion to float 0..1 and normalisation by the ImageNet
+statistics. Evaluation resizes the shorter side to ``size / 0.875`` (256 for 224) and takes
+the centre crop, or, for the paper's 10-crop testing, the four corners and the centre plus
+their mirror images, stacked into one 10 x C x H x W tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torchvision.transforms import v2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # per-channel RGB mean of ImageNet train, 0..1 scale
+IMAGENET_STD = (0.229, 0.224, 0.225)  # per-channel RGB std of ImageNet train, 0..1 scale
+EVAL_CROP_FRACTION = 0.875  # 224 / 256: share of the resized image the centre crop keeps
+
+
+def imagenet_train_transform(size: int = 224, scale: tuple[float, float] = (0.08, 1.0),
+                             mean: Sequence[float] = IMAGENET_MEAN,
+                             std: Sequence[float] = IMAGENET_STD) -> v2.Compose:
+    """PIL image (or uint8 tensor) -> float 3 x size x size, randomly cropped and flipped."""
+    return v2.Compose([
+        v2.ToImage(),
+        v2.RandomResizedCrop(size, scale=scale, antialias=True),  # crop uint8: cheaper
+        v2.RandomHorizontalFlip(),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(mean, std),
+        v2.ToPureTensor(),
+    ])
+
+
+def imagenet_eval_transform(size: int = 224, resize: int | None = None, ten_crop: bool = False,
+                            mean: Sequence[float] = IMAGENET_MEAN,
+                            std: Sequence[float] = IMAGENET_STD) -> v2.Compose:
+    """PIL image -> float 3 x size x size centre crop (or 10 x 3 x size x size with
+    ``ten_crop``) after resizing the shorter side to ``resize`` (default size / 0.875)."""
+    if resize is None:
+        resize = round(size / EVAL_CROP_FRACTION)
+    to_float = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    if ten_crop:  # normalising is per pixel, so it may come first and leave TenCrop last
+        tail = [*to_float, v2.TenCrop(size), StackCrops()]
+    else:
+        tail = [v2.CenterCrop(size), *to_float, v2.ToPureTensor()]
+    return v2.Compose([v2.ToImage(), v2.Resize(resize, antialias=True), *tail])
+
+
+class StackCrops(torch.nn.Module):
+    """Turns the tuple of crops from ``TenCrop`` into one K x C x H x W tensor.
+
+    A v2 transform would be applied to each crop separately, hence a plain module; being a
+    module-level class, it pickles into DataLoader worker processes.
+    """
+
+    def forward(self, crops: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([crop.as_subclass(torch.Tensor) for crop in crops])
