@@ -11,14 +11,15 @@ Writing (:func:`save_checkpoint`): the state goes to a temporary file in the sam
 which is flushed and fsynced; if the current ``NAME.pt`` verifies against its checksum it is
 hard-linked (or copied) to ``NAME.prev.pt`` and its checksum file follows; then the temporary
 file is renamed over ``NAME.pt`` (atomic) and the new checksum file is written (atomically).
-A crash at any point leaves at least one checkpoint whose checksum matches: between the
-rename and the new checksum, ``NAME.pt`` fails verification and ``NAME.prev.pt`` is used.
-A failed write (disk full) removes its temporary files and leaves the old files untouched.
+Once one save has completed, a crash at any later point leaves at least one checkpoint whose
+checksum matches: between the rename and the new checksum, ``NAME.pt`` fails verification and
+``NAME.prev.pt`` is used. A failed write (disk full) removes its temporary files and leaves the
+old files untouched; only a killed process can leave a ``.NAME.pt.*.tmp`` file, never read.
 
 Reading (:func:`load_checkpoint`) uses ``torch.load(weights_only=True)``: tensors and plain
 data only, so a file holding pickled code is refused without running it. To make sure what is
 saved can be read back that way, :func:`save_checkpoint` converts numpy arrays and scalars to
-tensors and numbers and refuses any other object before writing anything.
+tensors and numbers, paths to strings, and refuses any other object before writing anything.
 """
 
 from __future__ import annotations
