@@ -270,3 +270,11 @@ def test_safe_extract_refuses_escaping_members(tmp_path, kind):
         safe_extract(archive, target)
     assert list(target.iterdir()) == []
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "abs").exists()
+
+
+def test_build_dataset_reads_cifar(tmp_path):
+    from resnets.data import build_dataset
+
+    written = write_cifar10(tmp_path / "cifar-10-batches-py")
+    ds = build_dataset("cifar10", str(tmp_path), "test")
+    assert ds.labels.tolist() == written["test_y"].tolist()
