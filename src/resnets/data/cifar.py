@@ -161,7 +161,9 @@ def download_cifar(root: str | os.PathLike, spec: CifarSpec) -> None:
     root.mkdir(parents=True, exist_ok=True)
     archive = root / spec.url.rsplit("/", 1)[1]
     if not check_md5(archive, spec.md5):
-        partial = Path(tempfile.mkstemp(dir=root, suffix=".part")[1])
+        handle, name = tempfile.mkstemp(dir=root, suffix=".part")
+        os.close(handle)  # fetch() reopens it by name
+        partial = Path(name)
         try:
             fetch(spec.url, partial)
         except (urllib.error.URLError, OSError, TimeoutError) as err:
