@@ -20,19 +20,24 @@ from ..errors import ResnetsError
 
 @contextlib.contextmanager
 def frozen_running_stats(module: nn.Module) -> Iterator[None]:
-    """Let BatchNorm use batch statistics without updating its running averages.
+    """Let BatchNorm run again in training mode, then put its running statistics back.
 
     Activation checkpointing runs a stage's forward twice; without this, the recomputation in
-    the backward pass would update every running mean and variance a second time.
+    the backward pass would update every running mean, variance and batch count a second
+    time. Switching ``track_running_stats`` off instead would change which tensors the BN
+    saves for backward, and non-reentrant checkpointing rejects a recomputation that saves
+    different tensors.
     """
-    norms = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
-    for m in norms:
-        m.track_running_stats = False
+    buffers = [buf for m in module.modules() if isinstance(m, _BatchNorm)
+               for buf in (m.running_mean, m.running_var, m.num_batches_tracked)
+               if buf is not None]
+    saved = [buf.clone() for buf in buffers]
     try:
         yield
     finally:
-        for m in norms:
-            m.track_running_stats = True
+        with torch.no_grad():
+            for buf, value in zip(buffers, saved):
+                buf.copy_(value)
 
 
 class ClassifierModel(nn.Module):
