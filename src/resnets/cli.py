@@ -1,0 +1,159 @@
+"""The `resnets` command: a thin layer over the library.
+
+    resnets train [--recipe NAME] [key=value ...]   train (default: ResNet-20 on digits)
+    resnets evaluate RUN_DIR|CHECKPOINT              test error, per-class accuracy, confusion
+    resnets predict --checkpoint RUN IMAGE...        top-k classes of image files
+    resnets models [PATTERN]                         every registered model
+    resnets recipes [--show NAME]                    the named training recipes
+
+User errors print one line and exit with status 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from .errors import ResnetsError
+
+# Flags that are shorthands for common `key=value` overrides.
+TRAIN_FLAGS = {
+    "model": ("model.name", str), "data": ("data.dataset", str), "root": ("data.root", str),
+    "epochs": ("epochs", int), "iterations": ("iterations", int),
+    "batch_size": ("batch_size", int), "lr": ("optim.lr", float), "seed": ("seed", int),
+    "device": ("device", str), "out": ("out_dir", str), "name": ("run_name", str),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resnets", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model (default: ResNet-20 on the digits)")
+    p.add_argument("--recipe", default=None, help="named recipe (see `resnets recipes`)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    for flag, (key, typ) in TRAIN_FLAGS.items():
+        p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None,
+                       help=f"shorthand for {key}=...")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="any setting, e.g. optim.lr=0.05 schedule.name=cosine")
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint or run directory")
+    p.add_argument("checkpoint", help="run directory or checkpoint file")
+    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--root", default=None, help="dataset folder, if it moved")
+    p.add_argument("--ten-crop", action="store_true", help="image folders: 10-crop testing")
+    p.add_argument("--out", default=None, help="where to write the report (default: run dir)")
+
+    p = sub.add_parser("predict", help="print the top-k classes of image files")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    p.add_argument("--topk", type=int, default=5)
+
+    p = sub.add_parser("models", help="list the registered models")
+    p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
+    p.add_argument("--markdown", action="store_true", help="print a markdown table")
+
+    p = sub.add_parser("recipes", help="list the named training recipes")
+    p.add_argument("--show", metavar="NAME", help="print one recipe's resolved config")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train.config import apply_overrides, parse_overrides
+    from .train.engine import load_run_config, train
+    from .train.recipes import DEFAULT_RECIPE, recipe_config
+
+    overrides = parse_overrides(args.overrides)
+    for flag, (key, _) in TRAIN_FLAGS.items():
+        if getattr(args, flag) is not None:
+            overrides[key] = str(getattr(args, flag))
+    if args.resume:
+        if args.recipe:
+            raise ResnetsError("--resume continues a run with its own recipe; drop --recipe")
+        cfg = apply_overrides(load_run_config(args.resume), overrides)
+        summary = train(cfg, resume_dir=args.resume)
+    else:
+        cfg = recipe_config(args.recipe or DEFAULT_RECIPE, overrides)
+        summary = train(cfg)
+    if summary.get("test_accuracy") is not None:
+        print(f"test accuracy {100 * summary['test_accuracy']:.2f}% "
+              f"(top-1 error {100 * summary['test_error']:.2f}%) after {summary['steps']} "
+              f"steps, {summary['train_seconds']:.0f} s")
+    print(f"run directory: {summary['run_dir']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .train.inference import evaluate_checkpoint
+
+    report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
+                                 ten_crop=args.ten_crop, out_dir=args.out)
+    print(f"{report['split']} top-1 error {100 * report['top1_error']:.2f}%  "
+          f"top-5 error {100 * report['top5_error']:.2f}%  loss {report['loss']:.4f}  "
+          f"({report['images']} images)")
+    for name, acc in report["per_class_accuracy"].items():
+        print(f"  {name:>16}  {100 * acc:6.2f}%")
+    print(f"report: {report['report_path']}")
+    print(f"confusion matrix: {report['confusion_png']}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .train.inference import predict_files
+
+    if args.topk < 1:
+        raise ResnetsError(f"--topk must be >= 1, got {args.topk}")
+    for path, preds in predict_files(args.checkpoint, args.images, args.topk):
+        print(path)
+        for name, prob in preds:
+            print(f"  {name:>16}  {100 * prob:6.2f}%")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models.summary import format_markdown, format_table, model_rows
+
+    rows = model_rows(args.pattern)
+    if not rows:
+        raise ResnetsError(f"no model matches {args.pattern!r}; try `resnets models`")
+    print(format_markdown(rows) if args.markdown else format_table(rows))
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from .train.config import to_dict
+    from .train.recipes import RECIPES, get_recipe, recipe_config
+
+    if args.show:
+        recipe = get_recipe(args.show)
+        print(f"# {recipe.name}: {recipe.summary}\n# source: {recipe.source}")
+        print(json.dumps(to_dict(recipe_config(recipe.name)), indent=2))
+        return 0
+    width = max(len(n) for n in RECIPES)
+    for recipe in RECIPES.values():
+        print(f"{recipe.name:<{width}}  {recipe.summary}  [{recipe.source}]")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "models": cmd_models, "recipes": cmd_recipes}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except ResnetsError as exc:
+        print(f"resnets: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,391 @@
+"""The training loop: short enough to read in one sitting.
+
+``train(cfg)`` builds data, model and optimiser from a :class:`TrainConfig`, runs SGD with the
+configured schedule, evaluates every ``eval_every`` epochs, and writes a run directory
+(config, metrics, curves, checkpoints, summary). A checkpoint holds everything needed to
+continue bit-for-bit: weights, optimiser, EMA, schedule state, RNG states, and the position in
+the epoch. Hook objects see named points of the loop and may carry state of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CheckpointError, ResnetsError
+from ..models import create_model, model_info
+from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
+from .config import TrainConfig, from_dict, to_dict, validate
+from .ema import ModelEMA
+from .evaluate import autocast, evaluate
+from .logger import RunLogger, progress
+from .optim import build_optimizer
+from .pipeline import Pipeline, build_pipeline
+from .schedules import ErrorGatedWarmup, apply_lr, lr_at
+
+GATE_WINDOW = 50  # steps between updates of the error-gated warm-up (one host sync each)
+
+
+class TrainingDiverged(ResnetsError):
+    """The loss became NaN or infinite."""
+
+
+class StopRequested(Exception):
+    """Raised inside the loop when Ctrl-C asked for a stop at a step boundary."""
+
+
+class Hook:
+    """Named points of the loop. Override what you need; state is saved with checkpoints."""
+
+    def on_train_start(self, ctx: "Context") -> None: ...
+    def after_backward(self, ctx: "Context") -> None: ...
+    def on_step_end(self, ctx: "Context") -> None: ...
+    def on_epoch_end(self, ctx: "Context", row: dict) -> None: ...
+    def on_train_end(self, ctx: "Context", summary: dict) -> None: ...
+    def state_dict(self) -> dict: return {}
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+@dataclass
+class Context:
+    """What a run holds; hooks read it."""
+
+    cfg: TrainConfig
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    pipe: Pipeline
+    run_dir: Path
+    device: torch.device
+    step: int = 0  # optimiser steps taken
+    epoch: int = 0  # current epoch (0-based)
+    position: int = 0  # batches of the current epoch already consumed
+    best_val_error: float = math.inf
+    sums: dict = field(default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0})
+    loss: torch.Tensor | None = None
+    is_main: bool = True  # rank 0 writes files
+    stop_requested: bool = False  # set by Ctrl-C; the loop stops after the current step
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(ctx: "Context"):
+    """Turn the first Ctrl-C into a request to stop at the end of the current step.
+
+    The loop then saves a checkpoint on a step boundary, so the resumed run continues exactly.
+    A second Ctrl-C interrupts at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        if ctx.stop_requested:
+            raise KeyboardInterrupt
+        ctx.stop_requested = True
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ResnetsError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ResnetsError("device=cuda but no CUDA GPU is visible; use device=cpu")
+    return device
+
+
+def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
+                device: torch.device) -> torch.nn.Module:
+    options: dict[str, Any] = {"zero_init_residual": cfg.model.zero_init_residual,
+                               "drop_rate": cfg.model.drop_rate,
+                               "grad_checkpointing": cfg.model.grad_checkpointing}
+    if cfg.model.shortcut:
+        options["shortcut"] = cfg.model.shortcut
+    model = create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans,
+                         **options).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def new_run_dir(cfg: TrainConfig) -> Path:
+    name = cfg.run_name or f"{cfg.recipe or cfg.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = Path(cfg.out_dir) / name, 1
+    while path.exists() and not cfg.run_name:
+        n += 1
+        path = Path(cfg.out_dir) / f"{name}-{n}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{str(run_dir)!r} is not a run directory (no config.json)")
+    return from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
+          hooks: Sequence[Hook] = (), rank: int = 0, world_size: int = 1,
+          wrap_model=None) -> dict:
+    """Train as ``cfg`` says; returns the summary (also written to ``summary.json``)."""
+    validate(cfg)
+    model_info(cfg.model.name)  # an unknown model fails before the data is read
+    device = resolve_device(cfg.device)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    torch.manual_seed(cfg.seed)
+    pipe = build_pipeline(cfg, device, rank, world_size)
+    model = build_model(cfg, len(pipe.classes), pipe.in_chans, device)
+    optimizer = build_optimizer(model, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+                                weight_decay=cfg.optim.weight_decay,
+                                nesterov=cfg.optim.nesterov,
+                                decay_norm_and_bias=cfg.optim.decay_norm_and_bias)
+    ema = ModelEMA(model, decay=cfg.optim.ema_decay) if cfg.optim.ema_decay else None
+    gate = ErrorGatedWarmup.from_config(cfg.schedule)
+    is_main = rank == 0
+    run_dir = Path(resume_dir) if resume_dir else new_run_dir(cfg)
+    ckpts = CheckpointManager(run_dir)
+    ctx = Context(cfg, model, optimizer, pipe, run_dir, device, is_main=is_main)
+    if resume_dir:
+        state = ckpts.load_latest()
+        if state is None:
+            raise CheckpointError(f"no checkpoint to resume from in {str(run_dir)!r}")
+        _restore(ctx, state, ema, gate, hooks)
+    elif is_main:
+        (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    logger = RunLogger(run_dir, enabled=is_main)
+    if resume_dir:
+        logger.truncate_after(ctx.step)
+    net = wrap_model(model) if wrap_model else model
+    if cfg.compile:
+        net = torch.compile(net)
+
+    steps_per_epoch = len(pipe.train)
+    total_steps = cfg.iterations or cfg.epochs * steps_per_epoch
+    epochs = math.ceil(total_steps / steps_per_epoch)
+
+    def checkpoint_state() -> dict:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "ema": ema.state_dict() if ema else None,
+                "gate": gate.state_dict() if gate else None,
+                "hooks": [h.state_dict() for h in hooks], "rng": capture_rng_state(),
+                "step": ctx.step, "epoch": ctx.epoch, "position": ctx.position,
+                "sums": dict(ctx.sums), "best_val_error": ctx.best_val_error,
+                "config": to_dict(cfg), "model_name": cfg.model.name,
+                "classes": pipe.classes, "in_chans": pipe.in_chans,
+                "image_size": pipe.image_size, "mean": pipe.mean, "std": pipe.std}
+
+    def save(best: bool = False) -> None:
+        _check_finite(ctx, weights=True)  # never replace a good checkpoint with a diverged one
+        if is_main:
+            state = checkpoint_state()
+            ckpts.save_last(state)
+            if best:
+                ckpts.save_best(state)
+
+    for h in hooks:
+        h.on_train_start(ctx)
+    started = time.perf_counter()
+    with stop_on_interrupt(ctx):
+        try:
+            while ctx.epoch < epochs and ctx.step < total_steps:
+                row = _run_epoch(ctx, net, ema, gate, hooks, epochs, total_steps, save)
+                improved = row.get("val_error", math.inf) < ctx.best_val_error
+                if improved:
+                    ctx.best_val_error = row["val_error"]
+                logger.log(row)
+                for h in hooks:
+                    h.on_epoch_end(ctx, row)
+                ctx.epoch += 1
+                ctx.position = 0
+                ctx.sums = {"loss": 0.0, "correct": 0, "seen": 0}
+                save(best=improved)
+        except StopRequested:
+            save()
+            _stop_message(ctx, "checkpoint saved at this step")
+        except KeyboardInterrupt:
+            _stop_message(ctx, "the last checkpoint is kept")
+
+    rows = logger.rows() if is_main else []
+    seconds = time.perf_counter() - started
+    last = rows[-1] if rows else {}
+    summary = {"run_dir": str(run_dir), "model": cfg.model.name, "recipe": cfg.recipe,
+               "steps": ctx.step, "epochs": ctx.epoch,
+               "test_error": last.get("test_error"), "test_top5_error": last.get("test_top5"),
+               "test_accuracy": None if last.get("test_error") is None
+               else 1 - last["test_error"],
+               "best_val_error": None if math.isinf(ctx.best_val_error)
+               else ctx.best_val_error,
+               "train_seconds": seconds}
+    for h in hooks:
+        h.on_train_end(ctx, summary)
+    if is_main:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        logger.plot()
+    logger.close()
+    return summary
+
+
+def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: int,
+               save) -> dict:
+    """One pass over the training batches (from ``ctx.position`` on), then evaluation."""
+    cfg, pipe, optimizer = ctx.cfg, ctx.pipe, ctx.optimizer
+    steps_per_epoch = len(pipe.train)
+    pipe.train.set_epoch(ctx.epoch, start=ctx.position)
+    net.train()
+    t_epoch = time.perf_counter()
+    batches = progress(pipe.train, steps_per_epoch - ctx.position,
+                       f"epoch {ctx.epoch + 1}/{epochs}", enabled=ctx.is_main)
+    for images, labels in batches:
+        lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, cfg.optim.lr)
+        apply_lr(optimizer, gate.factor_or_lr(lr) if gate else lr)
+        if cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(ctx.device, cfg.precision):
+            logits = net(images)
+            loss = F.cross_entropy(logits.float(), labels,
+                                   label_smoothing=cfg.optim.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        ctx.loss = loss
+        for h in hooks:
+            h.after_backward(ctx)
+        if cfg.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        if ema:
+            ema.update(ctx.model)
+        ctx.step += 1
+        ctx.position += 1
+        _accumulate(ctx, loss, logits, labels)
+        if ctx.device.type == "cpu" or ctx.step % GATE_WINDOW == 0:
+            _check_finite(ctx)
+        if gate and ctx.step % GATE_WINDOW == 0:
+            # The error of the last GATE_WINDOW steps, not the epoch's lagging average.
+            window = ctx.sums.pop("window", (0, 0))
+            correct, seen = ctx.sums["correct"] - window[0], ctx.sums["seen"] - window[1]
+            gate.update(1 - float(correct) / max(seen, 1))
+            ctx.sums["window"] = (ctx.sums["correct"], ctx.sums["seen"])
+        for h in hooks:
+            h.on_step_end(ctx)
+        if cfg.checkpoint_every and ctx.step % cfg.checkpoint_every == 0:
+            save()
+        if ctx.stop_requested:
+            raise StopRequested
+        if ctx.step >= total_steps:
+            break
+    _check_finite(ctx, weights=True)
+    return _end_epoch(ctx, ema, epochs, total_steps, time.perf_counter() - t_epoch)
+
+
+def _stop_message(ctx: Context, what: str) -> None:
+    if ctx.is_main:
+        print(f"\ninterrupted at step {ctx.step}; {what}. Resume with:\n"
+              f"  resnets train --resume {ctx.run_dir}", flush=True)
+    raise SystemExit(130)
+
+
+def _accumulate(ctx: Context, loss: torch.Tensor, logits: torch.Tensor,
+                labels: torch.Tensor) -> None:
+    """Running sums for the epoch's training loss and error (kept on the device)."""
+    n = len(labels)
+    ctx.sums["loss"] = ctx.sums["loss"] + loss.detach().float() * n
+    ctx.sums["correct"] = ctx.sums["correct"] + (logits.argmax(1) == labels).sum()
+    ctx.sums["seen"] += n
+
+
+def _check_finite(ctx: Context, weights: bool = False) -> None:
+    """Stop on a NaN/Inf loss (or, before a checkpoint, NaN/Inf weights)."""
+    bad = ctx.loss is not None and not torch.isfinite(ctx.loss).item()
+    if weights and not bad:
+        bad = not all(torch.isfinite(p).all().item() for p in ctx.model.parameters())
+    if bad:
+        raise TrainingDiverged(
+            f"training diverged (loss {ctx.loss.item() if ctx.loss is not None else '?'}) at "
+            f"step {ctx.step}; the last good checkpoint in {ctx.run_dir} is kept; lower "
+            "optim.lr or set optim.grad_clip")
+
+
+def _end_epoch(ctx: Context, ema: ModelEMA | None, epochs: int, total_steps: int,
+               seconds: float) -> dict:
+    cfg, pipe = ctx.cfg, ctx.pipe
+    seen = max(int(ctx.sums["seen"]), 1)
+    row = {"epoch": ctx.epoch + 1, "step": ctx.step,
+           "lr": ctx.optimizer.param_groups[0]["lr"],
+           "train_loss": float(ctx.sums["loss"]) / seen,
+           "train_error": 1 - float(ctx.sums["correct"]) / seen,
+           "images_per_second": ctx.sums["seen"] / max(seconds, 1e-9)}
+    last = ctx.epoch + 1 >= epochs or ctx.step >= total_steps
+    if (ctx.epoch + 1) % cfg.eval_every == 0 or last:
+        model = ema.module if ema else ctx.model
+        n = len(pipe.classes)
+        if pipe.val is not None:
+            val = evaluate(model, pipe.val, n, ctx.device, cfg.precision, cfg.channels_last)
+            row.update(val_loss=val["loss"], val_error=val["top1_error"])
+        test = evaluate(model, pipe.test, n, ctx.device, cfg.precision, cfg.channels_last)
+        row.update(test_loss=test["loss"], test_error=test["top1_error"],
+                   test_top5=test["top5_error"])
+    if ctx.is_main:
+        parts = [f"epoch {row['epoch']}/{epochs}", f"step {row['step']}",
+                 f"lr {row['lr']:.4g}", f"train loss {row['train_loss']:.4f}",
+                 f"train err {100 * row['train_error']:.2f}%"]
+        if "val_error" in row:
+            parts.append(f"val err {100 * row['val_error']:.2f}%")
+        if "test_error" in row:
+            parts.append(f"test err {100 * row['test_error']:.2f}%")
+        parts.append(f"{row['images_per_second']:.0f} img/s")
+        print("  ".join(parts), flush=True)
+    return row
+
+
+def _to_device(value, device: torch.device):
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
+
+
+def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> None:
+    saved = state.get("model_name")
+    if saved != ctx.cfg.model.name:
+        raise CheckpointError(f"the checkpoint was trained with {saved!r}, not "
+                              f"{ctx.cfg.model.name!r}; resume with the same model")
+    ctx.model.load_state_dict(state["model"])
+    ctx.optimizer.load_state_dict(state["optimizer"])
+    if ema and state.get("ema"):
+        ema.load_state_dict(state["ema"])
+    if gate and state.get("gate"):
+        gate.load_state_dict(state["gate"])
+    for h, s in zip(hooks, state.get("hooks", [])):
+        h.load_state_dict(s)
+    ctx.step, ctx.epoch, ctx.position = state["step"], state["epoch"], state["position"]
+    ctx.best_val_error = state["best_val_error"]
+    ctx.sums = {k: _to_device(v, ctx.device) for k, v in state["sums"].items()}
+    restore_rng_state(state["rng"])
+    if ctx.is_main:
+        print(f"resumed {ctx.run_dir} at step {ctx.step} (epoch {ctx.epoch + 1})", flush=True)

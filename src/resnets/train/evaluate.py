@@ -1,0 +1,58 @@
+"""Evaluation: loss, top-1/top-5 error and the confusion matrix over a loader."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .metrics import confusion_matrix, topk_correct
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast when asked for, else nothing."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torch.device,
+             precision: str = "fp32", channels_last: bool = False,
+             ten_crop: bool = False) -> dict:
+    """Mean loss, top-1 and top-5 error, and the confusion matrix (rows: true class).
+
+    With ``ten_crop`` each batch holds B x 10 x C x H x W crops whose softmax outputs are
+    averaged per image.
+    """
+    was_training = model.training
+    model.eval()
+    loss_sum, seen = 0.0, 0
+    correct = {1: 0, 5: 0}
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for images, labels in batches:
+        images, labels = images.to(device, non_blocking=True), labels.to(device)
+        crops = images.shape[1] if ten_crop else 1
+        if ten_crop:
+            images = images.flatten(0, 1)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(device, precision):
+            logits = model(images).float()
+        if ten_crop:
+            probs = logits.softmax(1).view(-1, crops, logits.shape[1]).mean(1)
+            logits = probs.clamp_min(1e-12).log()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+        seen += len(labels)
+        for k, n in topk_correct(logits, labels, ks=(1, 5)).items():
+            correct[k] += n
+        cm += confusion_matrix(logits.argmax(1).cpu(), labels.cpu(), num_classes)
+    model.train(was_training)
+    if seen == 0:
+        return {"loss": float("nan"), "top1_error": float("nan"),
+                "top5_error": float("nan"), "confusion": cm}
+    return {"loss": loss_sum / seen, "top1_error": 1 - correct[1] / seen,
+            "top5_error": 1 - correct[5] / seen, "confusion": cm}

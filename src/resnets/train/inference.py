@@ -1,0 +1,137 @@
+"""Using a trained model: evaluate a checkpoint on its data, predict the class of image files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .. import data as D
+from ..errors import CheckpointError, ResnetsError
+from .checkpoint import CheckpointManager, load_checkpoint
+from .config import TrainConfig, apply_overrides, from_dict
+from .engine import build_model, resolve_device
+from .evaluate import evaluate
+from .metrics import per_class_accuracy
+from .pipeline import build_pipeline
+
+REQUIRED_KEYS = ("model", "model_name", "classes", "in_chans", "image_size", "mean", "std",
+                 "config")
+
+
+def load_trained(path: str | os.PathLike, device: torch.device | None = None
+                 ) -> tuple[torch.nn.Module, dict, TrainConfig]:
+    """(model in eval mode, checkpoint state, its config) from a run directory or a ``.pt``."""
+    path = Path(path)
+    if path.is_dir():
+        state = CheckpointManager(path).load_latest()
+        if state is None:
+            raise CheckpointError(f"{str(path)!r} holds no checkpoint (last.pt)")
+    elif path.is_file():
+        state = load_checkpoint(path)
+    else:
+        raise CheckpointError(f"{str(path)!r} is neither a run directory nor a checkpoint file")
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{str(path)!r} is not a training checkpoint of resnets "
+                              f"(missing {', '.join(missing)}); for bare weights use "
+                              "resnets.load_weights")
+    cfg = from_dict(state["config"])
+    device = device or resolve_device("auto")
+    model = build_model(cfg, len(state["classes"]), state["in_chans"], device)
+    model.load_state_dict(state["model"])
+    return model.eval(), state, cfg
+
+
+def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str | None = None,
+                        ten_crop: bool = False, out_dir: str | None = None) -> dict:
+    """Top-1/top-5 error, per-class accuracy and a confusion-matrix PNG for one split."""
+    device = resolve_device("auto")
+    model, state, cfg = load_trained(path, device)
+    if root:
+        cfg = apply_overrides(cfg, {"data.root": root})
+    if ten_crop and cfg.data.dataset != "folder":
+        raise ResnetsError("10-crop testing is for image folders; drop --ten-crop")
+    if ten_crop:
+        test = D.ImageFolderDataset(cfg.data.root, "val", transform=D.imagenet_eval_transform(
+            cfg.data.image_size, ten_crop=True))
+        batches = torch.utils.data.DataLoader(test, batch_size=max(cfg.eval_batch_size // 10, 1),
+                                              num_workers=cfg.data.workers)
+    else:
+        pipe = build_pipeline(cfg, device)
+        if split == "val" and pipe.val is None:
+            raise ResnetsError("this run has no validation split (data.val_size=0); "
+                               "use --split test")
+        batches = pipe.val if split == "val" else pipe.test
+    classes = list(state["classes"])
+    result = evaluate(model, batches, len(classes), device, cfg.precision, ten_crop=ten_crop)
+    cm = result["confusion"]
+    per_class = dict(zip(classes, per_class_accuracy(cm).tolist()))
+    out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else Path(path).parent)
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot_confusion(cm, classes, out / f"confusion-{split}.png")
+    report = {"split": split, "images": int(cm.sum()), "loss": result["loss"],
+              "top1_error": result["top1_error"], "top5_error": result["top5_error"],
+              "per_class_accuracy": per_class, "confusion": cm.tolist(),
+              "checkpoint": str(path), "step": state.get("step"), "ten_crop": ten_crop,
+              "confusion_png": str(png)}
+    report_path = out / f"evaluation-{split}.json"
+    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    report["report_path"] = str(report_path)
+    return report
+
+
+def plot_confusion(cm: torch.Tensor, classes: Sequence[str], path: Path) -> Path:
+    """Row-normalised confusion matrix (true class down, predicted across) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = cm.double() / cm.sum(1, keepdim=True).clamp_min(1)
+    size = max(4.0, 0.45 * len(classes) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    image = ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
+    if len(classes) <= 30:
+        ax.set_xticks(range(len(classes)), classes, rotation=90)
+        ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted class", ylabel="true class", title="confusion (row-normalised)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def preprocess(path: str | os.PathLike, state: dict, cfg: TrainConfig) -> torch.Tensor:
+    """One image file as the model's normalised 1 x C x H x W input."""
+    image = D.decode_image(path)
+    if cfg.data.dataset == "folder":
+        return D.imagenet_eval_transform(state["image_size"])(image).unsqueeze(0)
+    if state["in_chans"] == 1:
+        image = image.convert("L")
+    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    x = pixels.view(image.height, image.width, -1).permute(2, 0, 1).float().unsqueeze(0)
+    side = state["image_size"]
+    x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False) / 255.0
+    return D.normalize(x, state["mean"], state["std"])
+
+
+@torch.no_grad()
+def predict_files(path: str | os.PathLike, images: Sequence[str], topk: int = 5
+                  ) -> list[tuple[str, list[tuple[str, float]]]]:
+    """For each image file, the ``topk`` (class name, probability) pairs, most likely first."""
+    device = resolve_device("auto")
+    model, state, cfg = load_trained(path, device)
+    classes = list(state["classes"])
+    inputs = [preprocess(p, state, cfg) for p in images]  # all files checked before any work
+    out = []
+    for name, x in zip(images, inputs):
+        probs = model(x.to(device)).float().softmax(1)[0].cpu()
+        values, indices = probs.topk(min(topk, len(classes)))
+        out.append((name, [(classes[i], float(v)) for v, i in zip(values, indices)]))
+    return out

@@ -1,0 +1,152 @@
+"""From a :class:`DataConfig` to loaders: the data a training run sees.
+
+In-memory datasets (digits, synthetic, CIFAR) are held on the training device and augmented
+batch by batch there; image folders stream through a ``torch.utils.data.DataLoader``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from .. import data as D
+from ..errors import DataError
+from .config import TrainConfig
+
+DIGITS_TEST_FRACTION = 0.2  # share of the 1,797 digits held out as the test split
+
+
+@dataclass
+class Pipeline:
+    """Everything the engine needs to know about the data."""
+
+    train: Any  # iterable of (images, labels) batches with set_epoch(); len() = steps/epoch
+    test: Any  # evaluation batches
+    val: Any | None  # validation batches when data.val_size > 0
+    classes: list[str]
+    in_chans: int
+    image_size: int  # side of the images the model sees, pixels
+    mean: list[float] = field(default_factory=list)  # per-channel normalisation
+    std: list[float] = field(default_factory=list)
+    train_size: int = 0
+
+
+def load_arrays(cfg: TrainConfig) -> tuple[D.ArrayDataset, D.ArrayDataset]:
+    """(train, test) in-memory datasets for digits, synthetic and CIFAR."""
+    d = cfg.data
+    if d.dataset == "digits":
+        train = D.load_digits("train", test_fraction=DIGITS_TEST_FRACTION, seed=0)
+        test = D.load_digits("test", test_fraction=DIGITS_TEST_FRACTION, seed=0)
+    elif d.dataset == "synthetic":
+        train = D.make_synthetic(num_samples=d.synthetic_size, seed=cfg.seed, split="train")
+        test = D.make_synthetic(num_samples=max(d.synthetic_size // 4, 1), seed=cfg.seed,
+                                split="test")
+    else:
+        if not d.root:
+            raise DataError(f"data.root is empty: point it at the folder holding "
+                            f"the {d.dataset} files (data.root=/path/to/data)")
+        train = D.load_cifar(d.root, d.dataset, "train", download=d.download)
+        test = D.load_cifar(d.root, d.dataset, "test", download=False)
+    if d.resize:
+        train, test = _resize(train, d.resize), _resize(test, d.resize)
+    return train, test
+
+
+def _resize(ds: D.ArrayDataset, side: int) -> D.ArrayDataset:
+    images = F.interpolate(ds.images.float(), size=(side, side), mode="bilinear",
+                           align_corners=False)
+    images = images.round().clamp(0, 255).to(torch.uint8)
+    return D.ArrayDataset(images, ds.labels, ds.classes)
+
+
+def _augmentation(cfg: TrainConfig):
+    kind = cfg.data.augment
+    if kind == "auto":
+        kind = {"cifar10": "cifar", "cifar100": "cifar", "digits": "crop"}.get(
+            cfg.data.dataset, "none")
+    pad = cfg.data.crop_padding
+    if kind == "none":
+        return None
+    if kind == "crop":
+        return lambda batch, gen: D.random_crop(batch, pad, gen)
+    return lambda batch, gen: D.random_flip(D.random_crop(batch, pad, gen), gen)
+
+
+def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
+                   world_size: int = 1) -> Pipeline:
+    """Read and check the data before any model is built."""
+    if cfg.data.dataset == "folder":
+        return _folder_pipeline(cfg, rank, world_size)
+    train, test = load_arrays(cfg)
+    val = None
+    if cfg.data.val_size:
+        train, val = D.split_train_val(train, cfg.data.val_size, seed=cfg.seed)
+    per_rank = cfg.batch_size // world_size
+    if cfg.batch_size % world_size:
+        raise DataError(f"batch_size {cfg.batch_size} is not divisible by the "
+                        f"{world_size} processes; it is the global batch")
+    mean, std = D.channel_stats(train)
+    common = dict(device=device, mean=mean, std=std)
+    loader = D.InMemoryLoader(train, per_rank, shuffle=True, drop_last=True,
+                              augment=_augmentation(cfg), seed=cfg.seed, rank=rank,
+                              world_size=world_size, **common)
+
+    def evaluation(ds):
+        return D.InMemoryLoader(ds, cfg.eval_batch_size, shuffle=False, drop_last=False,
+                                **common)
+
+    return Pipeline(loader, evaluation(test), evaluation(val) if val is not None else None,
+                    list(train.classes), train.images.shape[1], train.images.shape[-1],
+                    [float(m) for m in mean], [float(s) for s in std], len(train))
+
+
+def _folder_pipeline(cfg: TrainConfig, rank: int, world_size: int) -> Pipeline:
+    d = cfg.data
+    if not d.root:
+        raise DataError("data.root is empty: point it at the folder with train/ and val/ "
+                        "subfolders of class folders (data.root=/path/to/images)")
+    train = D.ImageFolderDataset(d.root, "train", transform=D.imagenet_train_transform(
+        d.image_size), skip_corrupt=d.skip_corrupt)
+    test = D.ImageFolderDataset(d.root, "val", transform=D.imagenet_eval_transform(
+        d.image_size), skip_corrupt=d.skip_corrupt)
+    if train.classes != test.classes:
+        raise DataError(f"train/ and val/ under {d.root} hold different class folders")
+    per_rank = cfg.batch_size // world_size
+    loader = EpochLoader(train, per_rank, cfg.seed, d.workers, rank, world_size)
+    evaluation = torch.utils.data.DataLoader(test, batch_size=cfg.eval_batch_size,
+                                             num_workers=d.workers)
+    return Pipeline(loader, evaluation, None, list(train.classes), 3, d.image_size,
+                    list(D.IMAGENET_MEAN), list(D.IMAGENET_STD), len(train))
+
+
+class EpochLoader:
+    """A DataLoader over a file dataset whose order depends only on (seed, epoch)."""
+
+    def __init__(self, dataset, batch_size: int, seed: int, workers: int, rank: int = 0,
+                 world_size: int = 1) -> None:
+        if batch_size > len(dataset):
+            raise DataError(f"batch size {batch_size} is larger than the {len(dataset)} "
+                            "training images; lower batch_size")
+        self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        self.workers, self.rank, self.world_size = workers, rank, world_size
+        self.epoch, self.start = 0, 0
+
+    def __len__(self) -> int:
+        return len(self.dataset) // (self.batch_size * self.world_size)
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def __iter__(self) -> Iterable:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(self.dataset), generator=gen)
+        per_step = self.batch_size * self.world_size
+        order = order[: len(self) * per_step]
+        mine = order.view(len(self), self.world_size, self.batch_size)[:, self.rank]
+        batches = mine[self.start:].tolist()
+        torch.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009 + self.start)
+        return iter(torch.utils.data.DataLoader(self.dataset, batch_sampler=batches,
+                                                num_workers=self.workers))

@@ -1,0 +1,92 @@
+"""The `resnets` command end to end, on synthetic data, in seconds."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resnets.cli import main
+
+TINY = ["--recipe", "synthetic-smoke", "--epochs", "1", "--device", "cpu",
+        "data.synthetic_size=32", "batch_size=16", "eval_batch_size=32"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    assert main(["train", *TINY, "--out", str(out), "--name", "cli"]) == 0
+    return out / "cli"
+
+
+def test_train_prints_accuracy_and_run_directory(run_dir, capsys):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 2 and 0 <= summary["test_accuracy"] <= 1
+    assert (run_dir / "last.pt").is_file()
+
+
+def test_train_output_names_the_run(tmp_path, capsys):
+    assert main(["train", *TINY, "--out", str(tmp_path), "--name", "x"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and f"run directory: {tmp_path / 'x'}" in out
+
+
+def test_evaluate_writes_report_and_confusion_png(run_dir, capsys):
+    assert main(["evaluate", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((run_dir / "evaluation-test.json").read_text())
+    assert report["images"] == 8 and len(report["per_class_accuracy"]) == 10
+    assert sum(map(sum, report["confusion"])) == 8
+    with Image.open(run_dir / "confusion-test.png") as png:
+        assert png.size[0] > 100
+    assert f"top-1 error {100 * report['top1_error']:.2f}%" in out
+
+
+def test_predict_prints_topk_classes(run_dir, tmp_path, capsys):
+    image = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)).save(
+        image)
+    assert main(["predict", "--checkpoint", str(run_dir), "--topk", "3", str(image)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(image) and len(lines) == 4
+    probs = [float(line.split()[-1].rstrip("%")) for line in lines[1:]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 100.01
+
+
+def test_models_lists_the_registry(capsys):
+    assert main(["models", "resnet*"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet18" in out and "11.69M" in out and "1.81G" in out and "plain20" not in out
+
+
+def test_recipes_lists_and_shows(capsys):
+    assert main(["recipes"]) == 0
+    assert "cifar10-resnet110" in capsys.readouterr().out
+    assert main(["recipes", "--show", "cifar10-resnet20"]) == 0
+    shown = capsys.readouterr().out
+    assert '"iterations": 64000' in shown
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--recipe", "cifar10-resnet21"], "'cifar10-resnet20'"),
+    (["train", "--model", "resnet19", "--epochs", "1"], "'resnet18'"),
+    (["train", "--lr", "-0.1"], "optim.lr must be positive"),
+    (["train", "--batch-size", "0"], "batch_size must be positive"),
+    (["train", "optim.lr=abc"], "not a valid number"),
+    (["train", "--data", "cifar10", "--root", "/nonexistent"], "cifar-10-batches-py"),
+    (["evaluate", "/nonexistent"], "neither a run directory"),
+    (["models", "nothing*"], "no model matches"),
+])
+def test_user_errors_are_one_line_without_traceback(argv, fragment, capsys, tmp_path):
+    assert main([*argv, *(["--out", str(tmp_path)] if argv[0] == "train" else [])]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_real_process_exit_status_and_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "resnets.cli", "train", "--model", "resnet19",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "resnet18" in proc.stderr

@@ -1,0 +1,138 @@
+"""The training loop end to end on tiny synthetic data: run directory, resume, NaN guard."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from resnets.errors import CheckpointError, ResnetsError
+from resnets.train.checkpoint import CheckpointManager
+from resnets.train.config import from_dict
+from resnets.train.engine import Hook, TrainingDiverged, train
+from resnets.train.recipes import recipe_config
+
+TINY = {"data.synthetic_size": "48", "data.augment": "cifar", "batch_size": "16",
+        "eval_batch_size": "64", "epochs": "3", "device": "cpu", "deterministic": "true",
+        "model.drop_rate": "0.2", "optim.ema_decay": "0.9", "schedule.name": "cosine",
+        "schedule.warmup_iters": "2", "optim.lr": "0.05"}
+
+
+def tiny_config(tmp_path, **extra):
+    overrides = {**TINY, "out_dir": str(tmp_path), **{k: str(v) for k, v in extra.items()}}
+    return recipe_config("synthetic-smoke", overrides)
+
+
+class StopAt(Hook):
+    """Ask the loop to stop after a given step, as Ctrl-C does."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, ctx):
+        if ctx.step == self.step:
+            ctx.stop_requested = True
+
+
+def final_weights(run_dir):
+    return CheckpointManager(run_dir).load_latest()["model"]
+
+
+def test_run_directory_holds_config_metrics_curves_checkpoints(tmp_path):
+    cfg = tiny_config(tmp_path, run_name="a", **{"data.val_size": 16})
+    summary = train(cfg)
+    run = tmp_path / "a"
+    for name in ("config.json", "metrics.csv", "metrics.jsonl", "curves.png", "last.pt",
+                 "best.pt", "summary.json"):
+        assert (run / name).is_file(), name
+    assert from_dict(json.loads((run / "config.json").read_text())) == cfg
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["step"] for r in rows] == [2, 4, 6]  # 32 training images / batch 16
+    for key in ("train_loss", "train_error", "val_error", "test_error", "test_top5", "lr",
+                "images_per_second"):
+        assert all(math.isfinite(r[key]) for r in rows), key
+    assert summary["test_error"] == rows[-1]["test_error"]  # headline: the final epoch
+    assert summary["best_val_error"] == min(r["val_error"] for r in rows)
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "test_error" in header and "train_loss" in header
+
+
+def test_no_best_checkpoint_without_a_validation_split(tmp_path):
+    train(tiny_config(tmp_path, run_name="b", epochs=1))
+    assert (tmp_path / "b" / "last.pt").is_file()
+    assert not (tmp_path / "b" / "best.pt").exists()  # never judged on the test split
+
+
+def test_interrupted_and_resumed_run_ends_bitwise_identical(tmp_path):
+    straight = tiny_config(tmp_path, run_name="straight")
+    train(straight)
+    broken = tiny_config(tmp_path, run_name="broken")
+    with pytest.raises(SystemExit) as stop:
+        train(broken, hooks=[StopAt(3)])  # mid-epoch: epoch 2 has steps 3 and 4
+    assert stop.value.code == 130
+    assert CheckpointManager(tmp_path / "broken").load_latest()["step"] == 3
+    train(broken, resume_dir=tmp_path / "broken")
+    a, b = final_weights(tmp_path / "straight"), final_weights(tmp_path / "broken")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    rows_a = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    rows_b = (tmp_path / "broken" / "metrics.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in json.loads(r).items() if k != "images_per_second"}
+             for r in rows_a]
+    again = [{k: v for k, v in json.loads(r).items() if k != "images_per_second"}
+             for r in rows_b]
+    assert strip == again
+
+
+class PoisonAt(Hook):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, ctx):
+        if ctx.step == self.step:
+            with torch.no_grad():
+                ctx.model.fc.weight.fill_(float("nan"))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = tiny_config(tmp_path, run_name="nan", checkpoint_every=1)
+    with pytest.raises(TrainingDiverged) as err:
+        train(cfg, hooks=[PoisonAt(3)])
+    message = str(err.value)
+    assert "diverged" in message and "\n" not in message
+    state = CheckpointManager(tmp_path / "nan").load_latest()
+    assert state["step"] == 2  # the poisoned step 3 was never saved
+    assert all(torch.isfinite(v).all() for v in state["model"].values()
+               if v.is_floating_point())
+
+
+def test_batch_larger_than_dataset_fails_before_training(tmp_path):
+    with pytest.raises(ResnetsError, match="does not fit the dataset of 48"):
+        train(tiny_config(tmp_path, run_name="big", batch_size=64))
+    assert not (tmp_path / "big" / "last.pt").exists()
+
+
+def test_resume_with_another_model_is_refused(tmp_path):
+    cfg = tiny_config(tmp_path, run_name="m", epochs=1)
+    train(cfg)
+    other = tiny_config(tmp_path, run_name="m", epochs=1, **{"model.name": "resnet32"})
+    with pytest.raises(CheckpointError, match="trained with 'resnet20'"):
+        train(other, resume_dir=tmp_path / "m")
+
+
+def test_hooks_see_every_step_and_gradients(tmp_path):
+    class Record(Hook):
+        def __init__(self):
+            self.steps, self.grad_seen = [], []
+
+        def after_backward(self, ctx):
+            self.grad_seen.append(ctx.model.conv1.weight.grad is not None)
+
+        def on_step_end(self, ctx):
+            self.steps.append(ctx.step)
+
+    hook = Record()
+    train(tiny_config(tmp_path, run_name="h", epochs=2), hooks=[hook])
+    assert hook.steps == [1, 2, 3, 4, 5, 6] and all(hook.grad_seen)
