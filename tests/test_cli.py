@@ -90,3 +90,29 @@ def test_real_process_exit_status_and_no_traceback(tmp_path):
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "resnet18" in proc.stderr
+
+
+def test_ctrl_c_saves_and_prints_the_resume_command(tmp_path):
+    import signal
+    import time
+
+    argv = [sys.executable, "-m", "resnets.cli", "train", *TINY[:4], "--epochs", "200",
+            "--device", "cpu", "data.synthetic_size=32", "batch_size=16", "checkpoint_every=1",
+            "--out", str(tmp_path), "--name", "sig"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "sig" / "last.pt.sha256").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert f"resnets train --resume {tmp_path / 'sig'}" in out
+    assert "Traceback" not in err
+    resumed = subprocess.run([sys.executable, "-m", "resnets.cli", "train", "--resume",
+                              str(tmp_path / "sig"), "epochs=1"], capture_output=True,
+                             text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed" in resumed.stdout

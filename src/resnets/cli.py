@@ -151,8 +151,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ResnetsError as exc:
-        print(f"resnets: error: {exc}", file=sys.stderr)
+        print(f"resnets: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+
+
+def one_line(message: str) -> str:
+    """The user's line of an error message.
+
+    An error raised in a DataLoader worker comes back with the worker's traceback in its
+    message; its last line is ``module.ErrorClass: the message``.
+    """
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return message.strip()
+    last = lines[-1]
+    head, sep, tail = last.partition(": ")
+    return tail if sep and head.endswith("Error") else last
 
 
 if __name__ == "__main__":

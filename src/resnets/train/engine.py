@@ -177,6 +177,9 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
         _restore(ctx, state, ema, gate, hooks)
     elif is_main:
         (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    if pipe.skipped and is_main:
+        (run_dir / "skipped.txt").write_text("\n".join(pipe.skipped) + "\n")
+        print(f"skipped {len(pipe.skipped)} unreadable files (see {run_dir / 'skipped.txt'})")
     logger = RunLogger(run_dir, enabled=is_main)
     if resume_dir:
         logger.truncate_after(ctx.step)
@@ -240,7 +243,7 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
                else 1 - last["test_error"],
                "best_val_error": None if math.isinf(ctx.best_val_error)
                else ctx.best_val_error,
-               "train_seconds": seconds}
+               "train_seconds": seconds, "skipped_files": len(pipe.skipped)}
     for h in hooks:
         h.on_train_end(ctx, summary)
     if is_main:

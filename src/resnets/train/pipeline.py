@@ -32,6 +32,7 @@ class Pipeline:
     mean: list[float] = field(default_factory=list)  # per-channel normalisation
     std: list[float] = field(default_factory=list)
     train_size: int = 0
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out (folders)
 
 
 def load_arrays(cfg: TrainConfig) -> tuple[D.ArrayDataset, D.ArrayDataset]:
@@ -67,19 +68,26 @@ def _augmentation(cfg: TrainConfig):
     if kind == "auto":
         kind = {"cifar10": "cifar", "cifar100": "cifar", "digits": "crop"}.get(
             cfg.data.dataset, "none")
-    pad = cfg.data.crop_padding
     if kind == "none":
         return None
-    if kind == "crop":
-        return lambda batch, gen: D.random_crop(batch, pad, gen)
-    return lambda batch, gen: D.random_flip(D.random_crop(batch, pad, gen), gen)
+    return D.CropFlip(cfg.data.crop_padding, flip=kind == "cifar")
 
 
 def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
                    world_size: int = 1) -> Pipeline:
     """Read and check the data before any model is built."""
-    if cfg.data.dataset == "folder":
-        return _folder_pipeline(cfg, rank, world_size)
+    pipe = (_folder_pipeline(cfg, rank, world_size) if cfg.data.dataset == "folder"
+            else _memory_pipeline(cfg, device, rank, world_size))
+    wanted = cfg.model.num_classes
+    if wanted and wanted != len(pipe.classes):
+        raise DataError(f"model.num_classes={wanted} but the {cfg.data.dataset} data has "
+                        f"{len(pipe.classes)} classes; set model.num_classes=0 to follow "
+                        "the data")
+    return pipe
+
+
+def _memory_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
+                     world_size: int) -> Pipeline:
     train, test = load_arrays(cfg)
     val = None
     if cfg.data.val_size:
@@ -119,7 +127,8 @@ def _folder_pipeline(cfg: TrainConfig, rank: int, world_size: int) -> Pipeline:
     evaluation = torch.utils.data.DataLoader(test, batch_size=cfg.eval_batch_size,
                                              num_workers=d.workers)
     return Pipeline(loader, evaluation, None, list(train.classes), 3, d.image_size,
-                    list(D.IMAGENET_MEAN), list(D.IMAGENET_STD), len(train))
+                    list(D.IMAGENET_MEAN), list(D.IMAGENET_STD), len(train),
+                    skipped=[str(p) for p in train.skipped + test.skipped])
 
 
 class EpochLoader:
