@@ -1,0 +1,65 @@
+"""Inference fusion: fold each BatchNorm into the convolution that feeds it.
+
+In eval mode BN is an affine map per channel, so ``bn(conv(x))`` equals a single convolution
+with rescaled weights and a bias. Folding removes a full pass over every feature map. The
+pass works on the traced graph (torch.fx), so it finds every conv -> BN pair in any family
+(post-activation blocks, projection shortcuts, the first BN of pre-activation units does not
+follow a convolution and is left alone) without knowing the module names.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import fx, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+
+def fuse_conv_bn(model: nn.Module) -> fx.GraphModule:
+    """An eval-mode copy of ``model`` with every conv -> BN pair folded into one conv.
+
+    The input model is not changed. Outputs equal the original model's in eval mode up to
+    float rounding (tested to a relative 1e-5 on the zoo).
+    """
+    model = copy.deepcopy(model).eval()
+    graph = fx.symbolic_trace(model)
+    modules = dict(graph.named_modules())
+    for node in list(graph.graph.nodes):
+        if node.op != "call_module" or not isinstance(modules.get(node.target),
+                                                      nn.modules.batchnorm._BatchNorm):
+            continue
+        source = node.args[0]
+        if (not isinstance(source, fx.Node) or source.op != "call_module"
+                or not isinstance(modules.get(source.target), nn.Conv2d)
+                or len(source.users) != 1):
+            continue  # BN after something else, or the conv output is also used elsewhere
+        conv, bn = modules[source.target], modules[node.target]
+        if not bn.track_running_stats:
+            continue  # no running statistics to fold
+        fused = fuse_conv_bn_eval(conv, bn)
+        _set_module(graph, source.target, fused)
+        modules[source.target] = fused
+        node.replace_all_uses_with(source)
+        graph.graph.erase_node(node)
+    graph.graph.lint()
+    graph.delete_all_unused_submodules()
+    graph.recompile()
+    return graph
+
+
+def _set_module(root: nn.Module, target: str, module: nn.Module) -> None:
+    parent_name, _, name = target.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, name, module)
+
+
+def count_batchnorms(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+@torch.no_grad()
+def relative_difference(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
+    """max |a(x) - b(x)| / max |a(x)|: deep pre-activation nets reach large magnitudes."""
+    ya, yb = a(x), b(x)
+    return ((ya - yb).abs().max() / ya.abs().max().clamp_min(1e-12)).item()
