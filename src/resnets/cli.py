@@ -56,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
 
+    p = sub.add_parser("bench", help="speed and memory against torchvision and the machine")
+    p.add_argument("--models", default="resnet20,resnet56,resnet18,resnet50")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seconds", type=float, default=5.0, help="measuring time per case")
+    p.add_argument("--train-batch", type=int, default=32)
+    p.add_argument("--infer-batch", type=int, default=8)
+    p.add_argument("--no-compile", action="store_true", help="leave torch.compile out")
+    p.add_argument("--no-checkpointing", action="store_true",
+                   help="skip the ResNet-152 activation-checkpointing case")
+    p.add_argument("--out", default="benchmarks/results/bench.json")
+
     p = sub.add_parser("recipes", help="list the named training recipes")
     p.add_argument("--show", metavar="NAME", help="print one recipe's resolved config")
     return parser
@@ -123,6 +134,28 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import SuiteConfig, run_suite
+
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ResnetsError("--device cuda but no CUDA GPU is visible; use --device cpu")
+    cfg = SuiteConfig(models=tuple(m for m in args.models.split(",") if m),
+                      device=args.device, train_batch=args.train_batch,
+                      infer_batch=args.infer_batch, seconds=args.seconds,
+                      compile=not args.no_compile, checkpointing=not args.no_checkpointing)
+    result = run_suite(cfg)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"results: {out} (render: python benchmarks/render_performance.py {out})")
+    return 0
+
+
 def cmd_recipes(args: argparse.Namespace) -> int:
     from .train.config import to_dict
     from .train.recipes import RECIPES, get_recipe, recipe_config
@@ -139,7 +172,7 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "models": cmd_models, "recipes": cmd_recipes}
+            "models": cmd_models, "recipes": cmd_recipes, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

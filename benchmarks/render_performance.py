@@ -1,0 +1,74 @@
+"""Render a `resnets bench` JSON result as docs/performance.md.
+
+    python benchmarks/render_performance.py benchmarks/results/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+KIND_TITLES = {"train": "Training (images/s)", "infer": "Inference (images/s)",
+               "latency": "Batch-1 latency (ms, lower is better)"}
+
+
+def render(result: dict) -> str:
+    cfg, summary, mach = result["config"], result["summary"], result["machine"]
+    lines = ["# Performance", "",
+             f"Measured by `resnets bench --device {cfg['device']} --models "
+             f"{','.join(cfg['models'])} --seconds {cfg['seconds']}` "
+             f"(training batch {cfg['train_batch']}, inference batch {cfg['infer_batch']}), "
+             "every case in its own process, one after another, in one run.", "",
+             f"Machine: {mach.get('gpu') or mach['processor'] or 'CPU'}; {mach['cpus']} CPUs; "
+             f"torch {mach['torch']}; {mach['platform']}.", ""]
+    for precision, gflops in summary["matmul_gflops"].items():
+        lines.append(f"Measured matrix-multiply peak ({precision}): {gflops:.1f} GFLOP/s.")
+    lines += ["", "Ratios are to the reference measured in the same run: torchvision's model "
+              "for resnet18/50, our own eager fp32 model for the CIFAR nets (torchvision has "
+              "none). Fraction of peak = 2 x MACs x passes x images/s / peak, with 3 passes "
+              "for a training step and 1 for inference.", ""]
+    for model, kinds in summary["models"].items():
+        if model == "resnet152":
+            continue
+        lines += [f"## {model}", ""]
+        for kind, rows in kinds.items():
+            value = "latency_ms" if kind == "latency" else "images_per_s"
+            lines += [f"**{KIND_TITLES[kind]}**", "",
+                      "| variant | value | ratio to reference | fraction of peak | "
+                      "peak memory (MB) |", "|---|---:|---:|---:|---:|"]
+            for label, row in rows.items():
+                ratio = row.get("ratio_to_reference")
+                frac = row.get("fraction_of_peak")
+                lines.append(f"| {label} | {row[value]:.1f} | "
+                             f"{'' if ratio is None else f'{ratio:.2f}x'} | "
+                             f"{'' if frac is None or kind == 'latency' else f'{frac:.0%}'} | "
+                             f"{row['peak_mem_mb']:.0f} |")
+            lines.append("")
+    ckpt = summary.get("checkpointing")
+    if ckpt:
+        lines += ["## Activation checkpointing (ResNet-152, batch 32, 224x224, training)", "",
+                  f"Peak memory {ckpt['peak_mem_mb']:.0f} MB without, "
+                  f"{ckpt['peak_mem_mb_checkpointed']:.0f} MB with checkpointing: "
+                  f"{ckpt['memory_saving']:.0%} less, at {ckpt['slowdown']:.2f}x the time "
+                  "per step.", ""]
+    failed = [r for r in result["results"] if "error" in r]
+    if failed:
+        lines += ["## Cases that failed", ""]
+        lines += [f"- {r['case']['kind']} {r['case']['model']} {r['label']}: {r['error']}"
+                  for r in failed]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("result")
+    parser.add_argument("--out", default="docs/performance.md")
+    args = parser.parse_args()
+    text = render(json.loads(Path(args.result).read_text()))
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The benchmark machinery (not timings): plans, one real case, and the arithmetic of ratios."""
+
+import json
+
+import pytest
+
+from resnets.bench import Case, SuiteConfig, plan, run_case, summarise
+from resnets.errors import ResnetsError
+
+
+def test_plan_pairs_every_model_with_its_reference_and_fast_path():
+    cases = plan(SuiteConfig(models=("resnet20", "resnet50"), checkpointing=True))
+    labels = {(c.kind, c.model, c.label) for c in cases}
+    assert ("train", "resnet50", "torchvision") in labels
+    assert ("train", "resnet50", "ours+cl+compiled") in labels
+    assert ("infer", "resnet50", "ours+cl+fused+compiled") in labels
+    assert ("latency", "resnet20", "onnxruntime") in labels
+    assert not any(c.model == "resnet20" and c.impl == "torchvision" for c in cases)
+    assert ("train", "resnet152", "ours+ckpt") in labels
+    assert sum(c.kind == "matmul" for c in cases) == 1
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(ResnetsError, match="no benchmark settings"):
+        plan(SuiteConfig(models=("resnet19",)))
+
+
+def test_one_case_runs_in_its_own_process():
+    case = Case("infer", "resnet20", resolution=16, batch=2, seconds=0.2, warmup=1)
+    result = run_case(case, timeout=120, threads=1)
+    assert "error" not in result, result
+    assert result["images_per_s"] > 0 and result["calls"] >= 2
+    assert result["label"] == "ours" and result["case"]["model"] == "resnet20"
+
+
+def test_a_failing_case_reports_instead_of_raising():
+    result = run_case(Case("infer", "no_such_model", seconds=0.1), timeout=120, threads=1)
+    assert "error" in result and "no_such_model" in result["error"]
+
+
+def fake(kind, model, impl, ips, **flags):
+    case = Case(kind, model, impl, **flags)
+    return {"case": json.loads(json.dumps(case.__dict__)), "label": case.label,
+            "images_per_s": ips, "latency_ms": 1000 / ips, "peak_mem_mb": 100.0}
+
+
+def test_summary_ratios_and_fraction_of_peak():
+    results = [{"case": Case("matmul").__dict__, "label": "ours", "gflops": 100.0},
+               fake("train", "resnet18", "torchvision", 10.0),
+               fake("train", "resnet18", "ours", 12.0),
+               fake("latency", "resnet18", "torchvision", 50.0),
+               fake("latency", "resnet18", "ours", 100.0)]
+    summary = summarise(results, "cpu")
+    train = summary["models"]["resnet18"]["train"]
+    assert train["ours"]["ratio_to_reference"] == pytest.approx(1.2)
+    # resnet18: 1,814,073,344 MACs; 2 x MACs x 3 passes x 12 img/s / 100 GFLOP/s
+    assert train["ours"]["fraction_of_peak"] == pytest.approx(2 * 1814073344 * 3 * 12 / 1e11)
+    assert summary["models"]["resnet18"]["latency"]["ours"]["ratio_to_reference"] == \
+        pytest.approx(2.0)
+
+
+def test_checkpointing_summary():
+    plain = fake("train", "resnet152", "ours", 4.0)
+    saved = fake("train", "resnet152", "ours", 3.0, checkpointing=True)
+    saved["peak_mem_mb"] = 40.0
+    summary = summarise([plain, saved], "cpu")
+    assert summary["checkpointing"]["memory_saving"] == pytest.approx(0.6)
+    assert summary["checkpointing"]["slowdown"] == pytest.approx(4 / 3)
