@@ -18,6 +18,10 @@ from resnets.models.summary import count_macs, count_params
 ALL_MODELS = list_models()
 
 
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    return next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
 def small_resolution(name: str) -> int:
     """Smallest input keeping every stage at least 1x1 (ImageNet) or 2x2 (CIFAR)."""
     return 32 if model_info(name).input_size == 224 else 8
@@ -25,10 +29,14 @@ def small_resolution(name: str) -> int:
 
 def test_registry_covers_every_family_and_paper_model():
     families = {model_info(n).family for n in ALL_MODELS}
-    assert families == {"resnet", "plain", "preact"}
+    assert families == {"resnet", "plain", "preact", "wrn", "densenet", "resnext", "senet"}
     for name in ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20",
                  "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202", "plain20",
-                 "plain56", "plain110", "preact_resnet164", "preact_resnet1001"]:
+                 "plain56", "plain110", "preact_resnet164", "preact_resnet1001", "wrn_28_10",
+                 "wrn_40_4", "wrn_16_8", "cifar_wrn", "wide_resnet50_2", "wide_resnet101_2",
+                 "densenet_bc_100_12", "densenet_bc_250_24", "densenet_bc_190_40",
+                 "densenet121", "densenet169", "densenet201", "densenet161", "resnext50_32x4d",
+                 "resnext101_32x8d", "se_resnet50"]:
         assert name in ALL_MODELS
     assert list_models("resnet1*") == ["resnet18", "resnet101", "resnet110", "resnet152",
                                        "resnet1202"]
@@ -52,7 +60,7 @@ def test_forward_backward_and_feature_info(name):
     for fmap, feat in zip(maps, model.feature_info):
         assert fmap.shape == (2, feat["num_chs"], res // feat["reduction"],
                               res // feat["reduction"])
-        assert isinstance(getattr(model, feat["module"]), nn.Module)
+        assert isinstance(model.get_submodule(feat["module"]), nn.Module)
     assert maps[-1].shape[1] == model.num_features
 
     loss = (logits * torch.randn_like(logits)).sum()
@@ -62,7 +70,7 @@ def test_forward_backward_and_feature_info(name):
         assert torch.isfinite(p.grad).all(), pname
         if p.ndim == 4:  # every convolution's weights get a nonzero gradient
             assert p.grad.abs().sum() > 0, f"{pname} has an all-zero gradient"
-    assert model.conv1.weight.grad.abs().sum() > 0
+    assert first_conv(model).weight.grad.abs().sum() > 0
     assert x.grad.abs().sum() > 0
 
     # forward() is forward_head(forward_features()), and forward_intermediates agrees.
@@ -75,7 +83,11 @@ def test_forward_backward_and_feature_info(name):
 
 
 TORCHVISION_PARAMS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
-                      "resnet101": 44_549_160, "resnet152": 60_192_808}
+                      "resnet101": 44_549_160, "resnet152": 60_192_808,
+                      "wide_resnet50_2": 68_883_240, "wide_resnet101_2": 126_886_696,
+                      "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
+                      "densenet121": 7_978_856, "densenet169": 14_149_480,
+                      "densenet201": 20_013_928, "densenet161": 28_681_000}
 
 
 @pytest.mark.parametrize("name,expected", TORCHVISION_PARAMS.items())
@@ -176,6 +188,13 @@ def test_reset_classifier(name):
     assert not any(n.startswith("fc.") for n, _ in model.named_parameters())
 
 
+def test_reset_classifier_keeps_dtype():
+    model = create_model("resnet20").to(torch.bfloat16)
+    model.reset_classifier(5)
+    assert model.fc.weight.dtype == torch.bfloat16
+    assert model(torch.randn(2, 3, 8, 8, dtype=torch.bfloat16)).shape == (2, 5)
+
+
 @pytest.mark.parametrize("name", ["resnet18", "resnet20", "preact_resnet18", "plain20"])
 @pytest.mark.parametrize("chans", [1, 5])
 def test_in_chans(name, chans):
@@ -219,6 +238,15 @@ def test_unknown_option_names_the_closest():
     assert "'shortcuts'" in message and "'shortcut'" in message
     message = one_line_error(create_model, "resnet20", zero_init_residul=True)
     assert "'zero_init_residual'" in message
+
+
+def test_valid_options_listed_are_the_builders_own():
+    # resnet20's depth is fixed: "depth" is neither accepted nor suggested.
+    message = one_line_error(create_model, "resnet20", depth=32)
+    assert "'depth'" in message and "depth," not in message.split("valid options:")[1]
+    message = one_line_error(create_model, "cifar_preact_resnet", bottlenek=False)
+    assert "'bottleneck'" in message
+    assert "depth" in one_line_error(create_model, "cifar_resnet", dept=20)
 
 
 def test_fixed_option_is_refused():

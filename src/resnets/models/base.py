@@ -41,11 +41,16 @@ def frozen_running_stats(module: nn.Module) -> Iterator[None]:
 
 
 class ClassifierModel(nn.Module):
-    """Base of every model: stages feeding a pooled linear classifier named ``fc``."""
+    """Base of every model: stages feeding a pooled linear classifier.
+
+    The classifier's attribute is ``head_name``: ``fc`` for ResNets, ``classifier`` for
+    DenseNets, as torchvision names them, so their checkpoints load unchanged.
+    """
 
     feature_info: list[dict]
     num_features: int
     grad_checkpointing: bool = False
+    head_name: str = "fc"
 
     def _init_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
         if num_classes < 0:
@@ -57,7 +62,8 @@ class ClassifierModel(nn.Module):
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(num_features, num_classes) if num_classes else nn.Identity()
+        setattr(self, self.head_name,
+                nn.Linear(num_features, num_classes) if num_classes else nn.Identity())
 
     def run_stage(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Run one stage, recomputing its activations in backward when checkpointing is on."""
@@ -82,19 +88,20 @@ class ClassifierModel(nn.Module):
         x = torch.flatten(self.avgpool(x), 1)
         if self.drop_rate:
             x = nn.functional.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits else self.fc(x)
+        return x if pre_logits else self.get_classifier()(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
-        return self.fc
+        return getattr(self, self.head_name)
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a freshly initialised one (0: no classifier)."""
         if num_classes < 0:
             raise ResnetsError(f"num_classes must be >= 0, got {num_classes}")
         self.num_classes = num_classes
-        device = next(self.parameters()).device
-        self.fc = (nn.Linear(self.num_features, num_classes, device=device)
-                   if num_classes else nn.Identity())
+        ref = next(self.parameters())  # the new layer matches the model's device and dtype
+        setattr(self, self.head_name,
+                nn.Linear(self.num_features, num_classes, device=ref.device, dtype=ref.dtype)
+                if num_classes else nn.Identity())

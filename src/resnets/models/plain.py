@@ -40,4 +40,4 @@ for _depth in (20, 32, 44, 56, 110):
 @register_model(family="plain", input_size=32, num_classes=10, reference=PAPER)
 def cifar_plain(depth: int = 20, **options) -> ResNet:
     """A plain CIFAR network of any depth 6n+2."""
-    return build_cifar("cifar_plain", depth, BasicBlock, "none", options)
+    return build_cifar("cifar_plain", depth, BasicBlock, "none", options, extra=("depth",))

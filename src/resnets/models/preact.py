@@ -51,4 +51,5 @@ for _depth in (18, 34, 50, 101, 152, 200):
 def cifar_preact_resnet(depth: int = 164, bottleneck: bool = True, **options) -> ResNet:
     """A pre-activation CIFAR ResNet of any depth: 9n+2 with bottlenecks, else 6n+2."""
     block = PreActBottleneckBlock if bottleneck else PreActBasicBlock
-    return build_cifar("cifar_preact_resnet", depth, block, "B", options)
+    return build_cifar("cifar_preact_resnet", depth, block, "B", options,
+                       extra=("depth", "bottleneck"))

@@ -16,6 +16,7 @@ from ..errors import ResnetsError
 from .base import ClassifierModel
 from .blocks import (BasicBlock, BottleneckBlock, LayerFactory, PreActBasicBlock,
                      PreActBottleneckBlock, canonical_shortcut)
+from .layers import linear_decay
 from .registry import build, register_model
 from .stages import make_stage, plan_stages
 
@@ -48,6 +49,15 @@ class ResNet(ClassifierModel):
             3x3 (torchvision's "v1.5").
         output_stride: stop down-sampling at 8 or 16 (dilating later stages instead).
         drop_rate: dropout before the classifier.
+        drop_path_rate: stochastic depth (Huang et al. 2016): block l of L drops its residual
+            branch, per sample in training, with probability ``drop_path_rate * l / L``.
+        block_dropout: dropout inside each residual branch, before its last convolution
+            (wide ResNets: between the two 3x3 convolutions).
+        groups, base_width: grouping and width of the bottleneck's 3x3 convolution
+            (ResNeXt 32x4d: 32 and 4; wide ResNet-50-2: 1 and 128; ResNet: 1 and 64).
+        attn_layer: "se" for squeeze-and-excitation on every residual branch (Hu et al.
+            2018), None for none; ``se_reduction`` is its reduction ratio r.
+        stem_width: channels of the stem (default: the first stage's width).
         norm_layer, act_layer: layer factories, ``norm_layer(channels)`` and
             ``act_layer(inplace=True)``.
         grad_checkpointing: recompute each stage's activations in backward to save memory.
@@ -58,7 +68,10 @@ class ResNet(ClassifierModel):
                  widths: Sequence[int] = (64, 128, 256, 512), stem: str = "imagenet",
                  shortcut: str = "B", zero_init_residual: bool = False,
                  stride_in_1x1: bool = False, output_stride: int | None = None,
-                 drop_rate: float = 0.0, norm_layer: LayerFactory = nn.BatchNorm2d,
+                 drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+                 block_dropout: float = 0.0, groups: int = 1, base_width: int = 64,
+                 attn_layer: str | None = None, se_reduction: int = 16,
+                 stem_width: int | None = None, norm_layer: LayerFactory = nn.BatchNorm2d,
                  act_layer: LayerFactory = nn.ReLU, grad_checkpointing: bool = False) -> None:
         super().__init__()
         block = _resolve_block(block)
@@ -73,7 +86,7 @@ class ResNet(ClassifierModel):
         self.preact = block.preact
         self.in_chans = in_chans
 
-        stem_width = widths[0]
+        stem_width = stem_width or widths[0]
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=False)
         else:
@@ -90,10 +103,15 @@ class ResNet(ClassifierModel):
         self.stage_names = [f"layer{i + 1}" for i in range(len(layers))]
         self.feature_info = []
         in_chs = stem_width
-        for name, planes, n, plan in zip(self.stage_names, widths, layers, plans):
-            stage = make_stage(block, in_chs, planes, n, plan, shortcut=shortcut,
-                               norm_layer=norm_layer, act_layer=act_layer,
-                               stride_in_1x1=stride_in_1x1)
+        rates = linear_decay(drop_path_rate, sum(layers))
+        for i, (name, planes, n, plan) in enumerate(zip(self.stage_names, widths, layers,
+                                                         plans)):
+            first = sum(layers[:i])
+            stage = make_stage(block, in_chs, planes, n, plan, rates[first:first + n],
+                               shortcut=shortcut, norm_layer=norm_layer, act_layer=act_layer,
+                               stride_in_1x1=stride_in_1x1, groups=groups,
+                               base_width=base_width, attn_layer=attn_layer,
+                               se_reduction=se_reduction, block_dropout=block_dropout)
             self.add_module(name, stage)
             in_chs = planes * block.expansion
             self.feature_info.append(dict(num_chs=in_chs, reduction=plan.reduction,
@@ -149,30 +167,42 @@ def _resolve_block(block: type[nn.Module] | str) -> type[nn.Module]:
     return block
 
 
-def cifar_depth_to_blocks(depth: int, block: type[nn.Module] = BasicBlock) -> int:
-    """Blocks per stage of a 3-stage CIFAR net: depth = 6n+2 (basic) or 9n+2 (bottleneck)."""
+def cifar_depth_to_blocks(depth: int, block: type[nn.Module] = BasicBlock,
+                          offset: int = 2) -> int:
+    """Blocks per stage of a 3-stage CIFAR net: depth = 6n+2 (basic) or 9n+2 (bottleneck).
+
+    ``offset`` counts the layers outside the blocks: 2 (stem and classifier) for He et al.'s
+    nets, 4 for wide ResNets, which also count the projection shortcuts.
+    """
     per_block = 2 if block.expansion == 1 else 3
     step = 3 * per_block
-    if not isinstance(depth, int) or depth < step + 2 or (depth - 2) % step:
-        valid = ", ".join(str(step * n + 2) for n in range(1, 5))
+    if (not isinstance(depth, int) or isinstance(depth, bool) or depth < step + offset
+            or (depth - offset) % step):
+        valid = ", ".join(str(step * n + offset) for n in range(1, 5))
         kind = "basic" if per_block == 2 else "bottleneck"
         raise ResnetsError(f"depth {depth} is impossible for a CIFAR net of {kind} blocks: "
-                           f"it must be {step}n+2 ({valid}, ...)")
-    return (depth - 2) // step
+                           f"it must be {step}n+{offset} ({valid}, ...)")
+    return (depth - offset) // step
 
 
 def build_cifar(name: str, depth: int, block: type[nn.Module], shortcut: str,
-                options: dict) -> ResNet:
-    """A 3-stage CIFAR network of widths 16/32/64 (He et al. 2015, Sec. 4.2)."""
+                options: dict, extra: tuple[str, ...] = ()) -> ResNet:
+    """A 3-stage CIFAR network of widths 16/32/64 (He et al. 2015, Sec. 4.2).
+
+    ``extra`` names the builder's own arguments (``depth`` of the any-depth builders), so
+    that an error about a wrong option lists them and only them.
+    """
     n = cifar_depth_to_blocks(depth, block)
     fixed = dict(block=block, layers=(n, n, n), widths=(16, 32, 64), stem="cifar")
     options.setdefault("shortcut", shortcut)
-    return build(ResNet, fixed, options, name, extra=("depth",))
+    return build(ResNet, fixed, options, name, extra=extra)
 
 
 def build_imagenet(name: str, block: type[nn.Module], layers: tuple[int, ...],
-                   options: dict) -> ResNet:
-    return build(ResNet, dict(block=block, layers=layers), options, name)
+                   options: dict, **fixed) -> ResNet:
+    """A 4-stage ImageNet network; ``fixed`` are further options the name fixes (such as
+    ResNeXt's ``groups`` and ``base_width``)."""
+    return build(ResNet, dict(block=block, layers=layers, **fixed), options, name)
 
 
 IMAGENET_LAYERS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3),
@@ -212,4 +242,4 @@ for _depth, _published in [(20, "0.27M"), (32, "0.46M"), (44, "0.66M"), (56, "0.
 @register_model(family="resnet", input_size=32, num_classes=10, reference=PAPER)
 def cifar_resnet(depth: int = 20, **options) -> ResNet:
     """A CIFAR ResNet of any depth 6n+2 (option A shortcuts unless ``shortcut`` says)."""
-    return build_cifar("cifar_resnet", depth, BasicBlock, "A", options)
+    return build_cifar("cifar_resnet", depth, BasicBlock, "A", options, extra=("depth",))
