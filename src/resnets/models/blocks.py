@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ResnetsError
+from .layers import DropPath, check_probability, make_attention
 
 LayerFactory = Callable[..., nn.Module]
 
@@ -98,7 +99,17 @@ def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int,
 
 
 class _Block(nn.Module):
-    """What every block shares: the shortcut and the output ``y = F(x) + shortcut(x)``."""
+    """What every block shares: the shortcut and the output ``y = F(x) + shortcut(x)``.
+
+    Options every block takes (besides its shape arguments), set up by :meth:`_init_options`:
+
+    * ``attn_layer``: ``"se"`` puts squeeze-and-excitation on F(x), so F(x) is rescaled per
+      channel before the addition (Hu et al. 2018); ``se_reduction`` is its ratio r.
+    * ``block_dropout``: dropout before the branch's last convolution; in a basic block that
+      is between its two 3x3 convolutions, as in wide ResNets (Zagoruyko & Komodakis 2016).
+    * ``drop_path``: the probability of dropping F(x) for a sample in training (stochastic
+      depth, Huang et al. 2016); the block is then its shortcut alone.
+    """
 
     expansion = 1
     preact = False
@@ -110,6 +121,28 @@ class _Block(nn.Module):
         # None means identity (or, for plain blocks, no shortcut at all).
         self.downsample = make_shortcut(self.shortcut_kind, in_chs, out_chs, stride, norm_layer)
 
+    def _init_options(self, out_chs: int, act_layer: LayerFactory, *,
+                      attn_layer: str | None = None, se_reduction: int = 16,
+                      block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
+        # Modules exist only when used: the default blocks keep torchvision's module tree.
+        self.se = make_attention(attn_layer, out_chs, se_reduction, act_layer)
+        block_dropout = check_probability("block_dropout", block_dropout)
+        self.drop = nn.Dropout(block_dropout) if block_dropout else nn.Identity()
+        drop_path = check_probability("drop_path_rate", drop_path)
+        if drop_path and not self.residual:
+            raise ResnetsError("stochastic depth drops the residual branch, and a plain "
+                               "network has nothing else: set drop_path_rate=0 or a shortcut")
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+
+    def convs(self, x: torch.Tensor) -> torch.Tensor:
+        """The branch's convolutions (and norms, activations, dropout)."""
+        raise NotImplementedError
+
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """F(x), the residual function: the convolutions, then attention on their output."""
+        out = self.convs(x)
+        return out if self.se is None else self.se(out)
+
     def shortcut(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.downsample is None else self.downsample(x)
 
@@ -118,7 +151,34 @@ class _Block(nn.Module):
         raise NotImplementedError
 
 
-class BasicBlock(_Block):
+def _check_basic(groups: int, base_width: int) -> None:
+    if groups != 1 or base_width != 64:
+        raise ResnetsError(f"basic blocks have no grouped or widened 3x3 (groups={groups}, "
+                           f"base_width={base_width}); use a bottleneck network for those")
+
+
+def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
+    """Width of a bottleneck's 3x3: ``planes`` scaled by ``base_width / 64``, times ``groups``.
+
+    ``groups=1, base_width=64`` is ResNet's; ``base_width=128`` doubles it (wide ResNet-50-2);
+    ``groups=32, base_width=4`` is ResNeXt's 32x4d (torchvision's ``width_per_group``).
+    """
+    if groups < 1 or base_width < 1:
+        raise ResnetsError(f"groups and base_width must be >= 1, got {groups} and {base_width}")
+    return int(planes * (base_width / 64.0)) * groups
+
+
+class _PostActBlock(_Block):
+    """y = act(F(x) + shortcut(x)): the original residual unit (He et al. 2015)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.drop_path(self.branch(x))
+        if self.residual:
+            out = out + self.shortcut(x)
+        return self.out_act(out)
+
+
+class BasicBlock(_PostActBlock):
     """Two 3x3 convolutions: y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 2 left).
 
     F(x) = BN(conv3x3(ReLU(BN(conv3x3(x))))). With ``shortcut="none"`` the block is the plain
@@ -130,8 +190,10 @@ class BasicBlock(_Block):
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 stride_in_1x1: bool = False) -> None:
+                 stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
+                 **options) -> None:
         super().__init__()
+        _check_basic(groups, base_width)
         out_chs = planes * self.expansion
         self.conv1 = conv3x3(in_chs, planes, stride, first_dilation or dilation)
         self.bn1 = norm_layer(planes)
@@ -140,26 +202,26 @@ class BasicBlock(_Block):
         self.bn2 = norm_layer(out_chs)
         self.act2 = act_layer(inplace=True)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
+        self._init_options(out_chs, act_layer, **options)
 
-    def branch(self, x: torch.Tensor) -> torch.Tensor:
-        """F(x), the residual function."""
-        return self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+    def convs(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.drop(self.act1(self.bn1(self.conv1(x))))
+        return self.bn2(self.conv2(out))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.branch(x)
-        if self.residual:
-            out = out + self.shortcut(x)
-        return self.act2(out)
+    def out_act(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act2(x)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn2.weight)
 
 
-class BottleneckBlock(_Block):
+class BottleneckBlock(_PostActBlock):
     """1x1 reduce, 3x3, 1x1 expand (x4): y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 5).
 
     The stride sits on the 3x3 convolution ("ResNet v1.5", as torchvision does), or with
-    ``stride_in_1x1=True`` on the first 1x1 as in the original paper.
+    ``stride_in_1x1=True`` on the first 1x1 as in the original paper. ``groups`` and
+    ``base_width`` set the 3x3's width and grouping (:func:`bottleneck_width`): ResNeXt's
+    aggregated transformations (Xie et al. 2017, Fig. 3c) and wide ResNet-50-2.
     """
 
     expansion = 4
@@ -167,32 +229,31 @@ class BottleneckBlock(_Block):
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 stride_in_1x1: bool = False) -> None:
+                 stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
+                 **options) -> None:
         super().__init__()
         out_chs = planes * self.expansion
+        width = bottleneck_width(planes, groups, base_width)
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self.conv1 = conv1x1(in_chs, planes, s1)
-        self.bn1 = norm_layer(planes)
+        self.conv1 = conv1x1(in_chs, width, s1)
+        self.bn1 = norm_layer(width)
         self.act1 = act_layer(inplace=True)
-        self.conv2 = conv3x3(planes, planes, s3, first_dilation or dilation)
-        self.bn2 = norm_layer(planes)
+        self.conv2 = conv3x3(width, width, s3, first_dilation or dilation, groups)
+        self.bn2 = norm_layer(width)
         self.act2 = act_layer(inplace=True)
-        self.conv3 = conv1x1(planes, out_chs)
+        self.conv3 = conv1x1(width, out_chs)
         self.bn3 = norm_layer(out_chs)
         self.act3 = act_layer(inplace=True)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
+        self._init_options(out_chs, act_layer, **options)
 
-    def branch(self, x: torch.Tensor) -> torch.Tensor:
-        """F(x), the residual function."""
+    def convs(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
-        out = self.act2(self.bn2(self.conv2(out)))
+        out = self.drop(self.act2(self.bn2(self.conv2(out))))
         return self.bn3(self.conv3(out))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.branch(x)
-        if self.residual:
-            out = out + self.shortcut(x)
-        return self.act3(out)
+    def out_act(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act3(x)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn3.weight)
@@ -209,7 +270,7 @@ class _PreActBlock(_Block):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.act1(self.bn1(x))
-        out = self.branch(pre)
+        out = self.drop_path(self.branch(pre))
         if not self.residual:
             return out
         if self.shortcut_kind in ("B", "C") and self.downsample is not None:
@@ -231,8 +292,10 @@ class PreActBasicBlock(_PreActBlock):
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 stride_in_1x1: bool = False) -> None:
+                 stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
+                 **options) -> None:
         super().__init__()
+        _check_basic(groups, base_width)
         out_chs = planes * self.expansion
         self.bn1 = norm_layer(in_chs)
         self.act1 = act_layer(inplace=True)
@@ -241,10 +304,11 @@ class PreActBasicBlock(_PreActBlock):
         self.act2 = act_layer(inplace=True)
         self.conv2 = conv3x3(planes, out_chs, 1, dilation)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
+        self._init_options(out_chs, act_layer, **options)
 
-    def branch(self, pre: torch.Tensor) -> torch.Tensor:
-        """F(x) given the pre-activated input ReLU(BN(x))."""
-        return self.conv2(self.act2(self.bn2(self.conv1(pre))))
+    def convs(self, pre: torch.Tensor) -> torch.Tensor:
+        """Given the pre-activated input ReLU(BN(x))."""
+        return self.conv2(self.drop(self.act2(self.bn2(self.conv1(pre)))))
 
 
 class PreActBottleneckBlock(_PreActBlock):
@@ -255,23 +319,26 @@ class PreActBottleneckBlock(_PreActBlock):
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 stride_in_1x1: bool = False) -> None:
+                 stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
+                 **options) -> None:
         super().__init__()
         out_chs = planes * self.expansion
+        width = bottleneck_width(planes, groups, base_width)
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.bn1 = norm_layer(in_chs)
         self.act1 = act_layer(inplace=True)
-        self.conv1 = conv1x1(in_chs, planes, s1)
-        self.bn2 = norm_layer(planes)
+        self.conv1 = conv1x1(in_chs, width, s1)
+        self.bn2 = norm_layer(width)
         self.act2 = act_layer(inplace=True)
-        self.conv2 = conv3x3(planes, planes, s3, first_dilation or dilation)
-        self.bn3 = norm_layer(planes)
+        self.conv2 = conv3x3(width, width, s3, first_dilation or dilation, groups)
+        self.bn3 = norm_layer(width)
         self.act3 = act_layer(inplace=True)
-        self.conv3 = conv1x1(planes, out_chs)
+        self.conv3 = conv1x1(width, out_chs)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
+        self._init_options(out_chs, act_layer, **options)
 
-    def branch(self, pre: torch.Tensor) -> torch.Tensor:
-        """F(x) given the pre-activated input ReLU(BN(x))."""
+    def convs(self, pre: torch.Tensor) -> torch.Tensor:
+        """Given the pre-activated input ReLU(BN(x))."""
         out = self.act2(self.bn2(self.conv1(pre)))
-        out = self.act3(self.bn3(self.conv2(out)))
+        out = self.drop(self.act3(self.bn3(self.conv2(out))))
         return self.conv3(out)

@@ -56,13 +56,21 @@ def _prod(values: Sequence[int]) -> int:
 
 
 def make_stage(block: type[nn.Module], in_chs: int, planes: int, num_blocks: int,
-               plan: StagePlan, **block_kwargs) -> nn.Sequential:
-    """``num_blocks`` blocks; the first one changes stride and width, the rest keep them."""
+               plan: StagePlan, drop_path_rates: Sequence[float] = (),
+               **block_kwargs) -> nn.Sequential:
+    """``num_blocks`` blocks; the first one changes stride and width, the rest keep them.
+
+    ``drop_path_rates`` gives each block its stochastic-depth drop probability (empty: none).
+    """
     if num_blocks < 1:
         raise ResnetsError(f"a stage needs at least one block, got {num_blocks}")
+    rates = list(drop_path_rates) or [0.0] * num_blocks
+    if len(rates) != num_blocks:
+        raise ResnetsError(f"{len(rates)} drop-path rates for a stage of {num_blocks} blocks")
     blocks = [block(in_chs, planes, plan.stride, dilation=plan.dilation,
-                    first_dilation=plan.first_dilation, **block_kwargs)]
+                    first_dilation=plan.first_dilation, drop_path=rates[0], **block_kwargs)]
     out_chs = planes * block.expansion
-    for _ in range(1, num_blocks):
-        blocks.append(block(out_chs, planes, 1, dilation=plan.dilation, **block_kwargs))
+    for rate in rates[1:]:
+        blocks.append(block(out_chs, planes, 1, dilation=plan.dilation, drop_path=rate,
+                            **block_kwargs))
     return nn.Sequential(*blocks)
