@@ -24,7 +24,8 @@ def _randomize_batchnorm(model: nn.Module, resolution: int, seed: int = 0) -> nn
             m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=gen))
             m.momentum = 1.0  # running stats := this batch's stats
         model.train()
-        model(torch.randn(4, model.conv1.in_channels, resolution, resolution, generator=gen))
+        in_chans = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+        model(torch.randn(4, in_chans, resolution, resolution, generator=gen))
     for m in norms:
         m.momentum = 0.1
     return model.eval()

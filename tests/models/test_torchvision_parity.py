@@ -1,5 +1,6 @@
-"""Our ImageNet ResNets compute exactly torchvision's functions with torchvision's weights,
-dilated (output stride 8 and 16) ones included, and weights files round-trip."""
+"""Our ImageNet ResNets, wide ResNets, ResNeXts and DenseNets compute exactly torchvision's
+functions with torchvision's weights, dilated (output stride 8 and 16) ResNets included, and
+weights files round-trip."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ def assert_same_function(ours, theirs, batch: int = 2) -> None:
     assert (got - expected).abs().max() < 1e-5
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "resnet101",
-                                  "resnet152"])
+@pytest.mark.parametrize("name", [
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2",
+    "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d", "densenet121", "densenet169",
+    "densenet201", "densenet161"])
 def test_equals_torchvision(name, randomize_batchnorm):
     theirs = torchvision_model(name, randomize_batchnorm)
     ours = create_model(name)

@@ -97,4 +97,4 @@ def _natural_key(name: str) -> tuple:
 
 def _import_families() -> None:
     """Importing the family modules runs their ``@register_model`` decorators."""
-    from . import plain, preact, resnet  # noqa: F401
+    from . import densenet, plain, preact, resnet, resnext, senet, wide  # noqa: F401
