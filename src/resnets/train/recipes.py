@@ -117,3 +117,48 @@ def recipe_config(name: str = DEFAULT_RECIPE, overrides: dict[str, Any] | None =
     cfg = apply_overrides(TrainConfig(), {**recipe.overrides, "recipe": recipe.name,
                                           "source": recipe.source})
     return apply_overrides(cfg, overrides or {})
+
+
+# --- wide ResNets and DenseNets -------------------------------------------------------------
+
+WRN_PAPER = "Zagoruyko & Komodakis 2016, arXiv:1605.07146, Sec. 3"
+DENSENET_PAPER = "Huang et al. 2017, arXiv:1608.06993, Sec. 4.2"
+
+# 200 epochs of batch 128, lr 0.1 multiplied by 0.2 at epochs 60, 120 and 160, weight decay
+# 5e-4, Nesterov momentum 0.9. The paper's CIFAR dropout of 0.3 between the convolutions is
+# the default of the wrn_* models (their block_dropout option), so the recipe need not set it.
+_WRN_SCHEDULE = {
+    "data.augment": "cifar", "data.crop_padding": 4, "batch_size": 128, "epochs": 200,
+    "optim.lr": 0.1, "optim.momentum": 0.9, "optim.nesterov": True,
+    "optim.weight_decay": 5e-4, "schedule.name": "multistep",
+    "schedule.milestone_epochs": (60, 120, 160), "schedule.gamma": 0.2,
+}
+# 300 epochs of batch 64, lr 0.1 divided by 10 at 50% and 75% of training, weight decay 1e-4,
+# Nesterov momentum 0.9 (no dropout: the paper uses it only without data augmentation).
+_DENSENET_SCHEDULE = {
+    "data.augment": "cifar", "data.crop_padding": 4, "batch_size": 64, "epochs": 300,
+    "optim.lr": 0.1, "optim.momentum": 0.9, "optim.nesterov": True,
+    "optim.weight_decay": 1e-4, "schedule.name": "multistep",
+    "schedule.milestone_epochs": (150, 225), "schedule.gamma": 0.1,
+}
+
+
+def _wrn_and_densenet_recipes() -> list[Recipe]:
+    out = []
+    for dataset in ("cifar10", "cifar100"):
+        for depth, k in ((28, 10), (40, 4), (16, 8)):
+            out.append(Recipe(f"{dataset}-wrn-{depth}-{k}",
+                              f"WRN-{depth}-{k} (dropout 0.3) on {dataset.upper()}, 200 epochs",
+                              WRN_PAPER,
+                              {**_WRN_SCHEDULE, "data.dataset": dataset,
+                               "model.name": f"wrn_{depth}_{k}"}))
+        for depth, k in ((100, 12), (250, 24), (190, 40)):
+            out.append(Recipe(f"{dataset}-densenet-bc-{depth}-{k}",
+                              f"DenseNet-BC (L={depth}, k={k}) on {dataset.upper()}, 300 epochs",
+                              DENSENET_PAPER,
+                              {**_DENSENET_SCHEDULE, "data.dataset": dataset,
+                               "model.name": f"densenet_bc_{depth}_{k}"}))
+    return out
+
+
+RECIPES.update({r.name: r for r in _wrn_and_densenet_recipes()})
