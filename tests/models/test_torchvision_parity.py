@@ -29,9 +29,12 @@ def assert_same_function(ours, theirs, batch: int = 2) -> None:
     assert (got - expected).abs().max() < 1e-5
 
 
+# The two largest (127M and 89M parameters) are slow on two cores; the default suite still
+# checks their names, shapes and counts against torchvision's (test_zoo.py) and runs them.
 @pytest.mark.parametrize("name", [
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2",
-    "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d", "densenet121", "densenet169",
+    pytest.param("wide_resnet101_2", marks=pytest.mark.slow), "resnext50_32x4d",
+    pytest.param("resnext101_32x8d", marks=pytest.mark.slow), "densenet121", "densenet169",
     "densenet201", "densenet161"])
 def test_equals_torchvision(name, randomize_batchnorm):
     theirs = torchvision_model(name, randomize_batchnorm)
