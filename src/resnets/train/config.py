@@ -20,6 +20,7 @@ from .schedules import ScheduleConfig
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "resnet20"  # registry name, see `resnets models`
+    depth: int = 0  # layers of an any-depth builder (cifar_resnet, cifar_plain); 0 = none
     num_classes: int = 0  # 0 = as many as the data has; else it must match the data
     shortcut: str = ""  # "" keeps the model's own; A | B | C | none
     zero_init_residual: bool = False  # zero each residual branch's last BN scale at init

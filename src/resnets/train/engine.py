@@ -123,6 +123,8 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
                                "grad_checkpointing": cfg.model.grad_checkpointing}
     if cfg.model.shortcut:
         options["shortcut"] = cfg.model.shortcut
+    if cfg.model.depth:
+        options["depth"] = cfg.model.depth
     model = create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans,
                          **options).to(device)
     if cfg.channels_last:
