@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("recipes", help="list the named training recipes")
     p.add_argument("--show", metavar="NAME", help="print one recipe's resolved config")
+    p = sub.add_parser("experiment", help="reproduce a claim of the papers: figures, CSV and "
+                       "a report in one directory")
+    from .experiments.command import add_arguments
+
+    add_arguments(p)
     return parser
 
 
@@ -171,8 +176,15 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from .experiments.command import main
+
+    return main(args)
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "models": cmd_models, "recipes": cmd_recipes, "bench": cmd_bench}
+            "models": cmd_models, "recipes": cmd_recipes, "bench": cmd_bench,
+            "experiment": cmd_experiment}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
