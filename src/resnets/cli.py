@@ -7,6 +7,8 @@
     resnets recipes [--show NAME]                    the named training recipes
 
 User errors print one line and exit with status 2; they never print a traceback.
+`torchrun --nproc_per_node N -m resnets.cli train ...` trains with N processes
+(docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -78,8 +80,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train; under torchrun this runs in every process, and rank 0 prints."""
+    from .train import distributed
+
+    env = distributed.detect()
+    try:
+        cfg = train_config(args)
+    except ResnetsError:
+        if env.rank:  # the same mistake in every process: rank 0 reports it
+            return 2
+        raise
+    try:
+        summary = distributed.run(cfg, resume_dir=args.resume, env=env)
+    except ResnetsError as exc:
+        if env.rank:
+            raise ResnetsError(f"[rank {env.rank}] {one_line(str(exc))}") from None
+        raise
+    if env.rank:
+        return 0
+    if summary.get("test_accuracy") is not None:
+        print(f"test accuracy {100 * summary['test_accuracy']:.2f}% "
+              f"(top-1 error {100 * summary['test_error']:.2f}%) after {summary['steps']} "
+              f"steps, {summary['train_seconds']:.0f} s")
+    print(f"run directory: {summary['run_dir']}")
+    return 0
+
+
+def train_config(args: argparse.Namespace):
+    """The run's configuration: a recipe, or a resumed run's own, with the overrides."""
     from .train.config import apply_overrides, parse_overrides
-    from .train.engine import load_run_config, train
+    from .train.engine import load_run_config
     from .train.recipes import DEFAULT_RECIPE, recipe_config
 
     overrides = parse_overrides(args.overrides)
@@ -89,17 +119,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.recipe:
             raise ResnetsError("--resume continues a run with its own recipe; drop --recipe")
-        cfg = apply_overrides(load_run_config(args.resume), overrides)
-        summary = train(cfg, resume_dir=args.resume)
-    else:
-        cfg = recipe_config(args.recipe or DEFAULT_RECIPE, overrides)
-        summary = train(cfg)
-    if summary.get("test_accuracy") is not None:
-        print(f"test accuracy {100 * summary['test_accuracy']:.2f}% "
-              f"(top-1 error {100 * summary['test_error']:.2f}%) after {summary['steps']} "
-              f"steps, {summary['train_seconds']:.0f} s")
-    print(f"run directory: {summary['run_dir']}")
-    return 0
+        return apply_overrides(load_run_config(args.resume), overrides)
+    return recipe_config(args.recipe or DEFAULT_RECIPE, overrides)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

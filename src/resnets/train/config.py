@@ -23,6 +23,7 @@ class ModelConfig:
     depth: int = 0  # layers of an any-depth builder (cifar_resnet, cifar_plain); 0 = none
     num_classes: int = 0  # 0 = as many as the data has; else it must match the data
     shortcut: str = ""  # "" keeps the model's own; A | B | C | none
+    norm: str = "batch"  # batch | group (GroupNorm: per-image, exact under any batch split)
     zero_init_residual: bool = False  # zero each residual branch's last BN scale at init
     drop_rate: float = 0.0  # dropout probability before the classifier
     grad_checkpointing: bool = False  # recompute stage activations in backward (saves memory)
@@ -53,6 +54,7 @@ class OptimConfig:
     label_smoothing: float = 0.0  # target probability mass spread uniformly over classes
     grad_clip: float = 0.0  # clip the global gradient norm to this value; 0 = off
     ema_decay: float = 0.0  # exponential moving average of weights per step; 0 = off
+    scale_lr_with_batch: int = 0  # batch that lr is tuned for: lr *= batch_size / this; 0 = off
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     epochs: int = 30  # passes over the training data (ignored when iterations > 0)
     iterations: int = 0  # optimiser steps in total; > 0 overrides epochs (the paper: 64000)
-    batch_size: int = 128  # images per optimiser step, summed over all processes
+    batch_size: int = 128  # the global batch: images per optimiser step, all processes together
+    sync_bn: bool = False  # several CUDA processes: BatchNorm statistics of the global batch
+    dist_timeout: int = 600  # seconds a process waits for the others before it fails
     eval_batch_size: int = 512  # images per evaluation step
     seed: int = 0  # seeds weights, data order and augmentation
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
@@ -84,6 +88,7 @@ SECTIONS = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig,
 CHOICES = {
     "data.dataset": ("digits", "synthetic", "cifar10", "cifar100", "folder"),
     "data.augment": ("auto", "cifar", "crop", "none"),
+    "model.norm": ("batch", "group"),
     "precision": ("fp32", "bf16"),
 }
 

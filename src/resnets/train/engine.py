@@ -27,6 +27,8 @@ from ..errors import CheckpointError, ResnetsError
 from ..models import create_model, model_info
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from .config import TrainConfig, from_dict, to_dict, validate
+from .distributed import (all_sum, any_rank, broadcast_text, global_evaluation, global_sums,
+                          same_everywhere, scaled_lr, sync_buffers)
 from .ema import ModelEMA
 from .evaluate import autocast, evaluate
 from .logger import RunLogger, progress
@@ -74,6 +76,8 @@ class Context:
     sums: dict = field(default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0})
     loss: torch.Tensor | None = None
     is_main: bool = True  # rank 0 writes files
+    world_size: int = 1  # processes training together
+    peak_lr: float = 0.0  # optim.lr after the linear scaling rule
     stop_requested: bool = False  # set by Ctrl-C; the loop stops after the current step
 
 
@@ -82,7 +86,8 @@ def stop_on_interrupt(ctx: "Context"):
     """Turn the first Ctrl-C into a request to stop at the end of the current step.
 
     The loop then saves a checkpoint on a step boundary, so the resumed run continues exactly.
-    A second Ctrl-C interrupts at once.
+    A second Ctrl-C interrupts at once. With several processes SIGTERM does the same: torchrun
+    sends it to every process when it stops them.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -93,11 +98,13 @@ def stop_on_interrupt(ctx: "Context"):
             raise KeyboardInterrupt
         ctx.stop_requested = True
 
-    previous = signal.signal(signal.SIGINT, request_stop)
+    signals = (signal.SIGINT, signal.SIGTERM) if ctx.world_size > 1 else (signal.SIGINT,)
+    previous = {s: signal.signal(s, request_stop) for s in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -116,6 +123,12 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def group_norm(channels: int) -> torch.nn.GroupNorm:
+    """GroupNorm with up to 32 groups of at least 4 channels (Wu and He 2018 use 32)."""
+    groups = math.gcd(math.gcd(32, channels), max(channels // 4, 1))
+    return torch.nn.GroupNorm(groups, channels)
+
+
 def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
                 device: torch.device) -> torch.nn.Module:
     options: dict[str, Any] = {"zero_init_residual": cfg.model.zero_init_residual,
@@ -123,6 +136,8 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
                                "grad_checkpointing": cfg.model.grad_checkpointing}
     if cfg.model.shortcut:
         options["shortcut"] = cfg.model.shortcut
+    if cfg.model.norm == "group":  # per-image statistics: the same however the batch is split
+        options["norm_layer"] = group_norm
     if cfg.model.depth:
         options["depth"] = cfg.model.depth
     model = create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans,
@@ -160,24 +175,28 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     torch.manual_seed(cfg.seed)
+    peak_lr = scaled_lr(cfg.optim.lr, cfg.batch_size, cfg.optim.scale_lr_with_batch)
     pipe = build_pipeline(cfg, device, rank, world_size)
     model = build_model(cfg, len(pipe.classes), pipe.in_chans, device)
-    optimizer = build_optimizer(model, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+    optimizer = build_optimizer(model, lr=peak_lr, momentum=cfg.optim.momentum,
                                 weight_decay=cfg.optim.weight_decay,
                                 nesterov=cfg.optim.nesterov,
                                 decay_norm_and_bias=cfg.optim.decay_norm_and_bias)
     ema = ModelEMA(model, decay=cfg.optim.ema_decay) if cfg.optim.ema_decay else None
     gate = ErrorGatedWarmup.from_config(cfg.schedule)
     is_main = rank == 0
-    run_dir = Path(resume_dir) if resume_dir else new_run_dir(cfg)
+    # Rank 0 names the run directory: a name made of the time may differ between processes.
+    run_dir = Path(resume_dir or broadcast_text(str(new_run_dir(cfg)) if is_main else ""))
     ckpts = CheckpointManager(run_dir)
-    ctx = Context(cfg, model, optimizer, pipe, run_dir, device, is_main=is_main)
+    ctx = Context(cfg, model, optimizer, pipe, run_dir, device, is_main=is_main,
+                  world_size=world_size, peak_lr=peak_lr)
     if resume_dir:
         state = ckpts.load_latest()
         if state is None:
             raise CheckpointError(f"no checkpoint to resume from in {str(run_dir)!r}")
         _restore(ctx, state, ema, gate, hooks)
-    elif is_main:
+    same_everywhere(ctx.step, "the step to start from")
+    if not resume_dir and is_main:
         (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
     if pipe.skipped and is_main:
         (run_dir / "skipped.txt").write_text("\n".join(pipe.skipped) + "\n")
@@ -193,24 +212,31 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     total_steps = cfg.iterations or cfg.epochs * steps_per_epoch
     epochs = math.ceil(total_steps / steps_per_epoch)
 
-    def checkpoint_state() -> dict:
+    def checkpoint_state(sums: dict) -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "ema": ema.state_dict() if ema else None,
                 "gate": gate.state_dict() if gate else None,
                 "hooks": [h.state_dict() for h in hooks], "rng": capture_rng_state(),
                 "step": ctx.step, "epoch": ctx.epoch, "position": ctx.position,
-                "sums": dict(ctx.sums), "best_val_error": ctx.best_val_error,
+                "sums": sums, "best_val_error": ctx.best_val_error,
                 "config": to_dict(cfg), "model_name": cfg.model.name,
                 "classes": pipe.classes, "in_chans": pipe.in_chans,
                 "image_size": pipe.image_size, "mean": pipe.mean, "std": pipe.std}
 
     def save(best: bool = False) -> None:
         _check_finite(ctx, weights=True)  # never replace a good checkpoint with a diverged one
+        sums, failure = global_sums(ctx.sums), None
         if is_main:
-            state = checkpoint_state()
-            ckpts.save_last(state)
-            if best:
-                ckpts.save_best(state)
+            try:
+                state = checkpoint_state(sums)
+                ckpts.save_last(state)
+                if best:
+                    ckpts.save_best(state)
+            except CheckpointError as exc:
+                failure = exc
+        if any_rank(failure is not None)[0]:  # every process stops, not only rank 0
+            raise failure or CheckpointError("rank 0 could not write the checkpoint (it "
+                                             "printed why); stopping")
 
     for h in hooks:
         h.on_train_start(ctx)
@@ -266,7 +292,7 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
     batches = progress(pipe.train, steps_per_epoch - ctx.position,
                        f"epoch {ctx.epoch + 1}/{epochs}", enabled=ctx.is_main)
     for images, labels in batches:
-        lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, cfg.optim.lr)
+        lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, ctx.peak_lr)
         apply_lr(optimizer, gate.factor_or_lr(lr) if gate else lr)
         if cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -287,19 +313,21 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
         ctx.step += 1
         ctx.position += 1
         _accumulate(ctx, loss, logits, labels)
-        if ctx.device.type == "cpu" or ctx.step % GATE_WINDOW == 0:
-            _check_finite(ctx)
         if gate and ctx.step % GATE_WINDOW == 0:
-            # The error of the last GATE_WINDOW steps, not the epoch's lagging average.
+            # The error of the last GATE_WINDOW steps (all processes), not the epoch's average.
             window = ctx.sums.pop("window", (0, 0))
-            correct, seen = ctx.sums["correct"] - window[0], ctx.sums["seen"] - window[1]
-            gate.update(1 - float(correct) / max(seen, 1))
+            correct, seen = all_sum(ctx.sums["correct"] - window[0], ctx.sums["seen"] - window[1])
+            gate.update(1 - correct / max(seen, 1))
             ctx.sums["window"] = (ctx.sums["correct"], ctx.sums["seen"])
         for h in hooks:
             h.on_step_end(ctx)
+        # Processes may only stop together, so several of them stop at a check.
+        stop = ctx.stop_requested and ctx.world_size == 1
+        if ctx.device.type == "cpu" or ctx.step % GATE_WINDOW == 0:
+            stop = _check_finite(ctx)
         if cfg.checkpoint_every and ctx.step % cfg.checkpoint_every == 0:
             save()
-        if ctx.stop_requested:
+        if stop:
             raise StopRequested
         if ctx.step >= total_steps:
             break
@@ -323,35 +351,43 @@ def _accumulate(ctx: Context, loss: torch.Tensor, logits: torch.Tensor,
     ctx.sums["seen"] += n
 
 
-def _check_finite(ctx: Context, weights: bool = False) -> None:
-    """Stop on a NaN/Inf loss (or, before a checkpoint, NaN/Inf weights)."""
+def _check_finite(ctx: Context, weights: bool = False) -> bool:
+    """Stop on a NaN/Inf loss (or, before a checkpoint, NaN/Inf weights) in any process.
+
+    Returns whether any process was asked to stop (all processes call it at the same step).
+    """
     bad = ctx.loss is not None and not torch.isfinite(ctx.loss).item()
     if weights and not bad:
         bad = not all(torch.isfinite(p).all().item() for p in ctx.model.parameters())
-    if bad:
+    any_bad, stop = any_rank(bad, ctx.stop_requested)
+    if any_bad:
+        loss = f"loss {ctx.loss.item()}" if bad and ctx.loss is not None else "another process"
         raise TrainingDiverged(
-            f"training diverged (loss {ctx.loss.item() if ctx.loss is not None else '?'}) at "
-            f"step {ctx.step}; the last good checkpoint in {ctx.run_dir} is kept; lower "
-            "optim.lr or set optim.grad_clip")
+            f"training diverged ({loss}) at step {ctx.step}; the last good checkpoint in "
+            f"{ctx.run_dir} is kept; lower optim.lr or set optim.grad_clip")
+    return stop
 
 
 def _end_epoch(ctx: Context, ema: ModelEMA | None, epochs: int, total_steps: int,
                seconds: float) -> dict:
-    cfg, pipe = ctx.cfg, ctx.pipe
-    seen = max(int(ctx.sums["seen"]), 1)
+    cfg, pipe, sums = ctx.cfg, ctx.pipe, global_sums(ctx.sums)
+    seen = max(int(sums["seen"]), 1)
     row = {"epoch": ctx.epoch + 1, "step": ctx.step,
            "lr": ctx.optimizer.param_groups[0]["lr"],
-           "train_loss": float(ctx.sums["loss"]) / seen,
-           "train_error": 1 - float(ctx.sums["correct"]) / seen,
-           "images_per_second": ctx.sums["seen"] / max(seconds, 1e-9)}
+           "train_loss": float(sums["loss"]) / seen,
+           "train_error": 1 - float(sums["correct"]) / seen,
+           "images_per_second": sums["seen"] / max(seconds, 1e-9)}
     last = ctx.epoch + 1 >= epochs or ctx.step >= total_steps
     if (ctx.epoch + 1) % cfg.eval_every == 0 or last:
         model = ema.module if ema else ctx.model
+        sync_buffers(model)  # each process evaluates its share of a split with one model
         n = len(pipe.classes)
         if pipe.val is not None:
-            val = evaluate(model, pipe.val, n, ctx.device, cfg.precision, cfg.channels_last)
+            val = global_evaluation(evaluate(model, pipe.val, n, ctx.device, cfg.precision,
+                                             cfg.channels_last))
             row.update(val_loss=val["loss"], val_error=val["top1_error"])
-        test = evaluate(model, pipe.test, n, ctx.device, cfg.precision, cfg.channels_last)
+        test = global_evaluation(evaluate(model, pipe.test, n, ctx.device, cfg.precision,
+                                          cfg.channels_last))
         row.update(test_loss=test["loss"], test_error=test["top1_error"],
                    test_top5=test["top5_error"])
     if ctx.is_main:
@@ -390,7 +426,10 @@ def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> No
         h.load_state_dict(s)
     ctx.step, ctx.epoch, ctx.position = state["step"], state["epoch"], state["position"]
     ctx.best_val_error = state["best_val_error"]
-    ctx.sums = {k: _to_device(v, ctx.device) for k, v in state["sums"].items()}
+    # The saved sums are those of all processes: rank 0 carries them on, the others start at 0.
+    sums = state["sums"] if ctx.is_main else {k: (0, 0) if k == "window" else 0
+                                              for k in state["sums"]}
+    ctx.sums = {k: _to_device(v, ctx.device) for k, v in sums.items()}
     restore_rng_state(state["rng"])
     if ctx.is_main:
         print(f"resumed {ctx.run_dir} at step {ctx.step} (epoch {ctx.epoch + 1})", flush=True)

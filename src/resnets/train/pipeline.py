@@ -75,7 +75,15 @@ def _augmentation(cfg: TrainConfig):
 
 def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
                    world_size: int = 1) -> Pipeline:
-    """Read and check the data before any model is built."""
+    """Read and check the data before any model is built.
+
+    ``cfg.batch_size`` is the global batch: each of the ``world_size`` processes takes its
+    share of every step's batch. Evaluation is sharded too: each process evaluates its share
+    of a split (the engine adds up the counts).
+    """
+    if cfg.batch_size % world_size:
+        raise DataError(f"batch_size {cfg.batch_size} is not divisible by the "
+                        f"{world_size} processes; it is the global batch")
     pipe = (_folder_pipeline(cfg, rank, world_size) if cfg.data.dataset == "folder"
             else _memory_pipeline(cfg, device, rank, world_size))
     wanted = cfg.model.num_classes
@@ -93,9 +101,6 @@ def _memory_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
     if cfg.data.val_size:
         train, val = D.split_train_val(train, cfg.data.val_size, seed=cfg.seed)
     per_rank = cfg.batch_size // world_size
-    if cfg.batch_size % world_size:
-        raise DataError(f"batch_size {cfg.batch_size} is not divisible by the "
-                        f"{world_size} processes; it is the global batch")
     mean, std = D.channel_stats(train)
     common = dict(device=device, mean=mean, std=std)
     loader = D.InMemoryLoader(train, per_rank, shuffle=True, drop_last=True,
@@ -103,8 +108,9 @@ def _memory_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
                               world_size=world_size, **common)
 
     def evaluation(ds):
-        return D.InMemoryLoader(ds, cfg.eval_batch_size, shuffle=False, drop_last=False,
-                                **common)
+        batches = D.InMemoryLoader(ds, cfg.eval_batch_size, shuffle=False, drop_last=False,
+                                   rank=rank, world_size=world_size, **common)
+        return NonEmpty(batches) if world_size > 1 else batches
 
     return Pipeline(loader, evaluation(test), evaluation(val) if val is not None else None,
                     list(train.classes), train.images.shape[1], train.images.shape[-1],
@@ -124,11 +130,26 @@ def _folder_pipeline(cfg: TrainConfig, rank: int, world_size: int) -> Pipeline:
         raise DataError(f"train/ and val/ under {d.root} hold different class folders")
     per_rank = cfg.batch_size // world_size
     loader = EpochLoader(train, per_rank, cfg.seed, d.workers, rank, world_size)
-    evaluation = torch.utils.data.DataLoader(test, batch_size=cfg.eval_batch_size,
+    mine = test if world_size == 1 else torch.utils.data.Subset(
+        test, range(rank, len(test), world_size))  # this process's share of the evaluation
+    evaluation = torch.utils.data.DataLoader(mine, batch_size=cfg.eval_batch_size,
                                              num_workers=d.workers)
     return Pipeline(loader, evaluation, None, list(train.classes), 3, d.image_size,
                     list(D.IMAGENET_MEAN), list(D.IMAGENET_STD), len(train),
                     skipped=[str(p) for p in train.skipped + test.skipped])
+
+
+class NonEmpty:
+    """Evaluation batches without the empty ones (a process's share of a short last batch)."""
+
+    def __init__(self, batches) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterable:
+        return (batch for batch in self.batches if len(batch[1]))
 
 
 class EpochLoader:
@@ -136,9 +157,9 @@ class EpochLoader:
 
     def __init__(self, dataset, batch_size: int, seed: int, workers: int, rank: int = 0,
                  world_size: int = 1) -> None:
-        if batch_size > len(dataset):
-            raise DataError(f"batch size {batch_size} is larger than the {len(dataset)} "
-                            "training images; lower batch_size")
+        if batch_size * world_size > len(dataset):
+            raise DataError(f"batch size {batch_size * world_size} is larger than the "
+                            f"{len(dataset)} training images; lower batch_size")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.workers, self.rank, self.world_size = workers, rank, world_size
         self.epoch, self.start = 0, 0
@@ -156,6 +177,8 @@ class EpochLoader:
         order = order[: len(self) * per_step]
         mine = order.view(len(self), self.world_size, self.batch_size)[:, self.rank]
         batches = mine[self.start:].tolist()
-        torch.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009 + self.start)
+        # Seeds the transforms of the loader (its workers); each process draws its own crops.
+        torch.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009 + self.start
+                          + self.rank * 7_919)
         return iter(torch.utils.data.DataLoader(self.dataset, batch_sampler=batches,
                                                 num_workers=self.workers))

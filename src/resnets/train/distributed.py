@@ -1,0 +1,332 @@
+"""Several processes, one run: PyTorch's DistributedDataParallel started by torchrun.
+
+``torchrun --nproc_per_node N -m resnets.cli train ...`` starts N copies of the command and
+tells each who it is through environment variables (RANK, WORLD_SIZE, LOCAL_RANK,
+MASTER_ADDR, MASTER_PORT, TORCHELASTIC_RESTART_COUNT). :func:`detect` reads them;
+:func:`session` joins the process group (NCCL when the processes train on CUDA devices, Gloo on
+the CPU) and leaves it at the end; :func:`run` ties it together for the CLI: it resumes the run
+after a torchrun restart and calls ``train`` with a DDP wrapper.
+
+``batch_size`` is the global batch: each step every process takes ``batch_size / N`` images of
+one global batch and DDP averages the gradients, so N processes take the steps one would.
+
+The other functions are collectives that every process calls at the same point of the loop.
+With one process they return their input unchanged, so the engine calls them unconditionally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..errors import ResnetsError
+from .checkpoint import CheckpointWarning
+from .config import TrainConfig
+
+LAUNCHER_HINT = ("start the processes with torchrun, which sets RANK, WORLD_SIZE, LOCAL_RANK, "
+                 "MASTER_ADDR and MASTER_PORT")
+
+
+class DistributedError(ResnetsError):
+    """The processes of a run could not start together, or lost one another."""
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Who this process is, as torchrun says; the defaults describe a lone process."""
+
+    rank: int = 0  # index of this process among all of the run, 0..world_size-1
+    world_size: int = 1  # processes of the run, on all machines together
+    local_rank: int = 0  # index of this process on its machine: the GPU it drives
+    restart_count: int = 0  # times torchrun has restarted the processes so far
+    max_restarts: int = 0  # torchrun --max-restarts
+    master_addr: str = ""  # host of the store the processes meet at
+    master_port: int = 0  # its port
+    agent_store: bool = False  # torchrun's agent hosts that store, for all its attempts
+
+
+def detect(environ: Mapping[str, str] | None = None) -> DistEnv:
+    """This process's place in the run, from torchrun's environment variables."""
+    env = os.environ if environ is None else environ
+    if "RANK" not in env and "WORLD_SIZE" not in env:
+        return DistEnv()
+    for name in ("RANK", "WORLD_SIZE"):
+        if name not in env:
+            raise DistributedError(f"{name} is not set but the other torchrun variables are; "
+                                   + LAUNCHER_HINT)
+    values = {name: _env_int(env, name) for name in
+              ("RANK", "WORLD_SIZE", "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_MAX_RESTARTS")}
+    rank, world_size = values["RANK"], values["WORLD_SIZE"]
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise DistributedError(f"RANK={rank} and WORLD_SIZE={world_size} do not fit together "
+                               "(0 <= RANK < WORLD_SIZE); " + LAUNCHER_HINT)
+    if world_size > 1:
+        missing = [n for n in ("LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT") if n not in env]
+        if missing:
+            raise DistributedError(f"WORLD_SIZE={world_size} but {missing[0]} is not set; "
+                                   + LAUNCHER_HINT)
+    local_rank = _env_int(env, "LOCAL_RANK")
+    if local_rank < 0:
+        raise DistributedError(f"LOCAL_RANK must be >= 0, got {local_rank}")
+    return DistEnv(rank, world_size, local_rank, values["TORCHELASTIC_RESTART_COUNT"],
+                   values["TORCHELASTIC_MAX_RESTARTS"], env.get("MASTER_ADDR", ""),
+                   _env_int(env, "MASTER_PORT"),
+                   env.get("TORCHELASTIC_USE_AGENT_STORE") == "True")
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int:
+    text = env.get(name, "0")
+    try:
+        return int(text)
+    except ValueError:
+        raise DistributedError(f"environment variable {name}={text!r} is not an integer; "
+                               + LAUNCHER_HINT) from None
+
+
+def scaled_lr(lr: float, batch_size: int, reference_batch: int) -> float:
+    """The linear scaling rule (Goyal et al. 2017): ``lr * batch_size / reference_batch``.
+
+    ``lr`` is tuned for a global batch of ``reference_batch`` images; 0 turns the rule off.
+    """
+    if reference_batch < 0:
+        raise ResnetsError(f"optim.scale_lr_with_batch must be >= 0 (0 turns it off), got "
+                           f"{reference_batch}")
+    return lr * batch_size / reference_batch if reference_batch else lr
+
+
+def restart_dir(cfg: TrainConfig, env: DistEnv) -> Path | None:
+    """The run directory to resume when torchrun has restarted the processes, else None.
+
+    Restarted processes find the run again by its name, so ``--max-restarts`` needs one.
+    """
+    if env.max_restarts > 0 and not cfg.run_name:
+        raise ResnetsError("torchrun --max-restarts needs a fixed run directory that restarted "
+                           "processes can resume: pass --name NAME (run_name=NAME)")
+    path = Path(cfg.out_dir) / cfg.run_name
+    if env.restart_count > 0 and ((path / "last.pt").exists()
+                                  or (path / "last.prev.pt").exists()):
+        return path
+    return None
+
+
+def run(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
+        hooks: Sequence[Any] = (), env: DistEnv | None = None) -> dict:
+    """``train(cfg)`` in one of the processes torchrun started, or alone without torchrun."""
+    from .engine import train
+
+    env = detect() if env is None else env
+    if resume_dir is None:
+        resume_dir = restart_dir(cfg, env)
+    with session(cfg, env) as wrap_model:
+        return train(cfg, resume_dir=resume_dir, hooks=hooks, rank=env.rank,
+                     world_size=env.world_size, wrap_model=wrap_model)
+
+
+@contextlib.contextmanager
+def session(cfg: TrainConfig, env: DistEnv) -> Iterator[Callable[[nn.Module], nn.Module] | None]:
+    """Join the process group for the run; yields the model wrapper (None for one process).
+
+    A process that waits longer than ``cfg.dist_timeout`` seconds for the others fails, and a
+    lost connection ends the wait at once: one failing process never hangs the rest.
+    """
+    if env.world_size == 1:
+        yield None
+        return
+    if cfg.dist_timeout <= 0:
+        raise ResnetsError(f"dist_timeout must be positive (seconds), got {cfg.dist_timeout}")
+    device = _process_device(cfg, env)
+    timeout = datetime.timedelta(seconds=cfg.dist_timeout)
+    options: dict[str, Any] = {"device_id": device} if device is not None else {}
+    try:
+        if env.agent_store:
+            options.update(store=_attempt_store(env, timeout), rank=env.rank,
+                           world_size=env.world_size)
+        dist.init_process_group("nccl" if device is not None else "gloo", timeout=timeout,
+                                **options)
+    except (RuntimeError, ValueError) as exc:
+        raise DistributedError(f"cannot join the process group ({_first_line(exc)}); check "
+                               "MASTER_ADDR/MASTER_PORT (--rdzv_endpoint) and that every "
+                               "machine runs the same command") from exc
+    try:
+        with warnings.catch_warnings():
+            if env.rank != 0:  # every process reads the same checkpoint; rank 0 reports
+                warnings.simplefilter("ignore", CheckpointWarning)
+            yield lambda model: _wrap(model, device, cfg.sync_bn)
+    except RuntimeError as exc:
+        if not _is_lost_peer(exc):
+            raise
+        cause = _first_line(exc).split(". ")[0]  # Gloo's advice follows the first sentence
+        raise DistributedError(f"lost the other processes ({cause}); the process that failed "
+                               "first printed the cause") from exc
+    finally:
+        dist.destroy_process_group()
+
+
+def _attempt_store(env: DistEnv, timeout: datetime.timedelta) -> dist.Store:
+    """torchrun's store, seen through a prefix naming this attempt.
+
+    The agent keeps one store for all attempts, and PyTorch's own keys in it do not name the
+    attempt: a restarted process could read the address of the process it replaces, and Gloo
+    then fails with "Connection refused" (or NCCL with a stale id).
+    """
+    store = dist.TCPStore(env.master_addr, env.master_port, is_master=False, timeout=timeout)
+    return dist.PrefixStore(f"resnets/attempt_{env.restart_count}", store)
+
+
+def _process_device(cfg: TrainConfig, env: DistEnv) -> torch.device | None:
+    """The CUDA device of this process (NCCL), or None to train on the CPU (Gloo)."""
+    name = cfg.device
+    if name.startswith("cuda") or (name == "auto" and torch.cuda.is_available()):
+        if name not in ("auto", "cuda"):
+            raise ResnetsError(f"device={name} would put every process on one GPU; use "
+                               "device=cuda: each process drives the GPU of its LOCAL_RANK")
+        count = torch.cuda.device_count()
+        if env.local_rank >= count:
+            raise ResnetsError(f"LOCAL_RANK={env.local_rank} but this machine has {count} "
+                               f"GPUs; start at most {count} processes per machine "
+                               "(--nproc_per_node)")
+        torch.cuda.set_device(env.local_rank)
+        return torch.device("cuda", env.local_rank)
+    mps = getattr(torch.backends, "mps", None)
+    if name not in ("auto", "cpu") or (mps and mps.is_available()):
+        raise ResnetsError(f"device={name} cannot train with several processes "
+                           "(torch.distributed has no backend for it); use device=cuda or "
+                           "device=cpu")
+    if cfg.sync_bn:
+        raise ResnetsError("sync_bn=true needs CUDA devices (PyTorch's SyncBatchNorm does not "
+                           "run on the CPU); set sync_bn=false, or model.norm=group for "
+                           "statistics that do not depend on the split of the batch")
+    return None
+
+
+def _wrap(model: nn.Module, device: torch.device | None, sync_bn: bool) -> nn.Module:
+    if sync_bn:
+        # Swaps the BatchNorm children in place, keeping their parameters: the optimiser and
+        # the engine's reference to ``model`` stay valid.
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ids = [device.index] if device is not None else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def _is_lost_peer(exc: BaseException) -> bool:
+    """A failed collective: NCCL raises DistError, Gloo a RuntimeError naming its transport."""
+    return isinstance(exc, dist.DistError) or "gloo/transport" in str(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return re.sub(r"^\[[^\]]*\] ", "", line)  # drop the C++ source location
+
+
+# ---- collectives: every process calls them at the same point; alone they change nothing ----
+
+def active() -> bool:
+    """Whether this process is one of several in a process group."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _device() -> torch.device:
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_sum(*values: Any) -> list[float]:
+    """Each value (number or one-element tensor) summed over the processes, as floats."""
+    if not active():
+        return [float(v) for v in values]
+    total = torch.stack([torch.as_tensor(v, dtype=torch.float64).to(_device()).reshape(())
+                         for v in values])
+    dist.all_reduce(total)
+    return total.tolist()
+
+
+def any_rank(*flags: bool) -> list[bool]:
+    """Each flag ORed over the processes: all of them take the same branch."""
+    if not active():
+        return [bool(f) for f in flags]
+    raised = torch.tensor([float(bool(f)) for f in flags], device=_device())
+    dist.all_reduce(raised, op=dist.ReduceOp.MAX)
+    return [bool(f) for f in raised.tolist()]
+
+
+def same_everywhere(value: int, what: str) -> None:
+    """Raise unless every process holds the same ``value`` (e.g. the step it resumed at)."""
+    if not active():
+        return
+    bounds = torch.tensor([value, -value], dtype=torch.int64, device=_device())
+    dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
+    high, low = int(bounds[0]), -int(bounds[1])
+    if high != low:
+        raise DistributedError(f"the processes disagree on {what} ({low} to {high}); out_dir "
+                               "must be one directory that every machine sees")
+
+
+def broadcast_text(text: str) -> str:
+    """Rank 0's ``text`` on every process (e.g. the run directory it chose)."""
+    if not active():
+        return text
+    data = torch.tensor(list(text.encode()), dtype=torch.uint8, device=_device())
+    size = torch.tensor([len(data)], dtype=torch.int64, device=_device())
+    dist.broadcast(size, 0)
+    if dist.get_rank() != 0:
+        data = torch.empty(int(size), dtype=torch.uint8, device=_device())
+    dist.broadcast(data, 0)
+    return bytes(data.tolist()).decode()
+
+
+def sync_buffers(module: nn.Module) -> None:
+    """Give every process rank 0's buffers (BatchNorm statistics), so all evaluate one model.
+
+    DDP broadcasts them before each forward pass, but the pass itself updates each process's
+    copy with its own share of the batch.
+    """
+    if active():
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, 0)
+
+
+def global_sums(sums: dict) -> dict:
+    """The epoch's running sums (loss, correct, seen, gate window) added over the processes.
+
+    Rank 0 saves these in checkpoints; a resumed run gives them to its rank 0 and zeros to the
+    others, so they stay right when the number of processes changes.
+    """
+    if not active():
+        return dict(sums)
+    window = sums.get("window")
+    totals = all_sum(sums["loss"], sums["correct"], sums["seen"], *(window or ()))
+    out = {"loss": totals[0], "correct": round(totals[1]), "seen": round(totals[2])}
+    if window is not None:
+        out["window"] = (round(totals[3]), round(totals[4]))
+    return out
+
+
+def global_evaluation(result: dict) -> dict:
+    """Combine the evaluations of each process's share of a split into that of the split.
+
+    ``result`` is what ``evaluate`` returns; its confusion matrix counts the images.
+    """
+    if not active():
+        return result
+    confusion = result["confusion"].to(_device())
+    seen = float(confusion.sum())
+    parts = [result[k] * seen if seen else 0.0 for k in ("loss", "top1_error", "top5_error")]
+    loss, wrong1, wrong5, total = all_sum(*parts, seen)
+    dist.all_reduce(confusion)
+    confusion = confusion.cpu()
+    if not total:
+        return {**result, "confusion": confusion}
+    return {"loss": loss / total, "top1_error": round(wrong1) / total,
+            "top5_error": round(wrong5) / total, "confusion": confusion}
