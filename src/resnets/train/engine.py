@@ -86,15 +86,15 @@ def stop_on_interrupt(ctx: "Context"):
     """Turn the first Ctrl-C into a request to stop at the end of the current step.
 
     The loop then saves a checkpoint on a step boundary, so the resumed run continues exactly.
-    A second Ctrl-C interrupts at once. With several processes SIGTERM does the same: torchrun
-    sends it to every process when it stops them.
+    A second Ctrl-C interrupts at once. With several processes SIGTERM does the same as Ctrl-C
+    and neither interrupts: torchrun forwards its signal to every process, waits, then kills.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def request_stop(signum, frame):
-        if ctx.stop_requested:
+        if ctx.stop_requested and ctx.world_size == 1:  # torchrun kills slow processes itself
             raise KeyboardInterrupt
         ctx.stop_requested = True
 
