@@ -116,3 +116,18 @@ def test_ctrl_c_saves_and_prints_the_resume_command(tmp_path):
                              text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed" in resumed.stdout
+
+
+def test_overrides_may_stand_between_flags(tmp_path):
+    argv = ["train", "--recipe", "synthetic-smoke", "data.synthetic_size=32", "--epochs", "1",
+            "batch_size=16", "--device", "cpu", "eval_batch_size=32", "--out", str(tmp_path),
+            "--name", "mixed", "optim.lr=0.02"]
+    assert main(argv) == 0
+    cfg = json.loads((tmp_path / "mixed" / "config.json").read_text())
+    assert cfg["batch_size"] == 16 and cfg["optim"]["lr"] == 0.02
+
+
+def test_unknown_flag_is_rejected(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--epochz", "3"])
+    assert err.value.code == 2 and "--epochz" in capsys.readouterr().err

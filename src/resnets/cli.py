@@ -109,7 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def train_config(args: argparse.Namespace):
     """The run's configuration: a recipe, or a resumed run's own, with the overrides."""
     from .train.config import apply_overrides, parse_overrides
-    from .train.engine import load_run_config
+    from .train.setup import load_run_config
     from .train.recipes import DEFAULT_RECIPE, recipe_config
 
     overrides = parse_overrides(args.overrides)
@@ -210,7 +210,14 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may stand anywhere among the flags of `train`.
+    settings = [a for a in extra if "=" in a and not a.startswith("-")]
+    if args.command == "train" and settings:
+        args.overrides = [*args.overrides, *settings]
+        extra = [a for a in extra if a not in settings]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2

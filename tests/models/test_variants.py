@@ -15,7 +15,7 @@ from resnets.cli import main
 from resnets.errors import ResnetsError
 from resnets.models import DenseNet, SqueezeExcite, create_model, model_info
 from resnets.models.summary import count_params, model_rows
-from resnets.train.engine import build_model
+from resnets.train.setup import build_model
 from resnets.train.recipes import RECIPES, recipe_config
 
 

@@ -113,3 +113,24 @@ def test_unknown_recipe_names_closest():
 def test_default_recipe_is_the_digits_job():
     cfg = recipe_config(DEFAULT_RECIPE)
     assert cfg.data.dataset == "digits" and cfg.model.name == "resnet20"
+
+
+def test_block_dropout_and_drop_path_reach_the_model():
+    import torch
+
+    from resnets.train.setup import build_model
+
+    cfg = recipe_config("cifar10-wrn-16-8", {"model.drop_path_rate": "0.2"})
+    model = build_model(cfg, 10, 3, torch.device("cpu"))
+    from resnets.models.layers import DropPath
+
+    rates = [m.p for m in model.modules() if isinstance(m, DropPath)]
+    assert rates and max(rates) == pytest.approx(0.2)
+    own = build_model(recipe_config("cifar10-wrn-16-8"), 10, 3, torch.device("cpu"))
+    off = build_model(recipe_config("cifar10-wrn-16-8", {"model.block_dropout": "0"}), 10, 3,
+                      torch.device("cpu"))
+    p_own = [m.p for m in own.modules() if isinstance(m, torch.nn.Dropout)]
+    p_off = [m.p for m in off.modules() if isinstance(m, torch.nn.Dropout)]
+    assert p_own and set(p_own) == {0.3} and not p_off  # 0 builds no dropout layer
+    with pytest.raises(ResnetsError, match="drop_path_rate"):
+        validate(recipe_config("cifar10-resnet20", {"model.drop_path_rate": "1.5"}))

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from ..train.checkpoint import CheckpointManager
-from ..train.engine import build_model
+from ..train.setup import build_model
 from .core import Spec
 from .report import (curves_rows, error_curves_figure, errors_table, final_errors,
                      group_errors, percent, runs_section, write_csv, write_report)

@@ -26,6 +26,8 @@ class ModelConfig:
     norm: str = "batch"  # batch | group (GroupNorm: per-image, exact under any batch split)
     zero_init_residual: bool = False  # zero each residual branch's last BN scale at init
     drop_rate: float = 0.0  # dropout probability before the classifier
+    block_dropout: float = -1.0  # dropout inside residual branches (WRN: 0.3); -1 = model's own
+    drop_path_rate: float = 0.0  # stochastic depth: drop probability of the deepest block
     grad_checkpointing: bool = False  # recompute stage activations in backward (saves memory)
 
 
@@ -221,6 +223,9 @@ def validate(cfg: TrainConfig) -> None:
         (0 <= cfg.optim.momentum < 1, f"optim.momentum must be in [0, 1), got "
                                       f"{cfg.optim.momentum}"),
         (0 <= cfg.optim.label_smoothing < 1, "optim.label_smoothing must be in [0, 1)"),
+        (cfg.model.block_dropout == -1 or 0 <= cfg.model.block_dropout < 1,
+         "model.block_dropout must be in [0, 1), or -1 for the model's own"),
+        (0 <= cfg.model.drop_path_rate < 1, "model.drop_path_rate must be in [0, 1)"),
         (0 <= cfg.optim.ema_decay < 1, "optim.ema_decay must be in [0, 1) (0 turns it off)"),
         (cfg.optim.grad_clip >= 0, "optim.grad_clip must be >= 0 (0 turns it off)"),
         (cfg.data.val_size >= 0, "data.val_size must be >= 0"),

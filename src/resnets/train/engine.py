@@ -9,159 +9,36 @@ the epoch. Hook objects see named points of the loop and may carry state of thei
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import signal
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, ResnetsError
-from ..models import create_model, model_info
+from ..models import model_info
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
-from .config import TrainConfig, from_dict, to_dict, validate
+from .config import TrainConfig, to_dict, validate
+from .context import Context, Hook, StopRequested, stop_on_interrupt
 from .distributed import (all_sum, any_rank, broadcast_text, global_evaluation, global_sums,
                           same_everywhere, scaled_lr, sync_buffers)
 from .ema import ModelEMA
 from .evaluate import autocast, evaluate
 from .logger import RunLogger, progress
 from .optim import build_optimizer
-from .pipeline import Pipeline, build_pipeline
+from .pipeline import build_pipeline
 from .schedules import ErrorGatedWarmup, apply_lr, lr_at
+from .setup import build_model, new_run_dir, resolve_device
 
 GATE_WINDOW = 50  # steps between updates of the error-gated warm-up (one host sync each)
 
 
 class TrainingDiverged(ResnetsError):
     """The loss became NaN or infinite."""
-
-
-class StopRequested(Exception):
-    """Raised inside the loop when Ctrl-C asked for a stop at a step boundary."""
-
-
-class Hook:
-    """Named points of the loop. Override what you need; state is saved with checkpoints."""
-
-    def on_train_start(self, ctx: "Context") -> None: ...
-    def after_backward(self, ctx: "Context") -> None: ...
-    def on_step_end(self, ctx: "Context") -> None: ...
-    def on_epoch_end(self, ctx: "Context", row: dict) -> None: ...
-    def on_train_end(self, ctx: "Context", summary: dict) -> None: ...
-    def state_dict(self) -> dict: return {}
-    def load_state_dict(self, state: dict) -> None: ...
-
-
-@dataclass
-class Context:
-    """What a run holds; hooks read it."""
-
-    cfg: TrainConfig
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    pipe: Pipeline
-    run_dir: Path
-    device: torch.device
-    step: int = 0  # optimiser steps taken
-    epoch: int = 0  # current epoch (0-based)
-    position: int = 0  # batches of the current epoch already consumed
-    best_val_error: float = math.inf
-    sums: dict = field(default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0})
-    loss: torch.Tensor | None = None
-    is_main: bool = True  # rank 0 writes files
-    world_size: int = 1  # processes training together
-    peak_lr: float = 0.0  # optim.lr after the linear scaling rule
-    stop_requested: bool = False  # set by Ctrl-C; the loop stops after the current step
-
-
-@contextlib.contextmanager
-def stop_on_interrupt(ctx: "Context"):
-    """Turn the first Ctrl-C into a request to stop at the end of the current step.
-
-    The loop then saves a checkpoint on a step boundary, so the resumed run continues exactly.
-    A second Ctrl-C interrupts at once. With several processes SIGTERM does the same as Ctrl-C
-    and neither interrupts: torchrun forwards its signal to every process, waits, then kills.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum, frame):
-        if ctx.stop_requested and ctx.world_size == 1:  # torchrun kills slow processes itself
-            raise KeyboardInterrupt
-        ctx.stop_requested = True
-
-    signals = (signal.SIGINT, signal.SIGTERM) if ctx.world_size > 1 else (signal.SIGINT,)
-    previous = {s: signal.signal(s, request_stop) for s in signals}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ResnetsError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ResnetsError("device=cuda but no CUDA GPU is visible; use device=cpu")
-    return device
-
-
-def group_norm(channels: int) -> torch.nn.GroupNorm:
-    """GroupNorm with up to 32 groups of at least 4 channels (Wu and He 2018 use 32)."""
-    groups = math.gcd(math.gcd(32, channels), max(channels // 4, 1))
-    return torch.nn.GroupNorm(groups, channels)
-
-
-def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
-                device: torch.device) -> torch.nn.Module:
-    options: dict[str, Any] = {"zero_init_residual": cfg.model.zero_init_residual,
-                               "drop_rate": cfg.model.drop_rate,
-                               "grad_checkpointing": cfg.model.grad_checkpointing}
-    if cfg.model.shortcut:
-        options["shortcut"] = cfg.model.shortcut
-    if cfg.model.norm == "group":  # per-image statistics: the same however the batch is split
-        options["norm_layer"] = group_norm
-    if cfg.model.depth:
-        options["depth"] = cfg.model.depth
-    model = create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans,
-                         **options).to(device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model
-
-
-def new_run_dir(cfg: TrainConfig) -> Path:
-    name = cfg.run_name or f"{cfg.recipe or cfg.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, n = Path(cfg.out_dir) / name, 1
-    while path.exists() and not cfg.run_name:
-        n += 1
-        path = Path(cfg.out_dir) / f"{name}-{n}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise CheckpointError(f"{str(run_dir)!r} is not a run directory (no config.json)")
-    return from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,

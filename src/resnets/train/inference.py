@@ -14,7 +14,7 @@ from .. import data as D
 from ..errors import CheckpointError, ResnetsError
 from .checkpoint import CheckpointManager, load_checkpoint
 from .config import TrainConfig, apply_overrides, from_dict
-from .engine import build_model, resolve_device
+from .setup import build_model, resolve_device
 from .evaluate import evaluate
 from .metrics import per_class_accuracy
 from .pipeline import build_pipeline

@@ -1,0 +1,77 @@
+"""Building the pieces of a run: device, model, run directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError, ResnetsError
+from ..models import create_model
+from .config import TrainConfig, from_dict
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ResnetsError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ResnetsError("device=cuda but no CUDA GPU is visible; use device=cpu")
+    return device
+
+
+def group_norm(channels: int) -> torch.nn.GroupNorm:
+    """GroupNorm with up to 32 groups of at least 4 channels (Wu and He 2018 use 32)."""
+    groups = math.gcd(math.gcd(32, channels), max(channels // 4, 1))
+    return torch.nn.GroupNorm(groups, channels)
+
+
+def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
+                device: torch.device) -> torch.nn.Module:
+    options: dict[str, Any] = {"zero_init_residual": cfg.model.zero_init_residual,
+                               "drop_rate": cfg.model.drop_rate,
+                               "grad_checkpointing": cfg.model.grad_checkpointing}
+    if cfg.model.shortcut:
+        options["shortcut"] = cfg.model.shortcut
+    if cfg.model.norm == "group":  # per-image statistics: the same however the batch is split
+        options["norm_layer"] = group_norm
+    if cfg.model.depth:
+        options["depth"] = cfg.model.depth
+    if cfg.model.block_dropout >= 0:
+        options["block_dropout"] = cfg.model.block_dropout
+    if cfg.model.drop_path_rate:
+        options["drop_path_rate"] = cfg.model.drop_path_rate
+    model = create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans,
+                         **options).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def new_run_dir(cfg: TrainConfig) -> Path:
+    name = cfg.run_name or f"{cfg.recipe or cfg.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = Path(cfg.out_dir) / name, 1
+    while path.exists() and not cfg.run_name:
+        n += 1
+        path = Path(cfg.out_dir) / f"{name}-{n}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{str(run_dir)!r} is not a run directory (no config.json)")
+    return from_dict(json.loads(path.read_text(encoding="utf-8")))
