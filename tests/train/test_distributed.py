@@ -24,6 +24,7 @@ from resnets.errors import ResnetsError
 from resnets.train import distributed as D
 from resnets.train.checkpoint import CheckpointManager, CheckpointWarning, verify_checksum
 from resnets.train.config import apply_overrides, parse_overrides
+from resnets.train.context import StopAfterStep
 from resnets.train.engine import Hook, train
 from resnets.train.pipeline import build_pipeline
 from resnets.train.recipes import recipe_config
@@ -79,15 +80,6 @@ def max_difference(a, b):
 def rows(run_dir):
     lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
-
-
-class StopAt(Hook):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, ctx):
-        if ctx.step == self.step:
-            ctx.stop_requested = True
 
 
 class KeepWeights(Hook):
@@ -314,7 +306,7 @@ def test_two_process_checkpoint_resumes_with_one(tmp_path, one_process):
 @pytest.mark.slow
 def test_one_process_checkpoint_resumes_with_two(tmp_path, one_process):
     with pytest.raises(SystemExit):
-        train(config(tmp_path, "run"), hooks=[StopAt(3)])
+        train(config(tmp_path, "run"), hooks=[StopAfterStep(3)])
     proc = torchrun(2, "-m", "resnets.cli", "train", "--resume", str(tmp_path / "run"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resumed" in proc.stdout and proc.stdout.count("run directory:") == 1
@@ -437,7 +429,7 @@ def test_kill_9_at_a_random_step_then_resume_is_bitwise_identical(tmp_path, one_
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_corrupt_last_checkpoint_falls_back_to_the_previous(tmp_path, one_process, damage):
     with pytest.raises(SystemExit):
-        train(config(tmp_path, "run"), hooks=[StopAt(5)])
+        train(config(tmp_path, "run"), hooks=[StopAfterStep(5)])
     last = tmp_path / "run" / "last.pt"
     data = bytearray(last.read_bytes())
     if damage == "truncate":

@@ -9,6 +9,7 @@ import torch
 from resnets.errors import CheckpointError, ResnetsError
 from resnets.train.checkpoint import CheckpointManager
 from resnets.train.config import from_dict
+from resnets.train.context import StopAfterStep
 from resnets.train.engine import Hook, TrainingDiverged, train
 from resnets.train.recipes import recipe_config
 
@@ -21,17 +22,6 @@ TINY = {"data.synthetic_size": "48", "data.augment": "cifar", "batch_size": "16"
 def tiny_config(tmp_path, **extra):
     overrides = {**TINY, "out_dir": str(tmp_path), **{k: str(v) for k, v in extra.items()}}
     return recipe_config("synthetic-smoke", overrides)
-
-
-class StopAt(Hook):
-    """Ask the loop to stop after a given step, as Ctrl-C does."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, ctx):
-        if ctx.step == self.step:
-            ctx.stop_requested = True
 
 
 def final_weights(run_dir):
@@ -69,7 +59,7 @@ def test_interrupted_and_resumed_run_ends_bitwise_identical(tmp_path):
     train(straight)
     broken = tiny_config(tmp_path, run_name="broken")
     with pytest.raises(SystemExit) as stop:
-        train(broken, hooks=[StopAt(3)])  # mid-epoch: epoch 2 has steps 3 and 4
+        train(broken, hooks=[StopAfterStep(3)])  # mid-epoch: epoch 2 has steps 3 and 4
     assert stop.value.code == 130
     assert CheckpointManager(tmp_path / "broken").load_latest()["step"] == 3
     train(broken, resume_dir=tmp_path / "broken")

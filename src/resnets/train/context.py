@@ -77,3 +77,18 @@ def stop_on_interrupt(ctx: "Context"):
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+class StopAfterStep(Hook):
+    """Stop the run after optimiser step ``step``, saving a checkpoint as Ctrl-C does.
+
+    Useful to split a long run into sessions (resume later with ``--resume``) and to test
+    resumption.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, ctx: Context) -> None:
+        if ctx.step == self.step:
+            ctx.stop_requested = True
