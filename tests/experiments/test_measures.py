@@ -164,3 +164,19 @@ def test_gradient_verdict_compares_the_ratio_change_with_depth():
     assert gradients.verdict(groups(1e-3, 0.5), 9)[0]
     assert not gradients.verdict(groups(0.5, 0.5), 9)[0]
     assert not gradients.verdict(groups(1e-3, 1e-3), 9)[0]
+
+
+def test_image_folders_train_the_cifar_networks_at_32_pixels(tmp_path):
+    cfg = ExperimentConfig("shortcuts", data="folder", root="/data/imagenet-subset")
+    member = Member("A20-seed0", {"depth": 20}, {"model.name": "cifar_resnet"})
+    train = member_config(cfg, Budget(epochs=10), member, tmp_path)
+    assert (train.data.dataset, train.data.root, train.data.image_size) == (
+        "folder", "/data/imagenet-subset", 32)
+    assert train.epochs == 10 and train.iterations == 0
+
+
+def test_responses_verdict_needs_smaller_residual_responses_shrinking_with_depth():
+    means = {("plain", 20): 0.9, ("plain", 56): 1.0, ("resnet", 20): 0.6, ("resnet", 56): 0.4}
+    assert responses.verdict(means, (20, 56))[0]
+    assert not responses.verdict({**means, ("resnet", 56): 0.7}, (20, 56))[0]
+    assert not responses.verdict({**means, ("resnet", 20): 0.95}, (20, 56))[0]

@@ -176,6 +176,26 @@ def verdict(groups: list[dict], k: int) -> tuple[bool, list[str]]:
     return seen, lines
 
 
+def weight_growth(norms: list[dict], k: int) -> list[str]:
+    """How the first layer's weight norm changed over the k steps, in each deepest net.
+
+    A convolution followed by BN gets a gradient inversely proportional to its weight norm,
+    so a first layer whose weights a huge early gradient has inflated stops learning.
+    """
+    lines = []
+    for net in NETWORKS:
+        mine = [r for r in norms if r["network"] == net and r["layer"] == 1]
+        if not mine:
+            continue
+        deepest = max(r["depth"] for r in mine)
+        before, after = (geo_mean([r["weight_norm"] for r in mine
+                                   if r["depth"] == deepest and r["step"] == step])
+                         for step in (0, k))
+        lines.append(f"- {net}-{deepest}: the first layer's weight norm went from "
+                     f"{before:.3g} to {after:.3g} in {k} steps.")
+    return lines
+
+
 def report(cfg: ExperimentConfig, results: list[MemberResult], out: Path,
            command: str) -> list[str]:
     k = parse_budget(cfg.budget).steps
@@ -188,6 +208,7 @@ def report(cfg: ExperimentConfig, results: list[MemberResult], out: Path,
     plot_norms(norms, depths, k, out / "gradients.png")
     plot_ratios(groups, k, out / "gradient_ratio.png")
     seen, lines = verdict(groups, k)
+    lines += weight_growth(norms, k)
     headline = ("The claim is visible: after training starts, the first layer of deep plain "
                 "nets receives a far smaller share of the gradient, that of residual nets "
                 "does not." if seen else

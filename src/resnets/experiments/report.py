@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
            "tab:pink", "tab:gray")
-FIGURE_DPI = 90  # keeps each figure well under 200 KB
+FIGURE_DPI = 80  # keeps each figure well under 200 KB
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
