@@ -180,3 +180,11 @@ def test_responses_verdict_needs_smaller_residual_responses_shrinking_with_depth
     assert responses.verdict(means, (20, 56))[0]
     assert not responses.verdict({**means, ("resnet", 56): 0.7}, (20, 56))[0]
     assert not responses.verdict({**means, ("resnet", 20): 0.95}, (20, 56))[0]
+
+
+def test_experiments_with_110_layer_nets_lower_the_lr_on_the_digits_only(tmp_path):
+    for data, root, lr in (("digits", "", 0.05), ("cifar10", "/data", 0.1)):
+        cfg = ExperimentConfig("responses", data=data, root=root, depths=(20, 110))
+        configs = [member_config(cfg, Budget(steps=10), m, tmp_path)
+                   for m in responses.members(cfg, Budget(steps=10))]
+        assert len(configs) == 4 and {c.optim.lr for c in configs} == {lr}

@@ -21,7 +21,7 @@ from .core import Spec
 from .report import (curves_rows, error_curves_figure, errors_table, final_errors,
                      group_errors, percent, runs_section, write_csv, write_report)
 from .runner import MemberResult
-from .settings import Budget, ExperimentConfig, Member, parse_budget
+from .settings import Budget, ExperimentConfig, Member, deep_net_overrides, parse_budget
 
 # variant -> (model name at a depth, its shortcut option)
 Variants = dict[str, Callable[[int], tuple[str, str]]]
@@ -45,8 +45,9 @@ def model_overrides(name: str, shortcut: str, depth: int) -> dict:
             **({} if fixed else {"model.depth": depth})}
 
 
-def make_members(variants: Variants, key: str):
+def make_members(variants: Variants, key: str, deep: bool = False):
     def members(cfg: ExperimentConfig, budget: Budget) -> list[Member]:
+        common = deep_net_overrides(cfg) if deep else {}
         out = []
         for variant, pick in variants.items():
             for depth in cfg.depths:
@@ -55,7 +56,8 @@ def make_members(variants: Variants, key: str):
                     tag = variant.replace("-", "")
                     out.append(Member(f"{tag}{depth}-seed{seed}",
                                       {key: variant, "depth": depth, "seed": seed},
-                                      {**model_overrides(name, shortcut, depth), "seed": seed}))
+                                      {**model_overrides(name, shortcut, depth), "seed": seed,
+                                       **common}))
         return out
     return members
 
@@ -116,7 +118,7 @@ SHORTCUTS = Spec("shortcuts", depths=(32,),
 PREACT = Spec("preact", depths=PREACT_DEPTHS,
               budgets={"digits": "400", "cifar10": "64000", "cifar100": "64000",
                        "other": "400"},
-              members=make_members(PREACT_VARIANTS, "unit"),
+              members=make_members(PREACT_VARIANTS, "unit", deep=True),
               report=make_report("preact", "Original against pre-activation units", "unit",
                                  PREACT_VARIANTS),
               allowed_depths=PREACT_DEPTHS)

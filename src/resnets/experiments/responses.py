@@ -19,7 +19,7 @@ from .core import Spec
 from .report import (COLOURS, markdown_table, mean_std, pyplot, runs_section, save_figure,
                      write_csv, write_report)
 from .runner import MemberResult
-from .settings import Budget, ExperimentConfig, Member, parse_budget
+from .settings import Budget, ExperimentConfig, Member, deep_net_overrides, parse_budget
 
 NETWORKS = {"plain": "cifar_plain", "resnet": "cifar_resnet"}
 STYLES = {"plain": "--", "resnet": "-"}
@@ -88,7 +88,8 @@ class ResponseHook(Hook):
 
 def members(cfg: ExperimentConfig, budget: Budget) -> list[Member]:
     return [Member(f"{net}{depth}-seed{seed}", {"network": net, "depth": depth, "seed": seed},
-                   {"model.name": model, "model.depth": depth, "seed": seed},
+                   {"model.name": model, "model.depth": depth, "seed": seed,
+                    **deep_net_overrides(cfg)},
                    hooks=lambda: [ResponseHook()])
             for net, model in NETWORKS.items() for depth in cfg.depths for seed in cfg.seeds]
 
@@ -118,10 +119,12 @@ def plot(rows: list[dict], depths, path: Path) -> Path:
             axes[0].plot(index, profile, **style)
             axes[1].plot(index, sorted(profile, reverse=True), **style)
     axes[0].set(xlabel="layer index (original order)", ylabel="std of response",
-                title="responses of the 3x3 layers (after BN, before ReLU/addition)")
-    axes[1].set(xlabel="layer index (sorted by magnitude)", ylabel="std of response")
+                title="responses of the 3x3 layers (after BN, before ReLU/addition)",
+                yscale="log")
+    axes[1].set(xlabel="layer index (sorted by magnitude)", ylabel="std of response",
+                yscale="log")
     for ax in axes:
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, ncol=2)
     return save_figure(fig, path)
 
