@@ -17,11 +17,14 @@ def render(result: dict) -> str:
     cfg, summary, mach = result["config"], result["summary"], result["machine"]
     lines = ["# Performance", "",
              f"Measured by `resnets bench --device {cfg['device']} --models "
-             f"{','.join(cfg['models'])} --seconds {cfg['seconds']}` "
+             f"{','.join(cfg['models'])} --seconds {cfg['seconds']}"
+             f"{' --threads ' + str(cfg['threads']) if cfg.get('threads') else ''}` "
              f"(training batch {cfg['train_batch']}, inference batch {cfg['infer_batch']}), "
              "every case in its own process, one after another, in one run.", "",
              f"Machine: {mach.get('gpu') or mach['processor'] or 'CPU'}; {mach['cpus']} CPUs; "
              f"torch {mach['torch']}; {mach['platform']}.", ""]
+    if result.get("note"):
+        lines += [result["note"], ""]
     for precision, gflops in summary["matmul_gflops"].items():
         lines.append(f"Measured matrix-multiply peak ({precision}): {gflops:.1f} GFLOP/s.")
     lines += ["", "Ratios are to the reference measured in the same run: torchvision's model "

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-compile", action="store_true", help="leave torch.compile out")
     p.add_argument("--no-checkpointing", action="store_true",
                    help="skip the ResNet-152 activation-checkpointing case")
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads per case")
     p.add_argument("--out", default="benchmarks/results/bench.json")
 
     p = sub.add_parser("recipes", help="list the named training recipes")
@@ -173,7 +174,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = SuiteConfig(models=tuple(m for m in args.models.split(",") if m),
                       device=args.device, train_batch=args.train_batch,
                       infer_batch=args.infer_batch, seconds=args.seconds,
-                      compile=not args.no_compile, checkpointing=not args.no_checkpointing)
+                      compile=not args.no_compile, checkpointing=not args.no_checkpointing,
+                      threads=args.threads)
     result = run_suite(cfg)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,7 @@ def make_step(case: Case, device: torch.device):
 
         path = export_onnx(build_model(Case(**{**asdict(case), "impl": "ours"})),
                            tempfile.mkdtemp() + "/model.onnx", tuple(x.shape[1:]))
-        runner = OnnxModel(path)
+        runner = OnnxModel(path, threads=torch.get_num_threads())  # as many as PyTorch
         return lambda: runner(x)
     model = build_model(case).to(device).to(memory_format=fmt)
     if case.checkpointing:
@@ -126,7 +126,7 @@ def make_step(case: Case, device: torch.device):
 
 def matmul_gflops(device: torch.device, dtype: torch.dtype, seconds: float) -> float:
     """The machine's measured matrix-multiply rate: square products, best of several runs."""
-    n = 4096 if device.type == "cuda" else 1024
+    n = 4096 if device.type == "cuda" else 2048
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best, end = 0.0, time.perf_counter() + seconds

@@ -38,6 +38,7 @@ class SuiteConfig:
     compile: bool = True  # include torch.compile in the fast path
     checkpointing: bool = True  # also measure ResNet-152 with activation checkpointing
     timeout: float = 1800.0  # seconds allowed per case (compilation included)
+    threads: int = 0  # intra-op threads per case; 0 = PyTorch's default
 
 
 def fast_flags(device: str, compile_: bool) -> dict:
@@ -152,7 +153,7 @@ def run_suite(cfg: SuiteConfig, log=print) -> dict:
     results, started = [], time.time()
     for i, case in enumerate(cases, 1):
         log(f"[{i}/{len(cases)}] {case.kind:<7} {case.model or '-':<10} {case.label}")
-        results.append(run_case(case, cfg.timeout))
+        results.append(run_case(case, cfg.timeout, cfg.threads or None))
         if "error" in results[-1]:
             log(f"    failed: {results[-1]['error']}")
     return {"config": asdict(cfg), "machine": machine(), "device": cfg.device,
