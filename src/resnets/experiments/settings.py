@@ -25,8 +25,9 @@ SETTINGS_FILE = "experiment.json"
 # Depth from which the paper warms up at lr 0.01 until the training error is below 80%.
 WARMUP_DEPTH = 110
 DIGITS_WARMUP = 50  # steps of linear lr warm-up on the digits (about 4.5 epochs)
-# ResNet-110 diverges at lr 0.1 on the digits even with the warm-ups (measured); experiments
-# that train 110-layer nets there use this peak lr for every network they compare.
+# ResNet-110 diverges at lr 0.1 on the digits even with the warm-ups (measured); the
+# experiments that train 110-layer nets to the end of a budget (responses, preact) use this
+# peak lr there for every network they compare. (gradients looks at the first k steps only.)
 DEEP_DIGITS_LR = 0.05
 
 
