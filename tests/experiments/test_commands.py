@@ -226,3 +226,25 @@ def test_resume_takes_no_other_settings(tmp_path, capsys):
 
 def test_command_names_are_the_catalog():
     assert list(command.NAMES) == list(catalog.EXPERIMENTS)
+
+
+def test_an_image_folder_trains_the_networks_at_32_pixels(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 8), ("val", 2)):
+        for name in ("cat", "dog"):
+            folder = tmp_path / "images" / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    out = tmp_path / "exp"
+    assert main(["experiment", "degradation", "--data", "folder", "--root",
+                 str(tmp_path / "images"), "--budget", "2", "--depths", "8", "--device", "cpu",
+                 "--out", str(out), "batch_size=4", "data.workers=0"]) == 0
+    for run_dir in (out / "runs").iterdir():
+        state = CheckpointManager(run_dir).load_latest()
+        assert state["image_size"] == 32 and state["classes"] == ["cat", "dog"]
+    assert len(read_csv(out / "final_errors.csv")) == 2
