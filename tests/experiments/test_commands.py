@@ -203,6 +203,7 @@ def test_preact_compares_the_two_units_at_110_layers(tmp_path_factory):
 
 @pytest.mark.parametrize("args, message", [
     (["degradation", "--data", "cifar10"], "needs --root"),
+    (["degradation", "--data", "cifar10", "--root", "/no/such/folder"], "not a folder"),
     (["degradation", "--budget", "ten"], "--budget"),
     (["degradation", "--depths", "10"], "depth 10"),
     (["preact", "--depths", "56"], "cannot run depth 56"),

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import ResnetsError
 from ..train.config import TrainConfig, apply_overrides, parse_overrides
+from ..train.engine import resolve_device
 from ..train.recipes import get_recipe
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "folder")
@@ -111,6 +112,10 @@ def check(cfg: ExperimentConfig) -> None:
     if cfg.data in NEEDS_ROOT and not cfg.root:
         raise ResnetsError(f"--data {cfg.data} needs --root, the folder holding the "
                            f"{cfg.data} files")
+    if cfg.data in NEEDS_ROOT and not Path(cfg.root).is_dir():
+        raise ResnetsError(f"--root {cfg.root!r} is not a folder; point it at the folder "
+                           f"holding the {cfg.data} files")
+    resolve_device(cfg.device)  # e.g. cuda without a GPU
     if cfg.budget:
         parse_budget(cfg.budget)
     check_depths(cfg.depths)
