@@ -126,3 +126,18 @@ def test_hooks_see_every_step_and_gradients(tmp_path):
     hook = Record()
     train(tiny_config(tmp_path, run_name="h", epochs=2), hooks=[hook])
     assert hook.steps == [1, 2, 3, 4, 5, 6] and all(hook.grad_seen)
+
+
+def test_tensorboard_events_hold_the_logged_metrics(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(tiny_config(tmp_path, run_name="tb", epochs=2))
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    events.Reload()
+    assert "test_error" in events.Tags()["scalars"]
+    logged = [json.loads(r) for r in
+              (tmp_path / "tb" / "metrics.jsonl").read_text().splitlines()]
+    steps = [e.step for e in events.Scalars("test_error")]
+    values = [e.value for e in events.Scalars("test_error")]
+    assert steps == [r["step"] for r in logged]
+    assert values == pytest.approx([r["test_error"] for r in logged])

@@ -261,10 +261,10 @@ def _end_epoch(ctx: Context, ema: ModelEMA | None, epochs: int, total_steps: int
         n = len(pipe.classes)
         if pipe.val is not None:
             val = global_evaluation(evaluate(model, pipe.val, n, ctx.device, cfg.precision,
-                                             cfg.channels_last))
+                                             cfg.channels_last, show_progress=ctx.is_main))
             row.update(val_loss=val["loss"], val_error=val["top1_error"])
         test = global_evaluation(evaluate(model, pipe.test, n, ctx.device, cfg.precision,
-                                          cfg.channels_last))
+                                          cfg.channels_last, show_progress=ctx.is_main))
         row.update(test_loss=test["loss"], test_error=test["top1_error"],
                    test_top5=test["top5_error"])
     if ctx.is_main:

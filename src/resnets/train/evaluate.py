@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .logger import progress
 from .metrics import confusion_matrix, topk_correct
 
 
@@ -22,7 +23,7 @@ def autocast(device: torch.device, precision: str):
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torch.device,
              precision: str = "fp32", channels_last: bool = False,
-             ten_crop: bool = False) -> dict:
+             ten_crop: bool = False, show_progress: bool = False) -> dict:
     """Mean loss, top-1 and top-5 error, and the confusion matrix (rows: true class).
 
     With ``ten_crop`` each batch holds B x 10 x C x H x W crops whose softmax outputs are
@@ -33,7 +34,8 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
     loss_sum, seen = 0.0, 0
     correct = {1: 0, 5: 0}
     cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
-    for images, labels in batches:
+    total = len(batches) if hasattr(batches, "__len__") else 0
+    for images, labels in progress(batches, total, "evaluate", enabled=show_progress):
         images, labels = images.to(device, non_blocking=True), labels.to(device)
         crops = images.shape[1] if ten_crop else 1
         if ten_crop:

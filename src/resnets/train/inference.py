@@ -68,7 +68,8 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
                                "use --split test")
         batches = pipe.val if split == "val" else pipe.test
     classes = list(state["classes"])
-    result = evaluate(model, batches, len(classes), device, cfg.precision, ten_crop=ten_crop)
+    result = evaluate(model, batches, len(classes), device, cfg.precision, ten_crop=ten_crop,
+                      show_progress=True)
     cm = result["confusion"]
     per_class = dict(zip(classes, per_class_accuracy(cm).tolist()))
     out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else Path(path).parent)
