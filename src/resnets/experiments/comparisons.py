@@ -90,6 +90,8 @@ def make_report(experiment: str, title: str, key: str, variants: Variants):
                           key=lambda g: g["test_error_mean"])
             lines.append(f"- Depth {d}, test error from best to worst: " + ", ".join(
                 f"{g[key]} {percent(g['test_error_mean'], g['test_error_std'])}%"
+                for g in mine) + "; training error: " + ", ".join(
+                f"{g[key]} {percent(g['train_error_mean'], g['train_error_std'])}%"
                 for g in mine) + ".")
         for group in groups:
             group["parameters"] = f"{params[group[key], group['depth']] / 1e6:.3f}M"
