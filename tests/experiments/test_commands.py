@@ -209,6 +209,7 @@ def test_preact_compares_the_two_units_at_110_layers(tmp_path_factory):
     (["preact", "--depths", "56"], "cannot run depth 56"),
     (["gradients", "--budget", "3e"], "in steps"),
     (["degradation", "optim.lrr=0.1"], "optim.lrr"),
+    (["degradation", "optim.momentum=1.5"], "optim.momentum"),
     ([], "name the experiment"),
 ])
 def test_user_errors_are_one_line_before_any_work(tmp_path, capsys, args, message):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ResnetsError
-from .runner import MemberResult, prepare_directory, run_members
+from .runner import MemberResult, run_members
 from .settings import Budget, ExperimentConfig, Member, check, command_line, parse_budget
 
 REPORT = "report.md"
@@ -53,7 +53,6 @@ def run(spec: Spec, cfg: ExperimentConfig, out: Path | None = None) -> tuple[Pat
     out = Path(out) if out is not None else default_out(cfg)
     budget = parse_budget(cfg.budget)
     members = spec.members(cfg, budget)
-    prepare_directory(cfg, out)
     started = time.perf_counter()
     try:
         results = run_members(cfg, budget, members, out)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import ResnetsError
 from ..train.checkpoint import CheckpointManager, previous_path
-from ..train.config import TrainConfig
+from ..train.config import TrainConfig, validate
 from ..train.engine import train
 from .settings import (SETTINGS_FILE, Budget, ExperimentConfig, Member, load_settings,
                        member_config, save_settings)
@@ -69,10 +69,13 @@ def run_members(cfg: ExperimentConfig, budget: Budget, members: list[Member],
                 out: Path) -> list[MemberResult]:
     """Train every member not yet finished, in order; return all of them finished."""
     runs_dir = out / RUNS
-    configs = [member_config(cfg, budget, m, runs_dir) for m in members]  # all fail early
+    configs = [member_config(cfg, budget, m, runs_dir) for m in members]
+    for config in configs:  # every member's mistake shows before the directory is made
+        validate(config)
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise ValueError(f"member names repeat: {names}")
+    prepare_directory(cfg, out)
     results = []
     for i, (member, config) in enumerate(zip(members, configs), 1):
         run_dir = runs_dir / member.name
