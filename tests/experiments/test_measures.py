@@ -190,3 +190,15 @@ def test_experiments_with_110_layer_nets_lower_the_lr_on_the_digits_only(tmp_pat
         configs = [member_config(cfg, Budget(steps=10), m, tmp_path)
                    for m in responses.members(cfg, Budget(steps=10))]
         assert len(configs) == 4 and {c.optim.lr for c in configs} == {lr}
+
+
+def test_with_1202_adds_the_1202_layer_resnet_to_the_gradient_runs(tmp_path):
+    cfg = ExperimentConfig("gradients", depths=(20, 56), with_1202=True, seeds=(0, 1))
+    members = gradients.members(cfg, Budget(steps=7))
+    assert [m.name for m in members if "1202" in m.name] == ["resnet1202-seed0",
+                                                            "resnet1202-seed1"]
+    assert len(members) == 2 * 2 * 2 + 2
+    train = member_config(cfg, Budget(steps=7), members[-1], tmp_path)
+    assert (train.model.name, train.model.depth, train.iterations) == ("cifar_resnet", 1202, 8)
+    hook = members[-1].hooks()[0]
+    assert isinstance(hook, gradients.GradNormHook) and hook.steps == (0, 7)
