@@ -5,6 +5,10 @@
     resnets predict --checkpoint RUN IMAGE...        top-k classes of image files
     resnets models [PATTERN]                         every registered model
     resnets recipes [--show NAME]                    the named training recipes
+    resnets experiment NAME                          reproduce a claim of the papers
+    resnets bench                                    speed and memory against torchvision
+    resnets embed|probe|detect|segment|speech|text|attack|continual ...
+                                                     the applications (`resnets CMD -h`)
 
 User errors print one line and exit with status 2; they never print a traceback.
 `torchrun --nproc_per_node N -m resnets.cli train ...` trains with N processes
@@ -26,6 +30,20 @@ TRAIN_FLAGS = {
     "epochs": ("epochs", int), "iterations": ("iterations", int),
     "batch_size": ("batch_size", int), "lr": ("optim.lr", float), "seed": ("seed", int),
     "device": ("device", str), "out": ("out_dir", str), "name": ("run_name", str),
+    "pretrained": ("model.pretrained", str), "freeze": ("model.freeze_stages", int),
+}
+
+# Applications: each module parses its own arguments, main(argv) -> exit status.
+APP_COMMANDS = {
+    "embed": ("resnets.transfer.cli:embed_main", "feature vectors of a folder of images"),
+    "probe": ("resnets.transfer.cli:probe_main", "linear-probe evaluation of a backbone"),
+    "detect": ("resnets.detection.cli:main", "object detection: train|evaluate|predict"),
+    "segment": ("resnets.segmentation.cli:main",
+                "semantic segmentation: train|evaluate|predict"),
+    "speech": ("resnets.speech.cli:main", "keyword spotting: train|evaluate|predict"),
+    "text": ("resnets.text.cli:main", "text classification: train|evaluate|predict"),
+    "attack": ("resnets.robust.cli:main", "clean and robust accuracy under attacks"),
+    "continual": ("resnets.continual.cli:main", "class-incremental continual learning"),
 }
 
 
@@ -77,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .experiments.command import add_arguments
 
     add_arguments(p)
+    for name, (_, help_text) in APP_COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, add_help=False)
+        p.add_argument("app_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -210,8 +231,23 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
             "experiment": cmd_experiment}
 
 
+def run_app(command: str, argv: list[str]) -> int:
+    """Hand the arguments to an application's own parser."""
+    import importlib
+
+    module, _, func = APP_COMMANDS[command][0].partition(":")
+    return getattr(importlib.import_module(module), func)(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in APP_COMMANDS:
+        try:
+            return run_app(argv[0], argv[1:])
+        except ResnetsError as exc:
+            print(f"resnets {argv[0]}: error: {one_line(str(exc))}", file=sys.stderr)
+            return 2
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may stand anywhere among the flags of `train`.
     settings = [a for a in extra if "=" in a and not a.startswith("-")]

@@ -12,9 +12,11 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from ..errors import ResnetsError, did_you_mean
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -27,29 +29,51 @@ class ModelInfo:
     num_classes: int  # default number of classes (1000 ImageNet, 10 CIFAR)
     reference: str  # where the architecture was published
     published_params: str | None = None  # parameter count as the paper prints it, e.g. "0.27M"
+    modality: str = "image"  # image | audio (spectrograms) | text (token ids)
+    input_shape: tuple[int, ...] = ()  # one input without the batch; () = (3, size, size)
 
+    def example_input(self, batch: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
+        """A random input of the model's native shape: images/spectrograms, or token ids."""
+        shape = (batch, *(self.input_shape or (3, self.input_size, self.input_size)))
+        if self.modality == "text":
+            return torch.randint(1, 64, shape, device=device)
+        return torch.randn(shape, device=device)
+
+
+MODALITIES = ("image", "audio", "text")
 _REGISTRY: dict[str, ModelInfo] = {}
 
+
 def register_model(*, family: str, input_size: int, num_classes: int, reference: str,
-                   published_params: str | None = None) -> Callable:
+                   published_params: str | None = None, modality: str = "image",
+                   input_shape: tuple[int, ...] = ()) -> Callable:
     """Decorator registering a builder under its function name; duplicates raise."""
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
 
     def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = ModelInfo(name, fn, family, input_size, num_classes, reference,
-                                    published_params)
+                                    published_params, modality, tuple(input_shape))
         return fn
 
     return decorate
 
-def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
-    """Registered names matching a shell-style ``pattern`` (e.g. ``"resnet*"``), sorted."""
+
+def list_models(pattern: str = "*", family: str | None = None,
+                modality: str | None = None) -> list[str]:
+    """Registered names matching a shell-style ``pattern`` (e.g. ``"resnet*"``), sorted.
+
+    ``modality`` keeps one kind of model: ``"image"``, ``"audio"`` or ``"text"``.
+    """
     _import_families()
     names = [n for n, info in _REGISTRY.items()
-             if fnmatch.fnmatch(n, pattern) and (family is None or info.family == family)]
+             if fnmatch.fnmatch(n, pattern) and (family is None or info.family == family)
+             and (modality is None or info.modality == modality)]
     return sorted(names, key=_natural_key)
+
 
 def model_info(name: str) -> ModelInfo:
     """The registry entry for ``name``; an unknown name raises with the closest names."""
@@ -59,19 +83,26 @@ def model_info(name: str) -> ModelInfo:
                            "`resnets models` lists them all")
     return _REGISTRY[name]
 
+
 def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None,
-                 **options: Any) -> nn.Module:
+                 pretrained: bool = False, **options: Any) -> nn.Module:
     """Build a registered model by name.
 
     ``num_classes`` defaults to the model's dataset (1000 for ImageNet models, 10 for CIFAR);
     ``options`` are the architecture's keyword arguments (``shortcut``, ``output_stride``,
     ``zero_init_residual``, ...). Unknown or invalid options raise one clear error.
+    ``pretrained=True`` loads the published ImageNet weights (``resnets.transfer``).
     """
     info = model_info(name)
+    if pretrained:  # the published weights, then a new head if num_classes differs
+        from ..transfer.pretrained import create_pretrained
+
+        return create_pretrained(name, num_classes=num_classes, in_chans=in_chans, **options)
     options["num_classes"] = info.num_classes if num_classes is None else num_classes
     if in_chans is not None:
         options["in_chans"] = in_chans
     return info.builder(**options)
+
 
 def build(cls: type[nn.Module], fixed: dict[str, Any], options: dict[str, Any],
           name: str, extra: tuple[str, ...] = ()) -> nn.Module:
@@ -91,9 +122,11 @@ def build(cls: type[nn.Module], fixed: dict[str, Any], options: dict[str, Any],
                                f"{did_you_mean(key, valid)}; valid options: {', '.join(valid)}")
     return cls(**fixed, **options)
 
+
 def _natural_key(name: str) -> tuple:
     """Sort resnet18 before resnet101 (numbers compared as numbers)."""
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
+
 
 def _import_families() -> None:
     """Importing the family modules runs their ``@register_model`` decorators."""

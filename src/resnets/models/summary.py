@@ -35,6 +35,10 @@ def count_macs(name_or_model: str | nn.Module, resolution: int | None = None,
     """
     if isinstance(name_or_model, str):
         info = model_info(name_or_model)
+        if info.modality != "image":  # spectrograms and token ids: the model's own input
+            with torch.device("meta"):
+                model = create_model(name_or_model, in_chans=in_chans, **options)
+            return _count(model, info.example_input(1, device="meta"))
         resolution = info.input_size if resolution is None else resolution
         with torch.device("meta"):
             model = create_model(name_or_model, in_chans=in_chans, **options)
@@ -45,7 +49,11 @@ def count_macs(name_or_model: str | nn.Module, resolution: int | None = None,
     if resolution is None or resolution < 1:
         raise ResnetsError(f"count_macs needs a positive input resolution, got {resolution}")
     chans = in_chans or getattr(model, "in_chans", None) or _first_conv_in_chans(model)
-    x = torch.empty(1, chans, resolution, resolution, device="meta")
+    return _count(model, torch.empty(1, chans, resolution, resolution, device="meta"))
+
+
+def _count(model: nn.Module, x: torch.Tensor) -> int:
+    """MACs of ``model(x)``, run on meta tensors in eval mode."""
     tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     meta_state = {k: v if v.is_meta else torch.empty_like(v, device="meta")
                   for k, v in tensors.items()}
@@ -83,7 +91,7 @@ def model_rows(pattern: str = "*") -> list[dict]:
             model = create_model(name)
         rows.append(dict(name=name, family=info.family, input_size=info.input_size,
                          num_classes=info.num_classes, params=count_params(model),
-                         macs=count_macs(model, info.input_size),
+                         macs=count_macs(name),
                          published_params=info.published_params, reference=info.reference))
     return rows
 

@@ -29,6 +29,8 @@ class ModelConfig:
     block_dropout: float = -1.0  # dropout inside residual branches (WRN: 0.3); -1 = model's own
     drop_path_rate: float = 0.0  # stochastic depth: drop probability of the deepest block
     grad_checkpointing: bool = False  # recompute stage activations in backward (saves memory)
+    pretrained: str = ""  # "" | imagenet (published weights) | path to a checkpoint/state dict
+    freeze_stages: int = 0  # transfer learning: stem + this many stages frozen; -1 = backbone
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class DataConfig:
     skip_corrupt: bool = False  # image folders: skip unreadable files instead of failing
     workers: int = 2  # image folders: loader processes
     synthetic_size: int = 512  # synthetic data: training images (test: a quarter of it)
+    train_fraction: float = 1.0  # keep this share of the training set, class-balanced
+    mixup_alpha: float = 0.0  # mixup: Beta(alpha, alpha) mixing of image pairs; 0 = off
+    cutmix_alpha: float = 0.0  # cutmix: Beta(alpha, alpha) pasted-box area; 0 = off
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,19 @@ class OptimConfig:
     grad_clip: float = 0.0  # clip the global gradient norm to this value; 0 = off
     ema_decay: float = 0.0  # exponential moving average of weights per step; 0 = off
     scale_lr_with_batch: int = 0  # batch that lr is tuned for: lr *= batch_size / this; 0 = off
+    backbone_lr_scale: float = 1.0  # pretrained backbone's lr = this x lr (the new head: lr)
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """Adversarial training: each batch is replaced by attacked images before the step."""
+
+    method: str = "none"  # none | pgd (Madry et al. 2018) | fgsm (random start, Wong 2020)
+    norm: str = "linf"  # linf | l2: the ball the perturbation stays in
+    eps: float = 8 / 255  # radius of the ball, in [0, 1] pixel units (fractions: 8/255)
+    step_size: float = 2 / 255  # attack step, pixel units (FGSM: 1.25 * eps is usual)
+    steps: int = 7  # PGD iterations per batch
+    random_start: bool = True  # start from a uniform random point in the ball
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    adv: AdversarialConfig = field(default_factory=AdversarialConfig)
     epochs: int = 30  # passes over the training data (ignored when iterations > 0)
     iterations: int = 0  # optimiser steps in total; > 0 overrides epochs (the paper: 64000)
     batch_size: int = 128  # the global batch: images per optimiser step, all processes together
@@ -86,9 +105,12 @@ class TrainConfig:
 
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig,
-            "schedule": ScheduleConfig}
+            "schedule": ScheduleConfig, "adv": AdversarialConfig}
 CHOICES = {
-    "data.dataset": ("digits", "synthetic", "cifar10", "cifar100", "folder"),
+    "data.dataset": ("digits", "synthetic", "cifar10", "cifar100", "folder", "speech",
+                     "text"),
+    "adv.method": ("none", "pgd", "fgsm"),
+    "adv.norm": ("linf", "l2"),
     "data.augment": ("auto", "cifar", "crop", "none"),
     "model.norm": ("batch", "group"),
     "precision": ("fp32", "bf16"),
@@ -141,16 +163,24 @@ def parse_value(key: str, text: Any, typ: Any) -> Any:
         if typ is int:
             return int(text)
         if typ is float:
-            return float(text)
+            return parse_number(text)
         if typ is str:
             return text
         if origin is tuple:
             item = typing.get_args(typ)[0]
             parts = [p for p in text.replace(" ", "").strip("()[]").split(",") if p]
             return tuple(item(p) for p in parts)
-    except ValueError:
+    except (ValueError, ZeroDivisionError):
         pass
     raise ResnetsError(f"{key}={text!r} is not a valid {_type_name(typ)}")
+
+
+def parse_number(text: str) -> float:
+    """A float, or a fraction as attacks write them: ``"8/255"``."""
+    num, sep, den = text.partition("/")
+    if sep:
+        return float(num) / float(den)
+    return float(text)
 
 
 def _check_type(key: str, value: Any, typ: Any) -> Any:
@@ -231,6 +261,14 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.data.val_size >= 0, "data.val_size must be >= 0"),
         (cfg.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
         (cfg.eval_every >= 1, "eval_every must be >= 1"),
+        (0 < cfg.data.train_fraction <= 1, "data.train_fraction must be in (0, 1]"),
+        (cfg.data.mixup_alpha >= 0 and cfg.data.cutmix_alpha >= 0,
+         "data.mixup_alpha and data.cutmix_alpha must be >= 0 (0 turns them off)"),
+        (cfg.optim.backbone_lr_scale >= 0, "optim.backbone_lr_scale must be >= 0"),
+        (cfg.model.freeze_stages >= -1, "model.freeze_stages must be >= 0, or -1 for the "
+                                        "whole backbone"),
+        (cfg.adv.eps >= 0 and cfg.adv.step_size > 0 and cfg.adv.steps >= 1,
+         "adv.eps must be >= 0, adv.step_size > 0 and adv.steps >= 1"),
     ]
     for ok, message in checks:
         if not ok:

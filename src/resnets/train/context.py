@@ -8,6 +8,7 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -51,6 +52,7 @@ class Context:
     world_size: int = 1  # processes training together
     peak_lr: float = 0.0  # optim.lr after the linear scaling rule
     stop_requested: bool = False  # set by Ctrl-C; the loop stops after the current step
+    objective: Any = None  # (net, images, labels) -> (loss, logits): see objectives.py
 
 
 @contextlib.contextmanager

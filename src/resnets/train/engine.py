@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import CheckpointError, ResnetsError
 from ..models import model_info
@@ -29,6 +28,7 @@ from .distributed import (all_sum, any_rank, broadcast_text, global_evaluation, 
 from .ema import ModelEMA
 from .evaluate import autocast, evaluate
 from .logger import RunLogger, progress
+from .objectives import build_objective
 from .optim import build_optimizer
 from .pipeline import build_pipeline
 from .schedules import ErrorGatedWarmup, apply_lr, lr_at
@@ -66,7 +66,8 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     run_dir = Path(resume_dir or broadcast_text(str(new_run_dir(cfg)) if is_main else ""))
     ckpts = CheckpointManager(run_dir)
     ctx = Context(cfg, model, optimizer, pipe, run_dir, device, is_main=is_main,
-                  world_size=world_size, peak_lr=peak_lr)
+                  world_size=world_size, peak_lr=peak_lr,
+                  objective=build_objective(cfg, pipe.mean, pipe.std, len(pipe.classes)))
     if resume_dir:
         state = ckpts.load_latest()
         if state is None:
@@ -174,9 +175,7 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
         if cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(ctx.device, cfg.precision):
-            logits = net(images)
-            loss = F.cross_entropy(logits.float(), labels,
-                                   label_smoothing=cfg.optim.label_smoothing)
+            loss, logits = ctx.objective(net, images, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         ctx.loss = loss

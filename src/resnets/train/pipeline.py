@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import importlib
+
 import torch
 import torch.nn.functional as F
 
@@ -17,6 +19,9 @@ from ..errors import DataError
 from .config import TrainConfig
 
 DIGITS_TEST_FRACTION = 0.2  # share of the 1,797 digits held out as the test split
+# data.dataset values whose pipelines live with their models: "module:function".
+OTHER_PIPELINES = {"speech": "resnets.speech.data:build_pipeline",
+                   "text": "resnets.text.data:build_pipeline"}
 
 
 @dataclass
@@ -53,7 +58,21 @@ def load_arrays(cfg: TrainConfig) -> tuple[D.ArrayDataset, D.ArrayDataset]:
         test = D.load_cifar(d.root, d.dataset, "test", download=False)
     if d.resize:
         train, test = _resize(train, d.resize), _resize(test, d.resize)
+    if d.train_fraction < 1:
+        train = class_balanced_subset(train, d.train_fraction, seed=cfg.seed)
     return train, test
+
+
+def class_balanced_subset(ds: D.ArrayDataset, fraction: float, seed: int) -> D.ArrayDataset:
+    """``fraction`` of every class's images (at least one each), drawn with ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in range(len(ds.classes)):
+        idx = torch.nonzero(ds.labels == c).flatten()
+        take = max(1, round(fraction * len(idx))) if len(idx) else 0
+        keep.append(idx[torch.randperm(len(idx), generator=gen)[:take]])
+    order = torch.cat(keep).sort().values
+    return D.ArrayDataset(ds.images[order], ds.labels[order], ds.classes)
 
 
 def _resize(ds: D.ArrayDataset, side: int) -> D.ArrayDataset:
@@ -84,8 +103,13 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
     if cfg.batch_size % world_size:
         raise DataError(f"batch_size {cfg.batch_size} is not divisible by the "
                         f"{world_size} processes; it is the global batch")
-    pipe = (_folder_pipeline(cfg, rank, world_size) if cfg.data.dataset == "folder"
-            else _memory_pipeline(cfg, device, rank, world_size))
+    if cfg.data.dataset in OTHER_PIPELINES:  # audio and text: their packages build them
+        module, _, func = OTHER_PIPELINES[cfg.data.dataset].partition(":")
+        pipe = getattr(importlib.import_module(module), func)(cfg, device, rank, world_size)
+    elif cfg.data.dataset == "folder":
+        pipe = _folder_pipeline(cfg, rank, world_size)
+    else:
+        pipe = _memory_pipeline(cfg, device, rank, world_size)
     wanted = cfg.model.num_classes
     if wanted and wanted != len(pipe.classes):
         raise DataError(f"model.num_classes={wanted} but the {cfg.data.dataset} data has "
