@@ -4,11 +4,15 @@ import json
 
 import pytest
 
-from resnets.bench import Case, SuiteConfig, plan, run_case, summarise
+import torch
+
+from resnets.bench import Case, SuiteConfig, plan, run_case, summarise, suite
+from resnets.bench.case import PEAK_KERNELS, peak_gflops
 from resnets.errors import ResnetsError
 
 
-def test_plan_pairs_every_model_with_its_reference_and_fast_path():
+def test_plan_pairs_every_model_with_its_reference_and_fast_path(monkeypatch):
+    monkeypatch.setattr(suite, "_bf16_native", lambda device: False)
     cases = plan(SuiteConfig(models=("resnet20", "resnet50"), checkpointing=True))
     labels = {(c.kind, c.model, c.label) for c in cases}
     assert ("train", "resnet50", "torchvision") in labels
@@ -18,6 +22,24 @@ def test_plan_pairs_every_model_with_its_reference_and_fast_path():
     assert not any(c.model == "resnet20" and c.impl == "torchvision" for c in cases)
     assert ("train", "resnet152", "ours+ckpt") in labels
     assert sum(c.kind == "matmul" for c in cases) == 1
+    assert not any(c.precision == "bf16" for c in cases)
+
+
+def test_plan_adds_bf16_fast_path_and_probe_where_bf16_is_native(monkeypatch):
+    monkeypatch.setattr(suite, "_bf16_native", lambda device: True)
+    cases = plan(SuiteConfig(models=("resnet18",), checkpointing=False))
+    labels = {(c.kind, c.label) for c in cases}
+    assert ("train", "ours+cl+compiled+bf16") in labels
+    assert ("infer", "ours+cl+fused+compiled+bf16") in labels
+    assert ("infer", "ours+cl+fused+compiled") in labels
+    assert {c.precision for c in cases if c.kind == "matmul"} == {"fp32", "bf16"}
+
+
+def test_peak_probe_reports_each_kernel_and_takes_the_best():
+    result = peak_gflops(torch.device("cpu"), torch.float32, seconds=0.3)
+    assert set(result["kernels"]) == set(PEAK_KERNELS)
+    assert all(rate > 0 for rate in result["kernels"].values())
+    assert result["gflops"] == max(result["kernels"].values())
 
 
 def test_unknown_model_is_refused():

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from resnets import create_model
-from resnets.models.fuse import count_batchnorms, fuse_conv_bn, relative_difference
+from resnets.models.fuse import (count_batchnorms, fuse_conv_bn, optimize_for_inference,
+                                 relative_difference)
 
 
 def randomise_bn(model):
@@ -40,3 +41,37 @@ def test_fusion_does_not_change_the_input_model():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fuse_conv_bn(model)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("compile_", [False, True])
+def test_optimize_for_inference_fp32_equals_eval_mode(compile_):
+    torch.manual_seed(0)
+    model = randomise_bn(create_model("resnet20"))
+    fast = optimize_for_inference(model, compile=compile_)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    out = fast(x)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    assert ((out - ref).abs().max() / ref.abs().max()).item() < 1e-5
+    assert count_batchnorms(fast) == 0 and count_batchnorms(model) > 0
+
+
+def test_optimize_for_inference_bf16_stays_close_and_keeps_the_ranking():
+    torch.manual_seed(0)
+    model = randomise_bn(create_model("resnet20"))
+    x = torch.randn(16, 3, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    out = optimize_for_inference(model, precision="bf16")(x)
+    assert out.dtype == torch.float32
+    # bf16 keeps 8 significant bits: a few percent of the logits' range at most, and far
+    # from the exact fp32 answer (a silent fp32 fallback would be within 1e-5).
+    err = ((out - ref).abs().max() / ref.abs().max()).item()
+    assert 1e-5 < err < 0.05
+    assert (out.argmax(1) == ref.argmax(1)).float().mean() >= 0.9
+
+
+def test_optimize_for_inference_rejects_unknown_precision():
+    with pytest.raises(ValueError, match="fp32 or bf16"):
+        optimize_for_inference(create_model("resnet20"), precision="fp16")

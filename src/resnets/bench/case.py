@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class Case:
-    kind: str  # train | infer | latency | matmul
+    kind: str  # train | infer | latency | matmul (the peak probe)
     model: str = ""  # registry name (ours) or torchvision/timm model name
     impl: str = "ours"  # ours | torchvision | timm | onnxruntime
     resolution: int = 224  # input side, pixels
@@ -94,11 +94,11 @@ def make_step(case: Case, device: torch.device):
                            tempfile.mkdtemp() + "/model.onnx", tuple(x.shape[1:]))
         runner = OnnxModel(path, threads=torch.get_num_threads())  # as many as PyTorch
         return lambda: runner(x)
-    model = build_model(case).to(device).to(memory_format=fmt)
-    if case.checkpointing:
-        model.set_grad_checkpointing(True)
+    model = build_model(case).to(device)
     if case.kind == "train":
-        model.train()
+        model = model.to(memory_format=fmt).train()
+        if case.checkpointing:
+            model.set_grad_checkpointing(True)
         net = torch.compile(model) if case.compile else model
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         y = torch.randint(0, 10, (case.batch,), device=device)
@@ -111,44 +111,74 @@ def make_step(case: Case, device: torch.device):
             opt.step()
         return train_step
     model.eval()
-    if case.fuse:
-        from resnets.models.fuse import fuse_conv_bn
+    if case.impl == "ours" and (case.fuse or case.compile or case.precision != "fp32"):
+        from resnets.models.fuse import optimize_for_inference
 
-        model = fuse_conv_bn(model)
-    net = torch.compile(model) if case.compile else model
+        fast = optimize_for_inference(model, channels_last=case.channels_last, fuse=case.fuse,
+                                      compile=case.compile, precision=case.precision)
+        return lambda: fast(x)
+    model = model.to(memory_format=fmt)
 
     @torch.inference_mode()
     def infer_step():
-        with _autocast(case, device):
-            return net(x)
+        return model(x)
     return infer_step
 
 
-def matmul_gflops(device: torch.device, dtype: torch.dtype, seconds: float) -> float:
-    """The machine's measured matrix-multiply rate: square products, best of several runs."""
-    n = 4096 if device.type == "cuda" else 2048
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    best, end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(10):
-            torch.mm(a, b)
-        _sync(device)
-        best = max(best, 10 * 2 * n**3 / (time.perf_counter() - start) / 1e9)
-    return best
+# Dense kernels the peak probe tries: a square matrix product (MKL's GEMM) and NHWC 3x3 and 1x1
+# convolutions (oneDNN's JIT kernels, which beat MKL's GEMM on some CPUs, e.g. AMD EPYC).
+PEAK_KERNELS = ("matmul", "conv3x3", "conv1x1")
+
+
+def peak_gflops(device: torch.device, dtype: torch.dtype, seconds: float) -> dict:
+    """The best rate of several dense kernels: the machine's measured multiply-add peak."""
+    rates = {}
+    for kernel in PEAK_KERNELS:
+        fn, flops = _peak_kernel(kernel, device, dtype)
+        best, end = 0.0, time.perf_counter() + seconds / len(PEAK_KERNELS)
+        fn()  # first call: kernel selection, JIT and weight packing
+        while best == 0.0 or time.perf_counter() < end:  # at least one timed round
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(5):
+                fn()
+            _sync(device)
+            best = max(best, 5 * flops / (time.perf_counter() - start) / 1e9)
+        rates[kernel] = best
+    return {"gflops": max(rates.values()), "kernels": rates}
+
+
+def _peak_kernel(kernel: str, device: torch.device, dtype: torch.dtype):
+    big = device.type == "cuda"
+    if kernel == "matmul":
+        n = 8192 if big else 2048
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        return (lambda: torch.mm(a, b)), 2 * n**3
+    k = 3 if kernel == "conv3x3" else 1
+    batch, chans, side = (64 if big else 8), 256, 28
+    conv = torch.nn.Conv2d(chans, chans, k, padding=k // 2, bias=False)
+    conv = conv.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+    x = torch.randn(batch, chans, side, side, device=device, dtype=dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def run():
+        return conv(x)
+    return run, 2 * batch * side * side * chans * chans * k * k
 
 
 def run(case: Case) -> dict:
     device = torch.device(case.device)
     if case.kind == "matmul":
         dtype = torch.bfloat16 if case.precision == "bf16" else torch.float32
-        return {"gflops": matmul_gflops(device, dtype, case.seconds)}
+        return peak_gflops(device, dtype, case.seconds)
+    # Memory is counted from before the model is built: weights, optimiser state, workspace
+    # and activations, alike for PyTorch and ONNX Runtime (whose arena grows at first run).
+    base = _rss_mb()
     step = make_step(case, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    base = _rss_mb()
     for _ in range(case.warmup):
         step()
     _sync(device)

@@ -41,17 +41,25 @@ class SuiteConfig:
     threads: int = 0  # intra-op threads per case; 0 = PyTorch's default
 
 
-def fast_flags(device: str, compile_: bool) -> dict:
-    """The fast path: channels_last and compilation everywhere, bf16 where it pays (GPU)."""
-    flags = {"channels_last": True, "compile": compile_}
+def fast_variants(device: str, compile_: bool) -> list[dict]:
+    """The fast paths: channels_last and compilation in fp32, and with bf16 autocast where the
+    device computes in bf16 natively (CUDA, or CPUs with AVX512-BF16/AMX)."""
+    fp32 = {"channels_last": True, "compile": compile_}
+    return [fp32, {**fp32, "precision": "bf16"}] if _bf16_native(device) else [fp32]
+
+
+def _bf16_native(device: str) -> bool:
     if device.startswith("cuda"):
-        flags["precision"] = "bf16"
-    return flags
+        return True
+    from ..models.fuse import bf16_supported
+
+    return bf16_supported()
 
 
 def plan(cfg: SuiteConfig) -> list[Case]:
+    fast = fast_variants(cfg.device, cfg.compile)
     cases = [Case("matmul", device=cfg.device, seconds=cfg.seconds)]
-    if cfg.device.startswith("cuda"):
+    if len(fast) > 1:
         cases.append(Case("matmul", device=cfg.device, precision="bf16", seconds=cfg.seconds))
     for name in cfg.models:
         if name not in NATIVE:
@@ -59,7 +67,6 @@ def plan(cfg: SuiteConfig) -> list[Case]:
                                f"{', '.join(NATIVE)}")
         res = NATIVE[name]
         ref = "torchvision" if name in TORCHVISION else "ours"
-        fast = fast_flags(cfg.device, cfg.compile)
         for kind, batch in (("train", cfg.train_batch), ("infer", cfg.infer_batch),
                             ("latency", 1)):
             base = Case(kind, name, "ours", res, batch, cfg.device, seconds=cfg.seconds)
@@ -68,7 +75,7 @@ def plan(cfg: SuiteConfig) -> list[Case]:
                 cases.append(replace(base, impl=ref))
             if _timm_available():
                 cases.append(replace(base, impl="timm"))
-            cases.append(replace(base, **fast, fuse=kind != "train"))
+            cases += [replace(base, **flags, fuse=kind != "train") for flags in fast]
             if kind != "train" and cfg.device == "cpu":
                 cases.append(replace(base, impl="onnxruntime"))
     if cfg.checkpointing:
@@ -111,8 +118,8 @@ def machine() -> dict:
 
 def summarise(results: list[dict], device: str) -> dict:
     """Ratios to the reference and fractions of the matmul peak, per model and kind."""
-    peaks = {r["case"]["precision"]: r["gflops"] for r in results
-             if r["case"]["kind"] == "matmul" and "gflops" in r}
+    probes = [r for r in results if r["case"]["kind"] == "matmul" and "gflops" in r]
+    peaks = {r["case"]["precision"]: r["gflops"] for r in probes}
     table: dict = {}
     for r in results:
         c = r["case"]
@@ -137,7 +144,8 @@ def summarise(results: list[dict], device: str) -> dict:
                 if peak:
                     row["fraction_of_peak"] = (2 * macs * passes * row["images_per_s"]
                                                / (peak * 1e9))
-    out = {"matmul_gflops": peaks, "models": table}
+    out = {"matmul_gflops": peaks, "models": table,
+           "peak_kernels": {r["case"]["precision"]: r.get("kernels", {}) for r in probes}}
     ckpt = table.get("resnet152", {}).get("train", {})
     plain, saved = ckpt.get("ours"), ckpt.get("ours+ckpt")
     if plain and saved:
