@@ -130,4 +130,4 @@ def _natural_key(name: str) -> tuple:
 
 def _import_families() -> None:
     """Importing the family modules runs their ``@register_model`` decorators."""
-    from . import densenet, plain, preact, resnet, resnext, senet, wide  # noqa: F401
+    from . import densenet, kws, plain, preact, resnet, resnext, senet, vdcnn, wide  # noqa: F401
