@@ -1,0 +1,141 @@
+"""Train, evaluate and apply a detector: the functions behind ``resnets detect``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.transforms.v2.functional import pil_to_tensor
+
+from ..data.folder import decode_image
+from ..errors import CheckpointError, DataError
+from ..train.checkpoint import CheckpointManager, load_checkpoint
+from ..train.setup import resolve_device
+from .coco import CocoSet, DetectionDataset, collate, read_coco
+from .draw import draw_detections
+from .evaluate import detect, evaluate_detector, to_results
+from .loop import LoopConfig, fit, make_run_dir
+from .models import DetectorConfig, build_detector
+
+
+def load_split(annotations: str | os.PathLike, images: str | os.PathLike | None = None,
+               skip_bad: bool = False) -> tuple[CocoSet, Path]:
+    """A checked COCO split; images default to the ``images`` folder beside the JSON."""
+    image_dir = Path(images) if images else Path(annotations).parent / "images"
+    coco = read_coco(annotations, image_dir, skip_bad)
+    if coco.skipped:
+        print(f"{annotations}: skipped " + ", ".join(f"{n} ({reason})" for reason, n
+                                                      in sorted(coco.skipped.items())))
+    if not coco.images:
+        raise DataError(f"{annotations}: no usable image; check the image folder {image_dir}")
+    return coco, image_dir
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _detection_loss(model: nn.Module, batch: Any, device: torch.device
+                    ) -> dict[str, torch.Tensor]:
+    images, targets = batch
+    return model([image.to(device) for image in images],
+                 [{k: v.to(device) for k, v in t.items()} for t in targets])
+
+
+def train_detector(train: str, val: str, detector: DetectorConfig, loop: LoopConfig,
+                   train_images: str | None = None, val_images: str | None = None,
+                   skip_bad: bool = False) -> dict[str, Any]:
+    """Train on the COCO file ``train``, report COCO mAP on ``val``; returns the summary."""
+    train_coco, train_dir = load_split(train, train_images, skip_bad)
+    val_coco, val_dir = load_split(val, val_images, skip_bad)
+    if val_coco.category_ids != train_coco.category_ids:
+        raise DataError(f"{val} declares categories {val_coco.category_ids} but {train} "
+                        f"declares {train_coco.category_ids}; use the same category list")
+    torch.manual_seed(loop.seed)
+    model = build_detector(detector, len(train_coco.category_ids))
+    run_dir = make_run_dir(loop, f"detect-{detector.arch}-{detector.backbone}")
+    loader = torch.utils.data.DataLoader(
+        DetectionDataset(train_coco, train_dir, hflip=True), batch_size=loop.batch_size,
+        shuffle=True, collate_fn=collate, num_workers=loop.workers,
+        generator=torch.Generator().manual_seed(loop.seed))
+    val_set = DetectionDataset(val_coco, val_dir)
+    meta = {"task": "detection", "detector": asdict(detector),
+            "classes": train_coco.class_names, "category_ids": train_coco.category_ids,
+            "data": {"val": str(val), "val_images": str(val_dir)}}
+    return fit(model, _detection_loss, loader, loop, run_dir,
+               lambda m: evaluate_detector(m, val_set, _model_device(m), loop.batch_size),
+               meta)
+
+
+def read_task_checkpoint(path: str | os.PathLike, task: str) -> dict[str, Any]:
+    """The newest verified checkpoint of a run directory, or a checkpoint file, of ``task``."""
+    path = Path(path)
+    state = (CheckpointManager(path).load_latest() if path.is_dir()
+             else load_checkpoint(path))
+    if state is None:
+        raise CheckpointError(f"{str(path)!r} holds no checkpoint; train first")
+    if state.get("task") != task:
+        raise CheckpointError(f"{str(path)!r} is not a {task} checkpoint (task "
+                              f"{state.get('task')!r}); pass a run of `resnets "
+                              f"{'detect' if task == 'detection' else 'segment'} train`")
+    return state
+
+
+def load_detector(path: str | os.PathLike, device: torch.device
+                  ) -> tuple[nn.Module, dict[str, Any]]:
+    """The trained detector of a run directory or checkpoint, and the checkpoint's metadata."""
+    state = read_task_checkpoint(path, "detection")
+    cfg = DetectorConfig(**{**state["detector"], "weights": ""})  # weights come from state
+    model = build_detector(cfg, len(state["classes"]))
+    model.load_state_dict(state.pop("model"))
+    return model.to(device).eval(), state
+
+
+def evaluate_run(path: str, annotations: str | None = None, images: str | None = None,
+                 device: str = "auto", skip_bad: bool = False) -> dict[str, float]:
+    """COCO mAP of a trained detector on ``annotations`` (default: its validation split)."""
+    dev = resolve_device(device)
+    model, meta = load_detector(path, dev)
+    if annotations is None:
+        annotations, images = meta["data"]["val"], images or meta["data"]["val_images"]
+    coco, image_dir = load_split(annotations, images, skip_bad)
+    if coco.category_ids != list(meta["category_ids"]):
+        raise DataError(f"{annotations} declares categories {coco.category_ids}; the model "
+                        f"was trained on {list(meta['category_ids'])}")
+    return evaluate_detector(model, DetectionDataset(coco, image_dir), dev)
+
+
+def predict_images(path: str, images: list[str], out_dir: str, threshold: float = 0.5,
+                   device: str = "auto") -> Path:
+    """Draw the detections above ``threshold`` on each image into ``out_dir``; write
+    ``out_dir/detections.json`` (COCO results with file names and class names)."""
+    if not 0 <= threshold <= 1:
+        raise DataError(f"--threshold is a score in [0, 1], got {threshold}")
+    missing = [p for p in images if not Path(p).is_file()]
+    if missing:
+        raise DataError(f"image {missing[0]!r} does not exist; pass existing image files")
+    dev = resolve_device(device)
+    model, meta = load_detector(path, dev)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for file in images:
+        image = pil_to_tensor(decode_image(file))
+        output = detect(model, [image.float() / 255], dev)[0]
+        keep = output["scores"] >= threshold
+        output = {k: v[keep] for k, v in output.items()}
+        drawn = draw_detections(image, output, meta["classes"])
+        Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(out / f"{Path(file).stem}.png")
+        for entry in to_results(output, str(file), list(meta["category_ids"])):
+            label = list(meta["category_ids"]).index(entry["category_id"])
+            entries.append({"file_name": entry.pop("image_id"),
+                            "category": meta["classes"][label], **entry})
+    path = out / "detections.json"
+    path.write_text(json.dumps(entries, indent=2), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Semantic segmentation on dilated registry backbones: FCN and DeepLabV3 heads, mIoU."""

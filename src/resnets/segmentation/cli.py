@@ -1,0 +1,73 @@
+"""``resnets segment synth|train|evaluate|predict``: semantic segmentation.
+
+    resnets segment synth data/shapes-seg                 image and mask folders of shapes
+    resnets segment train --train data/shapes-seg/train --val data/shapes-seg/val \\
+        --backbone resnet18 --head deeplabv3 --output-stride 8 --steps 300
+    resnets segment evaluate runs/segment-deeplabv3-resnet18-...   mIoU, per-class IoU
+    resnets segment predict --checkpoint runs/... image.png --out overlays/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..detection.cli import add_synth_parser, run_synth, write_metrics
+from ..detection.loop import LoopConfig, add_config_args, config_from_args
+from .models import SegmenterConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resnets segment",
+                                     description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add_synth_parser(sub, "segmentation")
+
+    p = sub.add_parser("train", help="train a segmenter on image and mask folders")
+    p.add_argument("--train", required=True, help="folder with images/ and masks/")
+    p.add_argument("--val", required=True, help="folder with images/ and masks/")
+    p.add_argument("--num-classes", type=int, default=0,
+                   help="classes, background included (default: the lines of classes.txt)")
+    p.add_argument("--crop-size", type=int, default=0,
+                   help="random square crops for training, pixels (0: whole images, which "
+                   "must then share one size)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip and count bad image/mask pairs instead of failing")
+    add_config_args(p, SegmenterConfig)
+    add_config_args(p, LoopConfig)
+
+    p = sub.add_parser("evaluate", help="mean and per-class IoU of a trained segmenter")
+    p.add_argument("checkpoint", help="run directory or checkpoint file")
+    p.add_argument("--data", help="folder with images/ and masks/ (default: the run's val)")
+    p.add_argument("--skip-bad", action="store_true", help="skip and count bad pairs")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="also write the metrics to this JSON file")
+
+    p = sub.add_parser("predict", help="write colour overlays and masks of images")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    p.add_argument("--out", default="predictions", help="folder for overlays and masks")
+    p.add_argument("--device", default="auto")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    from . import train as tasks  # torchvision's segmentation models load only when needed
+
+    if args.action == "synth":
+        return run_synth(args, "segmentation")
+    if args.action == "train":
+        segmenter = config_from_args(SegmenterConfig, args)
+        loop = config_from_args(LoopConfig, args)
+        summary = tasks.train_segmenter(args.train, args.val, segmenter, loop,
+                                        args.crop_size, args.num_classes, args.skip_bad)
+        print(json.dumps(summary, indent=2))
+        return 0
+    if args.action == "evaluate":
+        write_metrics(tasks.evaluate_run(args.checkpoint, args.data, args.device,
+                                         args.skip_bad), args.out)
+        return 0
+    out = tasks.predict_images(args.checkpoint, args.images, args.out, args.device)
+    print(f"wrote overlays and masks of {len(args.images)} images to {out}")
+    return 0

@@ -1,0 +1,131 @@
+"""Train, evaluate and apply a segmenter: the functions behind ``resnets segment``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.transforms.v2.functional import pil_to_tensor
+from torchvision.utils import draw_segmentation_masks
+
+from ..data.folder import decode_image
+from ..errors import DataError
+from ..train.setup import resolve_device
+from ..detection.loop import LoopConfig, fit, make_run_dir
+from ..detection.train import read_task_checkpoint
+from .data import IGNORE_INDEX, MaskFolderDataset, read_classes, voc_palette, write_index_png
+from .metrics import SegmentationScore
+from .models import SegmenterConfig, build_segmenter
+
+AUX_WEIGHT = 0.5  # weight of the auxiliary head's loss (torchvision's reference scripts)
+
+
+def load_set(root: str | os.PathLike, num_classes: int, train: bool = False,
+             crop_size: int = 0, skip_bad: bool = False) -> MaskFolderDataset:
+    dataset = MaskFolderDataset(root, num_classes, train, crop_size, skip_bad)
+    if dataset.skipped:
+        print(f"{root}: skipped " + ", ".join(f"{n} ({reason})" for reason, n
+                                               in sorted(dataset.skipped.items())))
+    return dataset
+
+
+def _segmentation_loss(model: nn.Module, batch: Any, device: torch.device
+                       ) -> dict[str, torch.Tensor]:
+    images, masks = (t.to(device) for t in batch)
+    outputs = model(images)
+    ce = nn.functional.cross_entropy
+    losses = {"loss_out": ce(outputs["out"], masks, ignore_index=IGNORE_INDEX)}
+    if "aux" in outputs:
+        losses["loss_aux"] = AUX_WEIGHT * ce(outputs["aux"], masks, ignore_index=IGNORE_INDEX)
+    return losses
+
+
+@torch.no_grad()
+def segment(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    """Class ids (H x W, CPU) of one float 3 x H x W image."""
+    model.eval()
+    device = next(model.parameters()).device
+    return model(image[None].to(device))["out"][0].argmax(0).cpu()
+
+
+def evaluate_segmenter(model: nn.Module, dataset: MaskFolderDataset,
+                       class_names: list[str]) -> dict[str, Any]:
+    """Mean IoU, pixel accuracy and per-class IoU over ``dataset`` (one image at a time, at
+    its full size)."""
+    score = SegmentationScore(len(class_names), class_names)
+    for index in range(len(dataset)):
+        image, mask = dataset[index]
+        score.update(segment(model, image), mask)
+    return score.compute()
+
+
+def train_segmenter(train: str, val: str, segmenter: SegmenterConfig, loop: LoopConfig,
+                    crop_size: int = 0, num_classes: int = 0, skip_bad: bool = False
+                    ) -> dict[str, Any]:
+    """Train on the folder ``train``, report mIoU on ``val``; returns the summary."""
+    classes = read_classes(train, num_classes)
+    train_set = load_set(train, len(classes), True, crop_size, skip_bad)
+    val_set = load_set(val, len(classes), skip_bad=skip_bad)
+    torch.manual_seed(loop.seed)
+    model = build_segmenter(segmenter, len(classes))
+    run_dir = make_run_dir(loop, f"segment-{segmenter.head}-{segmenter.backbone}")
+    loader = torch.utils.data.DataLoader(
+        train_set, batch_size=loop.batch_size, shuffle=True, num_workers=loop.workers,
+        drop_last=len(train_set) >= loop.batch_size,
+        generator=torch.Generator().manual_seed(loop.seed))
+    meta = {"task": "segmentation", "segmenter": asdict(segmenter), "classes": classes,
+            "data": {"val": str(val)}}
+    return fit(model, _segmentation_loss, loader, loop, run_dir,
+               lambda m: evaluate_segmenter(m, val_set, classes), meta)
+
+
+def load_segmenter(path: str | os.PathLike, device: torch.device
+                   ) -> tuple[nn.Module, dict[str, Any]]:
+    """The trained segmenter of a run directory or checkpoint, and the checkpoint's metadata."""
+    state = read_task_checkpoint(path, "segmentation")
+    cfg = SegmenterConfig(**{**state["segmenter"], "weights": ""})
+    model = build_segmenter(cfg, len(state["classes"]))
+    model.load_state_dict(state.pop("model"))
+    return model.to(device).eval(), state
+
+
+def evaluate_run(path: str, root: str | None = None, device: str = "auto",
+                 skip_bad: bool = False) -> dict[str, Any]:
+    """mIoU of a trained segmenter on the folder ``root`` (default: its validation split)."""
+    model, meta = load_segmenter(path, resolve_device(device))
+    dataset = load_set(root or meta["data"]["val"], len(meta["classes"]), skip_bad=skip_bad)
+    return evaluate_segmenter(model, dataset, list(meta["classes"]))
+
+
+def overlay(image: torch.Tensor, labels: torch.Tensor, num_classes: int,
+            alpha: float = 0.5) -> torch.Tensor:
+    """``image`` (uint8 3 x H x W) tinted with the VOC colour of each pixel's class."""
+    classes = list(range(1, num_classes))  # background stays untinted
+    masks = labels[None] == torch.tensor(classes)[:, None, None]
+    colours = [tuple(int(c) for c in voc_palette()[k]) for k in classes]
+    return draw_segmentation_masks(image, masks, alpha=alpha, colors=colours)
+
+
+def predict_images(path: str, images: list[str], out_dir: str, device: str = "auto") -> Path:
+    """Write ``<stem>_overlay.png`` (colour overlay) and ``<stem>_mask.png`` (palette PNG of
+    class ids) for each image into ``out_dir``."""
+    missing = [p for p in images if not Path(p).is_file()]
+    if missing:
+        raise DataError(f"image {missing[0]!r} does not exist; pass existing image files")
+    model, meta = load_segmenter(path, resolve_device(device))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for file in images:
+        image = pil_to_tensor(decode_image(file))
+        labels = segment(model, image.float() / 255)
+        drawn = overlay(image, labels, len(meta["classes"]))
+        stem = Path(file).stem
+        Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(out / f"{stem}_overlay.png")
+        write_index_png(labels.numpy().astype(np.uint8), out / f"{stem}_mask.png")
+    return out
