@@ -3,7 +3,9 @@ import torch
 from torch import nn
 
 from resnets.errors import ResnetsError
+from resnets.models import create_model
 from resnets.train.optim import build_optimizer, split_decay
+from resnets.train.schedules import apply_lr
 
 
 class Mixed(nn.Module):
@@ -88,3 +90,51 @@ def test_fully_frozen_model_is_refused():
     model = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(ResnetsError, match="no trainable parameters"):
         build_optimizer(model, lr=0.1)
+
+
+def test_a_lower_backbone_lr_gets_groups_of_its_own_and_keeps_its_ratio():
+    model = create_model("resnet20", num_classes=3)
+    opt = build_optimizer(model, lr=0.1, decay_norm_and_bias=False, backbone_lr_scale=0.1)
+    groups = {g["name"]: g for g in opt.param_groups}
+    assert sorted(groups) == ["decay", "head_decay", "head_no_decay", "no_decay"]
+    assert _ids(groups["head_decay"]["params"]) == [id(model.fc.weight)]
+    assert _ids(groups["head_no_decay"]["params"]) == [id(model.fc.bias)]
+    backbone = _ids(groups["decay"]["params"]) + _ids(groups["no_decay"]["params"])
+    assert sorted(backbone) == sorted(_ids(p for n, p in model.named_parameters()
+                                            if not n.startswith("fc.")))
+    assert groups["head_no_decay"]["weight_decay"] == 0 and groups["decay"]["weight_decay"] == 1e-4
+    for lr in (0.1, 0.037):  # the schedule sets every step's lr; the ratio stays 1 : 10
+        apply_lr(opt, lr)
+        assert groups["head_decay"]["lr"] == lr and groups["head_no_decay"]["lr"] == lr
+        assert groups["decay"]["lr"] == pytest.approx(lr * 0.1)
+        assert groups["no_decay"]["lr"] == pytest.approx(lr * 0.1)
+
+
+def test_one_step_moves_the_backbone_by_the_scaled_lr():
+    model = create_model("resnet20", num_classes=3)
+    opt = build_optimizer(model, lr=0.5, momentum=0.0, weight_decay=0.0, backbone_lr_scale=0.2)
+    before_conv, before_fc = model.conv1.weight.detach().clone(), model.fc.weight.detach().clone()
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    opt.step()
+    torch.testing.assert_close(model.conv1.weight.detach(), before_conv - 0.5 * 0.2)
+    torch.testing.assert_close(model.fc.weight.detach(), before_fc - 0.5)
+
+
+def test_scale_zero_leaves_the_backbone_out_and_frozen_parameters_stay_out():
+    model = create_model("resnet20", num_classes=3)
+    model.conv1.requires_grad_(False)
+    opt = build_optimizer(model, lr=0.1, backbone_lr_scale=0.0)
+    assert [g["name"] for g in opt.param_groups] == ["head_decay"]
+    assert _ids(opt.param_groups[0]["params"]) == _ids([model.fc.weight, model.fc.bias])
+    opt = build_optimizer(model, lr=0.1, backbone_lr_scale=0.5)
+    optimised = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert id(model.conv1.weight) not in optimised
+    assert len(optimised) == sum(p.requires_grad for p in model.parameters())
+
+
+def test_a_backbone_scale_needs_a_classifier_and_a_sane_value():
+    with pytest.raises(ResnetsError, match="no classifier"):
+        build_optimizer(nn.Sequential(nn.Linear(2, 2)), lr=0.1, backbone_lr_scale=0.5)
+    with pytest.raises(ResnetsError, match="lr scale must be >= 0"):
+        build_optimizer(Mixed(), lr=0.1, backbone_lr_scale=-1.0)

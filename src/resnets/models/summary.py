@@ -17,7 +17,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..errors import ResnetsError
 from .registry import create_model, list_models, model_info
 
-COLUMNS = ("model", "family", "input", "params", "MACs", "paper params", "ref")
+COLUMNS = ("model", "family", "input", "params", "MACs", "paper params", "weights", "ref")
+WEIGHTS_LEGEND = ("weights: published ImageNet weights (torchvision's v1 and v2), loaded by "
+                  "create_model(name, pretrained=True)")
 
 
 def count_params(model: nn.Module) -> int:
@@ -79,8 +81,11 @@ def model_rows(pattern: str = "*") -> list[dict]:
     """One row per registered model matching ``pattern``: its size and cost at its own input.
 
     Keys: name, family, input_size (pixels), num_classes, params, macs (at input_size),
-    published_params (the paper's figure, or None) and reference.
+    published_params (the paper's figure, or None), reference and weights (the tags of the
+    published pretrained weights, e.g. ("v1", "v2"); () when there are none).
     """
+    from ..transfer.pretrained import weight_tags
+
     names = list_models(pattern)
     if not names:
         raise ResnetsError(f"no model matches {pattern!r}; try a pattern such as 'resnet*'")
@@ -92,7 +97,8 @@ def model_rows(pattern: str = "*") -> list[dict]:
         rows.append(dict(name=name, family=info.family, input_size=info.input_size,
                          num_classes=info.num_classes, params=count_params(model),
                          macs=count_macs(name),
-                         published_params=info.published_params, reference=info.reference))
+                         published_params=info.published_params, reference=info.reference,
+                         weights=weight_tags(name)))
     return rows
 
 
@@ -119,7 +125,8 @@ def _cells(rows: list[dict]) -> tuple[list[list[str]], list[str]]:
             refs.append(row["reference"])
         table.append([row["name"], row["family"], str(row["input_size"]),
                       format_params(row["params"]), format_macs(row["macs"]),
-                      row["published_params"] or "-", f"[{refs.index(row['reference']) + 1}]"])
+                      row["published_params"] or "-", "+".join(row["weights"]) or "-",
+                      f"[{refs.index(row['reference']) + 1}]"])
     return table, refs
 
 
@@ -127,7 +134,7 @@ def format_table(rows: list[dict]) -> str:
     """An aligned text table (names and families left, numbers right) and its references."""
     table, refs = _cells(rows)
     widths = [max(len(c) for c in col) for col in zip(COLUMNS, *table)]
-    numeric = [False, False, True, True, True, True, False]
+    numeric = [False, False, True, True, True, True, False, False]
 
     def line(cells) -> str:
         return "  ".join(c.rjust(w) if right else c.ljust(w)
@@ -135,15 +142,16 @@ def format_table(rows: list[dict]) -> str:
 
     out = [line(COLUMNS), "  ".join("-" * w for w in widths)]
     out += [line(cells) for cells in table]
-    out += [""] + [f"[{i + 1}] {ref}" for i, ref in enumerate(refs)]
+    out += ["", WEIGHTS_LEGEND] + [f"[{i + 1}] {ref}" for i, ref in enumerate(refs)]
     return "\n".join(out)
 
 
 def format_markdown(rows: list[dict]) -> str:
     """A GitHub-flavoured Markdown table with numbered references below it."""
     table, refs = _cells(rows)
-    align = ["---", "---", "---:", "---:", "---:", "---:", "---"]
+    align = ["---", "---", "---:", "---:", "---:", "---:", "---", "---"]
     out = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(align) + "|"]
     out += ["| " + " | ".join([f"`{cells[0]}`", *cells[1:]]) + " |" for cells in table]
-    out += [""] + [f"{i + 1}. {ref}" for i, ref in enumerate(refs)]
+    out += ["", WEIGHTS_LEGEND + ".", ""]
+    out += [f"{i + 1}. {ref}" for i, ref in enumerate(refs)]
     return "\n".join(out)

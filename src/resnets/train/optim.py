@@ -4,6 +4,10 @@ He et al. 2015 decay every parameter (weight decay 1e-4, momentum 0.9). Later pr
 (Goyal et al. 2017, "Bag of Tricks" 2018) leaves normalisation parameters and biases undecayed,
 since shrinking a BN scale or a bias does not regularise the function the way shrinking a
 weight does; ``decay_norm_and_bias=False`` selects that.
+
+Fine-tuning a pretrained network usually trains the new classifier at the full learning rate
+and the pretrained backbone more gently: ``backbone_lr_scale`` < 1 puts the backbone in groups
+of their own, whose ``lr_scale`` the schedule multiplies into every step's lr.
 """
 
 from __future__ import annotations
@@ -42,11 +46,15 @@ def split_decay(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter
 
 def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
                     weight_decay: float = 1e-4, nesterov: bool = False,
-                    decay_norm_and_bias: bool = True) -> torch.optim.SGD:
+                    decay_norm_and_bias: bool = True,
+                    backbone_lr_scale: float = 1.0) -> torch.optim.SGD:
     """SGD over ``model``'s trainable parameters.
 
-    Groups carry a ``name`` ("decay" / "no_decay") and ``lr_scale`` 1.0, which
-    :func:`resnets.train.schedules.apply_lr` multiplies into the scheduled lr.
+    Groups carry a ``name`` ("decay" / "no_decay") and an ``lr_scale``, which
+    :func:`resnets.train.schedules.apply_lr` multiplies into the scheduled lr. With
+    ``backbone_lr_scale`` other than 1 the classifier's parameters form groups of their own
+    ("head_decay" / "head_no_decay", scale 1) and the backbone's groups have scale
+    ``backbone_lr_scale``; at 0 the backbone is left out of the optimiser altogether.
     """
     checks = [
         (math.isfinite(lr) and lr > 0, f"the learning rate must be positive, got {lr}"),
@@ -55,6 +63,8 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
          f"weight decay must be >= 0, got {weight_decay}"),
         (not nesterov or momentum > 0, "Nesterov momentum needs momentum > 0; set momentum "
                                        "(e.g. 0.9) or turn nesterov off"),
+        (math.isfinite(backbone_lr_scale) and backbone_lr_scale >= 0,
+         f"the backbone's lr scale must be >= 0, got {backbone_lr_scale}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -62,9 +72,19 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
     decay, no_decay = split_decay(model)
     if decay_norm_and_bias:
         decay, no_decay = decay + no_decay, []
-    groups = [{"params": params, "weight_decay": wd, "name": name, "lr_scale": 1.0}
-              for name, params, wd in (("decay", decay, weight_decay),
-                                       ("no_decay", no_decay, 0.0)) if params]
+    sets = [("decay", decay, weight_decay, 1.0), ("no_decay", no_decay, 0.0, 1.0)]
+    if backbone_lr_scale != 1.0:
+        from ..transfer.finetune import head_parameters
+
+        head = head_parameters(model)
+        split = []
+        for name, params, wd, _ in sets:
+            split.append((name, [p for p in params if id(p) not in head], wd,
+                          backbone_lr_scale))
+            split.append((f"head_{name}", [p for p in params if id(p) in head], wd, 1.0))
+        sets = [entry for entry in split if entry[3] > 0]  # scale 0: the backbone stays put
+    groups = [{"params": params, "weight_decay": wd, "name": name, "lr_scale": scale,
+               "lr": lr * scale} for name, params, wd, scale in sets if params]
     if not groups:
         raise ResnetsError(f"{type(model).__name__} has no trainable parameters "
                            "(are they all frozen?)")

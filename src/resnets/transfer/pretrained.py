@@ -1,0 +1,177 @@
+"""The published ImageNet weights of torchvision, fetched through torch.hub's cache.
+
+Every file is named ``<model>-<first hex digits of its SHA-256>.pth`` (torch.hub's
+convention), so the name itself says what the content must hash to: a download is checked
+against it (``check_hash``), and so is a file that is already in the cache, since offline users
+put files there by hand. The cache is torch.hub's, ``$TORCH_HOME/hub/checkpoints``
+(``~/.cache/torch/hub/checkpoints`` by default), shared with torchvision: weights it has
+downloaded are found here without a second download.
+
+Our ResNets, wide ResNets and ResNeXts use torchvision's parameter names; the DenseNet files
+predate PyTorch's ban on dots in module names and are renamed on loading
+(:func:`resnets.transfer.mapping.convert_state_dict`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ResnetsError, did_you_mean
+
+TORCHVISION_MODELS = "https://download.pytorch.org/models/"
+TAGS = ("v1", "v2")  # v1: the original recipes; v2: torchvision's 2021 training recipe
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.")  # torch.hub's naming convention
+
+
+@dataclass(frozen=True)
+class PublishedWeights:
+    """One file of published weights and what its publisher measured with it."""
+
+    model: str  # our registry name (torchvision's model name)
+    tag: str  # v1 | v2: which of torchvision's weight sets
+    file_name: str  # <model>-<sha256 prefix>.pth
+    top1: float  # ImageNet-1k validation top-1 accuracy as published by torchvision, %
+
+    @property
+    def url(self) -> str:
+        return TORCHVISION_MODELS + self.file_name
+
+    @property
+    def hash_prefix(self) -> str:
+        """The leading hex digits of the file's SHA-256, taken from its name."""
+        match = _HASH_IN_NAME.search(self.file_name)
+        if match is None:
+            raise ResnetsError(f"{self.file_name!r} carries no hash prefix in its name")
+        return match.group(1)
+
+
+# torchvision's IMAGENET1K_V1 and IMAGENET1K_V2 weights (torchvision/models/resnet.py and
+# densenet.py), with the top-1 accuracies its model cards list.
+PUBLISHED: dict[tuple[str, str], PublishedWeights] = {
+    (w.model, w.tag): w for w in [
+        PublishedWeights("resnet18", "v1", "resnet18-f37072fd.pth", 69.758),
+        PublishedWeights("resnet34", "v1", "resnet34-b627a593.pth", 73.314),
+        PublishedWeights("resnet50", "v1", "resnet50-0676ba61.pth", 76.130),
+        PublishedWeights("resnet50", "v2", "resnet50-11ad3fa6.pth", 80.858),
+        PublishedWeights("resnet101", "v1", "resnet101-63fe2227.pth", 77.374),
+        PublishedWeights("resnet101", "v2", "resnet101-cd907fc2.pth", 81.886),
+        PublishedWeights("resnet152", "v1", "resnet152-394f9c45.pth", 78.312),
+        PublishedWeights("resnet152", "v2", "resnet152-f82ba261.pth", 82.284),
+        PublishedWeights("resnext50_32x4d", "v1", "resnext50_32x4d-7cdf4587.pth", 77.618),
+        PublishedWeights("resnext50_32x4d", "v2", "resnext50_32x4d-1a0047aa.pth", 81.198),
+        PublishedWeights("resnext101_32x8d", "v1", "resnext101_32x8d-8ba56ff5.pth", 79.312),
+        PublishedWeights("resnext101_32x8d", "v2", "resnext101_32x8d-110c445d.pth", 82.834),
+        PublishedWeights("wide_resnet50_2", "v1", "wide_resnet50_2-95faca4d.pth", 78.468),
+        PublishedWeights("wide_resnet50_2", "v2", "wide_resnet50_2-9ba9bcbe.pth", 81.602),
+        PublishedWeights("wide_resnet101_2", "v1", "wide_resnet101_2-32ee1156.pth", 78.848),
+        PublishedWeights("wide_resnet101_2", "v2", "wide_resnet101_2-d733dc28.pth", 82.510),
+        PublishedWeights("densenet121", "v1", "densenet121-a639ec97.pth", 74.434),
+        PublishedWeights("densenet161", "v1", "densenet161-8d451a50.pth", 77.138),
+        PublishedWeights("densenet169", "v1", "densenet169-b2777c0a.pth", 75.600),
+        PublishedWeights("densenet201", "v1", "densenet201-c1103571.pth", 76.896),
+    ]
+}
+
+
+def weight_tags(name: str) -> tuple[str, ...]:
+    """The tags of the published weights of model ``name`` ("v1", "v2"); () when none."""
+    return tuple(tag for tag in TAGS if (name, tag) in PUBLISHED)
+
+
+def models_with_weights() -> list[str]:
+    """Every model name that has published weights, in the table's order."""
+    return list(dict.fromkeys(model for model, _ in PUBLISHED))
+
+
+def published_weights(name: str, tag: str = "v1") -> PublishedWeights:
+    """The table entry of ``name``'s ``tag`` weights; a model without them raises."""
+    if tag not in TAGS:
+        raise ResnetsError(f"unknown weights tag {tag!r}{did_you_mean(tag, TAGS)}; "
+                           f"use one of {', '.join(TAGS)}")
+    if (name, tag) in PUBLISHED:
+        return PUBLISHED[(name, tag)]
+    tags = weight_tags(name)
+    if tags:
+        raise ResnetsError(f"{name} has published weights {', '.join(tags)} but not {tag}")
+    raise ResnetsError(f"{name} has no published ImageNet weights; models with weights: "
+                       f"{', '.join(models_with_weights())} (`resnets models` marks them)")
+
+
+def cache_dir() -> Path:
+    """Where torch.hub keeps downloaded weights: ``<torch.hub.get_dir()>/checkpoints``."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_state_dict(entry: PublishedWeights, progress: bool = True) -> dict[str, torch.Tensor]:
+    """The tensors of ``entry``: from the cache when there, else downloaded into it.
+
+    Both a cached and a downloaded file must hash to the prefix in the file's name. Without
+    a network and without the file, the error names the file, its URL and the folder to put
+    it in.
+    """
+    folder = cache_dir()
+    cached = folder / entry.file_name
+    if cached.is_file() and not _sha256(cached).startswith(entry.hash_prefix):
+        raise CheckpointError(f"{cached} does not hash to {entry.hash_prefix}, the SHA-256 "
+                              f"prefix in its name (truncated or wrong file); delete it and "
+                              f"download {entry.url} again")
+    try:
+        state = torch.hub.load_state_dict_from_url(
+            entry.url, model_dir=str(folder), map_location="cpu", progress=progress,
+            check_hash=True, weights_only=True)
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise CheckpointError(
+            f"cannot download {entry.file_name} from {entry.url} ({reason}); on a machine "
+            f"without internet access, download it elsewhere and put it in {folder}"
+            f"{os.sep} (TORCH_HOME moves that folder)") from None
+    except RuntimeError as exc:
+        if "invalid hash" in str(exc):  # torch.hub deleted the download that did not match
+            raise CheckpointError(f"the download of {entry.url} does not hash to "
+                                  f"{entry.hash_prefix}; try again, or fetch it by hand "
+                                  f"into {folder}{os.sep}") from None
+        raise CheckpointError(f"cannot read {cached}: {str(exc).splitlines()[0]}; delete it "
+                              "and download it again") from None
+    except Exception as exc:  # e.g. a file that torch.load(weights_only=True) refuses
+        raise CheckpointError(f"cannot read {cached}: {str(exc).splitlines()[0]}; delete it "
+                              "and download it again") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise CheckpointError(f"{cached} holds no state dict of tensors")
+    return state
+
+
+def create_pretrained(name: str, num_classes: int | None = None, in_chans: int | None = None,
+                      weights: str = "v1", progress: bool = True,
+                      **options: Any) -> nn.Module:
+    """Model ``name`` with torchvision's published ImageNet weights (``weights``: v1 | v2).
+
+    ``num_classes`` other than 1000 gives a new, randomly initialised classifier; ``in_chans``
+    other than 3 adapts the stem convolution (:func:`~resnets.transfer.mapping.
+    adapt_input_conv`). ``options`` are the architecture's (``output_stride``, ``drop_rate``,
+    ...); options that change the parameters (``norm_layer``, ``attn_layer``) do not fit.
+    """
+    from ..models.registry import create_model
+    from .mapping import load_backbone
+
+    entry = published_weights(name, weights)  # a model without weights fails before any work
+    model = create_model(name, num_classes=num_classes, in_chans=in_chans, **options)
+    load_backbone(model, fetch_state_dict(entry, progress), source=entry.file_name)
+    return model
