@@ -1,0 +1,73 @@
+"""`resnets continual` end to end on tiny synthetic data, and its refusals."""
+
+import csv
+import json
+
+import pytest
+
+from resnets.cli import main
+from resnets.continual import metrics
+
+TINY = ["--data", "synthetic", "--synthetic-size", "48", "--resize", "8", "--tasks", "2",
+        "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--fisher-samples", "8",
+        "--memory", "6"]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("continual")
+    code = main(["continual", "--strategy", "finetune,replay,ewc,lwf", *TINY, "--out",
+                 str(out)])
+    assert code == 0
+    return out
+
+
+def test_every_strategy_writes_a_run_directory_whose_scores_match_its_matrix(compared):
+    for strategy in ("finetune", "replay", "ewc", "lwf"):
+        run_dir = compared / f"continual-{strategy}-synthetic"
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["strategy"] == strategy and config["tasks"] == 2
+        with open(run_dir / "accuracy_matrix.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        matrix = [[float(row["task1"]), float(row["task2"])] for row in rows]
+        saved = json.loads((run_dir / "accuracy_matrix.json").read_text())["matrix"]
+        assert sum(saved, []) == pytest.approx(sum(matrix, []), abs=1e-6)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["average_accuracy"] == pytest.approx(
+            metrics.average_accuracy(matrix), abs=1e-6)
+        assert summary["backward_transfer"] == pytest.approx(matrix[1][0] - matrix[0][0],
+                                                             abs=1e-6)
+        assert summary["tasks"] == [[f"class{c}" for c in range(5)],
+                                    [f"class{c}" for c in range(5, 10)]]
+        assert (run_dir / "accuracy_matrix.png").read_bytes()[:4] == b"\x89PNG"
+        assert (run_dir / "model.safetensors").stat().st_size > 0
+        assert not list(run_dir.glob(".*"))  # no temporary files left behind
+
+
+def test_replay_summary_records_a_class_balanced_memory(compared):
+    summary = json.loads((compared / "continual-replay-synthetic" / "summary.json").read_text())
+    state = summary["strategy_state"]
+    # after 2 tasks of 5 classes: 6 places shared by 10 classes, at most 1 each
+    assert state["memory_size"] == 6 and set(state["memory_per_class"].values()) == {1}
+    ewc = json.loads((compared / "continual-ewc-synthetic" / "summary.json").read_text())
+    assert ewc["strategy_state"]["anchored_tasks"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "replya"], "unknown strategy 'replya'"),
+    (["--data", "cifar10"], "needs --root"),
+    (["--tasks", "11"], "between 1 and 10"),
+    (["--lr", "0"], "--lr must be positive"),
+    (["--model", "resnet21"], "resnet21"),
+])
+def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, args, message):
+    code = main(["continual", *TINY, "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err
+    assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_a_finished_run_is_not_overwritten(compared, capsys):
+    code = main(["continual", "--strategy", "lwf,finetune", *TINY, "--out", str(compared)])
+    err = capsys.readouterr().err
+    assert code == 2 and "already holds a finished run" in err
