@@ -9,11 +9,12 @@ from .comparisons import PREACT, SHORTCUTS
 from .core import Spec, run
 from .degradation import SPEC as DEGRADATION
 from .gradients import SPEC as GRADIENTS
+from .overfitting import SPEC as OVERFITTING
 from .responses import SPEC as RESPONSES
 from .settings import ExperimentConfig
 
 EXPERIMENTS: dict[str, Spec] = {s.name: s for s in (DEGRADATION, GRADIENTS, RESPONSES,
-                                                     SHORTCUTS, PREACT)}
+                                                     SHORTCUTS, PREACT, OVERFITTING)}
 
 
 def get_spec(name: str) -> Spec:

@@ -15,6 +15,8 @@ NAMES = {
     "responses": "std of each 3x3 layer's response, plain vs residual (Fig. 7)",
     "shortcuts": "shortcut options A, B and C (Table 3)",
     "preact": "original vs pre-activation residual units (He et al. 2016)",
+    "overfitting": "dropout, weight decay, label smoothing, mixup, CutMix on 10% of the data: "
+                   "train/test gap",
 }
 
 
