@@ -39,7 +39,13 @@ def group_norm(channels: int) -> torch.nn.GroupNorm:
 
 
 def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
-                device: torch.device) -> torch.nn.Module:
+                device: torch.device, load_pretrained: bool = True) -> torch.nn.Module:
+    """The model of ``cfg`` for ``num_classes`` classes and ``in_chans`` input channels.
+
+    ``cfg.model.pretrained`` loads a backbone (``load_pretrained=False`` skips that, for a
+    model whose weights come from a checkpoint next); ``cfg.model.freeze_stages`` freezes the
+    stem and the first stages (see :mod:`resnets.transfer.finetune`).
+    """
     options: dict[str, Any] = {"zero_init_residual": cfg.model.zero_init_residual,
                                "drop_rate": cfg.model.drop_rate,
                                "grad_checkpointing": cfg.model.grad_checkpointing}
@@ -54,7 +60,14 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
     if cfg.model.drop_path_rate:
         options["drop_path_rate"] = cfg.model.drop_path_rate
     model = create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans,
-                         **options).to(device)
+                         **options)
+    if cfg.model.pretrained or cfg.model.freeze_stages:
+        from ..transfer import finetune
+
+        if cfg.model.pretrained and load_pretrained:
+            finetune.load_pretrained(model, cfg.model.pretrained, cfg.model.name)
+        finetune.freeze_stages(model, cfg.model.freeze_stages)
+    model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
