@@ -63,3 +63,18 @@ def hub(tmp_path, monkeypatch):
         return path
 
     return publish
+
+
+@pytest.fixture
+def train_run(tmp_path):
+    """``train_run(root, name, *overrides, model=...)``: `resnets train` for two steps on an
+    image folder at 16 pixels; returns the exit status (the run is ``tmp_path / name``)."""
+    from resnets.cli import main
+
+    def run(root: Path, name: str, *extra: str, model: str = "resnet20") -> int:
+        return main(["train", "--model", model, "--data", "folder", "--root", str(root),
+                     "--iterations", "2", "--batch-size", "4", "--device", "cpu",
+                     "--out", str(tmp_path), "--name", name, "data.image_size=16",
+                     "data.workers=0", "eval_batch_size=8", "schedule.name=constant", *extra])
+
+    return run

@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from resnets.cli import main
 from resnets.errors import CheckpointError, ResnetsError
 from resnets.models import create_model
 from resnets.train.checkpoint import load_checkpoint
@@ -117,19 +116,13 @@ def test_build_model_loads_then_freezes(tmp_path):
     assert frozen_names(fresh) == {"conv1", "bn1", "layer1"}  # a resumed run's groups match
 
 
-def train_args(root, out, name, *extra, model="resnet20"):
-    return ["train", "--model", model, "--data", "folder", "--root", str(root),
-            "--iterations", "2", "--batch-size", "4", "--device", "cpu", "--out", str(out),
-            "--name", name, "data.image_size=16", "data.workers=0", "eval_batch_size=8",
-            "schedule.name=constant", *extra]
-
-
-def test_train_fine_tunes_a_run_with_frozen_stages_end_to_end(image_folder, tmp_path, capsys):
+def test_train_fine_tunes_a_run_with_frozen_stages_end_to_end(image_folder, train_run,
+                                                              tmp_path, capsys):
     source_data = image_folder(("red", "blue"))
     target_data = image_folder(("red", "green", "blue"), seed=1)
-    assert main(train_args(source_data, tmp_path, "source")) == 0
-    assert main(train_args(target_data, tmp_path, "tuned", "--pretrained",
-                           str(tmp_path / "source"), "--freeze", "2", "optim.lr=0.5")) == 0
+    assert train_run(source_data, "source") == 0
+    assert train_run(target_data, "tuned", "--pretrained", str(tmp_path / "source"),
+                     "--freeze", "2", "optim.lr=0.5") == 0
     before = load_checkpoint(tmp_path / "source" / "last.pt")["model"]
     after = load_checkpoint(tmp_path / "tuned" / "last.pt")
     assert after["classes"] == ["blue", "green", "red"]
@@ -143,6 +136,6 @@ def test_train_fine_tunes_a_run_with_frozen_stages_end_to_end(image_folder, tmp_
     config = json.loads((tmp_path / "tuned" / "config.json").read_text())
     assert config["model"]["freeze_stages"] == 2
     capsys.readouterr()
-    assert main(train_args(target_data, tmp_path, "wrong", "--pretrained",
-                           str(tmp_path / "source"), model="resnet32")) == 2
+    assert train_run(target_data, "wrong", "--pretrained", str(tmp_path / "source"),
+                     model="resnet32") == 2
     assert "trained resnet20, not resnet32" in capsys.readouterr().err

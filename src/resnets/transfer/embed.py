@@ -1,0 +1,182 @@
+"""Feature vectors of images: a backbone's pooled, pre-logit features, for retrieval or probes.
+
+An :class:`Embedder` is a model in evaluation mode plus the preprocessing that turns an image
+file into its input: a run of ours brings its own (the resize and normalisation it was
+trained with), a registry model with ImageNet or other weights uses the ImageNet evaluation
+transform (resize to ``size / 0.875``, centre crop, ImageNet mean and std). The feature of an
+image is ``forward_head(forward_features(x), pre_logits=True)``: after the global average
+pool, before the classifier.
+
+Files: ``.npz`` with ``features`` (float32, N x D) and ``names`` (paths relative to the
+folder); or ``.safetensors`` with a ``features`` tensor and the names, as JSON, in the
+metadata. Both are written atomically and read without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import data as D
+from ..data.folder import _image_files
+from ..errors import DataError, ResnetsError
+
+SUFFIXES = (".npz", ".safetensors")
+
+
+@dataclass
+class Embedder:
+    """A backbone and the preprocessing of its inputs."""
+
+    model: nn.Module  # in evaluation mode, on ``device``
+    load: Callable[[str], torch.Tensor]  # image file -> 1 x C x H x W input
+    device: torch.device
+    source: str  # where the weights came from, for reports
+
+    @property
+    def num_features(self) -> int:
+        return int(self.model.num_features)
+
+
+class EvalCrop:
+    """Image file -> 1 x 3 x size x size: the ImageNet evaluation transform (picklable)."""
+
+    def __init__(self, size: int) -> None:
+        self.transform = D.imagenet_eval_transform(size)
+
+    def __call__(self, path: str) -> torch.Tensor:
+        return self.transform(D.decode_image(path)).unsqueeze(0)
+
+
+def from_checkpoint(path: str | os.PathLike, device: torch.device) -> Embedder:
+    """The backbone of one of our runs (a run directory or its ``.pt``), preprocessed as the
+    run's evaluation data was."""
+    from ..train.inference import load_trained, preprocess
+
+    model, state, cfg = load_trained(path, device)
+    # Only what preprocessing reads: DataLoader workers receive a copy of it.
+    slim = {key: state[key] for key in ("image_size", "in_chans", "mean", "std")}
+    return Embedder(model, functools.partial(preprocess, state=slim, cfg=cfg), device,
+                    f"run {str(path)!r} ({state['model_name']})")
+
+
+def from_weights(model_name: str, weights: str, device: torch.device,
+                 image_size: int | None = None) -> Embedder:
+    """Registry model ``model_name`` without a classifier, with ``weights`` ("imagenet",
+    "imagenet:v2", a weights file or run directory; "" keeps the random initialisation)."""
+    from ..models import create_model, model_info
+    from .finetune import load_pretrained
+
+    info = model_info(model_name)
+    if info.modality != "image":
+        raise ResnetsError(f"{model_name} takes {info.modality} input; embed takes images")
+    model = create_model(model_name, num_classes=0)
+    if weights:
+        load_pretrained(model, weights, model_name)
+    size = image_size or info.input_size
+    return Embedder(model.to(device).eval(), EvalCrop(size), device,
+                    f"{model_name} ({weights or 'random weights'})")
+
+
+class _Files(torch.utils.data.Dataset):
+    def __init__(self, paths: Sequence[str], load: Callable[[str], torch.Tensor]) -> None:
+        self.paths, self.load = list(paths), load
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.load(self.paths[index])[0]
+
+
+@torch.no_grad()
+def embed_files(embedder: Embedder, paths: Sequence[str], batch_size: int = 64,
+                workers: int = 0) -> np.ndarray:
+    """The float32 N x D features of the image files ``paths``, in order."""
+    from ..train.logger import progress
+
+    if batch_size < 1:
+        raise ResnetsError(f"the batch size must be >= 1, got {batch_size}")
+    loader = torch.utils.data.DataLoader(_Files(paths, embedder.load), batch_size=batch_size,
+                                         num_workers=workers)
+    model = embedder.model.eval()
+    chunks = []
+    for images in progress(loader, len(loader), "embedding"):
+        x = images.to(embedder.device)
+        chunks.append(model.forward_head(model.forward_features(x), pre_logits=True)
+                      .float().cpu().numpy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, embedder.num_features),
+                                                           np.float32)
+
+
+def list_images(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(paths, names) of every image under ``folder``, sorted; names are relative to it."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DataError(f"image folder {str(folder)!r} not found")
+    paths = _image_files(root, D.IMAGE_EXTENSIONS)
+    if not paths:
+        raise DataError(f"{str(folder)!r} holds no {'/'.join(D.IMAGE_EXTENSIONS)} images")
+    return paths, [Path(p).relative_to(root).as_posix() for p in paths]
+
+
+def check_output(path: str | os.PathLike) -> Path:
+    """The output path, refused before any work unless it ends in .npz or .safetensors."""
+    path = Path(path)
+    if path.suffix not in SUFFIXES:
+        raise ResnetsError(f"write embeddings to a .npz or .safetensors file, not "
+                           f"{path.name!r}")
+    if path.is_dir():
+        raise ResnetsError(f"{str(path)!r} is a folder; name a file")
+    return path
+
+
+def save_embeddings(path: str | os.PathLike, features: np.ndarray, names: Sequence[str],
+                    source: str = "") -> Path:
+    """Write ``features`` (N x D) and ``names`` (N) to ``path`` atomically."""
+    path = check_output(path)
+    if len(features) != len(names):
+        raise ResnetsError(f"{len(features)} feature vectors but {len(names)} names")
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if path.suffix == ".npz":
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, features=features, names=np.array(list(names), dtype=str),
+                         source=np.array(source))
+        else:
+            os.close(fd)
+            from safetensors.numpy import save_file
+
+            save_file({"features": features}, tmp,
+                      metadata={"names": json.dumps(list(names)), "source": source})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """(features, names) from a file :func:`save_embeddings` wrote."""
+    path = check_output(path)
+    if not path.is_file():
+        raise ResnetsError(f"embeddings file {str(path)!r} does not exist")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["features"], [str(n) for n in archive["names"]]
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        names = json.loads((f.metadata() or {}).get("names", "[]"))
+        return f.get_tensor("features"), names
