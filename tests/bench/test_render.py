@@ -1,0 +1,40 @@
+"""benchmarks/render_performance.py turns a result JSON into the performance page."""
+
+import importlib.util
+from pathlib import Path
+
+from resnets.bench import Case, summarise
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "render_performance.py"
+
+
+def load_renderer():
+    spec = importlib.util.spec_from_file_location("render_performance", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(kind, impl, ips, **flags):
+    case = Case(kind, "resnet18", impl, **flags)
+    return {"case": dict(case.__dict__), "label": case.label, "images_per_s": ips,
+            "latency_ms": 1000 / ips, "peak_mem_mb": 321.0}
+
+
+def test_render_shows_ratios_peak_kernels_and_failures():
+    results = [{"case": dict(Case("matmul").__dict__), "label": "ours", "gflops": 120.0,
+                "kernels": {"matmul": 95.0, "conv3x3": 120.0, "conv1x1": 90.0}},
+               row("infer", "torchvision", 20.0), row("infer", "ours", 50.0, precision="bf16",
+                                                      channels_last=True, fuse=True),
+               {"case": dict(Case("infer", "resnet18", "onnxruntime").__dict__),
+                "label": "onnxruntime", "error": "boom"}]
+    result = {"config": {"device": "cpu", "models": ["resnet18"], "seconds": 1.0,
+                         "train_batch": 32, "infer_batch": 8, "threads": 2},
+              "machine": {"processor": "", "cpus": 2, "torch": "x", "platform": "linux"},
+              "results": results, "summary": summarise(results, "cpu")}
+    text = load_renderer().render(result)
+    assert "--threads 2" in text
+    assert "120.0 GFLOP/s" in text and "conv3x3 120.0" in text and "matmul 95.0" in text
+    assert "| ours+cl+fused+bf16 | 50.0 | 2.50x |" in text
+    assert "| torchvision | 20.0 | 1.00x |" in text
+    assert "onnxruntime: boom" in text
