@@ -1,0 +1,153 @@
+"""`resnets attack`: clean and robust accuracy of a trained run under adversarial attacks.
+
+    resnets attack --checkpoint RUN_DIR|FILE --eps 8/255 [--attacks fgsm,pgd,square]
+                   [--norm linf|l2] [--steps 10] [--restarts 1] [--step-size S]
+                   [--queries 1000] [--split test|val] [--limit N] [--checks]
+
+Every argument is checked before the checkpoint or the data is read. The report goes to
+``attack-<split>.json`` in the run directory (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ..errors import ResnetsError
+from ..train.config import apply_overrides, parse_number
+from ..train.inference import load_trained
+from ..train.pipeline import build_pipeline
+from ..train.setup import resolve_device
+from .attacks import PixelSpace, to_pixels
+from .checks import ensemble_warnings, format_checks, gradient_masking_checks
+from .evaluate import (ATTACKS, AttackSettings, build_attacks, check_attack_names, describe,
+                       robust_accuracy, settings_dict)
+
+NOT_IMAGES = ("speech", "text")  # data.dataset values whose inputs are not pixels
+CHECK_IMAGES = 256  # images the gradient-masking checks run on (the first ones)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="resnets attack",
+                                description="clean and robust accuracy under attacks")
+    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    p.add_argument("--eps", required=True,
+                   help="radius in [0, 1] pixel units; fractions allowed: 8/255")
+    p.add_argument("--attacks", default=None,
+                   help=f"comma-separated, from {','.join(ATTACKS)} "
+                        "(default: all; fgsm,pgd for --norm l2)")
+    p.add_argument("--norm", default="linf", help="linf | l2")
+    p.add_argument("--steps", type=int, default=10, help="PGD iterations")
+    p.add_argument("--restarts", type=int, default=1, help="PGD random restarts")
+    p.add_argument("--step-size", default="0", help="PGD step, pixel units (0: 2.5 eps/steps)")
+    p.add_argument("--queries", type=int, default=1000, help="square attack queries per image")
+    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--limit", type=int, default=0, help="attack the first N images (0: all)")
+    p.add_argument("--batch-size", type=int, default=0,
+                   help="images per attacked batch (0: the run's eval_batch_size)")
+    p.add_argument("--seed", type=int, default=0, help="seeds random starts and the search")
+    p.add_argument("--checks", action="store_true",
+                   help=f"also run the gradient-masking sanity checks on the first "
+                        f"{CHECK_IMAGES} images")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--out", default=None, help="report folder (default: the run directory)")
+    return p
+
+
+def parse_settings(args: argparse.Namespace) -> tuple[AttackSettings, list[str]]:
+    """The threat model and the attack names, or a one-line error."""
+    eps = _number("--eps", args.eps)
+    step = _number("--step-size", args.step_size)
+    settings = AttackSettings(eps=eps, norm=args.norm, steps=args.steps, step_size=step,
+                              restarts=args.restarts, queries=args.queries, seed=args.seed)
+    if args.attacks is None:
+        names = list(ATTACKS) if args.norm == "linf" else ["fgsm", "pgd"]
+    else:
+        names = [n.strip() for n in args.attacks.split(",") if n.strip()]
+    names = check_attack_names(names, settings.norm)
+    if args.limit < 0 or args.batch_size < 0:
+        raise ResnetsError("--limit and --batch-size must be >= 0 (0: all / the run's own)")
+    return settings, names
+
+
+def _number(flag: str, text: str) -> float:
+    try:
+        return parse_number(text)
+    except (ValueError, ZeroDivisionError):
+        raise ResnetsError(f"{flag} {text!r} is not a number; write e.g. 0.03 or 8/255"
+                           ) from None
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    settings, names = parse_settings(args)
+    device = resolve_device(args.device)
+    net, state, cfg = load_trained(args.checkpoint, device)
+    if cfg.data.dataset in NOT_IMAGES:
+        raise ResnetsError(f"this run was trained on {cfg.data.dataset} data; the attacks "
+                           "perturb image pixels")
+    if args.batch_size:
+        cfg = apply_overrides(cfg, {"eval_batch_size": args.batch_size})
+    pipe = build_pipeline(cfg, device)
+    if args.split == "val" and pipe.val is None:
+        raise ResnetsError("this run has no validation split (data.val_size=0); "
+                           "use --split test")
+    model = PixelSpace(net, state["mean"], state["std"]).eval()
+    batches = ((to_pixels(images.to(device), state["mean"], state["std"]), labels.to(device))
+               for images, labels in _from_the_start(pipe, args.split))
+    attacks = build_attacks(names, settings, device)
+    report = robust_accuracy(model, batches, attacks, settings.norm, limit=args.limit)
+    report.update(checkpoint=str(args.checkpoint), split=args.split,
+                  settings=settings_dict(settings),
+                  warnings=ensemble_warnings(report))
+    print(f"{args.split}: {report['images']} images, eps {settings.eps:.5g} ({settings.norm})")
+    print(f"  clean accuracy          {100 * report['clean_accuracy']:6.2f}%")
+    for name in names:
+        print(f"  {name:<8} {100 * report['robust_accuracy'][name]:6.2f}%   "
+              f"{describe(name, settings)}")
+    print(f"  worst case over all     {100 * report['worst_case_accuracy']:6.2f}%")
+    for warning in report["warnings"]:
+        print(f"  warning: {warning}")
+    if args.checks:
+        checks = gradient_masking_checks(model, *_first_images(pipe, args, device, state),
+                                         settings.eps, settings.norm, settings.steps,
+                                         queries=settings.queries, seed=settings.seed)
+        print("gradient-masking sanity checks:")
+        print(format_checks(checks))
+        report["checks"] = [{"name": c.name, "passed": c.passed, "detail": c.detail}
+                            for c in checks]
+    out = Path(args.out) if args.out else _run_folder(Path(args.checkpoint))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"attack-{args.split}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"report: {path}")
+    return 0
+
+
+def _first_images(pipe, args: argparse.Namespace, device: torch.device, state: dict
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first CHECK_IMAGES (or --limit) images of the split, as pixels."""
+    want = min(args.limit or CHECK_IMAGES, CHECK_IMAGES)
+    images, labels = [], []
+    for x, y in _from_the_start(pipe, args.split):
+        images.append(x.to(device))
+        labels.append(y.to(device))
+        if sum(len(b) for b in labels) >= want:
+            break
+    pixels = to_pixels(torch.cat(images)[:want], state["mean"], state["std"])
+    return pixels, torch.cat(labels)[:want]
+
+
+def _from_the_start(pipe, split: str):
+    """The split's batches from the first one (an in-memory loader remembers where it was)."""
+    loader = pipe.val if split == "val" else pipe.test
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(0)
+    return loader
+
+
+def _run_folder(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
