@@ -55,14 +55,17 @@ def set_trainable_stages(model: nn.Module, trainable: int) -> None:
     """Train only the deepest ``trainable`` stages (and what follows them); freeze the rest.
 
     Stages are the entries of ``feature_info``; ``trainable`` runs from 0 (all frozen) to
-    ``len(feature_info) + 1`` (the stem too), as torchvision's ``trainable_backbone_layers``.
+    ``len(feature_info) + 1`` (the stem too), as torchvision's ``trainable_backbone_layers``;
+    -1 trains everything, whatever the number of stages.
     A stage owns the parameters registered after the previous stage's module up to its own,
     so a DenseNet's transition belongs to the dense block it feeds.
     """
     stages = [info["module"] for info in model.feature_info]
+    trainable = len(stages) + 1 if trainable == -1 else trainable
     if not 0 <= trainable <= len(stages) + 1:
         raise ResnetsError(f"trainable_layers must be in 0..{len(stages) + 1} for this "
-                           f"backbone ({len(stages)} stages and the stem), got {trainable}")
+                           f"backbone ({len(stages)} stages and the stem; -1 = all), got "
+                           f"{trainable}")
     names = [name for name, _ in model.named_parameters()]
 
     def position(prefix: str, last: bool) -> int:

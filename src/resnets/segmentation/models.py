@@ -30,7 +30,7 @@ class SegmenterConfig:
     backbone: str = "resnet50"  # registry model name (`resnets models`)
     output_stride: int = 8  # input pixels per output pixel: 8 or 16; 0 = the backbone's own
     norm: str = "batch"  # backbone norm: batch | frozen (pretrained) | group
-    trainable_layers: int = 5  # backbone stages trained, deepest first; stages + 1 = stem too
+    trainable_layers: int = -1  # backbone stages trained, deepest first; -1 = all and the stem
     weights: str = ""  # classification weights file for the backbone; "" = random init
     aux_loss: bool = True  # auxiliary FCN head on the second-to-last stage (loss weight 0.5)
 
