@@ -1,0 +1,52 @@
+"""`resnets segment` end to end on a tiny synthetic set, and its one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resnets.cli import main
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    assert main(["segment", "synth", str(root), "--num-train", "4", "--num-val", "2",
+                 "--image-size", "32", "--min-size", "8", "--max-size", "16"]) == 0
+    return root
+
+
+def test_train_evaluate_predict(shapes, tmp_path):
+    runs = tmp_path / "runs"
+    assert main(["segment", "train", "--train", str(shapes / "train"), "--val",
+                 str(shapes / "val"), "--backbone", "resnet18", "--output-stride", "16",
+                 "--steps", "2", "--batch-size", "2", "--crop-size", "24", "--device", "cpu",
+                 "--out-dir", str(runs), "--run-name", "r"]) == 0
+    summary = json.loads((runs / "r/summary.json").read_text())
+    assert set(summary["iou"]) == {"background", "circle", "square", "triangle"}
+    assert main(["segment", "evaluate", str(runs / "r"), "--device", "cpu", "--out",
+                 str(tmp_path / "m.json")]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["miou"] == pytest.approx(summary["miou"])
+    image = shapes / "val/images/00001.png"
+    assert main(["segment", "predict", str(image), "--checkpoint", str(runs / "r"),
+                 "--out", str(tmp_path / "pred"), "--device", "cpu"]) == 0
+    with Image.open(tmp_path / "pred/00001_overlay.png") as overlay:
+        assert overlay.size == (32, 32) and overlay.mode == "RGB"
+    with Image.open(tmp_path / "pred/00001_mask.png") as mask:
+        assert mask.mode == "P" and np.asarray(mask).max() <= 3
+
+
+def test_a_mask_of_the_wrong_size_stops_before_training(shapes, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    (bad / "images").mkdir(parents=True)
+    (bad / "masks").mkdir()
+    Image.open(shapes / "val/images/00000.png").save(bad / "images/x.png")
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(bad / "masks/x.png")
+    code = main(["segment", "train", "--train", str(bad), "--val", str(shapes / "val"),
+                 "--num-classes", "4", "--out-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "masks/x.png is 16x16 but its image is 32x32" in err
+    assert not (tmp_path / "runs").exists()
