@@ -1,0 +1,148 @@
+"""Pieces the speech and text applications share: an in-memory sample set and the CLI.
+
+:class:`Samples` holds any per-sample tensor (int16 clips, token ids) with its labels; it
+has the surface :class:`resnets.data.InMemoryLoader` and :func:`resnets.data.split_train_val`
+use (``images``, ``labels``, ``classes``, ``subset``), so both applications train through the
+same loader and engine as the image datasets.
+
+The CLI helpers give ``resnets speech`` and ``resnets text`` the same ``train``,
+``evaluate`` and ``predict`` commands: training is ``resnets train`` with the application's
+defaults, evaluation is :func:`resnets.train.inference.evaluate_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from ..errors import DataError, ResnetsError
+
+
+@dataclass
+class Samples:
+    """Per-sample tensors (N x ...), int64 labels (N) and the class names in label order."""
+
+    images: torch.Tensor  # int16 clips or int64 token ids: whatever the loader serves
+    labels: torch.Tensor
+    classes: list[str]
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise DataError(f"{len(self.images)} samples but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, indices: torch.Tensor) -> Samples:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return Samples(self.images[index], self.labels[index], list(self.classes))
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; ``key=value`` settings of ``train`` may stand among its flags."""
+    args, extra = parser.parse_known_args(list(argv))
+    settings = [a for a in extra if "=" in a and not a.startswith("-")]
+    if args.command == "train":
+        args.overrides = [*args.overrides, *settings]
+        extra = [a for a in extra if a not in settings]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
+    """``train``'s flags: the common shorthands, then any ``section.key=value``."""
+    parser.add_argument("--root", required=True, help="the data folder (data.root)")
+    parser.add_argument("--model", default=default_model, help="registry name (model.name)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (optim.lr)")
+    parser.add_argument("--out", default=None, help="parent of run directories (out_dir)")
+    parser.add_argument("--name", default=None, help="run directory name (run_name)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="leave unreadable files/rows out and count them instead of failing")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="any training setting, e.g. optim.weight_decay=1e-4")
+
+
+def train_command(args: argparse.Namespace, dataset: str, defaults: dict[str, str]) -> int:
+    """Train with ``defaults`` for ``dataset``, the flags, then the overrides; print a summary."""
+    from ..train.config import TrainConfig, apply_overrides, parse_overrides
+    from ..train.engine import train
+
+    flags = {"data.root": args.root, "model.name": args.model, "epochs": args.epochs,
+             "batch_size": args.batch_size, "optim.lr": args.lr, "out_dir": args.out,
+             "run_name": args.name, "data.skip_corrupt": args.skip_bad or None}
+    settings = {**defaults, "data.dataset": dataset,
+                **{k: str(v) for k, v in flags.items() if v is not None},
+                **parse_overrides(args.overrides)}
+    if settings["data.dataset"] != dataset:
+        raise ResnetsError(f"`resnets {dataset} train` trains on {dataset} data; drop "
+                           "data.dataset= (or use `resnets train`)")
+    cfg = apply_overrides(TrainConfig(), {**settings, "source": f"resnets {dataset} train"})
+    summary = train(cfg)
+    print(f"test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['steps']} "
+          f"steps, {summary['train_seconds']:.0f} s; skipped {summary['skipped_files']} "
+          f"files or rows")
+    print(f"run directory: {summary['run_dir']}")
+    return 0
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="run directory or checkpoint file")
+    parser.add_argument("--split", choices=("test", "val"), default="test")
+    parser.add_argument("--root", default=None, help="the data folder, if it moved")
+    parser.add_argument("--out", default=None, help="where to write the report")
+
+
+def evaluate_command(args: argparse.Namespace, dataset: str) -> int:
+    from ..train.inference import evaluate_checkpoint, load_trained
+
+    _, _, cfg = load_trained(args.checkpoint, torch.device("cpu"))
+    if cfg.data.dataset != dataset:
+        raise ResnetsError(f"{args.checkpoint} was trained on {cfg.data.dataset!r} data, not "
+                           f"{dataset}; use `resnets evaluate`")
+    report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
+                                 out_dir=args.out)
+    print(f"{report['split']} accuracy {100 * (1 - report['top1_error']):.2f}%  loss "
+          f"{report['loss']:.4f}  ({report['images']} samples)")
+    for name, acc in report["per_class_accuracy"].items():
+        print(f"  {name:>16}  {100 * acc:6.2f}%")
+    print(f"report: {report['report_path']}")
+    return 0
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser, inputs: str, help_text: str) -> None:
+    parser.add_argument(inputs, nargs="+", help=help_text)
+    parser.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    parser.add_argument("--topk", type=int, default=3, help="classes to print per input")
+
+
+def predict_command(args: argparse.Namespace, inputs: Sequence[str], dataset: str,
+                    encode: Callable[[Sequence[str], dict, torch.device], torch.Tensor]) -> int:
+    """Print the ``--topk`` classes of each input; ``encode`` makes the model's batch."""
+    from ..train.inference import load_trained
+
+    if args.topk < 1:
+        raise ResnetsError(f"--topk must be >= 1, got {args.topk}")
+    device = torch.device("cpu")
+    model, state, cfg = load_trained(args.checkpoint, device)
+    if cfg.data.dataset != dataset:
+        raise ResnetsError(f"{args.checkpoint} was trained on {cfg.data.dataset!r} data, not "
+                           f"{dataset}")
+    batch = encode(inputs, state, device)  # checks every input before the model runs
+    with torch.no_grad():
+        probs = model(batch).softmax(1)
+    top = probs.topk(min(args.topk, probs.shape[1]), dim=1)
+    for item, values, indices in zip(inputs, top.values, top.indices):
+        print(item if len(item) <= 70 else item[:67] + "...")
+        for p, k in zip(values.tolist(), indices.tolist()):
+            print(f"  {state['classes'][k]:>16}  {100 * p:6.2f}%")
+    return 0
