@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import normalize
 from ..errors import ResnetsError
 from ..train.config import TrainConfig
 from .attacks import PixelSpace, check_norm, fgsm, pgd, to_pixels
@@ -84,10 +83,14 @@ def adversarial_objective(cfg: TrainConfig, mean: list[float], std: list[float])
 
     def objective(net, images, labels):
         plain = unwrap(net)
+        pixels = to_pixels(images, mean, std)
         with restored_buffers(plain):
-            attacked = attack(PixelSpace(plain, mean, std), to_pixels(images, mean, std),
-                              labels)
-        logits = net(normalize(attacked, mean, std))
+            attacked = attack(PixelSpace(plain, mean, std), pixels, labels)
+        # Add the perturbation to the loader's images rather than normalising the attacked
+        # pixels again: the round trip would move every pixel by float rounding (~1e-7),
+        # and ReLU networks on images with flat regions amplify that within a few steps.
+        std_t = torch.as_tensor(std, dtype=images.dtype, device=images.device)
+        logits = net(images + (attacked - pixels) / std_t.view(1, -1, 1, 1))
         return F.cross_entropy(logits.float(), labels, label_smoothing=smoothing), logits
 
     return objective
