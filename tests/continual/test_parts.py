@@ -112,7 +112,7 @@ def test_ewc_penalty_is_zero_at_the_anchor_and_quadratic_away_from_it():
     assert ewc.penalty(net, None, None) == 0.0
     ewc.after_task(net, None, [(torch.randn(8, 1, 2, 2), torch.randint(0, 3, (8,)))])
     assert ewc.penalty(net, None, None).item() == 0.0
-    fisher = ewc.anchors[0][0]["1.weight"]
+    fisher = ewc.anchors[0][0]["1.weight"] / 4.0  # stored as lambda * F
     with torch.no_grad():
         net[1].weight[1, 2] += 0.5
     # (lambda / 2) * F * delta^2 for the one weight moved
@@ -120,6 +120,21 @@ def test_ewc_penalty_is_zero_at_the_anchor_and_quadratic_away_from_it():
     assert torch.allclose(ewc.penalty(net, None, None), expected)
     ewc.after_task(net, None, [(torch.randn(8, 1, 2, 2), torch.randint(0, 3, (8,)))])
     assert torch.allclose(ewc.penalty(net, None, None), expected)  # the new anchor adds 0
+
+
+def test_ewc_caps_the_curvature_of_each_weight():
+    net = tiny_net()
+    batches = [(torch.randn(8, 1, 2, 2) * 10, torch.randint(0, 3, (8,)))]
+    free, capped = EWC(1e6, 10), EWC(1e6, 10, max_curvature=20.0)
+    free.after_task(net, None, batches)
+    capped.after_task(net, None, batches)
+    assert free.anchors[0][0]["1.weight"].max() > 20.0
+    for n, w in free.anchors[0][0].items():
+        assert torch.equal(capped.anchors[0][0][n], w.clamp(max=20.0))
+    with torch.no_grad():
+        net[1].bias += 0.1
+    expected = 0.5 * (capped.anchors[0][0]["1.bias"] * 0.01).sum()
+    assert torch.allclose(capped.penalty(net, None, None), expected)
 
 
 def test_lwf_distils_only_the_old_classes_from_the_frozen_copy():

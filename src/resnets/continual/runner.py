@@ -59,7 +59,7 @@ class ContinualConfig:
     augment: bool = True  # random shifts (digits) / pad-crop-flip (CIFAR) of training images
     memory: int = 200  # replay: images kept from past tasks
     memory_policy: str = "balanced"  # replay: balanced (per class) | reservoir
-    ewc_lambda: float = 100.0  # ewc: strength of the quadratic anchor (lambda)
+    ewc_lambda: float = 1000.0  # ewc: strength of the quadratic anchor (lambda)
     fisher_samples: int = 500  # ewc: training images per task for the diagonal Fisher
     lwf_alpha: float = 1.0  # lwf: weight of the distillation term
     lwf_temperature: float = 2.0  # lwf: softmax temperature T of the distillation
@@ -116,7 +116,7 @@ def build_strategy(cfg: ContinualConfig) -> Strategy:
     if cfg.strategy == "replay":
         return Replay(ReplayMemory(cfg.memory, cfg.memory_policy, seed=cfg.seed))
     if cfg.strategy == "ewc":
-        return EWC(cfg.ewc_lambda, cfg.fisher_samples)
+        return EWC(cfg.ewc_lambda, cfg.fisher_samples, max_curvature=1.0 / cfg.lr)
     if cfg.strategy == "lwf":
         return LwF(cfg.lwf_alpha, cfg.lwf_temperature)
     return Strategy()
