@@ -66,7 +66,7 @@ def parameters(result: MemberResult) -> int:
     """The trained network's parameter count (built as its run built it)."""
     state = CheckpointManager(result.run_dir).load_latest()
     net = build_model(result.config, len(state["classes"]), state["in_chans"],
-                      torch.device("cpu"))
+                      torch.device("cpu"), load_pretrained=False)
     return sum(p.numel() for p in net.parameters())
 
 

@@ -29,8 +29,8 @@ class ModelConfig:
     block_dropout: float = -1.0  # dropout inside residual branches (WRN: 0.3); -1 = model's own
     drop_path_rate: float = 0.0  # stochastic depth: drop probability of the deepest block
     grad_checkpointing: bool = False  # recompute stage activations in backward (saves memory)
-    pretrained: str = ""  # "" | imagenet (published weights) | path to a checkpoint/state dict
-    freeze_stages: int = 0  # transfer learning: stem + this many stages frozen; -1 = backbone
+    pretrained: str = ""  # "" | imagenet | imagenet:v2 | run dir | .pt/.pth/.safetensors file
+    freeze_stages: int = 0  # stem + this many stages frozen, BN stats too; -1 = all but head
 
 
 @dataclass(frozen=True)

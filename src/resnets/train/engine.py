@@ -20,6 +20,7 @@ import torch
 
 from ..errors import CheckpointError, ResnetsError
 from ..models import model_info
+from ..transfer import check_pretrained
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from .config import TrainConfig, to_dict, validate
 from .context import Context, Hook, StopRequested, stop_on_interrupt
@@ -47,6 +48,7 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     """Train as ``cfg`` says; returns the summary (also written to ``summary.json``)."""
     validate(cfg)
     model_info(cfg.model.name)  # an unknown model fails before the data is read
+    check_pretrained(cfg.model.pretrained, cfg.model.name)  # so does a missing backbone file
     device = resolve_device(cfg.device)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
@@ -54,11 +56,14 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     torch.manual_seed(cfg.seed)
     peak_lr = scaled_lr(cfg.optim.lr, cfg.batch_size, cfg.optim.scale_lr_with_batch)
     pipe = build_pipeline(cfg, device, rank, world_size)
-    model = build_model(cfg, len(pipe.classes), pipe.in_chans, device)
+    # A resumed run's weights come from its checkpoint, not from model.pretrained again.
+    model = build_model(cfg, len(pipe.classes), pipe.in_chans, device,
+                        load_pretrained=not resume_dir)
     optimizer = build_optimizer(model, lr=peak_lr, momentum=cfg.optim.momentum,
                                 weight_decay=cfg.optim.weight_decay,
                                 nesterov=cfg.optim.nesterov,
-                                decay_norm_and_bias=cfg.optim.decay_norm_and_bias)
+                                decay_norm_and_bias=cfg.optim.decay_norm_and_bias,
+                                backbone_lr_scale=cfg.optim.backbone_lr_scale)
     ema = ModelEMA(model, decay=cfg.optim.ema_decay) if cfg.optim.ema_decay else None
     gate = ErrorGatedWarmup.from_config(cfg.schedule)
     is_main = rank == 0

@@ -42,7 +42,8 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
                               "resnets.load_weights")
     cfg = from_dict(state["config"])
     device = device or resolve_device("auto")
-    model = build_model(cfg, len(state["classes"]), state["in_chans"], device)
+    model = build_model(cfg, len(state["classes"]), state["in_chans"], device,
+                        load_pretrained=False)  # the checkpoint holds every weight
     model.load_state_dict(state["model"])
     return model.eval(), state, cfg
 
