@@ -1,0 +1,77 @@
+"""Benchmark: Faster R-CNN (ResNet-18 FPN, from scratch) on the synthetic shapes, on a CPU.
+
+The target: COCO mAP@0.5 >= 0.5 on the validation split within 10 minutes of wall time,
+data generation included. Writes benchmarks/results/detection_synthetic.json.
+
+    OMP_NUM_THREADS=1 python benchmarks/detection_synthetic.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from resnets.data.shapes import ShapesConfig, write_shapes
+from resnets.detection.loop import LoopConfig
+from resnets.detection.models import DetectorConfig
+from resnets.detection.train import train_detector
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", default="fasterrcnn")
+    parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--norm", default="batch")
+    parser.add_argument("--steps", type=int, default=230)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--optimizer", default="sgd")
+    parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--num-train", type=int, default=400)
+    parser.add_argument("--num-val", type=int, default=50)
+    parser.add_argument("--out", default="benchmarks/results/detection_synthetic.json")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    start = time.perf_counter()
+    shapes = ShapesConfig(image_size=128, min_objects=1, max_objects=4, min_size=16,
+                          max_size=48)
+    detector = DetectorConfig(arch=args.arch, backbone=args.backbone, norm=args.norm,
+                              trainable_layers=5, min_size=128, max_size=128, anchor_size=16,
+                              fpn_channels=128, box_head_size=256, rois_per_image=128)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_shapes(Path(tmp) / "shapes", "detection", args.num_train, args.num_val,
+                            shapes)
+        data_seconds = time.perf_counter() - start
+        loop = LoopConfig(steps=args.steps, batch_size=args.batch_size,
+                          optimizer=args.optimizer, lr=args.lr, warmup_iters=50,
+                          log_every=25, device="cpu", out_dir=tmp, run_name="run")
+        summary = train_detector(str(root / "train/annotations.json"),
+                                 str(root / "val/annotations.json"), detector, loop)
+    wall = time.perf_counter() - start
+    result = {
+        "benchmark": "detection_synthetic",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                   f"{torch.get_num_threads()} torch thread(s), shared with other work",
+        "detector": detector.__dict__, "shapes": shapes.__dict__,
+        "steps": args.steps, "batch_size": args.batch_size, "optimizer": args.optimizer,
+        "lr": args.lr, "num_train": args.num_train, "num_val": args.num_val,
+        "map50": summary["map50"], "map": summary["map"], "map75": summary["map75"],
+        "data_seconds": round(data_seconds, 1), "train_seconds": summary["train_seconds"],
+        "wall_seconds": round(wall, 1),
+        "targets": {"map50": 0.5, "wall_seconds": 600},
+        "command": "OMP_NUM_THREADS=1 python " + " ".join(sys.argv),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
