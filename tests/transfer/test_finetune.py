@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -12,8 +13,9 @@ from resnets.errors import CheckpointError, ResnetsError
 from resnets.models import create_model
 from resnets.train.checkpoint import load_checkpoint
 from resnets.train.config import TrainConfig, apply_overrides
+from resnets.train.engine import train
 from resnets.train.optim import build_optimizer
-from resnets.train.setup import build_model
+from resnets.train.setup import build_model, load_run_config
 from resnets.transfer import freeze_stages, load_pretrained
 from resnets.weights import save_weights
 
@@ -139,3 +141,26 @@ def test_train_fine_tunes_a_run_with_frozen_stages_end_to_end(image_folder, trai
     assert train_run(target_data, "wrong", "--pretrained", str(tmp_path / "source"),
                      model="resnet32") == 2
     assert "trained resnet20, not resnet32" in capsys.readouterr().err
+
+
+def test_backbone_lr_scale_reaches_the_engine(image_folder, train_run, tmp_path):
+    """optim.backbone_lr_scale=0 trains the new head only; the backbone stays as loaded."""
+    data = image_folder(("red", "blue"))
+    assert train_run(data, "source") == 0
+    assert train_run(data, "head-only", "--pretrained", str(tmp_path / "source"),
+                     "optim.backbone_lr_scale=0", "optim.weight_decay=0") == 0
+    before = load_checkpoint(tmp_path / "source" / "last.pt")["model"]
+    after = load_checkpoint(tmp_path / "head-only" / "last.pt")["model"]
+    weights = [k for k in before if k.endswith("weight") and not k.startswith("fc.")]
+    assert weights and all(after[k].equal(before[k]) for k in weights)
+    assert not after["fc.weight"].equal(before["fc.weight"])
+
+
+def test_resume_does_not_reload_the_pretrained_source(image_folder, train_run, tmp_path):
+    data = image_folder(("red", "blue"))
+    assert train_run(data, "source") == 0
+    assert train_run(data, "tuned", "--pretrained", str(tmp_path / "source")) == 0
+    shutil.rmtree(tmp_path / "source")  # the source may go away once the run has started
+    cfg = load_run_config(tmp_path / "tuned")
+    summary = train(apply_overrides(cfg, {"iterations": "4"}), resume_dir=tmp_path / "tuned")
+    assert summary["steps"] == 4

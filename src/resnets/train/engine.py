@@ -48,7 +48,8 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     """Train as ``cfg`` says; returns the summary (also written to ``summary.json``)."""
     validate(cfg)
     model_info(cfg.model.name)  # an unknown model fails before the data is read
-    check_pretrained(cfg.model.pretrained, cfg.model.name)  # so does a missing backbone file
+    if not resume_dir:  # so does a missing backbone file (a resumed run has its weights)
+        check_pretrained(cfg.model.pretrained, cfg.model.name)
     device = resolve_device(cfg.device)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
