@@ -34,7 +34,7 @@ DEEP_DIGITS_LR = 0.05
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    name: str  # degradation | gradients | responses | shortcuts | preact
+    name: str  # degradation | gradients | responses | shortcuts | preact | overfitting
     data: str = "digits"  # digits | synthetic | cifar10 | cifar100 | folder
     root: str = ""  # folder holding the dataset (cifar10, cifar100, folder)
     budget: str = ""  # training length: "N" steps or "Ne" epochs; "" = the default
