@@ -28,7 +28,7 @@ from .registry import build, register_model
 PAPER = "Conneau et al. 2017, arXiv:1606.01781, Table 2"
 SEQUENCE_LENGTH = 1014  # characters per text (Zhang et al. 2015's length, kept by the paper)
 EMBEDDING_DIM = 16  # the lookup table's output size
-VOCABULARY_SIZE = 72  # default ids: padding, unknown, space and 69 characters (resnets.text)
+VOCABULARY_SIZE = 71  # default ids: padding, unknown, space and 68 characters (resnets.text)
 STAGE_WIDTHS = (64, 128, 256, 512)
 DEPTHS = {9: (1, 1, 1, 1), 17: (2, 2, 2, 2), 29: (5, 5, 2, 2), 49: (8, 8, 5, 3)}
 AG_NEWS_CLASSES = 4

@@ -62,5 +62,5 @@ def main(argv: Sequence[str]) -> int:
     if args.command == "train":
         return common.train_command(args, "speech", DEFAULTS)
     if args.command == "evaluate":
-        return common.evaluate_command(args, "speech")
+        return common.evaluate_command(args)
     return common.predict_command(args, args.files, "speech", encode_clips)

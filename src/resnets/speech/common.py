@@ -102,13 +102,10 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="where to write the report")
 
 
-def evaluate_command(args: argparse.Namespace, dataset: str) -> int:
-    from ..train.inference import evaluate_checkpoint, load_trained
+def evaluate_command(args: argparse.Namespace) -> int:
+    """Evaluate a run on the data its configuration names (the run's own data pipeline)."""
+    from ..train.inference import evaluate_checkpoint
 
-    _, _, cfg = load_trained(args.checkpoint, torch.device("cpu"))
-    if cfg.data.dataset != dataset:
-        raise ResnetsError(f"{args.checkpoint} was trained on {cfg.data.dataset!r} data, not "
-                           f"{dataset}; use `resnets evaluate`")
     report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
                                  out_dir=args.out)
     print(f"{report['split']} accuracy {100 * (1 - report['top1_error']):.2f}%  loss "

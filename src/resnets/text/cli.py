@@ -1,0 +1,67 @@
+"""``resnets text``: character-level text classification on AG News-style CSV files.
+
+    resnets text demo OUT_DIR                         a generated four-topic set
+    resnets text train --root DIR [--model vdcnn9] [key=value ...]
+    resnets text evaluate RUN_DIR                     accuracy per class, confusion matrix
+    resnets text predict "some text" ... --checkpoint RUN_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+import torch
+
+from ..errors import ResnetsError
+from ..speech import common
+from .data import VOCABULARY
+from .demo import TextDemoConfig, make_text_demo
+
+# Conneau et al. train with SGD, batch 128, lr 0.01, momentum 0.9, halving the lr on
+# plateaus; a cosine schedule stands in for the plateau rule.
+DEFAULTS = {"batch_size": "128", "epochs": "15", "optim.lr": "0.01", "optim.momentum": "0.9",
+            "optim.weight_decay": "0", "schedule.name": "cosine", "schedule.warmup_iters": "0",
+            "eval_batch_size": "256"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resnets text", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser("demo", help="write the generated demo set (AG News CSV format)")
+    p.add_argument("out", help="folder to create")
+    p.add_argument("--train-per-class", type=int, default=TextDemoConfig.train_per_class)
+    p.add_argument("--test-per-class", type=int, default=TextDemoConfig.test_per_class)
+    p.add_argument("--seed", type=int, default=0)
+    common.add_train_arguments(sub.add_parser("train", help="train a text classifier"),
+                               "vdcnn9")
+    common.add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
+    common.add_predict_arguments(sub.add_parser("predict", help="the classes of texts"),
+                                 "texts", "texts to classify (quote each)")
+    return parser
+
+
+def encode_texts(texts: Sequence[str], state: dict, device: torch.device) -> torch.Tensor:
+    if state["in_chans"] != len(VOCABULARY):
+        raise ResnetsError(f"the checkpoint's vocabulary has {state['in_chans']} ids, this "
+                           f"version's {len(VOCABULARY)}; retrain the model")
+    if not all(t.strip() for t in texts):
+        raise ResnetsError("an empty text cannot be classified; pass some words")
+    return VOCABULARY.encode(list(texts)).long().to(device)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = common.parse_args(build_parser(), argv)
+    if args.command == "demo":
+        if args.train_per_class < 1 or args.test_per_class < 1:
+            raise ResnetsError("--train-per-class and --test-per-class must be >= 1")
+        counts = make_text_demo(args.out, TextDemoConfig(
+            train_per_class=args.train_per_class, test_per_class=args.test_per_class,
+            seed=args.seed))
+        print(f"wrote {args.out}: {counts['train']} training and {counts['test']} test rows")
+        return 0
+    if args.command == "train":
+        return common.train_command(args, "text", DEFAULTS)
+    if args.command == "evaluate":
+        return common.evaluate_command(args)
+    return common.predict_command(args, args.texts, "text", encode_texts)

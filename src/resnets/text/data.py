@@ -1,0 +1,65 @@
+"""``data.dataset=text``: an AG News-style CSV folder as a training pipeline.
+
+Every text becomes 1014 character ids once (uint8, kept on the training device); batches
+are served as int64 ids by the same in-memory loader as the image datasets. Settings used:
+``data.root``, ``data.val_size`` (training rows held out, stratified), ``data.skip_corrupt``
+(rows that are not UTF-8 or carry an undeclared label are left out and listed in the run's
+``skipped.txt`` instead of stopping the run; empty rows are always left out and listed),
+``batch_size``, ``eval_batch_size`` and ``seed``. The pipeline's ``in_chans`` is the
+vocabulary size, which the model's embedding takes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import InMemoryLoader, split_train_val
+from ..errors import DataError
+from ..speech.common import Samples
+from ..train.config import TrainConfig
+from ..train.pipeline import NonEmpty, Pipeline
+from .csvdata import read_csv_dataset
+from .vocab import Vocabulary
+
+VOCABULARY = Vocabulary()
+
+
+class TokenLoader(InMemoryLoader):
+    """The in-memory loader, serving character ids as int64 instead of normalised floats."""
+
+    def _prepare(self, batch: torch.Tensor, epoch: int, index: int) -> torch.Tensor:
+        return batch.long()
+
+
+def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
+                   world_size: int = 1) -> Pipeline:
+    d = cfg.data
+    if not d.root:
+        raise DataError("data.root is empty: point it at a folder with train.csv and test.csv "
+                        "(label, title, text per row), e.g. data.root=/data/ag_news")
+    if cfg.channels_last or d.mixup_alpha or d.cutmix_alpha or cfg.adv.method != "none":
+        raise DataError("channels_last, mixup, cutmix and adversarial training are for "
+                        "images; switch them off for text")
+    if d.train_fraction < 1:
+        raise DataError("data.train_fraction is not supported for text yet; write fewer rows "
+                        "to train.csv instead")
+    train_rows, test_rows, classes = read_csv_dataset(d.root, skip_bad=d.skip_corrupt)
+    train = Samples(VOCABULARY.encode(train_rows.texts),
+                    torch.tensor(train_rows.labels, dtype=torch.int64), classes)
+    test = Samples(VOCABULARY.encode(test_rows.texts),
+                   torch.tensor(test_rows.labels, dtype=torch.int64), classes)
+    val = None
+    if d.val_size:
+        train, val = split_train_val(train, d.val_size, seed=cfg.seed)
+    common = dict(device=device, rank=rank, world_size=world_size)
+    loader = TokenLoader(train, cfg.batch_size // world_size, shuffle=True, drop_last=True,
+                         seed=cfg.seed, **common)
+
+    def evaluation(split):
+        batches = TokenLoader(split, cfg.eval_batch_size, shuffle=False, drop_last=False,
+                              **common)
+        return NonEmpty(batches) if world_size > 1 else batches
+
+    return Pipeline(loader, evaluation(test), evaluation(val) if val is not None else None,
+                    list(classes), len(VOCABULARY), VOCABULARY.length, [], [], len(train),
+                    skipped=train_rows.problems + test_rows.problems)

@@ -1,0 +1,88 @@
+"""`resnets text` and `resnets train data.dataset=text` end to end on tiny CSV files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from resnets.cli import main
+from resnets.text.demo import TextDemoConfig, make_text_demo
+
+SMALL = ["--model", "vdcnn9", "--batch-size", "4", "iterations=2", "eval_batch_size=16",
+         "device=cpu"]
+
+
+def tiny_set(root, train_rows: int = 8):
+    root.mkdir()
+    (root / "classes.txt").write_text("cats\ndogs\n")
+    rows = [("1", "Cat news", "the cat sat on the mat"), ("2", "Dog news", "a dog barked")]
+    for name, n in (("train.csv", train_rows), ("test.csv", 3)):
+        with open(root / name, "w", newline="") as f:
+            csv.writer(f).writerows(rows[i % 2] for i in range(n))
+    return root
+
+
+def test_train_evaluate_predict(tmp_path, capsys):
+    root = tiny_set(tmp_path / "data")
+    assert main(["text", "train", "--root", str(root), "--out", str(tmp_path), "--name", "r",
+                 *SMALL]) == 0
+    run = tmp_path / "r"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 2 and f"run directory: {run}" in capsys.readouterr().out
+    assert main(["text", "evaluate", str(run)]) == 0
+    report = json.loads((run / "evaluation-test.json").read_text())
+    assert report["images"] == 3 and set(report["per_class_accuracy"]) == {"cats", "dogs"}
+    capsys.readouterr()
+    assert main(["text", "predict", "a cat", "a dog", "--checkpoint", str(run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [lines[0], lines[3]] == ["a cat", "a dog"] and len(lines) == 6
+    probs = [float(line.split()[1].rstrip("%")) for line in lines[1:3]]
+    assert {lines[1].split()[0], lines[2].split()[0]} == {"cats", "dogs"}
+    assert probs[0] >= probs[1] and abs(sum(probs) - 100) < 0.05
+    assert main(["text", "predict", "  ", "--checkpoint", str(run)]) == 2
+    assert "empty text" in capsys.readouterr().err
+
+
+def test_generic_train_and_validation_split(tmp_path):
+    root = tiny_set(tmp_path / "data", train_rows=12)
+    assert main(["train", "data.dataset=text", f"data.root={root}", "model.name=vdcnn9",
+                 "data.val_size=4", "iterations=1", "batch_size=4", "device=cpu",
+                 f"out_dir={tmp_path}", "run_name=g"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "g" / "metrics.jsonl").open()]
+    assert "val_error" in rows[-1]
+
+
+def test_bad_rows_one_line_or_skipped(tmp_path, capsys):
+    root = tiny_set(tmp_path / "data")
+    with open(root / "train.csv", "ab") as f:
+        f.write(b'"1","caf\xe9"\n"7","seven"\n"2",""\n')
+    args = ["text", "train", "--root", str(root), "--out", str(tmp_path), *SMALL]
+    assert main([*args, "--name", "strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{root / 'train.csv'}:9: not UTF-8" in err
+    assert main([*args, "--name", "lenient", "--skip-bad"]) == 0
+    assert "skipped 3 files or rows" in capsys.readouterr().out
+    skipped = (tmp_path / "lenient" / "skipped.txt").read_text().splitlines()
+    assert [s.rsplit(": ", 1)[0].split(":")[-1] for s in skipped] == ["9", "10", "11"]
+
+
+def test_demo_set_is_learnable_and_reproducible(tmp_path, capsys):
+    assert main(["text", "demo", str(tmp_path / "a"), "--train-per-class", "60",
+                 "--test-per-class", "20"]) == 0
+    assert "240 training and 80 test rows" in capsys.readouterr().out
+    make_text_demo(str(tmp_path / "b"), TextDemoConfig(train_per_class=60, test_per_class=20))
+    assert (tmp_path / "a" / "train.csv").read_bytes() == (tmp_path / "b" / "train.csv"
+                                                            ).read_bytes()
+    splits = {}
+    for split in ("train", "test"):
+        rows = list(csv.reader(open(tmp_path / "a" / f"{split}.csv", newline="")))
+        splits[split] = ([r[1] + " " + r[2] for r in rows], [r[0] for r in rows])
+    assert sorted(set(splits["train"][1])) == ["1", "2", "3", "4"]
+    words = CountVectorizer()
+    clf = LogisticRegression(max_iter=500).fit(words.fit_transform(splits["train"][0]),
+                                               splits["train"][1])
+    accuracy = clf.score(words.transform(splits["test"][0]), splits["test"][1])
+    assert accuracy >= 0.9  # the topic words carry the label
