@@ -23,7 +23,6 @@ from torch import nn
 from .attacks import default_step_size, fgsm, pgd, pgd_loss_trace, square_attack
 
 EPS_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)  # multiples of the eps under test
-STEP_COUNTS = (1, 5, 10, 20)
 
 
 @dataclass(frozen=True)
@@ -47,12 +46,15 @@ def gradient_masking_checks(model: nn.Module, pixels: torch.Tensor, labels: torc
                             eps: float, norm: str = "linf", steps: int = 10,
                             queries: int = 500, seed: int = 0, slack: float = 0.0,
                             eps_scales: Sequence[float] = EPS_SCALES,
-                            step_counts: Sequence[int] = STEP_COUNTS) -> list[Check]:
+                            step_counts: Sequence[int] | None = None) -> list[Check]:
     """Run the four checks on one batch (pixels in [0, 1]) of a pixel-space ``model``.
 
     ``slack`` is the accuracy (a fraction) by which a curve may go the wrong way before a
-    check fails; 0 demands exact monotonicity. The model is put in eval mode.
+    check fails; 0 demands exact monotonicity. ``step_counts`` defaults to 1, steps / 2,
+    steps and 2 steps. The model is put in eval mode.
     """
+    if step_counts is None:
+        step_counts = sorted({1, max(1, steps // 2), steps, 2 * steps})
     was_training = model.training
     model.eval()
     device = pixels.device

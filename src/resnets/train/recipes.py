@@ -162,3 +162,62 @@ def _wrn_and_densenet_recipes() -> list[Recipe]:
 
 
 RECIPES.update({r.name: r for r in _wrn_and_densenet_recipes()})
+
+
+# --- adversarial training -------------------------------------------------------------------
+
+MADRY_PAPER = ("Madry et al. 2018, arXiv:1706.06083, Sec. 5 and the CIFAR-10 challenge "
+               "config (github.com/MadryLab/cifar10_challenge)")
+WONG_PAPER = "Wong, Rice & Kolter 2020, arXiv:2001.03994, Sec. 5 (CIFAR10/train_fgsm.py)"
+
+# PGD adversarial training: 80k steps of batch 128, lr 0.1 / 10 at 40k and 60k, weight decay
+# 2e-4; the attack is PGD-7 with step 2/255 from a random start in the 8/255 L-inf ball. The
+# network is Madry et al.'s wide ResNet (5 residual units per stage, widening 10: WRN-34-10),
+# without dropout.
+_PGD_AT = {
+    "model.name": "cifar_wrn", "model.depth": 34, "model.block_dropout": 0.0,
+    "data.dataset": "cifar10", "data.augment": "cifar", "data.crop_padding": 4,
+    "batch_size": 128, "optim.lr": 0.1, "optim.momentum": 0.9, "optim.weight_decay": 2e-4,
+    "schedule.name": "step", "schedule.milestones": (40000, 60000), "schedule.gamma": 0.1,
+    "iterations": 80000, "adv.method": "pgd", "adv.norm": "linf", "adv.eps": 8 / 255,
+    "adv.step_size": 2 / 255, "adv.steps": 7, "adv.random_start": True,
+}
+# Fast adversarial training: FGSM from a uniform random start with step 1.25 eps = 10/255,
+# 15 epochs of batch 128, weight decay 5e-4, one learning-rate cycle peaking at 0.2. The paper
+# ramps the lr linearly 0 -> 0.2 -> 0 (7.5 epochs each way); the schedules here approximate
+# that cycle with a linear warm-up over the first 3 epochs (1,170 steps) and a cosine decay to
+# 0 (peak 0.18). Its network, PreAct ResNet-18 with a 3x3 stem, is not in the registry;
+# WRN-16-8 (pre-activation blocks, 11.0M parameters against 11.2M) stands in for it.
+_FAST_AT = {
+    "model.name": "wrn_16_8", "model.block_dropout": 0.0, "data.dataset": "cifar10",
+    "data.augment": "cifar", "data.crop_padding": 4, "batch_size": 128, "epochs": 15,
+    "optim.lr": 0.2, "optim.momentum": 0.9, "optim.weight_decay": 5e-4,
+    "schedule.name": "cosine", "schedule.warmup_iters": 1170, "adv.method": "fgsm",
+    "adv.norm": "linf", "adv.eps": 8 / 255, "adv.step_size": 10 / 255,
+    "adv.random_start": True,
+}
+# The digits (16x16 after resizing, 17 grey levels of 15/255 each): the main job's recipe
+# with the two attacks at eps 16/255, PGD's step eps/4 as in Madry et al.
+_DIGITS_ADV = {"adv.eps": 16 / 255, "adv.norm": "linf", "adv.random_start": True}
+
+
+def _adversarial_recipes() -> list[Recipe]:
+    digits = RECIPES[DEFAULT_RECIPE].overrides
+    return [
+        Recipe("cifar10-pgd-at-wrn-34-10",
+               "PGD adversarial training (PGD-7, eps 8/255) of WRN-34-10 on CIFAR-10, 80k steps",
+               MADRY_PAPER, _PGD_AT),
+        Recipe("cifar10-fast-at-wrn-16-8",
+               "fast adversarial training (FGSM + random start, eps 8/255) on CIFAR-10, "
+               "15 epochs", WONG_PAPER, _FAST_AT),
+        Recipe("digits-pgd-at", "the main job with PGD-7 adversarial training at eps 16/255",
+               "this project (docs/robustness.md); the method: Madry et al. 2018",
+               {**digits, **_DIGITS_ADV, "adv.method": "pgd", "adv.step_size": 4 / 255,
+                "adv.steps": 7}),
+        Recipe("digits-fast-at", "the main job with fast FGSM adversarial training at eps "
+               "16/255", "this project (docs/robustness.md); the method: Wong et al. 2020",
+               {**digits, **_DIGITS_ADV, "adv.method": "fgsm", "adv.step_size": 20 / 255}),
+    ]
+
+
+RECIPES.update({r.name: r for r in _adversarial_recipes()})
