@@ -102,7 +102,6 @@ class VDCNN(ClassifierModel):
             width = out
             self.feature_info.append(dict(num_chs=out, reduction=2 ** i, module=f"stages.{i}"))
         self.stages = nn.ModuleList(stages)
-        self.head_name = "fc"
         self._init_head(hidden, num_classes, check_probability("drop_rate", drop_rate))
         self.fc1 = nn.Linear(width * k, hidden)
         self.fc2 = nn.Linear(hidden, hidden)
