@@ -86,3 +86,18 @@ def test_demo_set_is_learnable_and_reproducible(tmp_path, capsys):
                                                splits["train"][1])
     accuracy = clf.score(words.transform(splits["test"][0]), splits["test"][1])
     assert accuracy >= 0.9  # the topic words carry the label
+
+
+def test_train_fraction_keeps_a_class_balanced_share(tmp_path):
+    import torch
+
+    from resnets.train.config import TrainConfig, apply_overrides
+    from resnets.train.pipeline import build_pipeline
+
+    root = tiny_set(tmp_path / "data", train_rows=12)
+    cfg = apply_overrides(TrainConfig(), {"data.dataset": "text", "data.root": str(root),
+                                          "data.train_fraction": "0.5", "batch_size": "2"})
+    pipe = build_pipeline(cfg, torch.device("cpu"))
+    assert pipe.train_size == 6  # 3 of the 6 rows of each class
+    labels = torch.cat([labels for _, labels in pipe.train])
+    assert sorted(labels.tolist()) == [0, 0, 0, 1, 1, 1]

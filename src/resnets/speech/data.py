@@ -17,7 +17,7 @@ import torch
 from ..data import InMemoryLoader
 from ..errors import DataError
 from ..train.config import TrainConfig
-from ..train.pipeline import NonEmpty, Pipeline
+from ..train.pipeline import NonEmpty, Pipeline, class_balanced_subset
 from .commands import load_speech_commands
 from .features import AugmentConfig, FeatureConfig, Featurizer, spectrogram_stats
 
@@ -33,15 +33,14 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
     if d.augment not in ("auto", "none"):
         raise DataError(f"data.augment={d.augment!r} is for images; speech takes auto (time "
                         "shift + background noise) or none")
-    if d.train_fraction < 1:
-        raise DataError("data.train_fraction is not supported for speech yet; list fewer "
-                        "clips in the folder instead")
     if d.mixup_alpha or d.cutmix_alpha or cfg.adv.method != "none":
         raise DataError("mixup, cutmix and adversarial training are for images; switch them "
                         "off for speech")
     data = load_speech_commands(d.root, FEATURES, skip_bad=d.skip_corrupt,
                                 show_progress=rank == 0)
     train = data.train
+    if d.train_fraction < 1:
+        train = class_balanced_subset(train, d.train_fraction, seed=cfg.seed)
     plain = Featurizer(device, FEATURES)
     mean, std = spectrogram_stats(train.images, plain)
     augment = None if d.augment == "none" else AugmentConfig()

@@ -17,7 +17,7 @@ from ..data import InMemoryLoader, split_train_val
 from ..errors import DataError
 from ..speech.common import Samples
 from ..train.config import TrainConfig
-from ..train.pipeline import NonEmpty, Pipeline
+from ..train.pipeline import NonEmpty, Pipeline, class_balanced_subset
 from .csvdata import read_csv_dataset
 from .vocab import Vocabulary
 
@@ -40,9 +40,6 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
     if cfg.channels_last or d.mixup_alpha or d.cutmix_alpha or cfg.adv.method != "none":
         raise DataError("channels_last, mixup, cutmix and adversarial training are for "
                         "images; switch them off for text")
-    if d.train_fraction < 1:
-        raise DataError("data.train_fraction is not supported for text yet; write fewer rows "
-                        "to train.csv instead")
     train_rows, test_rows, classes = read_csv_dataset(d.root, skip_bad=d.skip_corrupt)
     train = Samples(VOCABULARY.encode(train_rows.texts),
                     torch.tensor(train_rows.labels, dtype=torch.int64), classes)
@@ -51,6 +48,8 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
     val = None
     if d.val_size:
         train, val = split_train_val(train, d.val_size, seed=cfg.seed)
+    if d.train_fraction < 1:
+        train = class_balanced_subset(train, d.train_fraction, seed=cfg.seed)
     common = dict(device=device, rank=rank, world_size=world_size)
     loader = TokenLoader(train, cfg.batch_size // world_size, shuffle=True, drop_last=True,
                          seed=cfg.seed, **common)

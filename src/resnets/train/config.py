@@ -35,7 +35,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "digits"  # digits | synthetic | cifar10 | cifar100 | folder
+    dataset: str = "digits"  # digits | synthetic | cifar10 | cifar100 | folder | speech | text
     root: str = ""  # directory holding the dataset files ("" for digits and synthetic)
     val_size: int = 0  # training images held out for validation (the paper: 5000); 0 = none
     augment: str = "auto"  # auto | cifar (pad-crop-flip) | crop (pad-crop) | none
@@ -43,7 +43,7 @@ class DataConfig:
     resize: int = 0  # in-memory data: resize images once to this side, pixels (0 keeps)
     image_size: int = 224  # image folders: training crop side, pixels
     download: bool = False  # CIFAR: fetch the official archive when the files are missing
-    skip_corrupt: bool = False  # image folders: skip unreadable files instead of failing
+    skip_corrupt: bool = False  # folders, speech, text: skip unreadable files/rows, not fail
     workers: int = 2  # image folders: loader processes
     synthetic_size: int = 512  # synthetic data: training images (test: a quarter of it)
     train_fraction: float = 1.0  # keep this share of the training set, class-balanced

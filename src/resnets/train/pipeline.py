@@ -63,16 +63,18 @@ def load_arrays(cfg: TrainConfig) -> tuple[D.ArrayDataset, D.ArrayDataset]:
     return train, test
 
 
-def class_balanced_subset(ds: D.ArrayDataset, fraction: float, seed: int) -> D.ArrayDataset:
-    """``fraction`` of every class's images (at least one each), drawn with ``seed``."""
+def class_balanced_subset(ds, fraction: float, seed: int):
+    """``fraction`` of every class's samples (at least one each), drawn with ``seed``.
+
+    ``ds`` has ``labels``, ``classes`` and ``subset(indices)``: images, clips or texts.
+    """
     gen = torch.Generator().manual_seed(seed)
     keep = []
     for c in range(len(ds.classes)):
         idx = torch.nonzero(ds.labels == c).flatten()
         take = max(1, round(fraction * len(idx))) if len(idx) else 0
         keep.append(idx[torch.randperm(len(idx), generator=gen)[:take]])
-    order = torch.cat(keep).sort().values
-    return D.ArrayDataset(ds.images[order], ds.labels[order], ds.classes)
+    return ds.subset(torch.cat(keep).sort().values)
 
 
 def _resize(ds: D.ArrayDataset, side: int) -> D.ArrayDataset:
