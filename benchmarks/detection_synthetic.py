@@ -30,10 +30,13 @@ def main() -> None:
     parser.add_argument("--arch", default="fasterrcnn")
     parser.add_argument("--backbone", default="resnet18")
     parser.add_argument("--norm", default="batch")
-    parser.add_argument("--steps", type=int, default=230)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--optimizer", default="sgd")
-    parser.add_argument("--lr", type=float, default=0.02)
+    # from scratch in 200 steps, SGD (lr 0.02) reached mAP@0.5 0.31-0.50, AdamW 0.98
+    parser.add_argument("--optimizer", default="adamw")
+    parser.add_argument("--lr", type=float, default=0.001)
+    parser.add_argument("--seed", type=int, default=0, help="weights, shuffling, flips")
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the generated set")
     parser.add_argument("--num-train", type=int, default=400)
     parser.add_argument("--num-val", type=int, default=50)
     parser.add_argument("--out", default="benchmarks/results/detection_synthetic.json")
@@ -47,11 +50,11 @@ def main() -> None:
                               fpn_channels=128, box_head_size=256, rois_per_image=128)
     with tempfile.TemporaryDirectory() as tmp:
         root = write_shapes(Path(tmp) / "shapes", "detection", args.num_train, args.num_val,
-                            shapes)
+                            shapes, seed=args.data_seed)
         data_seconds = time.perf_counter() - start
         loop = LoopConfig(steps=args.steps, batch_size=args.batch_size,
                           optimizer=args.optimizer, lr=args.lr, warmup_iters=50,
-                          log_every=25, device="cpu", out_dir=tmp, run_name="run")
+                          log_every=25, seed=args.seed, device="cpu", out_dir=tmp, run_name="run")
         summary = train_detector(str(root / "train/annotations.json"),
                                  str(root / "val/annotations.json"), detector, loop)
     wall = time.perf_counter() - start
@@ -61,7 +64,8 @@ def main() -> None:
                    f"{torch.get_num_threads()} torch thread(s), shared with other work",
         "detector": detector.__dict__, "shapes": shapes.__dict__,
         "steps": args.steps, "batch_size": args.batch_size, "optimizer": args.optimizer,
-        "lr": args.lr, "num_train": args.num_train, "num_val": args.num_val,
+        "lr": args.lr, "seed": args.seed, "data_seed": args.data_seed,
+        "num_train": args.num_train, "num_val": args.num_val,
         "map50": summary["map50"], "map": summary["map"], "map75": summary["map75"],
         "data_seconds": round(data_seconds, 1), "train_seconds": summary["train_seconds"],
         "wall_seconds": round(wall, 1),
