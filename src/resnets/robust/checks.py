@@ -28,7 +28,7 @@ EPS_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)  # multiples of the eps under test
 @dataclass(frozen=True)
 class Check:
     name: str  # what is checked
-    passed: bool
+    passed: bool  # False: a symptom of gradient masking (or of a broken attack)
     detail: str  # the measured numbers
 
 
