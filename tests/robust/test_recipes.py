@@ -6,7 +6,7 @@ from resnets.train.recipes import recipe_config
 
 
 def test_pgd_at_recipe_is_madry_et_al():
-    cfg = recipe_config("cifar10-pgd-at-wrn-34-10")
+    cfg = recipe_config("cifar10-pgd-at")
     assert (cfg.adv.method, cfg.adv.norm, cfg.adv.steps, cfg.adv.random_start) == (
         "pgd", "linf", 7, True)
     assert cfg.adv.eps == pytest.approx(8 / 255) and cfg.adv.step_size == pytest.approx(2 / 255)
@@ -17,7 +17,7 @@ def test_pgd_at_recipe_is_madry_et_al():
 
 
 def test_fast_at_recipe_is_wong_et_al():
-    cfg = recipe_config("cifar10-fast-at-wrn-16-8")
+    cfg = recipe_config("cifar10-fast-at")
     assert (cfg.adv.method, cfg.adv.random_start, cfg.epochs, cfg.optim.lr) == (
         "fgsm", True, 15, 0.2)
     assert cfg.adv.step_size == pytest.approx(1.25 * cfg.adv.eps)

@@ -204,12 +204,12 @@ _DIGITS_ADV = {"adv.eps": 16 / 255, "adv.norm": "linf", "adv.random_start": True
 def _adversarial_recipes() -> list[Recipe]:
     digits = RECIPES[DEFAULT_RECIPE].overrides
     return [
-        Recipe("cifar10-pgd-at-wrn-34-10",
+        Recipe("cifar10-pgd-at",
                "PGD adversarial training (PGD-7, eps 8/255) of WRN-34-10 on CIFAR-10, 80k steps",
                MADRY_PAPER, _PGD_AT),
-        Recipe("cifar10-fast-at-wrn-16-8",
-               "fast adversarial training (FGSM + random start, eps 8/255) on CIFAR-10, "
-               "15 epochs", WONG_PAPER, _FAST_AT),
+        Recipe("cifar10-fast-at",
+               "fast adversarial training (FGSM + random start, eps 8/255) of WRN-16-8 on "
+               "CIFAR-10, 15 epochs", WONG_PAPER, _FAST_AT),
         Recipe("digits-pgd-at", "the main job with PGD-7 adversarial training at eps 16/255",
                "this project (docs/robustness.md); the method: Madry et al. 2018",
                {**digits, **_DIGITS_ADV, "adv.method": "pgd", "adv.step_size": 4 / 255,
