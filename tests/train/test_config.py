@@ -134,3 +134,18 @@ def test_block_dropout_and_drop_path_reach_the_model():
     assert p_own and set(p_own) == {0.3} and not p_off  # 0 builds no dropout layer
     with pytest.raises(ResnetsError, match="drop_path_rate"):
         validate(recipe_config("cifar10-resnet20", {"model.drop_path_rate": "1.5"}))
+
+
+def test_model_stem_reaches_the_model():
+    import torch
+
+    from resnets.train.setup import build_model
+
+    cfg = apply_overrides(TrainConfig(), {"model.name": "preact_resnet18",
+                                          "model.stem": "cifar"})
+    model = build_model(cfg, 10, 3, torch.device("cpu"))
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    default = build_model(apply_overrides(cfg, {"model.stem": ""}), 10, 3, torch.device("cpu"))
+    assert default.conv1.kernel_size == (7, 7)
+    with pytest.raises(ResnetsError, match="model.stem"):
+        apply_overrides(cfg, {"model.stem": "tiny"})

@@ -6,7 +6,7 @@ import torch
 
 from resnets.errors import ResnetsError
 from resnets.train.schedules import (ErrorGatedWarmup, ScheduleConfig, apply_lr, cosine_lr,
-                                     linear_warmup, lr_at, multistep_lr, step_lr)
+                                     cyclic_lr, linear_warmup, lr_at, multistep_lr, step_lr)
 
 
 @pytest.mark.parametrize("it, expected", [
@@ -138,3 +138,16 @@ def test_apply_lr_respects_lr_scale():
     opt = torch.optim.SGD([{"params": [a]}, {"params": [b], "lr_scale": 0.1}], lr=1.0)
     apply_lr(opt, 0.5)
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.5, 0.05])
+
+
+def test_cyclic_lr_triangle_by_hand():
+    # 10 steps, peak at 40%: steps end at t = 0.1 .. 1.0
+    lrs = [cyclic_lr(i, 0.2, 10, peak=0.4) for i in range(10)]
+    expected = [0.05, 0.10, 0.15, 0.20, 0.2 * 5 / 6, 0.2 * 4 / 6, 0.2 * 3 / 6, 0.2 * 2 / 6,
+                0.2 / 6, 0.0]
+    assert lrs == pytest.approx(expected)
+    assert cyclic_lr(50, 0.2, 10) == 0.0  # held at the end
+    cfg = ScheduleConfig(name="cyclic", cycle_peak=0.5)
+    assert lr_at(4, cfg, 5, 10, 1.0) == pytest.approx(1.0)
+    with pytest.raises(ResnetsError, match="cycle_peak"):
+        ScheduleConfig(name="cyclic", cycle_peak=1.0)

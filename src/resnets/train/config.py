@@ -23,6 +23,7 @@ class ModelConfig:
     depth: int = 0  # layers of an any-depth builder (cifar_resnet, cifar_plain); 0 = none
     num_classes: int = 0  # 0 = as many as the data has; else it must match the data
     shortcut: str = ""  # "" keeps the model's own; A | B | C | none
+    stem: str = ""  # "" keeps the model's own; imagenet (7x7/2 + pool) | cifar (one 3x3)
     norm: str = "batch"  # batch | group (GroupNorm: per-image, exact under any batch split)
     zero_init_residual: bool = False  # zero each residual branch's last BN scale at init
     drop_rate: float = 0.0  # dropout probability before the classifier
@@ -113,6 +114,7 @@ CHOICES = {
     "adv.norm": ("linf", "l2"),
     "data.augment": ("auto", "cifar", "crop", "none"),
     "model.norm": ("batch", "group"),
+    "model.stem": ("", "imagenet", "cifar"),
     "precision": ("fp32", "bf16"),
 }
 

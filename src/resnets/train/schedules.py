@@ -21,17 +21,18 @@ import torch
 
 from ..errors import ResnetsError, did_you_mean
 
-SCHEDULES = ("step", "multistep", "cosine", "constant")
+SCHEDULES = ("step", "multistep", "cosine", "constant", "cyclic")
 WARMUP_MODES = ("linear", "constant")
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    name: str = "cosine"  # step | multistep | cosine | constant
+    name: str = "cosine"  # step | multistep | cosine | constant | cyclic (one triangle)
     milestones: tuple[int, ...] = (32000, 48000)  # "step": iterations where lr *= gamma
     milestone_epochs: tuple[int, ...] = (30, 60)  # "multistep": epochs where lr *= gamma
     gamma: float = 0.1  # factor applied to the lr at each milestone, in (0, 1]
     min_lr: float = 0.0  # "cosine": absolute lr reached at the last iteration
+    cycle_peak: float = 0.5  # "cyclic": share of training at which lr peaks, in (0, 1)
     warmup_iters: int = 0  # iterations of warm-up at the start of training; 0 = none
     warmup_mode: str = "linear"  # linear: ramp from warmup_lr | constant: hold warmup_lr
     warmup_lr: float = 0.0  # absolute lr of the warm-up (and of the error-gated warm-up)
@@ -52,6 +53,8 @@ class ScheduleConfig:
         checks = [
             (0 < self.gamma <= 1, f"schedule.gamma must be in (0, 1], got {self.gamma}"),
             (self.min_lr >= 0, f"schedule.min_lr must be >= 0, got {self.min_lr}"),
+            (0 < self.cycle_peak < 1, f"schedule.cycle_peak must be in (0, 1), got "
+                                      f"{self.cycle_peak}"),
             (self.warmup_iters >= 0,
              f"schedule.warmup_iters must be >= 0, got {self.warmup_iters}"),
             (self.warmup_lr >= 0, f"schedule.warmup_lr must be >= 0, got {self.warmup_lr}"),
@@ -101,6 +104,17 @@ def cosine_lr(it: int, base_lr: float, total_iters: int, min_lr: float = 0.0) ->
     return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
+def cyclic_lr(it: int, base_lr: float, total_iters: int, peak: float = 0.5) -> float:
+    """One triangle (Smith 2017; Wong et al. 2020's fast adversarial training): lr rises
+    linearly from 0 to ``base_lr`` at ``peak * total_iters``, then falls linearly to 0 at
+    ``total_iters``. Iteration ``it`` takes the value at the end of its step, ``it + 1``, so no
+    step runs at lr 0."""
+    if total_iters <= 0:
+        raise ResnetsError(f"total_iters must be positive, got {total_iters}")
+    t = min(max(it, 0) + 1, total_iters) / total_iters
+    return base_lr * (t / peak if t <= peak else (1.0 - t) / (1.0 - peak))
+
+
 def linear_warmup(it: int, warmup_iters: int, lr_after: float,
                   start_factor: float = 0.0) -> float:
     """Scale ``lr_after`` up in equal steps over the first ``warmup_iters`` iterations.
@@ -135,6 +149,8 @@ def lr_at(it: int, cfg: ScheduleConfig, steps_per_epoch: int, total_iters: int,
         lr = cosine_lr(it, base_lr, total_iters, cfg.min_lr)
     elif cfg.name == "constant":
         lr = base_lr
+    elif cfg.name == "cyclic":
+        lr = cyclic_lr(it, base_lr, total_iters, cfg.cycle_peak)
     else:  # only reachable if the config was built without validation
         raise ResnetsError(f"unknown schedule {cfg.name!r}{did_you_mean(cfg.name, SCHEDULES)}")
     if it < cfg.warmup_iters:

@@ -51,6 +51,8 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
                                "grad_checkpointing": cfg.model.grad_checkpointing}
     if cfg.model.shortcut:
         options["shortcut"] = cfg.model.shortcut
+    if cfg.model.stem:
+        options["stem"] = cfg.model.stem
     if cfg.model.norm == "group":  # per-image statistics: the same however the batch is split
         options["norm_layer"] = group_norm
     if cfg.model.depth:
