@@ -131,3 +131,17 @@ def test_unknown_flag_is_rejected(capsys):
     with pytest.raises(SystemExit) as err:
         main(["train", "--epochz", "3"])
     assert err.value.code == 2 and "--epochz" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`resnets recipes | head -1`: the reader goes away; no traceback, no error message."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "resnets.cli", "recipes"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # nobody reads what it prints
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert proc.returncode == 1

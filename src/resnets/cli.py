@@ -248,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ResnetsError as exc:
             print(f"resnets {argv[0]}: error: {one_line(str(exc))}", file=sys.stderr)
             return 2
+        except BrokenPipeError:
+            return quiet_broken_pipe()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may stand anywhere among the flags of `train`.
     settings = [a for a in extra if "=" in a and not a.startswith("-")]
@@ -264,6 +266,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResnetsError as exc:
         print(f"resnets: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of our output went away (``resnets models | head``): stop without a
+    traceback, and keep Python from failing again when it flushes stdout at exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
 
 
 def one_line(message: str) -> str:

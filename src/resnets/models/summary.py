@@ -80,7 +80,8 @@ def _first_conv_in_chans(model: nn.Module) -> int:
 def model_rows(pattern: str = "*") -> list[dict]:
     """One row per registered model matching ``pattern``: its size and cost at its own input.
 
-    Keys: name, family, input_size (pixels), num_classes, params, macs (at input_size),
+    Keys: name, family, input_size (pixels), input (non-image shape, e.g. "40x101"),
+    num_classes, params, macs (at the native input),
     published_params (the paper's figure, or None), reference and weights (the tags of the
     published pretrained weights, e.g. ("v1", "v2"); () when there are none).
     """
@@ -95,6 +96,8 @@ def model_rows(pattern: str = "*") -> list[dict]:
         with torch.device("meta"):
             model = create_model(name)
         rows.append(dict(name=name, family=info.family, input_size=info.input_size,
+                         input="x".join(map(str, info.input_shape[1:] or info.input_shape))
+                         if info.modality != "image" else "",
                          num_classes=info.num_classes, params=count_params(model),
                          macs=count_macs(name),
                          published_params=info.published_params, reference=info.reference,
@@ -123,7 +126,7 @@ def _cells(rows: list[dict]) -> tuple[list[list[str]], list[str]]:
     for row in rows:
         if row["reference"] not in refs:
             refs.append(row["reference"])
-        table.append([row["name"], row["family"], str(row["input_size"]),
+        table.append([row["name"], row["family"], row.get("input") or str(row["input_size"]),
                       format_params(row["params"]), format_macs(row["macs"]),
                       row["published_params"] or "-", "+".join(row["weights"]) or "-",
                       f"[{refs.index(row['reference']) + 1}]"])
