@@ -241,8 +241,9 @@ def train_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor):
 
 
 def stage_calls(model: nn.Module) -> list[int]:
+    """Forward calls of the first block (checkpointing recomputes block by block)."""
     calls = [0]
-    model.layer1.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    model.layer1[0].register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
     return calls
 
 
