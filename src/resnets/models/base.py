@@ -72,13 +72,22 @@ class ClassifierModel(nn.Module):
         holds every block's input plus one block's activations, not a whole stage's (the
         14x14 stage of ResNet-152 alone carries over half of the network's activations).
         """
-        if not (self.grad_checkpointing and torch.is_grad_enabled() and self.training):
+        if not self.checkpointing_now():
             return stage(x)
         for part in (stage if isinstance(stage, nn.Sequential) else [stage]):
-            x = checkpoint(part, x, use_reentrant=False,
-                           context_fn=lambda part=part: (contextlib.nullcontext(),
-                                                         frozen_running_stats(part)))
+            x = self.recompute_in_backward(part, x, part)
         return x
+
+    def checkpointing_now(self) -> bool:
+        """Whether activations are recomputed in this call (training, gradients on)."""
+        return self.grad_checkpointing and torch.is_grad_enabled() and self.training
+
+    @staticmethod
+    def recompute_in_backward(fn, x: torch.Tensor, owner: nn.Module) -> torch.Tensor:
+        """``fn(x)`` keeping only ``x`` for backward; ``owner`` holds the BNs that ``fn`` runs,
+        whose running statistics the recomputation must not update a second time."""
+        return checkpoint(fn, x, use_reentrant=False, context_fn=lambda: (
+            contextlib.nullcontext(), frozen_running_stats(owner)))
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Trade compute for memory: keep only block inputs, recompute the rest in backward."""

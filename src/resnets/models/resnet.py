@@ -140,6 +140,11 @@ class ResNet(ClassifierModel):
         return [getattr(self, name) for name in self.stage_names]
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        if self.checkpointing_now():  # a 7x7 stem's maps are as large as the first stage's
+            return self.recompute_in_backward(self._stem, x, self.bn1)
+        return self._stem(x)
+
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.maxpool(self.act1(self.bn1(self.conv1(x))))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
