@@ -30,7 +30,7 @@ class Case:
     channels_last: bool = False
     compile: bool = False  # torch.compile
     fuse: bool = False  # fold BN into convolutions (inference)
-    checkpointing: bool = False  # activation checkpointing per stage (training)
+    checkpointing: bool = False  # activation checkpointing, block by block (training)
     seconds: float = 5.0  # measuring time after warm-up
     warmup: int = 3  # untimed calls first (compilation happens here)
 
