@@ -25,7 +25,8 @@ def test_render_shows_ratios_peak_kernels_and_failures():
     results = [{"case": dict(Case("matmul").__dict__), "label": "ours", "gflops": 120.0,
                 "kernels": {"matmul": 95.0, "conv3x3": 120.0, "conv1x1": 90.0}},
                row("infer", "torchvision", 20.0), row("infer", "ours", 50.0, precision="bf16",
-                                                      channels_last=True, fuse=True),
+                                                      channels_last=True, fuse=True,
+                                                      compile=True),
                {"case": dict(Case("infer", "resnet18", "onnxruntime").__dict__),
                 "label": "onnxruntime", "error": "boom"}]
     result = {"config": {"device": "cpu", "models": ["resnet18"], "seconds": 1.0,
@@ -35,6 +36,8 @@ def test_render_shows_ratios_peak_kernels_and_failures():
     text = load_renderer().render(result)
     assert "--threads 2" in text
     assert "120.0 GFLOP/s" in text and "conv3x3 120.0" in text and "matmul 95.0" in text
-    assert "| ours+cl+fused+bf16 | 50.0 | 2.50x |" in text
+    assert "| ours+cl+fused+compiled+bf16 | 50.0 | 2.50x |" in text
     assert "| torchvision | 20.0 | 1.00x |" in text
     assert "onnxruntime: boom" in text
+    # The targets table: the bf16 fast path's inference ratio, nothing invented for the rest.
+    assert "| resnet18 |  |  |  |  | 2.50x |  |" in text

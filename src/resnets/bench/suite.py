@@ -108,12 +108,24 @@ def run_case(case: Case, timeout: float, threads: int | None = None) -> dict:
 
 
 def machine() -> dict:
-    info = {"platform": platform.platform(), "processor": platform.processor(),
+    info = {"platform": platform.platform(), "processor": platform.processor() or _cpu_name(),
             "cpus": os.cpu_count(), "torch": torch.__version__,
             "threads": torch.get_num_threads()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def _cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` is empty on Linux)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def summarise(results: list[dict], device: str) -> dict:
