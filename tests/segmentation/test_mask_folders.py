@@ -70,6 +70,8 @@ def test_classes_come_from_classes_txt_or_the_count(tmp_path):
     assert read_classes(tmp_path / "train") == ["background", "cat"]
     with pytest.raises(DataError, match="lists 2 classes but --num-classes is 3"):
         read_classes(tmp_path / "train", 3)
+    with pytest.raises(DataError, match="folder .*missing.* not found"):
+        read_classes(tmp_path / "missing", 3)
 
 
 def test_crops_pad_with_ignored_pixels():

@@ -67,6 +67,9 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 def read_classes(root: str | os.PathLike, num_classes: int = 0) -> list[str]:
     """Class names from ``classes.txt`` in ``root`` or its parent, else ``num_classes`` ids."""
+    if not Path(root).is_dir():
+        raise DataError(f"segmentation folder {str(root)!r} not found; give a folder with "
+                        "images/ and masks/ subfolders")
     for folder in (Path(root), Path(root).parent):
         listing = folder / "classes.txt"
         if listing.is_file():
