@@ -240,9 +240,8 @@ def run_app(command: str, argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in APP_COMMANDS:
+    if argv and argv[0] in APP_COMMANDS:  # the application parses its own arguments
         try:
             return run_app(argv[0], argv[1:])
         except ResnetsError as exc:
@@ -250,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         except BrokenPipeError:
             return quiet_broken_pipe()
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may stand anywhere among the flags of `train`.
     settings = [a for a in extra if "=" in a and not a.startswith("-")]

@@ -37,13 +37,10 @@ def count_macs(name_or_model: str | nn.Module, resolution: int | None = None,
     """
     if isinstance(name_or_model, str):
         info = model_info(name_or_model)
-        if info.modality != "image":  # spectrograms and token ids: the model's own input
-            with torch.device("meta"):
-                model = create_model(name_or_model, in_chans=in_chans, **options)
-            return _count(model, info.example_input(1, device="meta"))
-        resolution = info.input_size if resolution is None else resolution
         with torch.device("meta"):
             model = create_model(name_or_model, in_chans=in_chans, **options)
+        if info.modality != "image" or resolution is None:
+            return native_macs(model, info)
     else:
         if options:
             raise ResnetsError(f"options {sorted(options)} only apply when counting by name")
@@ -52,6 +49,14 @@ def count_macs(name_or_model: str | nn.Module, resolution: int | None = None,
         raise ResnetsError(f"count_macs needs a positive input resolution, got {resolution}")
     chans = in_chans or getattr(model, "in_chans", None) or _first_conv_in_chans(model)
     return _count(model, torch.empty(1, chans, resolution, resolution, device="meta"))
+
+
+def native_macs(model: nn.Module, info) -> int:
+    """MACs of ``model`` at its registry entry's own input: a square image of the native
+    size, or the spectrogram / token-id shape of audio and text models."""
+    if info.modality != "image":
+        return _count(model, info.example_input(1, device="meta"))
+    return count_macs(model, info.input_size)
 
 
 def _count(model: nn.Module, x: torch.Tensor) -> int:
@@ -99,7 +104,7 @@ def model_rows(pattern: str = "*") -> list[dict]:
                          input="x".join(map(str, info.input_shape[1:] or info.input_shape))
                          if info.modality != "image" else "",
                          num_classes=info.num_classes, params=count_params(model),
-                         macs=count_macs(name),
+                         macs=native_macs(model, info),
                          published_params=info.published_params, reference=info.reference,
                          weights=weight_tags(name)))
     return rows

@@ -6,10 +6,9 @@ batch by batch there; image folders stream through a ``torch.utils.data.DataLoad
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
-
-import importlib
 
 import torch
 import torch.nn.functional as F
