@@ -88,7 +88,7 @@ class TrainConfig:
     epochs: int = 30  # passes over the training data (ignored when iterations > 0)
     iterations: int = 0  # optimiser steps in total; > 0 overrides epochs (the paper: 64000)
     batch_size: int = 128  # the global batch: images per optimiser step, all processes together
-    sync_bn: bool = False  # several CUDA processes: BatchNorm statistics of the global batch
+    sync_bn: bool = False  # several processes: BatchNorm statistics of the global batch
     dist_timeout: int = 600  # seconds a process waits for the others before it fails
     eval_batch_size: int = 512  # images per evaluation step
     seed: int = 0  # seeds weights, data order and augmentation

@@ -32,6 +32,7 @@ from torch import nn
 from ..errors import ResnetsError
 from .checkpoint import CheckpointWarning
 from .config import TrainConfig
+from .sync_norm import convert_to_global_batchnorm
 
 LAUNCHER_HINT = ("start the processes with torchrun, which sets RANK, WORLD_SIZE, LOCAL_RANK, "
                  "MASTER_ADDR and MASTER_PORT")
@@ -202,18 +203,16 @@ def _process_device(cfg: TrainConfig, env: DistEnv) -> torch.device | None:
         raise ResnetsError(f"device={name} cannot train with several processes "
                            "(torch.distributed has no backend for it); use device=cuda or "
                            "device=cpu")
-    if cfg.sync_bn:
-        raise ResnetsError("sync_bn=true needs CUDA devices (PyTorch's SyncBatchNorm does not "
-                           "run on the CPU); set sync_bn=false, or model.norm=group for "
-                           "statistics that do not depend on the split of the batch")
     return None
 
 
 def _wrap(model: nn.Module, device: torch.device | None, sync_bn: bool) -> nn.Module:
     if sync_bn:
-        # Swaps the BatchNorm children in place, keeping their parameters: the optimiser and
-        # the engine's reference to ``model`` stay valid.
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        # Both swap the BatchNorm children in place, keeping their parameters: the optimiser
+        # and the engine's reference to ``model`` stay valid. PyTorch's layer has fused CUDA
+        # kernels but refuses CPU tensors; ours runs on any device.
+        model = (nn.SyncBatchNorm.convert_sync_batchnorm(model) if device is not None
+                 else convert_to_global_batchnorm(model))
     ids = [device.index] if device is not None else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
