@@ -163,6 +163,37 @@ def test_restart_dir_needs_a_name_and_a_checkpoint(tmp_path):
         D.restart_dir(unnamed, restarted)
 
 
+def test_each_process_drives_the_gpu_of_its_local_rank(monkeypatch):
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    cfg = apply_overrides(config("runs", "x"), {"device": "auto"})
+    assert D._process_device(cfg, D.DistEnv(rank=3, world_size=4, local_rank=1)) == \
+        torch.device("cuda", 1)
+    assert chosen == [1]
+    with pytest.raises(ResnetsError, match="LOCAL_RANK=2 but this machine has 2 GPUs"):
+        D._process_device(cfg, D.DistEnv(rank=2, world_size=4, local_rank=2))
+    pinned = apply_overrides(cfg, {"device": "cuda:0"})
+    with pytest.raises(ResnetsError, match="would put every process on one GPU"):
+        D._process_device(pinned, D.DistEnv(rank=0, world_size=2))
+    cpu = apply_overrides(cfg, {"device": "cpu"})
+    assert D._process_device(cpu, D.DistEnv(rank=0, world_size=2)) is None
+
+
+def test_sync_bn_picks_pytorchs_layer_on_cuda_and_ours_elsewhere():
+    from resnets import create_model
+    from resnets.train.sync_norm import GlobalBatchNorm
+
+    def norms(cuda):
+        model = D.sync_batchnorm(create_model("resnet20"), cuda=cuda)
+        return {type(m) for m in model.modules()
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+    assert norms(cuda=True) == {torch.nn.SyncBatchNorm}
+    assert norms(cuda=False) == {GlobalBatchNorm}
+
+
 # ---- shards: each process reads its share of one global batch ----
 
 @pytest.mark.parametrize("epoch", [0, 1])

@@ -208,13 +208,21 @@ def _process_device(cfg: TrainConfig, env: DistEnv) -> torch.device | None:
 
 def _wrap(model: nn.Module, device: torch.device | None, sync_bn: bool) -> nn.Module:
     if sync_bn:
-        # Both swap the BatchNorm children in place, keeping their parameters: the optimiser
-        # and the engine's reference to ``model`` stay valid. PyTorch's layer has fused CUDA
-        # kernels but refuses CPU tensors; ours runs on any device.
-        model = (nn.SyncBatchNorm.convert_sync_batchnorm(model) if device is not None
-                 else convert_to_global_batchnorm(model))
+        model = sync_batchnorm(model, cuda=device is not None)
     ids = [device.index] if device is not None else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def sync_batchnorm(model: nn.Module, cuda: bool) -> nn.Module:
+    """``model`` with BatchNorm over the global batch: PyTorch's layer on CUDA, ours elsewhere.
+
+    Both swap the BatchNorm children in place, keeping their parameters: the optimiser and the
+    engine's reference to ``model`` stay valid. PyTorch's ``SyncBatchNorm`` has fused CUDA
+    kernels but refuses CPU tensors; :class:`GlobalBatchNorm` runs on any device.
+    """
+    if cuda:
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return convert_to_global_batchnorm(model)
 
 
 def _is_lost_peer(exc: BaseException) -> bool:
