@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-checkpointing", action="store_true",
                    help="skip the ResNet-152 activation-checkpointing case")
     p.add_argument("--threads", type=int, default=0, help="intra-op threads per case")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every case this many times, interleaved; report medians")
     p.add_argument("--out", default="benchmarks/results/bench.json")
 
     p = sub.add_parser("recipes", help="list the named training recipes")
@@ -196,7 +198,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       device=args.device, train_batch=args.train_batch,
                       infer_batch=args.infer_batch, seconds=args.seconds,
                       compile=not args.no_compile, checkpointing=not args.no_checkpointing,
-                      threads=args.threads)
+                      threads=args.threads, rounds=args.rounds)
     result = run_suite(cfg)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

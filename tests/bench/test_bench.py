@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from resnets.bench import Case, SuiteConfig, plan, run_case, summarise, suite
+from resnets.bench.suite import schedule
 from resnets.bench.case import PEAK_KERNELS, peak_gflops
 from resnets.errors import ResnetsError
 
@@ -16,6 +17,11 @@ def test_plan_pairs_every_model_with_its_reference_and_fast_path(monkeypatch):
     cases = plan(SuiteConfig(models=("resnet20", "resnet50"), checkpointing=True))
     labels = {(c.kind, c.model, c.label) for c in cases}
     assert ("train", "resnet50", "torchvision") in labels
+    # Ours as `resnets train` runs it (NHWC); torchvision as built, and switched to NHWC.
+    assert ("train", "resnet50", "ours+cl") in labels
+    assert ("train", "resnet50", "ours") not in labels
+    assert ("train", "resnet50", "torchvision+cl") in labels
+    assert ("infer", "resnet50", "ours") in labels
     assert ("train", "resnet50", "ours+cl+compiled") in labels
     assert ("infer", "resnet50", "ours+cl+fused+compiled") in labels
     assert ("latency", "resnet20", "onnxruntime") in labels
@@ -81,6 +87,20 @@ def test_summary_ratios_and_fraction_of_peak():
         pytest.approx(2.0)
 
 
+def test_cifar_nets_are_measured_against_our_defaults():
+    results = [fake("train", "resnet20", "ours", 100.0, channels_last=True, resolution=32),
+               fake("train", "resnet20", "ours", 150.0, channels_last=True, compile=True,
+                    resolution=32),
+               fake("infer", "resnet20", "ours", 200.0, resolution=32),
+               fake("infer", "resnet20", "ours", 500.0, fuse=True, resolution=32)]
+    summary = summarise(results, "cpu")
+    rows = summary["models"]["resnet20"]
+    assert rows["train"]["ours+cl"]["ratio_to_reference"] == 1.0
+    assert rows["train"]["ours+cl+compiled"]["ratio_to_reference"] == pytest.approx(1.5)
+    assert rows["infer"]["ours+fused"]["ratio_to_reference"] == pytest.approx(2.5)
+    assert summary["defaults_labels"]["train"] == "ours+cl"
+
+
 def test_checkpointing_summary():
     plain = fake("train", "resnet152", "ours", 4.0)
     saved = fake("train", "resnet152", "ours", 3.0, checkpointing=True)
@@ -88,3 +108,36 @@ def test_checkpointing_summary():
     summary = summarise([plain, saved], "cpu")
     assert summary["checkpointing"]["memory_saving"] == pytest.approx(0.6)
     assert summary["checkpointing"]["slowdown"] == pytest.approx(4 / 3)
+
+
+def test_rounds_interleave_the_whole_plan_and_run_checkpointing_once():
+    cfg = SuiteConfig(models=("resnet20",), rounds=3, checkpointing=True)
+    order = schedule(cfg)
+    cases = plan(cfg)
+    per_round = [c for c in cases if c.model != "resnet152"]
+    assert [c for r, c in order if r == 1] == cases
+    assert [c for r, c in order if r == 2] == per_round == [c for r, c in order if r == 3]
+    assert [r for r, _ in order] == sorted(r for r, _ in order)  # round by round
+    with pytest.raises(ResnetsError, match="--rounds must be >= 1"):
+        schedule(SuiteConfig(rounds=0))
+
+
+def test_rounds_combine_into_medians_and_both_peaks():
+    probe = {"case": Case("matmul").__dict__, "label": "ours", "gflops": 100.0,
+             "kernels": {"matmul": 80.0, "conv3x3": 100.0}}
+    slower_probe = {**probe, "gflops": 90.0, "kernels": {"matmul": 75.0, "conv3x3": 90.0}}
+    results = [probe, slower_probe]
+    for rate, ref_rate in ((12.0, 10.0), (6.0, 11.0), (13.0, 9.0)):  # one disturbed round
+        results += [fake("train", "resnet18", "ours", rate),
+                    fake("train", "resnet18", "torchvision", ref_rate)]
+    results[-2]["peak_mem_mb"] = 150.0
+    summary = summarise(results, "cpu")
+    ours = summary["models"]["resnet18"]["train"]["ours"]
+    assert ours["images_per_s"] == 12.0 and ours["rounds_images_per_s"] == [6.0, 12.0, 13.0]
+    assert ours["ratio_to_reference"] == pytest.approx(12.0 / 10.0)
+    assert ours["peak_mem_mb"] == 150.0  # the highest of the rounds
+    assert summary["matmul_gflops"] == {"fp32": 100.0}  # the best round of the probe
+    assert summary["peak_kernels"]["fp32"] == {"matmul": 80.0, "conv3x3": 100.0}
+    flops = 2 * 1814073344 * 3 * 12.0
+    assert ours["fraction_of_peak"] == pytest.approx(flops / 100e9)
+    assert ours["fraction_of_matmul_peak"] == pytest.approx(flops / 80e9)

@@ -37,7 +37,29 @@ def test_render_shows_ratios_peak_kernels_and_failures():
     assert "--threads 2" in text
     assert "120.0 GFLOP/s" in text and "conv3x3 120.0" in text and "matmul 95.0" in text
     assert "| ours+cl+fused+compiled+bf16 | 50.0 | 2.50x |" in text
+    assert "--rounds" not in text and "median" not in text
     assert "| torchvision | 20.0 | 1.00x |" in text
     assert "onnxruntime: boom" in text
     # The targets table: the bf16 fast path's inference ratio, nothing invented for the rest.
     assert "| resnet18 |  |  |  |  | 2.50x |  |" in text
+
+
+def test_render_shows_rounds_and_both_fractions_of_resnet50():
+    probe = {"case": dict(Case("matmul").__dict__), "label": "ours", "gflops": 200.0,
+             "kernels": {"matmul": 100.0, "conv3x3": 200.0}}
+    results = [probe]
+    for rate in (4.0, 5.0, 4.5):
+        for impl in ("ours", "torchvision"):
+            case = Case("train", "resnet50", impl, batch=32)
+            results.append({"case": dict(case.__dict__), "label": case.label,
+                            "images_per_s": rate, "latency_ms": 1.0, "peak_mem_mb": 1.0})
+    result = {"config": {"device": "cpu", "models": ["resnet50"], "seconds": 1.0,
+                         "train_batch": 32, "infer_batch": 8, "rounds": 3},
+              "machine": {"processor": "", "cpus": 2, "torch": "x", "platform": "linux"},
+              "results": results, "summary": summarise(results, "cpu")}
+    text = load_renderer().render(result)
+    assert "--rounds 3" in text and "median of its rounds" in text
+    assert "| ours | 4.5 | 1.00x |" in text and "| 4.0, 4.5, 5.0 |" in text
+    # resnet50: 4,089,184,256 MACs; 2 x MACs x 3 x 4.5 / 100 GFLOP/s = 110%, / 200 = 55%
+    assert "matrix-multiply peak (the target's measure): ours 110%" in text
+    assert "best dense kernel probed: ours 55%" in text

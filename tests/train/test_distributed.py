@@ -266,18 +266,19 @@ def test_two_processes_reach_the_weights_of_one(one_process, two_processes):
     assert proc.stdout.count("epoch 2/2") == 1
 
 
-# BatchNorm amplifies rounding differences about a thousandfold over this run's 8 steps (a 1e-7
-# nudge after step 1 grows to 1e-4), so runs with BatchNorm are compared after 4 steps.
-BN_SETTINGS = [s for s in SETTINGS if s != "model.norm=group"]
+# BatchNorm amplifies rounding differences: nudging the weights by 1e-7 after step 1 moves them
+# by 1e-4 after step 8, and channels_last convolutions round differently at batch 8 and 16. So
+# runs with BatchNorm are compared after 2 steps.
+BN_SETTINGS = [s for s in SETTINGS if s != "model.norm=group"] + ["iterations=2"]
 BN_ARGS = [*ARGS[:-1], "1", *BN_SETTINGS]
 
 
 @pytest.fixture(scope="module")
 def one_process_batchnorm(tmp_path_factory):
     out = tmp_path_factory.mktemp("one_bn")
-    keep = KeepWeights(STEPS // 2 - 1)
+    keep = KeepWeights(1)
     train(config(out, "run", settings=BN_SETTINGS, epochs=1), hooks=[keep])
-    torch.save(keep.weights, out / "step3.pt")
+    torch.save(keep.weights, out / "step1.pt")
     return out / "run"
 
 
@@ -294,7 +295,7 @@ def test_sync_bn_makes_two_processes_with_batchnorm_reach_the_weights_of_one(
     # Per-process statistics (no sync) take other steps; the last step alone moves the
     # weights far more than the tolerance.
     assert max_difference(reference, runs["false"]) > 100 * TOLERANCE
-    before_last = torch.load(one_process_batchnorm.parent / "step3.pt", weights_only=True)
+    before_last = torch.load(one_process_batchnorm.parent / "step1.pt", weights_only=True)
     assert max_difference(before_last, reference) > 100 * TOLERANCE
 
 

@@ -37,9 +37,9 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
     if not d.root:
         raise DataError("data.root is empty: point it at a folder with train.csv and test.csv "
                         "(label, title, text per row), e.g. data.root=/data/ag_news")
-    if cfg.channels_last or d.mixup_alpha or d.cutmix_alpha or cfg.adv.method != "none":
-        raise DataError("channels_last, mixup, cutmix and adversarial training are for "
-                        "images; switch them off for text")
+    if d.mixup_alpha or d.cutmix_alpha or cfg.adv.method != "none":
+        raise DataError("mixup, cutmix and adversarial training are for images; switch them "
+                        "off for text")
     train_rows, test_rows, classes = read_csv_dataset(d.root, skip_bad=d.skip_corrupt)
     train = Samples(VOCABULARY.encode(train_rows.texts),
                     torch.tensor(train_rows.labels, dtype=torch.int64), classes)

@@ -178,7 +178,7 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
     for images, labels in batches:
         lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, ctx.peak_lr)
         apply_lr(optimizer, gate.factor_or_lr(lr) if gate else lr)
-        if cfg.channels_last:
+        if cfg.channels_last and images.dim() == 4:  # text batches are (N, length)
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(ctx.device, cfg.precision):
             loss, logits = ctx.objective(net, images, labels)

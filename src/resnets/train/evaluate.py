@@ -40,7 +40,7 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
         crops = images.shape[1] if ten_crop else 1
         if ten_crop:
             images = images.flatten(0, 1)
-        if channels_last:
+        if channels_last and images.dim() == 4:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(device, precision):
             logits = model(images).float()
