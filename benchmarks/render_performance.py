@@ -1,6 +1,7 @@
 """Render a `resnets bench` JSON result as docs/performance.md.
 
-    python benchmarks/render_performance.py benchmarks/results/bench.json
+    python benchmarks/render_performance.py benchmarks/results/bench.json \
+        [--profile benchmarks/results/profile_resnet50.json]
 """
 
 from __future__ import annotations
@@ -13,7 +14,28 @@ KIND_TITLES = {"train": "Training (images/s)", "infer": "Inference (images/s)",
                "latency": "Batch-1 latency (ms, lower is better)"}
 
 
-def render(result: dict) -> str:
+def render_profile(prof: dict, peak: float | None) -> list[str]:
+    """The profile of one eager training step (benchmarks/profile_step.py)."""
+    step = prof["seconds_per_step"]
+    lines = [f"## Where a {prof['model']} training step spends its time", "",
+             f"Eager, channels_last, batch {prof['batch']}, {prof['steps']} profiled steps "
+             f"(`{prof['command']}`): {step:.2f} s per step ({prof['images_per_s']:.1f} "
+             f"images/s).", "", "| operators | seconds per step | share |", "|---|---:|---:|"]
+    lines += [f"| {name} | {sec:.3f} | {sec / step:.0%} |"
+              for name, sec in prof["groups_seconds"].items()]
+    conv = prof["convolutions"]
+    lines += ["", f"The convolutions alone run at {conv['forward_gflops']:.0f} GFLOP/s forward "
+              f"and {conv['backward_gflops']:.0f} GFLOP/s backward ({conv['all_gflops']:.0f} "
+              "together)"]
+    if peak:
+        lines[-1] += (f", {conv['all_gflops'] / peak:.0%} of the best dense kernel probed: "
+                      "a step that spent no time outside its convolutions would reach that "
+                      "fraction of the peak and no more")
+    lines[-1] += "."
+    return lines + [""]
+
+
+def render(result: dict, prof: dict | None = None) -> str:
     cfg, summary, mach = result["config"], result["summary"], result["machine"]
     rounds = cfg.get("rounds", 1)
     lines = ["# Performance", "",
@@ -75,6 +97,8 @@ def render(result: dict) -> str:
                   f"{ckpt['peak_mem_mb_checkpointed']:.0f} MB with checkpointing: "
                   f"{ckpt['memory_saving']:.0%} less, at {ckpt['slowdown']:.2f}x the time "
                   "per step.", ""]
+    if prof:
+        lines += render_profile(prof, summary["matmul_gflops"].get("fp32"))
     lines += USAGE
     failed = [r for r in result["results"] if "error" in r]
     if failed:
@@ -86,8 +110,9 @@ def render(result: dict) -> str:
 
 USAGE = [
     "## Using the fast paths", "",
-    "- Training: `resnets train channels_last=true compile=true precision=bf16` (bf16 pays on "
-    "GPUs and on CPUs with native bf16, AVX512-BF16 or AMX; elsewhere keep fp32).",
+    "- Training: `resnets train` trains in channels_last by default (`channels_last=false` for "
+    "NCHW); add `compile=true precision=bf16` for the fast path (bf16 pays on GPUs and on CPUs "
+    "with native bf16, AVX512-BF16 or AMX; elsewhere keep fp32).",
     "- Inference: `resnets.models.fuse.optimize_for_inference(model, compile=True, "
     "precision=\"bf16\")` folds BatchNorm, runs NHWC and compiles with frozen weights; "
     "`resnets.export.export_onnx` + `OnnxModel` run the folded model in ONNX Runtime.",
@@ -145,8 +170,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("result")
     parser.add_argument("--out", default="docs/performance.md")
+    parser.add_argument("--profile", help="JSON of benchmarks/profile_step.py to add")
     args = parser.parse_args()
-    text = render(json.loads(Path(args.result).read_text()))
+    prof = json.loads(Path(args.profile).read_text()) if args.profile else None
+    text = render(json.loads(Path(args.result).read_text()), prof)
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")
 

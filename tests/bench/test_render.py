@@ -63,3 +63,17 @@ def test_render_shows_rounds_and_both_fractions_of_resnet50():
     # resnet50: 4,089,184,256 MACs; 2 x MACs x 3 x 4.5 / 100 GFLOP/s = 110%, / 200 = 55%
     assert "matrix-multiply peak (the target's measure): ours 110%" in text
     assert "best dense kernel probed: ours 55%" in text
+
+
+def test_render_adds_the_profile_of_a_step():
+    prof = {"model": "resnet50", "batch": 32, "steps": 2, "command": "python x.py",
+            "seconds_per_step": 5.0, "images_per_s": 6.4,
+            "groups_seconds": {"convolution forward": 1.5, "convolution backward": 2.5,
+                               "everything else": 1.0},
+            "convolutions": {"forward_gflops": 180.0, "backward_gflops": 200.0,
+                             "all_gflops": 192.0}}
+    lines = load_renderer().render_profile(prof, peak=240.0)
+    text = "\n".join(lines)
+    assert "| convolution backward | 2.500 | 50% |" in text
+    assert "| everything else | 1.000 | 20% |" in text
+    assert "192 together" in text and "80% of the best dense kernel probed" in text
