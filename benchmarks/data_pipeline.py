@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from resnets import create_model
+from resnets.bench.suite import machine
 from resnets.data import CropFlip, InMemoryLoader, channel_stats, load_cifar, make_synthetic
 
 
@@ -78,8 +78,7 @@ def main() -> None:
     train = images_per_second(train_step, args.batch_size, args.seconds)
     result = {
         "benchmark": "data_pipeline", "device": str(device),
-        "machine": f"{platform.processor() or platform.machine()}, "
-                   f"{torch.get_num_threads()} threads",
+        "machine": machine(),
         "data": args.root or "synthetic 5000x3x32x32", "batch_size": args.batch_size,
         "pipeline_images_per_s": round(pipe), "resnet20_train_images_per_s": round(train),
         "ratio": round(pipe / train, 1), "target_ratio": 20,

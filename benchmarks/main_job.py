@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+from resnets.bench.suite import machine
 from resnets.train.engine import train
 from resnets.train.recipes import DEFAULT_RECIPE, recipe_config
 
@@ -39,8 +37,7 @@ def main() -> None:
     accs = [r["test_accuracy"] for r in runs]
     result = {
         "benchmark": "main_job", "recipe": DEFAULT_RECIPE,
-        "machine": f"{platform.processor() or platform.machine()}, "
-                   f"{torch.get_num_threads()} threads",
+        "machine": machine(),
         "runs": runs, "mean_accuracy": statistics.mean(accs), "min_accuracy": min(accs),
         "max_wall_seconds": max(r["wall_seconds"] for r in runs),
         "targets": {"accuracy": 0.98, "wall_seconds": 60},

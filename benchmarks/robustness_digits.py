@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+from resnets.bench.suite import machine
 from resnets.robust.cli import main as attack_main
 from resnets.train.engine import train
 from resnets.train.recipes import recipe_config
@@ -63,8 +61,7 @@ def main() -> None:
         "benchmark": "robustness_digits", "epochs": args.epochs, "seed": args.seed,
         "evaluation": {"pgd_steps": args.steps, "pgd_restarts": args.restarts,
                        "square_queries": args.queries, "eps": list(EPS)},
-        "machine": f"{platform.processor() or platform.machine()}, "
-                   f"{torch.get_num_threads()} threads",
+        "machine": machine(),
         "runs": runs,
         "command": f"OMP_NUM_THREADS=1 python benchmarks/robustness_digits.py --epochs "
                    f"{args.epochs} --seed {args.seed} --steps {args.steps} --restarts "

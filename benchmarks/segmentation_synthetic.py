@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from resnets.bench.suite import machine
 from resnets.data.shapes import ShapesConfig, write_shapes
 from resnets.detection.loop import LoopConfig
 from resnets.segmentation.models import SegmenterConfig
@@ -56,8 +56,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     result = {
         "benchmark": "segmentation_synthetic",
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                   f"{torch.get_num_threads()} torch thread(s), shared with other work",
+        "machine": machine(),
         "segmenter": segmenter.__dict__, "shapes": shapes.__dict__,
         "steps": args.steps, "batch_size": args.batch_size,
         "optimizer": args.optimizer, "lr": args.lr,

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+from resnets.bench.suite import machine
 from resnets.speech.cli import DEFAULTS
 from resnets.speech.demo import DemoConfig, make_demo
 from resnets.train.config import TrainConfig, apply_overrides
@@ -48,8 +46,7 @@ def main() -> None:
         "clips": counts, "test_accuracy": summary["test_accuracy"],
         "steps": summary["steps"], "generate_seconds": round(generated, 1),
         "train_seconds": round(summary["train_seconds"], 1), "total_seconds": round(total, 1),
-        "machine": f"{platform.processor() or platform.machine()}, "
-                   f"{torch.get_num_threads()} threads",
+        "machine": machine(),
         "targets": {"accuracy": 0.90, "total_seconds": 600},
         "command": f"OMP_NUM_THREADS=1 python benchmarks/speech_demo.py --model {args.model} "
                    f"--epochs {args.epochs} --clips-per-word {args.clips_per_word} "

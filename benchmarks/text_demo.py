@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+from resnets.bench.suite import machine
 from resnets.text.cli import DEFAULTS
 from resnets.text.demo import TextDemoConfig, make_text_demo
 from resnets.train.config import TrainConfig, apply_overrides
@@ -53,8 +51,7 @@ def main() -> None:
         "rows": counts,
         "test_accuracy": summary["test_accuracy"], "steps": summary["steps"],
         "train_seconds": round(summary["train_seconds"], 1), "total_seconds": round(total, 1),
-        "machine": f"{platform.processor() or platform.machine()}, "
-                   f"{torch.get_num_threads()} threads",
+        "machine": machine(),
         "targets": {"accuracy": 0.90},
         "command": f"OMP_NUM_THREADS=1 python benchmarks/text_demo.py --model {args.model} "
                    f"--epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} "
