@@ -88,3 +88,24 @@ def test_bf16_channels_last_training_runs_finite(tmp_path):
         "optim.label_smoothing": "0.1", "optim.grad_clip": "1.0"})
     summary = train(cfg)
     assert summary["steps"] == 2 and 0 <= summary["test_error"] <= 1
+
+
+def test_training_batches_reach_the_training_device_in_its_memory_format():
+    from resnets.train.engine import batch_to_device
+
+    images, labels = torch.rand(2, 3, 4, 4), torch.tensor([0, 1])
+    moved, moved_labels = batch_to_device(images, labels, torch.device("meta"), False)
+    assert moved.device.type == "meta" and moved_labels.device.type == "meta"
+    nhwc, _ = batch_to_device(images, labels, torch.device("cpu"), channels_last=True)
+    assert nhwc.is_contiguous(memory_format=torch.channels_last) and torch.equal(nhwc, images)
+    tokens = torch.zeros(2, 7, dtype=torch.long)  # text: no memory format applies
+    assert batch_to_device(tokens, labels, torch.device("cpu"), True)[0].is_contiguous()
+
+
+def test_folder_batches_are_pinned_only_for_a_gpu(tmp_path):
+    from resnets.train.pipeline import build_pipeline
+
+    write_folder(tmp_path / "img", corrupt=False)
+    cfg = folder_config(tmp_path, tmp_path / "img")
+    assert build_pipeline(cfg, torch.device("cuda")).train.pin_memory  # built, not iterated
+    assert not build_pipeline(cfg, torch.device("cpu")).train.pin_memory

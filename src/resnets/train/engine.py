@@ -178,8 +178,7 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
     for images, labels in batches:
         lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, ctx.peak_lr)
         apply_lr(optimizer, gate.factor_or_lr(lr) if gate else lr)
-        if cfg.channels_last and images.dim() == 4:  # text batches are (N, length)
-            images = images.contiguous(memory_format=torch.channels_last)
+        images, labels = batch_to_device(images, labels, ctx.device, cfg.channels_last)
         with autocast(ctx.device, cfg.precision):
             loss, logits = ctx.objective(net, images, labels)
         optimizer.zero_grad(set_to_none=True)
@@ -283,6 +282,21 @@ def _end_epoch(ctx: Context, ema: ModelEMA | None, epochs: int, total_steps: int
         parts.append(f"{row['images_per_second']:.0f} img/s")
         print("  ".join(parts), flush=True)
     return row
+
+
+def batch_to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                    channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch on the training device, images in NHWC when ``channels_last``.
+
+    In-memory loaders already deliver on the device (a no-op then); image-folder loaders
+    deliver CPU tensors from their worker processes (pinned when training on CUDA, so the
+    copy can overlap). Text batches are (N, length): no memory format applies.
+    """
+    images = images.to(device, non_blocking=True)
+    labels = labels.to(device, non_blocking=True)
+    if channels_last and images.dim() == 4:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, labels
 
 
 def _to_device(value, device: torch.device):

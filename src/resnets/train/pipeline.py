@@ -108,7 +108,7 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
         module, _, func = OTHER_PIPELINES[cfg.data.dataset].partition(":")
         pipe = getattr(importlib.import_module(module), func)(cfg, device, rank, world_size)
     elif cfg.data.dataset == "folder":
-        pipe = _folder_pipeline(cfg, rank, world_size)
+        pipe = _folder_pipeline(cfg, device, rank, world_size)
     else:
         pipe = _memory_pipeline(cfg, device, rank, world_size)
     wanted = cfg.model.num_classes
@@ -142,7 +142,8 @@ def _memory_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
                     [float(m) for m in mean], [float(s) for s in std], len(train))
 
 
-def _folder_pipeline(cfg: TrainConfig, rank: int, world_size: int) -> Pipeline:
+def _folder_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
+                     world_size: int) -> Pipeline:
     d = cfg.data
     if not d.root:
         raise DataError("data.root is empty: point it at the folder with train/ and val/ "
@@ -154,7 +155,8 @@ def _folder_pipeline(cfg: TrainConfig, rank: int, world_size: int) -> Pipeline:
     if train.classes != test.classes:
         raise DataError(f"train/ and val/ under {d.root} hold different class folders")
     per_rank = cfg.batch_size // world_size
-    loader = EpochLoader(train, per_rank, cfg.seed, d.workers, rank, world_size)
+    loader = EpochLoader(train, per_rank, cfg.seed, d.workers, rank, world_size,
+                         pin_memory=device.type == "cuda")
     mine = test if world_size == 1 else torch.utils.data.Subset(
         test, range(rank, len(test), world_size))  # this process's share of the evaluation
     evaluation = torch.utils.data.DataLoader(mine, batch_size=cfg.eval_batch_size,
@@ -181,13 +183,14 @@ class EpochLoader:
     """A DataLoader over a file dataset whose order depends only on (seed, epoch)."""
 
     def __init__(self, dataset, batch_size: int, seed: int, workers: int, rank: int = 0,
-                 world_size: int = 1) -> None:
+                 world_size: int = 1, pin_memory: bool = False) -> None:
         if batch_size * world_size > len(dataset):
             raise DataError(f"batch size {batch_size * world_size} is larger than the "
                             f"{len(dataset)} training images; lower batch_size")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.workers, self.rank, self.world_size = workers, rank, world_size
         self.epoch, self.start = 0, 0
+        self.pin_memory = pin_memory  # page-locked batches: the copy to a GPU can overlap
 
     def __len__(self) -> int:
         return len(self.dataset) // (self.batch_size * self.world_size)
@@ -206,4 +209,5 @@ class EpochLoader:
         torch.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009 + self.start
                           + self.rank * 7_919)
         return iter(torch.utils.data.DataLoader(self.dataset, batch_sampler=batches,
-                                                num_workers=self.workers))
+                                                num_workers=self.workers,
+                                                pin_memory=self.pin_memory))
