@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -94,14 +95,31 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True)
     new classifier when fine-tuning.
     """
     state = read_state_dict(path)
+    source = f"weights in {str(path)!r}"
     if strict:
-        check_compatible(model, state, source=f"weights in {str(path)!r}")
+        check_compatible(model, state, source=source)
     else:
-        own = model.state_dict()
-        state = {k: v for k, v in state.items()
-                 if k in own and tuple(own[k].shape) == tuple(v.shape)}
+        state = _fitting_part(model, state, source)
     model.load_state_dict(state, strict=strict)
     return model
+
+
+def _fitting_part(model: nn.Module, state: dict, source: str) -> dict:
+    """The tensors of ``state`` whose name and shape fit ``model``; refuses a file of which
+    none fits, and warns when some of the model's tensors find no match (they keep their
+    initial values). Extra tensors in the file (a classifier the model lacks) pass silently."""
+    own = model.state_dict()
+    fitting = {k: v for k, v in state.items()
+               if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    if all(k.endswith("num_batches_tracked") for k in fitting):  # BN counters fit anything
+        raise CheckpointError(f"no tensor of the {source} fits {type(model).__name__} by name "
+                              "and shape; is it the same architecture?")
+    left = [k for k in own if k not in fitting and not k.endswith("num_batches_tracked")]
+    if left:
+        warnings.warn(f"{source}: {len(left)} of the model's {len(own)} tensors found no "
+                      f"match and keep their initial values (first: {left[0]!r})",
+                      stacklevel=3)
+    return fitting
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
