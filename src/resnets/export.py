@@ -35,7 +35,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, input_shape: tuple[in
     model = fuse_conv_bn(model) if fuse else model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.randn(2, *input_shape)
+    example = torch.randn(2, *input_shape, device=next(model.parameters()).device)
     batch = torch.export.Dim("batch", min=1, max=max_batch)
     torch.onnx.export(model, (example,), str(path), input_names=["images"],
                       output_names=["logits"], dynamic_shapes=({0: batch},))

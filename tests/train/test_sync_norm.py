@@ -101,3 +101,21 @@ def test_alone_it_is_batchnorm_and_conversion_keeps_the_tensors():
     for key, value in reference.state_dict().items():  # running statistics updated alike
         torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
     assert isinstance(convert_to_global_batchnorm(nn.BatchNorm1d(3)), GlobalBatchNorm)
+
+
+def test_frozen_stages_keep_their_own_batchnorm():
+    from resnets import create_model
+    from resnets.train.distributed import sync_batchnorm
+    from resnets.transfer.finetune import freeze_stages
+
+    for cuda, layer in ((False, GlobalBatchNorm), (True, nn.SyncBatchNorm)):
+        model = create_model("resnet18", num_classes=3)
+        freeze_stages(model, 1)  # the stem and layer1
+        sync_batchnorm(model, cuda=cuda)
+        assert type(model.bn1) is nn.BatchNorm2d and model.bn1.frozen_stats
+        assert type(model.layer1[0].bn1) is nn.BatchNorm2d
+        assert type(model.layer2[0].bn1) is layer
+        if not cuda:  # alone, GlobalBatchNorm is BatchNorm: a forward pass can run here
+            before = model.bn1.running_mean.clone()
+            model.train()(torch.randn(2, 3, 32, 32))
+            assert torch.equal(model.bn1.running_mean, before)  # still frozen

@@ -71,7 +71,7 @@ def build_model(case: Case) -> torch.nn.Module:
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def _autocast(case: Case, device: torch.device):
@@ -178,7 +178,7 @@ def run(case: Case) -> dict:
     base = _rss_mb()
     step = make_step(case, device)
     if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats(device)
     for _ in range(case.warmup):
         step()
     _sync(device)
@@ -191,7 +191,8 @@ def run(case: Case) -> dict:
         times.append(time.perf_counter() - start)
     result = {"images_per_s": case.batch * len(times) / sum(times),
               "latency_ms": 1000 * statistics.median(times), "calls": len(times)}
-    result["peak_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
+    cuda = device.type == "cuda"
+    result["peak_mem_mb"] = (torch.cuda.max_memory_allocated(device) / 2**20 if cuda
                              else max(_peak_rss_mb() - base, 0.0))
     return result
 

@@ -48,14 +48,14 @@ class SuiteConfig:
 
 def fast_variants(device: str, compile_: bool) -> list[dict]:
     """The fast paths: channels_last and compilation in fp32, and with bf16 autocast where the
-    device computes in bf16 natively (CUDA, or CPUs with AVX512-BF16/AMX)."""
+    device computes in bf16 natively (CUDA GPUs from Ampere on, CPUs with AVX512-BF16/AMX)."""
     fp32 = {"channels_last": True, "compile": compile_}
     return [fp32, {**fp32, "precision": "bf16"}] if _bf16_native(device) else [fp32]
 
 
 def _bf16_native(device: str) -> bool:
-    if device.startswith("cuda"):
-        return True
+    if device.startswith("cuda"):  # Ampere and later; older GPUs only emulate bf16
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     from ..models.fuse import bf16_supported
 
     return bf16_supported()
@@ -129,12 +129,13 @@ def run_case(case: Case, timeout: float, threads: int | None = None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict:
+def machine(device: str = "cuda") -> dict:
+    """The machine of a result: platform, CPU, torch, threads, and the GPU of ``device``."""
     info = {"platform": platform.platform(), "processor": platform.processor() or _cpu_name(),
             "cpus": os.cpu_count(), "torch": torch.__version__,
             "threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
+    if torch.cuda.is_available() and device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
 
 
@@ -245,6 +246,6 @@ def run_suite(cfg: SuiteConfig, log=print) -> dict:
         results.append({**run_case(case, cfg.timeout, cfg.threads or None), "round": round_})
         if "error" in results[-1]:
             log(f"    failed: {results[-1]['error']}")
-    return {"config": asdict(cfg), "machine": machine(), "device": cfg.device,
+    return {"config": asdict(cfg), "machine": machine(cfg.device), "device": cfg.device,
             "seconds": time.time() - started, "results": results,
             "summary": summarise(results, cfg.device)}

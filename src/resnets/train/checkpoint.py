@@ -237,7 +237,10 @@ def capture_rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = [s.clone() for s in torch.cuda.get_rng_state_all()]
+        # The generator of this process's device (the engine makes the training device the
+        # current one). Under DDP every process drives one GPU and, seeded alike, draws in step
+        # with the others, so rank 0's state is every rank's.
+        state["cuda"] = torch.cuda.get_rng_state().clone()
     return state
 
 
@@ -252,7 +255,8 @@ def _to_numpy(obj: Any) -> Any:
 def restore_rng_state(state: Mapping[str, Any]) -> None:
     """Put back the random states captured by :func:`capture_rng_state`.
 
-    CUDA states are restored for the devices present in both the state and this machine.
+    The CUDA state goes to this process's current device (older checkpoints hold one state
+    per device: those are restored for the devices present in both).
     """
     try:
         py = state["python"]
@@ -265,6 +269,9 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
                               f"({_first_line(exc)}); resume without it") from exc
     if "cuda" in state and torch.cuda.is_available():
         cuda_states = state["cuda"]
+        if isinstance(cuda_states, torch.Tensor):
+            torch.cuda.set_rng_state(cuda_states)
+            return
         for index in range(min(len(cuda_states), torch.cuda.device_count())):
             torch.cuda.set_rng_state(cuda_states[index], index)
 

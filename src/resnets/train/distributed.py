@@ -32,7 +32,7 @@ from torch import nn
 from ..errors import ResnetsError
 from .checkpoint import CheckpointWarning
 from .config import TrainConfig
-from .sync_norm import convert_to_global_batchnorm
+from .sync_norm import GlobalBatchNorm, convert_to_global_batchnorm
 
 LAUNCHER_HINT = ("start the processes with torchrun, which sets RANK, WORLD_SIZE, LOCAL_RANK, "
                  "MASTER_ADDR and MASTER_PORT")
@@ -217,12 +217,11 @@ def sync_batchnorm(model: nn.Module, cuda: bool) -> nn.Module:
     """``model`` with BatchNorm over the global batch: PyTorch's layer on CUDA, ours elsewhere.
 
     Both swap the BatchNorm children in place, keeping their parameters: the optimiser and the
-    engine's reference to ``model`` stay valid. PyTorch's ``SyncBatchNorm`` has fused CUDA
-    kernels but refuses CPU tensors; :class:`GlobalBatchNorm` runs on any device.
+    engine's reference to ``model`` stay valid; frozen stages keep their own BatchNorm.
+    PyTorch's ``SyncBatchNorm`` has fused CUDA kernels but refuses CPU tensors;
+    :class:`GlobalBatchNorm` runs on any device.
     """
-    if cuda:
-        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return convert_to_global_batchnorm(model)
+    return convert_to_global_batchnorm(model, nn.SyncBatchNorm if cuda else GlobalBatchNorm)
 
 
 def _is_lost_peer(exc: BaseException) -> bool:

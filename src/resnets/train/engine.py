@@ -51,6 +51,8 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     if not resume_dir:  # so does a missing backbone file (a resumed run has its weights)
         check_pretrained(cfg.model.pretrained, cfg.model.name)
     device = resolve_device(cfg.device)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # the current device: its random state is checkpointed
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False

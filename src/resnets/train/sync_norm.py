@@ -85,23 +85,28 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         self.running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
 
 
-def convert_to_global_batchnorm(module: nn.Module) -> nn.Module:
-    """Replace every BatchNorm in ``module`` by a :class:`GlobalBatchNorm` in place.
+def convert_to_global_batchnorm(module: nn.Module,
+                                layer: type[nn.Module] = GlobalBatchNorm) -> nn.Module:
+    """Replace every BatchNorm in ``module`` by ``layer`` (:class:`GlobalBatchNorm`, or
+    ``nn.SyncBatchNorm`` on CUDA) in place.
 
     The new layers take over the old ones' parameters and buffers (the same tensors), so an
-    optimiser built on ``module.parameters()`` stays valid. Returns ``module``, or its
-    replacement when ``module`` itself is a BatchNorm.
+    optimiser built on ``module.parameters()`` stays valid. BatchNorms of frozen stages
+    (``frozen_stats``, see :func:`resnets.transfer.finetune.freeze_stages`) stay as they are:
+    they normalise with their stored statistics and have nothing to share. Returns ``module``,
+    or its replacement when ``module`` itself is a BatchNorm.
     """
-    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(
-            module, (GlobalBatchNorm, nn.SyncBatchNorm)):
-        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                              module.track_running_stats)
+    if (isinstance(module, nn.modules.batchnorm._BatchNorm)
+            and not isinstance(module, (GlobalBatchNorm, nn.SyncBatchNorm))
+            and not getattr(module, "frozen_stats", False)):
+        new = layer(module.num_features, module.eps, module.momentum, module.affine,
+                    module.track_running_stats)
         for name, tensor in [*module._parameters.items(), *module._buffers.items()]:
             setattr(new, name, tensor)
         new.train(module.training)
         return new
     for name, child in module.named_children():
-        new_child = convert_to_global_batchnorm(child)
+        new_child = convert_to_global_batchnorm(child, layer)
         if new_child is not child:
             setattr(module, name, new_child)
     return module
