@@ -126,7 +126,10 @@ def make_step(case: Case, device: torch.device):
 
 
 # Dense kernels the peak probe tries: a square matrix product (MKL's GEMM) and NHWC 3x3 and 1x1
-# convolutions (oneDNN's JIT kernels, which beat MKL's GEMM on some CPUs, e.g. AMD EPYC).
+# convolutions (oneDNN's JIT kernels, which beat MKL's GEMM on some CPUs, e.g. AMD EPYC). On
+# CUDA GPUs from Ampere on, cuDNN runs fp32 convolutions in TF32 by default (and so do the
+# models' fp32 cases) while the fp32 matmul stays IEEE fp32: the fp32 "peak" is then a TF32
+# rate, and a fraction of the matmul peak can exceed 1.
 PEAK_KERNELS = ("matmul", "conv3x3", "conv1x1")
 
 
