@@ -3,6 +3,7 @@
     resnets detect synth data/shapes                       a small COCO set of shapes
     resnets detect train --train data/shapes/train/annotations.json \\
         --val data/shapes/val/annotations.json --backbone resnet18 --steps 300
+    resnets detect train --resume runs/detect-fasterrcnn-resnet18-...   continue a run
     resnets detect evaluate runs/detect-fasterrcnn-resnet18-...   COCO mAP on the val split
     resnets detect predict --checkpoint runs/... image.png --out predictions/
 """
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 
 from ..data.shapes import ShapesConfig, write_shapes
+from ..errors import ResnetsError
 from .loop import LoopConfig, add_config_args, config_from_args
 from .models import DetectorConfig
+from .resume import resume_changes
 
 
 def add_synth_parser(sub: argparse._SubParsersAction, task: str) -> None:
@@ -34,22 +38,50 @@ def run_synth(args: argparse.Namespace, task: str) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="resnets detect", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add_synth_parser(sub, "detection")
-
-    p = sub.add_parser("train", help="train a detector on COCO-format data")
-    p.add_argument("--train", required=True, help="COCO JSON of the training images")
-    p.add_argument("--val", required=True, help="COCO JSON of the validation images")
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``resnets detect train``."""
+    p.add_argument("--train", help="COCO JSON of the training images")
+    p.add_argument("--val", help="COCO JSON of the validation images")
     p.add_argument("--train-images", help="folder of the training images "
                    "(default: images/ beside the JSON)")
     p.add_argument("--val-images", help="folder of the validation images "
                    "(default: images/ beside the JSON)")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip and count bad annotations and missing images instead of failing")
+    add_resume_option(p)
     add_config_args(p, DetectorConfig)
     add_config_args(p, LoopConfig)
+
+
+def add_resume_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its "
+                   "last checkpoint, with its own data and settings (only --steps, --device "
+                   "and --workers may be given too)")
+
+
+def train_or_resume(args: argparse.Namespace, argv: list[str],
+                    add_options: Callable[[argparse.ArgumentParser], None],
+                    resume: Callable[..., dict], start: Callable[[], dict]) -> int:
+    """``train``: continue the run of --resume (given only the options it allows) or, with
+    --train and --val, ``start()`` a new one; print the summary."""
+    if args.resume:
+        summary = resume(args.resume, **resume_changes(add_options, argv[1:]))
+    else:
+        missing = [f"--{name}" for name in ("train", "val") if not getattr(args, name)]
+        if missing:
+            raise ResnetsError(f"{' and '.join(missing)} required: the training and "
+                               "validation data (or --resume RUN_DIR to continue a run)")
+        summary = start()
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resnets detect", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add_synth_parser(sub, "detection")
+
+    add_train_options(sub.add_parser("train", help="train a detector on COCO-format data"))
 
     p = sub.add_parser("evaluate", help="COCO mAP of a trained detector")
     p.add_argument("checkpoint", help="run directory or checkpoint file")
@@ -76,12 +108,11 @@ def main(argv: list[str]) -> int:
     if args.action == "synth":
         return run_synth(args, "detection")
     if args.action == "train":
-        detector = config_from_args(DetectorConfig, args)
-        loop = config_from_args(LoopConfig, args)
-        summary = tasks.train_detector(args.train, args.val, detector, loop,
-                                       args.train_images, args.val_images, args.skip_bad)
-        print(json.dumps(summary, indent=2))
-        return 0
+        return train_or_resume(args, argv, add_train_options, tasks.resume_detector,
+                               lambda: tasks.train_detector(
+                                   args.train, args.val, config_from_args(DetectorConfig, args),
+                                   config_from_args(LoopConfig, args), args.train_images,
+                                   args.val_images, args.skip_bad))
     if args.action == "evaluate":
         metrics = tasks.evaluate_run(args.checkpoint, args.data, args.images, args.device,
                                      args.skip_bad)

@@ -14,9 +14,10 @@ import inspect
 import json
 import math
 import re
+import shlex
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,14 +25,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ResnetsError
-from ..train.checkpoint import CheckpointManager
+from ..errors import CheckpointError, ResnetsError
+from ..train.checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
+from ..train.context import StopRequested, stop_on_interrupt
 from ..train.logger import RunLogger
 from ..train.optim import build_optimizer
 from ..train.schedules import ScheduleConfig, apply_lr, lr_at
 from ..train.setup import new_run_dir, resolve_device
+from .batches import StepLoader
 
 OPTIMIZERS = ("sgd", "adamw")
+TASK_COMMANDS = {"detection": "detect", "segmentation": "segment"}  # task -> `resnets CMD`
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,6 @@ def make_run_dir(cfg: LoopConfig, default_name: str) -> Path:
                                        out_dir=cfg.out_dir))
 
 
-def endless(loader: torch.utils.data.DataLoader) -> Iterator:
-    """Batches of ``loader``, epoch after epoch."""
-    while True:
-        yield from loader
-
-
 def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"iou": {"cat": 0.5}}`` -> ``{"iou/cat": 0.5}``: one column per number."""
     flat: dict[str, Any] = {}
@@ -103,59 +101,143 @@ def _optimizer(model: nn.Module, cfg: LoopConfig) -> torch.optim.Optimizer:
 LossFn = Callable[[nn.Module, Any, torch.device], dict[str, torch.Tensor]]
 
 
-def fit(model: nn.Module, loss_fn: LossFn, loader: torch.utils.data.DataLoader,
-        cfg: LoopConfig, run_dir: Path, evaluate: Callable[[nn.Module], dict[str, float]],
-        meta: dict[str, Any]) -> dict[str, Any]:
+@dataclass
+class _Position:
+    """Where a run stands after ``step`` steps: what a checkpoint needs besides the weights."""
+
+    step: int = 0
+    running: dict[str, float] = field(default_factory=dict)  # loss sums since the last row
+    counted: int = 0  # steps in those sums
+    rng: dict[str, Any] = field(default_factory=dict)  # random states after ``step``
+    started: float = 0.0  # perf_counter() when the run would have started without breaks
+    consistent: bool = True  # False while the weights move past ``step`` (optimizer.step)
+
+    def state(self) -> dict[str, Any]:
+        return {"step": self.step, "rng": self.rng, "sums": self.running,
+                "counted": self.counted, "seconds": self.seconds()}
+
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.started, 1)
+
+
+def _restore(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
+             meta: dict[str, Any], run_dir: Path) -> _Position:
+    if list(state.get("classes", [])) != list(meta["classes"]):
+        raise CheckpointError(f"the checkpoint in {str(run_dir)!r} was trained on the classes "
+                              f"{list(state.get('classes', []))}, but the training data now "
+                              f"declares {list(meta['classes'])}; restore the data")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    print(f"resumed {run_dir} at step {state['step']}", flush=True)
+    return _Position(state["step"], dict(state["sums"]), state["counted"],
+                     started=time.perf_counter() - state["seconds"])
+
+
+def fit(model: nn.Module, loss_fn: LossFn, loader: StepLoader, cfg: LoopConfig,
+        run_dir: Path, evaluate: Callable[[nn.Module], dict[str, float]],
+        meta: dict[str, Any], resume: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``model`` for ``cfg.steps`` steps; returns the summary written to summary.json.
 
     ``loss_fn(model, batch, device)`` returns named losses (summed for the gradient);
-    ``evaluate(model)`` returns validation metrics; ``meta`` (the task's configuration and
-    classes) is stored in every checkpoint, so evaluate and predict can rebuild the model.
+    ``evaluate(model)`` returns validation metrics; ``meta`` (the task's configuration, data
+    and classes) is stored in config.json and in every checkpoint, so evaluate, predict and a
+    resume can rebuild the model. ``resume`` is a checkpoint of this run to continue from.
+    A checkpoint is written after every evaluation and on Ctrl-C (then the run stops).
     """
     device = resolve_device(cfg.device)
     model.to(device)
     optimizer = _optimizer(model, cfg)
     schedule = ScheduleConfig(name="cosine", warmup_iters=cfg.warmup_iters)
-    logger, checkpoints = RunLogger(run_dir), CheckpointManager(run_dir)
+    checkpoints = CheckpointManager(run_dir)
     (run_dir / "config.json").write_text(json.dumps({**meta, "loop": asdict(cfg)}, indent=2),
                                          encoding="utf-8")
-    batches, start, metrics = endless(loader), time.perf_counter(), {}
-    running: dict[str, float] = {}  # loss sums since the last row
-    counted = 0  # steps in those sums
-    for step in range(1, cfg.steps + 1):
-        model.train()
-        apply_lr(optimizer, lr_at(step - 1, schedule, len(loader), cfg.steps, cfg.lr))
-        losses = loss_fn(model, next(batches), device)
-        loss = sum(losses.values())
-        if not math.isfinite(loss.item()):
-            raise ResnetsError(f"the loss became {loss.item()} at step {step}; lower --lr or "
-                               "raise --warmup")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip_grad:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        optimizer.step()
-        for key, value in {"loss": loss, **losses}.items():
-            running[key] = running.get(key, 0.0) + value.item()
-        counted += 1
-        evaluate_now = step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0)
-        if step % cfg.log_every == 0 or evaluate_now:
-            row: dict[str, Any] = {"step": step, "lr": optimizer.param_groups[0]["lr"],
-                                   **{k: round(v / counted, 5) for k, v in running.items()},
-                                   "seconds": round(time.perf_counter() - start, 1)}
-            running, counted = {}, 0
-            if evaluate_now:
-                metrics = evaluate(model)
-                row.update(flatten(metrics))
-                checkpoints.save_last({"model": model.state_dict(), "step": step, **meta})
-            logger.log(row)
-            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in row.items()), flush=True)
-    logger.close()
-    summary = {"run_dir": str(run_dir), "steps": cfg.steps,
-               "train_seconds": round(time.perf_counter() - start, 1), **metrics}
+    pos = (_restore(model, optimizer, resume, meta, run_dir) if resume
+           else _Position(started=time.perf_counter()))
+    logger = RunLogger(run_dir)
+    if resume:
+        logger.truncate_after(pos.step)  # rows logged after the checkpoint come again
+        restore_rng_state(resume["rng"])  # last: nothing draws between here and the loop
+    pos.rng, batches, metrics = capture_rng_state(), loader.batches(pos.step), {}
+
+    def save() -> None:
+        checkpoints.save_last({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               **pos.state(), **meta})
+
+    interrupt = SimpleNamespace(stop_requested=False, world_size=1)
+    try:
+        with stop_on_interrupt(interrupt):  # Ctrl-C: stop after the current step
+            while pos.step < cfg.steps:
+                if interrupt.stop_requested:
+                    raise StopRequested
+                step = pos.step + 1
+                model.train()
+                apply_lr(optimizer, lr_at(step - 1, schedule, len(loader), cfg.steps, cfg.lr))
+                losses = loss_fn(model, next(batches), device)
+                loss = sum(losses.values())
+                if not math.isfinite(loss.item()):
+                    raise ResnetsError(f"the loss became {loss.item()} at step {step}; lower "
+                                       "--lr or raise --warmup-iters")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.clip_grad:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+                pos.consistent = False
+                optimizer.step()
+                pos.step = step
+                for key, value in {"loss": loss, **losses}.items():
+                    pos.running[key] = pos.running.get(key, 0.0) + value.item()
+                pos.counted += 1
+                metrics = _log_and_save(model, pos, cfg, optimizer, evaluate, logger,
+                                        save) or metrics
+                pos.consistent = True
+    except (StopRequested, KeyboardInterrupt):
+        _stop(pos, save, run_dir, meta["task"])
+    finally:
+        logger.close()
+    summary = {"run_dir": str(run_dir), "steps": cfg.steps, "train_seconds": pos.seconds(),
+               **metrics}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def _log_and_save(model: nn.Module, pos: _Position, cfg: LoopConfig,
+                  optimizer: torch.optim.Optimizer, evaluate: Callable, logger: RunLogger,
+                  save: Callable[[], None]) -> dict[str, Any]:
+    """After step ``pos.step``: a metrics row every ``log_every`` steps, an evaluation and a
+    checkpoint every ``eval_every`` steps and after the last; returns the metrics, if any."""
+    step, metrics = pos.step, {}
+    evaluate_now = step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0)
+    if step % cfg.log_every == 0 or evaluate_now:
+        row: dict[str, Any] = {"step": step, "lr": optimizer.param_groups[0]["lr"],
+                               **{k: round(v / pos.counted, 5) for k, v in pos.running.items()},
+                               "seconds": pos.seconds()}
+        pos.running, pos.counted = {}, 0
+        if evaluate_now:
+            metrics = evaluate(model)
+            row.update(flatten(metrics))
+        logger.log(row)  # before the checkpoint: a resume never loses a row
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in row.items()), flush=True)
+    pos.rng = capture_rng_state()  # the evaluation may draw: a resume continues from here
+    if evaluate_now:
+        save()
+    return metrics
+
+
+def _stop(pos: _Position, save: Callable[[], None], run_dir: Path, task: str) -> None:
+    """Ctrl-C: save the run at the last whole step and say how to continue it."""
+    if pos.consistent:
+        save()
+    what = ("checkpoint saved at this step" if pos.consistent
+            else "it stopped inside a step, so the last checkpoint is kept")
+    print(f"\ninterrupted at step {pos.step}; {what}. Resume with:\n"
+          f"  {train_command(task)} --resume {shlex.quote(str(run_dir))}", flush=True)
+    raise SystemExit(130) from None
+
+
+def train_command(task: str) -> str:
+    """The command that trains ``task`` ("detection" or "segmentation")."""
+    return f"resnets {TASK_COMMANDS[task]} train"
 
 
 def add_config_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,10 @@ from ..train.setup import resolve_device
 from .coco import CocoSet, DetectionDataset, collate, read_coco
 from .draw import draw_detections
 from .evaluate import detect, evaluate_detector, to_results
+from .batches import StepLoader
 from .loop import LoopConfig, fit, make_run_dir
 from .models import DetectorConfig, build_detector
+from .resume import Resume, load_resume
 
 
 def load_split(annotations: str | os.PathLike, images: str | os.PathLike | None = None,
@@ -50,27 +52,43 @@ def _detection_loss(model: nn.Module, batch: Any, device: torch.device
 
 def train_detector(train: str, val: str, detector: DetectorConfig, loop: LoopConfig,
                    train_images: str | None = None, val_images: str | None = None,
-                   skip_bad: bool = False) -> dict[str, Any]:
-    """Train on the COCO file ``train``, report COCO mAP on ``val``; returns the summary."""
+                   skip_bad: bool = False, resume: Resume | None = None) -> dict[str, Any]:
+    """Train on the COCO file ``train``, report COCO mAP on ``val``; returns the summary.
+
+    ``resume`` continues that run (see :func:`resume_detector`) instead of starting one.
+    """
     train_coco, train_dir = load_split(train, train_images, skip_bad)
     val_coco, val_dir = load_split(val, val_images, skip_bad)
     if val_coco.category_ids != train_coco.category_ids:
         raise DataError(f"{val} declares categories {val_coco.category_ids} but {train} "
                         f"declares {train_coco.category_ids}; use the same category list")
     torch.manual_seed(loop.seed)
-    model = build_detector(detector, len(train_coco.category_ids))
-    run_dir = make_run_dir(loop, f"detect-{detector.arch}-{detector.backbone}")
-    loader = torch.utils.data.DataLoader(
-        DetectionDataset(train_coco, train_dir, hflip=True), batch_size=loop.batch_size,
-        shuffle=True, collate_fn=collate, num_workers=loop.workers,
-        generator=torch.Generator().manual_seed(loop.seed))
+    # A resumed run's weights come from its checkpoint, not from --weights again.
+    model = build_detector(replace(detector, weights="") if resume else detector,
+                           len(train_coco.category_ids))
+    run_dir = resume.run_dir if resume else make_run_dir(
+        loop, f"detect-{detector.arch}-{detector.backbone}")
+    loader = StepLoader(DetectionDataset(train_coco, train_dir, hflip=True), loop.batch_size,
+                        loop.seed, loop.workers, collate_fn=collate)
     val_set = DetectionDataset(val_coco, val_dir)
     meta = {"task": "detection", "detector": asdict(detector),
             "classes": train_coco.class_names, "category_ids": train_coco.category_ids,
-            "data": {"val": str(val), "val_images": str(val_dir)}}
+            "data": {"train": os.path.abspath(train), "train_images": os.path.abspath(train_dir),
+                     "val": os.path.abspath(val), "val_images": os.path.abspath(val_dir),
+                     "skip_bad": skip_bad}}
     return fit(model, _detection_loss, loader, loop, run_dir,
                lambda m: evaluate_detector(m, val_set, _model_device(m), loop.batch_size),
-               meta)
+               meta, resume.state if resume else None)
+
+
+def resume_detector(run_dir: str, **changes: Any) -> dict[str, Any]:
+    """Continue the detection run in ``run_dir`` from its newest verified checkpoint, with its
+    own data and settings; ``changes``: steps, device, workers (None = as before)."""
+    resume = load_resume(run_dir, "detection", **changes)
+    config, data = resume.config, resume.config["data"]
+    return train_detector(data["train"], data["val"], DetectorConfig(**config["detector"]),
+                          resume.loop, data["train_images"], data["val_images"],
+                          data["skip_bad"], resume)
 
 
 def read_task_checkpoint(path: str | os.PathLike, task: str) -> dict[str, Any]:

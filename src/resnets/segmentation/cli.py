@@ -3,6 +3,7 @@
     resnets segment synth data/shapes-seg                 image and mask folders of shapes
     resnets segment train --train data/shapes-seg/train --val data/shapes-seg/val \\
         --backbone resnet18 --head deeplabv3 --output-stride 8 --steps 300
+    resnets segment train --resume runs/segment-deeplabv3-resnet18-...   continue a run
     resnets segment evaluate runs/segment-deeplabv3-resnet18-...   mIoU, per-class IoU
     resnets segment predict --checkpoint runs/... image.png --out overlays/
 """
@@ -10,11 +11,27 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from ..detection.cli import add_synth_parser, run_synth, write_metrics
+from ..detection.cli import (add_resume_option, add_synth_parser, run_synth, train_or_resume,
+                             write_metrics)
 from ..detection.loop import LoopConfig, add_config_args, config_from_args
 from .models import SegmenterConfig
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``resnets segment train``."""
+    p.add_argument("--train", help="folder with images/ and masks/")
+    p.add_argument("--val", help="folder with images/ and masks/")
+    p.add_argument("--num-classes", type=int, default=0,
+                   help="classes, background included (default: the lines of classes.txt)")
+    p.add_argument("--crop-size", type=int, default=0,
+                   help="random square crops for training, pixels (0: whole images, which "
+                   "must then share one size)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip and count bad image/mask pairs instead of failing")
+    add_resume_option(p)
+    add_config_args(p, SegmenterConfig)
+    add_config_args(p, LoopConfig)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,18 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     add_synth_parser(sub, "segmentation")
 
-    p = sub.add_parser("train", help="train a segmenter on image and mask folders")
-    p.add_argument("--train", required=True, help="folder with images/ and masks/")
-    p.add_argument("--val", required=True, help="folder with images/ and masks/")
-    p.add_argument("--num-classes", type=int, default=0,
-                   help="classes, background included (default: the lines of classes.txt)")
-    p.add_argument("--crop-size", type=int, default=0,
-                   help="random square crops for training, pixels (0: whole images, which "
-                   "must then share one size)")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="skip and count bad image/mask pairs instead of failing")
-    add_config_args(p, SegmenterConfig)
-    add_config_args(p, LoopConfig)
+    add_train_options(sub.add_parser("train",
+                                     help="train a segmenter on image and mask folders"))
 
     p = sub.add_parser("evaluate", help="mean and per-class IoU of a trained segmenter")
     p.add_argument("checkpoint", help="run directory or checkpoint file")
@@ -58,12 +65,11 @@ def main(argv: list[str]) -> int:
     if args.action == "synth":
         return run_synth(args, "segmentation")
     if args.action == "train":
-        segmenter = config_from_args(SegmenterConfig, args)
-        loop = config_from_args(LoopConfig, args)
-        summary = tasks.train_segmenter(args.train, args.val, segmenter, loop,
-                                        args.crop_size, args.num_classes, args.skip_bad)
-        print(json.dumps(summary, indent=2))
-        return 0
+        return train_or_resume(args, argv, add_train_options, tasks.resume_segmenter,
+                               lambda: tasks.train_segmenter(
+                                   args.train, args.val, config_from_args(SegmenterConfig, args),
+                                   config_from_args(LoopConfig, args), args.crop_size,
+                                   args.num_classes, args.skip_bad))
     if args.action == "evaluate":
         write_metrics(tasks.evaluate_run(args.checkpoint, args.data, args.device,
                                          args.skip_bad), args.out)

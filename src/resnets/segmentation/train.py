@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ from torchvision.utils import draw_segmentation_masks
 from ..data.folder import decode_image
 from ..errors import DataError
 from ..train.setup import resolve_device
+from ..detection.batches import StepLoader
 from ..detection.loop import LoopConfig, fit, make_run_dir
+from ..detection.resume import Resume, load_resume
 from ..detection.train import read_task_checkpoint
 from .data import IGNORE_INDEX, MaskFolderDataset, read_classes, voc_palette, write_index_png
 from .metrics import SegmentationScore
@@ -66,23 +68,40 @@ def evaluate_segmenter(model: nn.Module, dataset: MaskFolderDataset,
 
 
 def train_segmenter(train: str, val: str, segmenter: SegmenterConfig, loop: LoopConfig,
-                    crop_size: int = 0, num_classes: int = 0, skip_bad: bool = False
-                    ) -> dict[str, Any]:
-    """Train on the folder ``train``, report mIoU on ``val``; returns the summary."""
+                    crop_size: int = 0, num_classes: int = 0, skip_bad: bool = False,
+                    resume: Resume | None = None) -> dict[str, Any]:
+    """Train on the folder ``train``, report mIoU on ``val``; returns the summary.
+
+    ``resume`` continues that run (see :func:`resume_segmenter`) instead of starting one.
+    """
     classes = read_classes(train, num_classes)
     train_set = load_set(train, len(classes), True, crop_size, skip_bad)
     val_set = load_set(val, len(classes), skip_bad=skip_bad)
     torch.manual_seed(loop.seed)
-    model = build_segmenter(segmenter, len(classes))
-    run_dir = make_run_dir(loop, f"segment-{segmenter.head}-{segmenter.backbone}")
-    loader = torch.utils.data.DataLoader(
-        train_set, batch_size=loop.batch_size, shuffle=True, num_workers=loop.workers,
-        drop_last=len(train_set) >= loop.batch_size,
-        generator=torch.Generator().manual_seed(loop.seed))
+    # A resumed run's weights come from its checkpoint, not from --weights again.
+    model = build_segmenter(replace(segmenter, weights="") if resume else segmenter,
+                            len(classes))
+    run_dir = resume.run_dir if resume else make_run_dir(
+        loop, f"segment-{segmenter.head}-{segmenter.backbone}")
+    loader = StepLoader(train_set, loop.batch_size, loop.seed, loop.workers,
+                        drop_last=len(train_set) >= loop.batch_size)
     meta = {"task": "segmentation", "segmenter": asdict(segmenter), "classes": classes,
-            "data": {"val": str(val)}}
+            "data": {"train": os.path.abspath(train), "val": os.path.abspath(val),
+                     "crop_size": crop_size, "num_classes": num_classes,
+                     "skip_bad": skip_bad}}
     return fit(model, _segmentation_loss, loader, loop, run_dir,
-               lambda m: evaluate_segmenter(m, val_set, classes), meta)
+               lambda m: evaluate_segmenter(m, val_set, classes), meta,
+               resume.state if resume else None)
+
+
+def resume_segmenter(run_dir: str, **changes: Any) -> dict[str, Any]:
+    """Continue the segmentation run in ``run_dir`` from its newest verified checkpoint, with
+    its own data and settings; ``changes``: steps, device, workers (None = as before)."""
+    resume = load_resume(run_dir, "segmentation", **changes)
+    config, data = resume.config, resume.config["data"]
+    return train_segmenter(data["train"], data["val"], SegmenterConfig(**config["segmenter"]),
+                           resume.loop, data["crop_size"], data["num_classes"],
+                           data["skip_bad"], resume)
 
 
 def load_segmenter(path: str | os.PathLike, device: torch.device

@@ -1,0 +1,87 @@
+"""``resnets detect|segment train --resume RUN_DIR``: continue a run from its last checkpoint.
+
+The run's config.json holds the task's model configuration, its data (paths made absolute
+when the run started) and its :class:`LoopConfig`; its ``last.pt`` (or ``last.prev.pt`` when
+that one fails its checksum) holds the weights, the optimiser, the step, the random states and
+the running loss sums. Only ``--steps`` (to extend the run), ``--device`` and ``--workers``
+may be given with ``--resume``: none of them changes what the finished run computes, except
+that more steps stretch the cosine schedule from the resumed step on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError, ResnetsError
+from ..train.checkpoint import CheckpointManager
+from .loop import LoopConfig, train_command
+
+RESUME_CHANGES = ("steps", "device", "workers")  # options that may go with --resume
+
+
+@dataclass
+class Resume:
+    """A run to continue: its directory, configuration and newest verified checkpoint."""
+
+    run_dir: Path
+    config: dict[str, Any]  # the run's config.json
+    loop: LoopConfig  # the run's loop settings with the allowed changes
+    state: dict[str, Any]  # the checkpoint
+
+
+def load_resume(run_dir: str, task: str, **changes: Any) -> Resume:
+    """The run in ``run_dir`` of ``task``, ready to continue; ``changes`` (the fields of
+    :data:`RESUME_CHANGES`, None = as before) replace the run's own loop settings."""
+    run, again = Path(run_dir), f"train again with `{train_command(task)}`"
+    if not run.is_dir():
+        raise ResnetsError(f"--resume {run_dir}: no such run directory; pass a directory "
+                           f"written by `{train_command(task)}`")
+    if not (run / "config.json").is_file():
+        raise ResnetsError(f"--resume {run_dir}: no config.json, so not a run directory; "
+                           f"pass a directory written by `{train_command(task)}`")
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    if config.get("task") != task:
+        raise ResnetsError(f"--resume {run_dir}: a {config.get('task')} run, not a {task} "
+                           "run; resume it with its own command")
+    state = CheckpointManager(run).load_latest()
+    if state is None:
+        raise CheckpointError(f"--resume {run_dir}: the run has no checkpoint yet (one is "
+                              f"written at each evaluation and on Ctrl-C); {again}")
+    if "train" not in config.get("data", {}) or "rng" not in state:
+        raise CheckpointError(f"--resume {run_dir}: the run was written by a version that "
+                              f"could not be resumed; {again}")
+    chosen = {k: v for k, v in changes.items() if k in RESUME_CHANGES and v is not None}
+    loop = LoopConfig(**{**config["loop"], **chosen})
+    if loop.steps <= state["step"]:
+        raise ResnetsError(f"--resume {run_dir}: the run already took {state['step']} of its "
+                           f"{loop.steps} steps; pass --steps N with N > {state['step']} to "
+                           "train on")
+    return Resume(run, config, loop, state)
+
+
+def resume_changes(add_options: Callable[[argparse.ArgumentParser], None],
+                   argv: list[str]) -> dict[str, Any]:
+    """The options on a ``train --resume`` command line ``argv``, keyed by field name.
+
+    ``add_options`` adds the train options to a parser. An option other than those of
+    :data:`RESUME_CHANGES` (and --resume) is refused with one line naming it, even when it
+    repeats the run's own value: the run's settings come from its config.json.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    add_options(parser)
+    flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
+    unset = object()  # argparse fills in a default only where the namespace lacks the name
+    given = vars(parser.parse_args(argv, argparse.Namespace(**dict.fromkeys(flags, unset))))
+    given = {k: v for k, v in given.items() if v is not unset and k != "resume"}
+    refused = [flags[k] for k in given if k not in RESUME_CHANGES]
+    if refused:
+        allowed = ", ".join(f"--{k}" for k in RESUME_CHANGES)
+        raise ResnetsError(f"--resume continues a run with the settings in its config.json; "
+                           f"drop {' '.join(refused)} (only {allowed} may change)")
+    return given
+

@@ -1,0 +1,106 @@
+"""`resnets detect train --resume`: an interrupted run, resumed, ends as an uninterrupted one."""
+
+import csv
+import shutil
+
+import pytest
+import torch
+
+from resnets.cli import main
+from resnets.detection import train as tasks
+from resnets.train.checkpoint import load_checkpoint
+
+MODEL = ["--backbone", "resnet18", "--norm", "batch", "--min-size", "64", "--max-size", "64",
+         "--anchor-size", "8", "--fpn-channels", "16", "--box-head-size", "32",
+         "--rois-per-image", "16", "--device", "cpu"]
+# 4 images, 2 a step: steps 1-2 are epoch 1, 3-4 epoch 2. Rows at 2 and 4, with evaluations
+# and checkpoints; the interrupted run stops after step 1, inside the first row and epoch.
+LOOP = ["--steps", "4", "--batch-size", "2", "--log-every", "2", "--eval-every", "2",
+        "--optimizer", "adamw", "--lr", "0.001", "--warmup-iters", "2"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    assert main(["detect", "synth", str(root), "--num-train", "4", "--num-val", "2",
+                 "--image-size", "64", "--max-size", "24"]) == 0
+    return ["--train", str(root / "train/annotations.json"),
+            "--val", str(root / "val/annotations.json")]
+
+
+@pytest.fixture(scope="module")
+def finished(data, tmp_path_factory):
+    """A run of 4 steps, not interrupted."""
+    runs = tmp_path_factory.mktemp("runs")
+    assert main(["detect", "train", *data, *MODEL, *LOOP, "--out-dir", str(runs),
+                 "--run-name", "whole"]) == 0
+    return runs / "whole"
+
+
+def metrics_table(run):
+    """metrics.csv without its column of seconds."""
+    with open(run / "metrics.csv", newline="") as fh:
+        table = list(csv.reader(fh))
+    column = table[0].index("seconds")
+    return [row[:column] + row[column + 1:] for row in table]
+
+
+class InterruptedLoss:
+    """The detection loss, raising KeyboardInterrupt (as a second Ctrl-C does) in step ``at``."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.step, self.loss = at, 0, tasks._detection_loss
+
+    def __call__(self, *args):
+        self.step += 1
+        if self.step == self.at:
+            raise KeyboardInterrupt
+        return self.loss(*args)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(data, finished, tmp_path, capsys,
+                                                        monkeypatch):
+    loss = tasks._detection_loss
+    monkeypatch.setattr(tasks, "_detection_loss", InterruptedLoss(at=2))
+    with pytest.raises(SystemExit) as stop:
+        main(["detect", "train", *data, *MODEL, *LOOP, "--out-dir", str(tmp_path),
+              "--run-name", "cut"])
+    run = tmp_path / "cut"
+    assert stop.value.code == 130
+    assert f"resnets detect train --resume {run}" in capsys.readouterr().out
+    assert load_checkpoint(run / "last.pt")["step"] == 1
+    monkeypatch.setattr(tasks, "_detection_loss", loss)
+    assert main(["detect", "train", "--resume", str(run)]) == 0
+    whole, resumed = load_checkpoint(finished / "last.pt"), load_checkpoint(run / "last.pt")
+    assert resumed["step"] == 4
+    for name, tensor in whole["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+    assert metrics_table(run) == metrics_table(finished)
+    assert [row[0] for row in metrics_table(run)] == ["step", "2", "4"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--lr", "0.1"], "drop --lr"),
+    (["--train", "x.json", "--steps", "9"], "drop --train"),
+    (["--skip-bad", "--fpn-channels", "16"], "drop --skip-bad --fpn-channels"),
+    ([], "already took 4 of its 4 steps; pass --steps N with N > 4"),
+])
+def test_resume_refuses_other_settings(finished, capsys, extra, message):
+    assert main(["detect", "train", "--resume", str(finished), *extra]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_resume_needs_a_run_with_a_checkpoint(finished, tmp_path, capsys):
+    assert main(["detect", "train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    assert main(["detect", "train", "--resume", str(tmp_path)]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    shutil.copy(finished / "config.json", tmp_path)
+    assert main(["detect", "train", "--resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "has no checkpoint yet" in err
+    assert main(["segment", "train", "--resume", str(finished)]) == 2
+    assert "a detection run, not a segmentation run" in capsys.readouterr().err
+    assert main(["detect", "train", "--val", "v.json"]) == 2
+    assert "--train required" in capsys.readouterr().err
