@@ -95,8 +95,9 @@ def test_num_classes_mismatch_is_explained(tmp_path):
     message = str(err.value)
     assert "fc.weight" in message and "num_classes" in message and "\n" not in message
     assert torch.equal(small.fc.weight, before)  # nothing was loaded
-    # Non-strict loading keeps the new classifier and takes everything else.
-    load_weights(small, path, strict=False)
+    # Non-strict loading keeps the new classifier, takes everything else, and says so.
+    with pytest.warns(UserWarning, match=r"2 of the model's \d+ tensors .* 'fc.weight'"):
+        load_weights(small, path, strict=False)
     assert torch.equal(small.fc.weight, before)
     assert torch.equal(small.conv1.weight, imagenet.conv1.weight)
 
