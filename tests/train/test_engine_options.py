@@ -91,7 +91,7 @@ def test_bf16_channels_last_training_runs_finite(tmp_path):
 
 
 def test_training_batches_reach_the_training_device_in_its_memory_format():
-    from resnets.train.engine import batch_to_device
+    from resnets.train.evaluate import batch_to_device
 
     images, labels = torch.rand(2, 3, 4, 4), torch.tensor([0, 1])
     moved, moved_labels = batch_to_device(images, labels, torch.device("meta"), False)

@@ -27,7 +27,7 @@ from .context import Context, Hook, StopRequested, stop_on_interrupt
 from .distributed import (all_sum, any_rank, broadcast_text, global_evaluation, global_sums,
                           same_everywhere, scaled_lr, sync_buffers)
 from .ema import ModelEMA
-from .evaluate import autocast, evaluate
+from .evaluate import autocast, batch_to_device, evaluate
 from .logger import RunLogger, progress
 from .objectives import build_objective
 from .optim import build_optimizer
@@ -284,21 +284,6 @@ def _end_epoch(ctx: Context, ema: ModelEMA | None, epochs: int, total_steps: int
         parts.append(f"{row['images_per_second']:.0f} img/s")
         print("  ".join(parts), flush=True)
     return row
-
-
-def batch_to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device,
-                    channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """A training batch on the training device, images in NHWC when ``channels_last``.
-
-    In-memory loaders already deliver on the device (a no-op then); image-folder loaders
-    deliver CPU tensors from their worker processes (pinned when training on CUDA, so the
-    copy can overlap). Text batches are (N, length): no memory format applies.
-    """
-    images = images.to(device, non_blocking=True)
-    labels = labels.to(device, non_blocking=True)
-    if channels_last and images.dim() == 4:
-        images = images.contiguous(memory_format=torch.channels_last)
-    return images, labels
 
 
 def _to_device(value, device: torch.device):

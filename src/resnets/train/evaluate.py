@@ -20,6 +20,21 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
+def batch_to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                    channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch on the device it is computed on, images in NHWC when ``channels_last``.
+
+    In-memory loaders already deliver on the device (a no-op then); image-folder loaders
+    deliver CPU tensors from their worker processes (pinned when training on CUDA, so the
+    copy can overlap). Text batches are (N, length): no memory format applies.
+    """
+    images = images.to(device, non_blocking=True)
+    labels = labels.to(device, non_blocking=True)
+    if channels_last and images.dim() == 4:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, labels
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torch.device,
              precision: str = "fp32", channels_last: bool = False,
@@ -36,12 +51,10 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
     cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
     total = len(batches) if hasattr(batches, "__len__") else 0
     for images, labels in progress(batches, total, "evaluate", enabled=show_progress):
-        images, labels = images.to(device, non_blocking=True), labels.to(device)
         crops = images.shape[1] if ten_crop else 1
         if ten_crop:
             images = images.flatten(0, 1)
-        if channels_last and images.dim() == 4:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images, labels = batch_to_device(images, labels, device, channels_last)
         with autocast(device, precision):
             logits = model(images).float()
         if ten_crop:
