@@ -4,7 +4,9 @@ MACs come from PyTorch's own ``FlopCounterMode`` (which counts 2 FLOPs per multi
 convolutions and matrix products; normalisation, activations, pooling and additions are not
 counted, as in the papers and torchvision's model cards). Models and inputs live on the
 ``meta`` device while counting, so no memory is allocated and no arithmetic is done: even
-ResNet-1202 is counted in about a second.
+ResNet-1202 is counted in about a second. ``count_additions`` counts what the MACs leave out
+on the shortcuts, the element-wise sums F(x) + x, and ``count_weighted_layers`` the depth as
+the papers count it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.func import functional_call
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import ResnetsError
@@ -35,44 +38,103 @@ def count_macs(name_or_model: str | nn.Module, resolution: int | None = None,
     ``resolution`` defaults to the model's native input size). Given a model, its weights are
     swapped for meta tensors during the count, so the model itself is neither run nor changed.
     """
-    if isinstance(name_or_model, str):
-        info = model_info(name_or_model)
-        with torch.device("meta"):
-            model = create_model(name_or_model, in_chans=in_chans, **options)
-        if info.modality != "image" or resolution is None:
-            return native_macs(model, info)
-    else:
-        if options:
-            raise ResnetsError(f"options {sorted(options)} only apply when counting by name")
-        model = name_or_model
-    if resolution is None or resolution < 1:
-        raise ResnetsError(f"count_macs needs a positive input resolution, got {resolution}")
-    chans = in_chans or getattr(model, "in_chans", None) or _first_conv_in_chans(model)
-    return _count(model, torch.empty(1, chans, resolution, resolution, device="meta"))
+    return _measure(_MacCounter, name_or_model, resolution, in_chans, options)
+
+
+def count_additions(name_or_model: str | nn.Module, resolution: int | None = None,
+                    in_chans: int | None = None, **options) -> int:
+    """Element-wise tensor additions of one forward pass (arguments as for ``count_macs``).
+
+    In a ResNet these are the shortcuts' sums y = F(x) + x, one addition per element of each
+    residual block's output; a plain network has none. Additions inside fused kernels (a
+    convolution's bias, BN's shift) are not separate tensor additions and are not counted.
+    """
+    return _measure(_AdditionCounter, name_or_model, resolution, in_chans, options)
+
+
+def count_weighted_layers(model: nn.Module) -> int:
+    """Depth as He et al. 2015 count it: the convolutions and linear layers of the main path.
+
+    Projection shortcuts (modules named ``downsample``, as here and in torchvision) are left
+    out, as the paper's "34-layer" net leaves them out; squeeze-and-excitation gates, being
+    convolutions on the branch, are counted.
+    """
+    return sum(1 for name, m in model.named_modules()
+               if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))
+               and "downsample" not in name.split("."))
 
 
 def native_macs(model: nn.Module, info) -> int:
     """MACs of ``model`` at its registry entry's own input: a square image of the native
     size, or the spectrogram / token-id shape of audio and text models."""
     if info.modality != "image":
-        return _count(model, info.example_input(1, device="meta"))
+        return _run_counted(_MacCounter, model, info.example_input(1, device="meta"))
     return count_macs(model, info.input_size)
 
 
-def _count(model: nn.Module, x: torch.Tensor) -> int:
-    """MACs of ``model(x)``, run on meta tensors in eval mode."""
+class _MacCounter(FlopCounterMode):
+    """PyTorch's FLOP counter, read out as multiply-accumulates (2 FLOPs each)."""
+
+    def __init__(self) -> None:
+        super().__init__(display=False)
+
+    def total(self) -> int:
+        return self.get_total_flops() // 2
+
+
+class _AdditionCounter(TorchDispatchMode):
+    """Sums the output sizes of every ``aten.add`` (in place or not) that runs under it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.additions = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func.overloadpacket in (torch.ops.aten.add, torch.ops.aten.add_):
+            self.additions += out.numel()
+        return out
+
+    def total(self) -> int:
+        return self.additions
+
+
+def _measure(counter: type, name_or_model: str | nn.Module, resolution: int | None,
+             in_chans: int | None, options: dict) -> int:
+    """``counter``'s total for one forward pass of a model given by name or as a module."""
+    if isinstance(name_or_model, str):
+        info = model_info(name_or_model)
+        with torch.device("meta"):
+            model = create_model(name_or_model, in_chans=in_chans, **options)
+        if info.modality != "image":
+            return _run_counted(counter, model, info.example_input(1, device="meta"))
+        if resolution is None:
+            resolution = info.input_size
+    else:
+        if options:
+            raise ResnetsError(f"options {sorted(options)} only apply when counting by name")
+        model = name_or_model
+    if resolution is None or resolution < 1:
+        raise ResnetsError(f"counting needs a positive input resolution, got {resolution}")
+    chans = in_chans or getattr(model, "in_chans", None) or _first_conv_in_chans(model)
+    x = torch.empty(1, chans, resolution, resolution, device="meta")
+    return _run_counted(counter, model, x)
+
+
+def _run_counted(counter: type, model: nn.Module, x: torch.Tensor) -> int:
+    """``counter``'s total over ``model(x)``, run on meta tensors in eval mode."""
     tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     meta_state = {k: v if v.is_meta else torch.empty_like(v, device="meta")
                   for k, v in tensors.items()}
     was_training = model.training
-    counter = FlopCounterMode(display=False)
+    mode = counter()
     try:
         model.eval()  # BN uses its running statistics and updates nothing
-        with counter, torch.no_grad():
+        with mode, torch.no_grad():
             functional_call(model, meta_state, (x,))
     finally:
         model.train(was_training)
-    return counter.get_total_flops() // 2
+    return mode.total()
 
 
 def _first_conv_in_chans(model: nn.Module) -> int:
