@@ -117,17 +117,23 @@ class RunLogger:
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        path = self.run_dir / CURVES_PNG
-        try:
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, dpi=110, format="png")
-        finally:
-            plt.close(fig)
-        return path
+        return save_figure(fig, self.run_dir / CURVES_PNG)
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Save a matplotlib figure as PNG atomically (a full disk: one line), then close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+    return path
 
 
 def _finite(value: Any) -> bool:
