@@ -28,6 +28,7 @@ from resnets.train.context import StopAfterStep
 from resnets.train.engine import Hook, train
 from resnets.train.pipeline import build_pipeline
 from resnets.train.recipes import recipe_config
+from resnets.train.rundir import lock_run_dir
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 # GroupNorm (per-image statistics) makes one process with batch 16 and two with 8 each take
@@ -150,12 +151,16 @@ def test_engine_uses_the_scaled_lr(tmp_path):
     assert [r["lr"] for r in rows(tmp_path / "s")] == [pytest.approx(0.002 * 16 / 4)]
 
 
-def test_restart_dir_needs_a_name_and_a_checkpoint(tmp_path):
+def test_restart_dir_needs_a_name_and_a_checkpoint(tmp_path, monkeypatch):
     cfg = config(tmp_path, "r")
-    restarted = D.DistEnv(rank=0, world_size=2, restart_count=1, max_restarts=1)
+    restarted = D.DistEnv(rank=0, world_size=2, restart_count=1, max_restarts=1,
+                          run_id="launch-1")
     assert D.restart_dir(cfg, restarted) is None  # restarted before any checkpoint
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "last.pt").write_bytes(b"")
+    assert D.restart_dir(cfg, restarted) is None  # a run of an earlier launch: not resumed
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "launch-1")
+    lock_run_dir(tmp_path / "r").release()  # what the first attempt's rank 0 recorded
     assert D.restart_dir(cfg, restarted) == tmp_path / "r"
     assert D.restart_dir(cfg, D.DistEnv(world_size=2, max_restarts=1)) is None  # 1st attempt
     unnamed = apply_overrides(cfg, {"run_name": ""})
@@ -438,7 +443,7 @@ def test_a_failed_checkpoint_write_stops_every_process(tmp_path):
                     str(tmp_path), "--name", "run", log_dir=tmp_path / "logs")
     assert proc.returncode != 0
     logs = worker_logs(tmp_path / "logs")
-    assert "No space left on device" in logs[(0, "stderr")]
+    assert "no space left on device" in logs[(0, "stderr")]
     assert logs[(1, "stderr")].startswith("resnets: error: [rank 1] rank 0 could not write")
     assert verify_checksum(tmp_path / "run" / "last.pt") is None
     assert CheckpointManager(tmp_path / "run").load_latest()["step"] == 2
@@ -524,7 +529,7 @@ def test_disk_full_keeps_the_previous_checkpoint_and_stops_in_one_line(tmp_path,
     argv = ["train", *ARGS, *SETTINGS, "--out", str(tmp_path), "--name", "run"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "No space left on device" in err and "free space" in err
+    assert "last.pt': no space left on device; free some space" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     run_dir = tmp_path / "run"
     assert verify_checksum(run_dir / "last.pt") is None
