@@ -33,6 +33,11 @@ LOCK_FILE = ".lock"
 _HELD: dict[Path, "RunLock"] = {}  # locks this process took for runs about to start
 
 
+def timestamped(name: str) -> str:
+    """``name`` and the local date and time: the generated name of a run directory."""
+    return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def check_run_name(name: str, option: str = "--name") -> str:
     """``name`` if it is one path component, else a one-line ResnetsError."""
     bad = (not name.strip() or name in (".", "..") or "/" in name or "\0" in name
@@ -97,18 +102,19 @@ def _is_free(folder: Path) -> bool:
 
 
 def create_run_dir(out_dir: str | os.PathLike, name: str, default_name: str,
-                   hint: str = "resume it with --resume {path} or choose another --name",
+                   option: str = "--name", resumable: bool = True,
                    reenter: bool = False) -> Path:
     """Make, lock and return a new run directory ``out_dir/name`` (or ``out_dir/default_name``
     with a free suffix when ``name`` is empty).
 
-    An existing folder that holds anything is refused with ``hint`` (``{path}`` is replaced);
-    ``reenter`` accepts it (torchrun restarting the processes of this very run). The lock is
-    held until the run claims it with :func:`hold_run_dir` (or the process ends).
+    ``option`` is the command's option for ``name``; an existing folder that holds anything
+    is refused, pointing to ``--resume`` when the command has it (``resumable``); ``reenter``
+    accepts it (torchrun restarting the processes of this very run). The lock is held until
+    the run claims it with :func:`hold_run_dir` (or the process ends).
     """
     out = check_writable(out_dir)
     if name:
-        path = out / check_run_name(name)
+        path = out / check_run_name(name, option)
         candidates = iter([path])
     else:
         base = default_name
@@ -128,8 +134,9 @@ def create_run_dir(out_dir: str | os.PathLike, name: str, default_name: str,
             lock.release()
         if not name:
             continue
-        raise ResnetsError(f"run directory {str(path)!r} already exists; "
-                           + hint.format(path=path))
+        what = f"resume it with --resume {path}" if resumable else "delete it"
+        raise ResnetsError(f"run directory {str(path)!r} already exists; {what} or choose "
+                           f"another {option}")
     raise ResnetsError(f"no free run directory name for {default_name!r} in {str(out)!r}; "
                        "pass a name")
 

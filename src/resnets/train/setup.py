@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import torch
 from ..errors import CheckpointError, ResnetsError
 from ..models import create_model
 from .config import TrainConfig, from_dict
-from .rundir import create_run_dir
+from .rundir import create_run_dir, timestamped
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,8 +77,8 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
 
 def new_run_dir(cfg: TrainConfig, reenter: bool = False) -> Path:
     """Make and lock a new run directory for ``cfg`` (see :mod:`resnets.train.rundir`)."""
-    default = f"{cfg.recipe or cfg.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return create_run_dir(cfg.out_dir, cfg.run_name, default, reenter=reenter)
+    return create_run_dir(cfg.out_dir, cfg.run_name, timestamped(cfg.recipe or cfg.model.name),
+                          reenter=reenter)
 
 
 def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
