@@ -168,6 +168,23 @@ def test_restart_dir_needs_a_name_and_a_checkpoint(tmp_path, monkeypatch):
         D.restart_dir(unnamed, restarted)
 
 
+def test_processes_restarted_before_a_checkpoint_start_again_in_their_own_directory(
+        tmp_path, monkeypatch):
+    cfg = config(tmp_path, "r", "iterations=2")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "launch-1")
+    run = tmp_path / "r"
+    with pytest.raises(SystemExit):  # the first attempt stops after step 1
+        train(cfg, hooks=[StopAfterStep(1)])
+    for name in ("last.pt", "last.pt.sha256"):  # as if it had died before saving
+        (run / name).unlink()
+    other = D.DistEnv(restart_count=1, max_restarts=1, run_id="launch-0")
+    with pytest.raises(ResnetsError, match="already exists"):  # not this launch's run
+        D.run(cfg, env=other)
+    restarted = D.DistEnv(restart_count=1, max_restarts=1, run_id="launch-1")
+    assert D.run(cfg, env=restarted)["steps"] == 2
+    assert [r["step"] for r in rows(run)] == [2]
+
+
 def test_each_process_drives_the_gpu_of_its_local_rank(monkeypatch):
     chosen = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
