@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import ResnetsError
 from ..files import write_text_atomic
-from .config import TrainConfig, to_dict
+from .config import TrainConfig, field_types, to_dict
 
 # `resnets train --resume RUN key=value`: the keys that may change. Training longer stretches
 # the schedule from the resumed step on; the others do not change what is computed.
@@ -32,14 +32,10 @@ def refuse_other_changes(changed: Iterable[str], allowed: Iterable[str]) -> None
                            f"drop {' '.join(changed)} (only {', '.join(allowed)} may change)")
 
 
-def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+def _value(cfg: TrainConfig, key: str) -> Any:
+    """The value of the dotted setting ``key`` (``optim.lr``) in ``cfg``."""
+    section, _, name = key.partition(".")
+    return getattr(getattr(cfg, section), name) if name else getattr(cfg, section)
 
 
 def resume_changes(saved: TrainConfig, cfg: TrainConfig) -> dict[str, Any]:
@@ -47,8 +43,8 @@ def resume_changes(saved: TrainConfig, cfg: TrainConfig) -> dict[str, Any]:
 
     Raises a one-line ResnetsError when any of them is not in :data:`TRAIN_RESUME_SETTINGS`.
     """
-    old, new = _flat(to_dict(saved)), _flat(to_dict(cfg))
-    changed = {key: value for key, value in new.items() if old.get(key) != value}
+    changed = {key: _value(cfg, key) for key in field_types()
+               if _value(cfg, key) != _value(saved, key)}
     refuse_other_changes([f"{k}={v}" for k, v in changed.items()
                           if k not in TRAIN_RESUME_SETTINGS], TRAIN_RESUME_SETTINGS)
     return changed
