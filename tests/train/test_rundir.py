@@ -69,7 +69,9 @@ def test_generated_names_take_a_free_suffix_and_an_empty_folder_is_used(tmp_path
     with hold_run_dir(first):
         pass
     second = create_run_dir(tmp_path, "", "smoke")
-    assert (first.name, second.name) == ("smoke", "smoke-2")
+    (tmp_path / "smoke-3").mkdir()  # made by another run starting in the same second
+    third = create_run_dir(tmp_path, "", "smoke")
+    assert (first.name, second.name, third.name) == ("smoke", "smoke-2", "smoke-4")
     (tmp_path / "empty").mkdir()
     assert create_run_dir(tmp_path, "empty", "smoke") == tmp_path / "empty"
 
@@ -106,9 +108,11 @@ def test_the_lock_is_held_during_the_run_and_dropped_after_it_and_after_a_crash(
     train(tiny(tmp_path, run_name="r", epochs=1), hooks=[hook])
     assert hook.free is False
     lock_run_dir(tmp_path / "r").release()  # free again once the run returned
-    code = ("import os, sys; from resnets.train.rundir import lock_run_dir; "
-            "lock_run_dir(sys.argv[1]); print('locked', flush=True); os.kill(os.getpid(), 9)")
-    crashed = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r")],
+    # A process that holds the lock as lock_run_dir takes it, and dies by kill -9.
+    code = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+            "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('locked', flush=True); "
+            "os.kill(os.getpid(), 9)")
+    crashed = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r" / ".lock")],
                              capture_output=True, text=True, timeout=60)
     assert crashed.returncode == -9 and crashed.stdout == "locked\n"
     lock_run_dir(tmp_path / "r").release()  # the operating system dropped the crashed lock

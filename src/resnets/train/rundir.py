@@ -117,8 +117,8 @@ def create_run_dir(out_dir: str | os.PathLike, name: str, default_name: str,
         path = out / check_run_name(name, option)
         candidates = iter([path])
     else:
-        base = default_name
-        candidates = (out / (base if n == 1 else f"{base}-{n}") for n in range(1, 10_000))
+        candidates = (out / (default_name if n == 1 else f"{default_name}-{n}")
+                      for n in range(1, 10_000))
     for path in candidates:
         with guard_write(path):
             try:
@@ -126,7 +126,10 @@ def create_run_dir(out_dir: str | os.PathLike, name: str, default_name: str,
                 fresh = True
             except FileExistsError:
                 fresh = False
-        if fresh or reenter or _is_free(path):
+        # A given name may be an empty folder made for the run; a generated one only a
+        # folder this call made, so two runs started in one second take two suffixes.
+        usable = fresh or reenter or (bool(name) and _is_free(path))
+        if usable:
             lock = lock_run_dir(path)
             if fresh or reenter or _is_free(path):  # no other run filled it meanwhile
                 _HELD[path] = lock
