@@ -22,6 +22,31 @@ import uuid  # noqa: E402
 import pytest  # noqa: E402
 
 
+@contextlib.contextmanager
+def tmpfs(tmp_path, size):
+    """A real folder on a tmpfs of ``size`` (mount's syntax: 256k, 64m); skips without root."""
+    mount = tmp_path / f"tmpfs-{uuid.uuid4().hex[:8]}"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(folder):
+    """Write ``folder/.filler`` until its file system has no space left; returns that file."""
+    filler = folder / ".filler"
+    with contextlib.suppress(OSError), open(filler, "ab") as fh:
+        while True:
+            fh.write(b"\0" * 4096)
+            fh.flush()
+    return filler
+
+
 @pytest.fixture
 def full_disk(tmp_path):
     """A real folder on a file system with no space left: a 256 KiB tmpfs, filled up.
@@ -29,17 +54,19 @@ def full_disk(tmp_path):
     Mounting needs root (CI and the developers' machines run as root); elsewhere the tests
     that use it are skipped with that reason.
     """
-    mount = tmp_path / f"full-{uuid.uuid4().hex[:8]}"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                          capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
-        with contextlib.suppress(OSError), open(mount / ".filler", "wb") as fh:
-            while True:
-                fh.write(b"\0" * 4096)
-                fh.flush()
+    with tmpfs(tmp_path, "256k") as mount:
+        fill(mount)
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real, empty 64 MiB tmpfs: a test fills it (``fill_disk``) when it needs it full."""
+    with tmpfs(tmp_path, "64m") as mount:
+        yield mount
+
+
+@pytest.fixture
+def fill_disk():
+    """``fill_disk(folder)`` fills the file system of ``folder`` (see :func:`fill`)."""
+    return fill

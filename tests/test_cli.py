@@ -111,11 +111,15 @@ def test_ctrl_c_saves_and_prints_the_resume_command(tmp_path):
     assert proc.returncode == 130, err
     assert f"resnets train --resume {tmp_path / 'sig'}" in out
     assert "Traceback" not in err
+    from resnets.train.checkpoint import CheckpointManager
+
+    step = CheckpointManager(tmp_path / "sig").load_latest()["step"]  # train 2 steps more
     resumed = subprocess.run([sys.executable, "-m", "resnets.cli", "train", "--resume",
-                              str(tmp_path / "sig"), "epochs=1"], capture_output=True,
-                             text=True, timeout=120)
+                              str(tmp_path / "sig"), f"iterations={step + 2}"],
+                             capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed" in resumed.stdout
+    assert json.loads((tmp_path / "sig" / "summary.json").read_text())["steps"] == step + 2
 
 
 def test_overrides_may_stand_between_flags(tmp_path):

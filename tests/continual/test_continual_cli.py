@@ -41,7 +41,8 @@ def test_every_strategy_writes_a_run_directory_whose_scores_match_its_matrix(com
                                     [f"class{c}" for c in range(5, 10)]]
         assert (run_dir / "accuracy_matrix.png").read_bytes()[:4] == b"\x89PNG"
         assert (run_dir / "model.safetensors").stat().st_size > 0
-        assert not list(run_dir.glob(".*"))  # no temporary files left behind
+        # No temporary files left behind; .lock is the run directory's lock (kept).
+        assert [p.name for p in run_dir.glob(".*")] == [".lock"]
 
 
 def test_replay_summary_records_a_class_balanced_memory(compared):
@@ -58,6 +59,8 @@ def test_replay_summary_records_a_class_balanced_memory(compared):
     (["--data", "cifar10"], "needs --root"),
     (["--tasks", "11"], "between 1 and 10"),
     (["--lr", "0"], "--lr must be positive"),
+    (["--run-name", "a/b"], "--run-name 'a/b' is not a folder name"),
+    (["--run-name", ".."], "--run-name '..' is not a folder name"),
     (["--model", "resnet21"], "resnet21"),
 ])
 def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, args, message):
@@ -71,3 +74,14 @@ def test_a_finished_run_is_not_overwritten(compared, capsys):
     code = main(["continual", "--strategy", "lwf,finetune", *TINY, "--out", str(compared)])
     err = capsys.readouterr().err
     assert code == 2 and "already holds a finished run" in err
+
+
+def test_an_unfinished_run_directory_is_not_reused(tmp_path, capsys):
+    run = tmp_path / "continual-finetune-synthetic"
+    run.mkdir()
+    (run / "config.json").write_text("{}")  # a run that stopped before its summary
+    code = main(["continual", "--strategy", "finetune", *TINY, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "already exists; delete it or choose another --run-name" in err
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]

@@ -104,3 +104,28 @@ def test_resume_needs_a_run_with_a_checkpoint(finished, tmp_path, capsys):
     assert "a detection run, not a segmentation run" in capsys.readouterr().err
     assert main(["detect", "train", "--val", "v.json"]) == 2
     assert "--train required" in capsys.readouterr().err
+
+
+def test_a_reused_run_name_is_refused_and_the_run_kept(data, finished, capsys):
+    before = (finished / "last.pt").read_bytes()
+    argv = ["detect", "train", *data, *MODEL, *LOOP, "--out-dir", str(finished.parent)]
+    assert main([*argv, "--run-name", "whole"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"already exists; resume it with --resume {finished}" in err
+    assert "another --run-name" in err and (finished / "last.pt").read_bytes() == before
+    assert main([*argv, "--run-name", "."]) == 2  # not the output folder itself
+    assert "--run-name '.' is not a folder name" in capsys.readouterr().err
+
+
+def test_a_run_in_use_cannot_be_resumed(finished, capsys):
+    from resnets.train.rundir import lock_run_dir
+
+    lock = lock_run_dir(finished)  # as the process training it holds it
+    try:
+        assert main(["detect", "train", "--resume", str(finished), "--steps", "6"]) == 2
+    finally:
+        lock.release()
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "is in use by another run" in err
+    assert load_checkpoint(finished / "last.pt")["step"] == 4

@@ -136,7 +136,7 @@ def test_failed_write_leaves_previous_intact_and_no_temp_files(tmp_path, monkeyp
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(CheckpointError, match="No space left on device") as info:
+    with pytest.raises(CheckpointError, match="no space left on device") as info:
         manager.save_last(_state(3))
     assert "\n" not in str(info.value)
     monkeypatch.undo()
@@ -146,18 +146,28 @@ def test_failed_write_leaves_previous_intact_and_no_temp_files(tmp_path, monkeyp
         assert manager.load_latest()["step"] == 2
 
 
+def test_a_full_disk_is_named_in_words_not_in_torchs_internals(full_disk):
+    big = {"weights": torch.zeros(1 << 18)}  # 1 MiB, on a file system with no space left
+    with pytest.raises(CheckpointError) as info:
+        ckpt.save_checkpoint(full_disk / "last.pt", big)
+    message = str(info.value)
+    assert "last.pt': no space left on device; free some space" in message
+    assert "inline_container" not in message and "\n" not in message
+    assert sorted(p.name for p in full_disk.iterdir()) == [".filler"]
+
+
 def test_crash_between_rename_and_checksum_falls_back(tmp_path, monkeypatch):
     manager = CheckpointManager(tmp_path)
     manager.save_last(_state(1))
     manager.save_last(_state(2))
-    real_write = ckpt._write_text_atomic
+    real_write = ckpt.write_text_atomic
 
     def die_on_newest_checksum(path, text):
         if path.name == "last.pt.sha256":
             raise OSError(errno.EIO, "power cut")
         real_write(path, text)
 
-    monkeypatch.setattr(ckpt, "_write_text_atomic", die_on_newest_checksum)
+    monkeypatch.setattr(ckpt, "write_text_atomic", die_on_newest_checksum)
     with pytest.raises(CheckpointError):
         manager.save_last(_state(3))
     monkeypatch.undo()

@@ -28,6 +28,7 @@ from resnets.train.context import StopAfterStep
 from resnets.train.engine import Hook, train
 from resnets.train.pipeline import build_pipeline
 from resnets.train.recipes import recipe_config
+from resnets.train.rundir import lock_run_dir
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 # GroupNorm (per-image statistics) makes one process with batch 16 and two with 8 each take
@@ -150,17 +151,38 @@ def test_engine_uses_the_scaled_lr(tmp_path):
     assert [r["lr"] for r in rows(tmp_path / "s")] == [pytest.approx(0.002 * 16 / 4)]
 
 
-def test_restart_dir_needs_a_name_and_a_checkpoint(tmp_path):
+def test_restart_dir_needs_a_name_and_a_checkpoint(tmp_path, monkeypatch):
     cfg = config(tmp_path, "r")
-    restarted = D.DistEnv(rank=0, world_size=2, restart_count=1, max_restarts=1)
+    restarted = D.DistEnv(rank=0, world_size=2, restart_count=1, max_restarts=1,
+                          run_id="launch-1")
     assert D.restart_dir(cfg, restarted) is None  # restarted before any checkpoint
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "last.pt").write_bytes(b"")
+    assert D.restart_dir(cfg, restarted) is None  # a run of an earlier launch: not resumed
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "launch-1")
+    lock_run_dir(tmp_path / "r").release()  # what the first attempt's rank 0 recorded
     assert D.restart_dir(cfg, restarted) == tmp_path / "r"
     assert D.restart_dir(cfg, D.DistEnv(world_size=2, max_restarts=1)) is None  # 1st attempt
     unnamed = apply_overrides(cfg, {"run_name": ""})
     with pytest.raises(ResnetsError, match="--max-restarts needs a fixed run directory"):
         D.restart_dir(unnamed, restarted)
+
+
+def test_processes_restarted_before_a_checkpoint_start_again_in_their_own_directory(
+        tmp_path, monkeypatch):
+    cfg = config(tmp_path, "r", "iterations=2")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "launch-1")
+    run = tmp_path / "r"
+    with pytest.raises(SystemExit):  # the first attempt stops after step 1
+        train(cfg, hooks=[StopAfterStep(1)])
+    for name in ("last.pt", "last.pt.sha256"):  # as if it had died before saving
+        (run / name).unlink()
+    other = D.DistEnv(restart_count=1, max_restarts=1, run_id="launch-0")
+    with pytest.raises(ResnetsError, match="already exists"):  # not this launch's run
+        D.run(cfg, env=other)
+    restarted = D.DistEnv(restart_count=1, max_restarts=1, run_id="launch-1")
+    assert D.run(cfg, env=restarted)["steps"] == 2
+    assert [r["step"] for r in rows(run)] == [2]
 
 
 def test_each_process_drives_the_gpu_of_its_local_rank(monkeypatch):
@@ -438,7 +460,7 @@ def test_a_failed_checkpoint_write_stops_every_process(tmp_path):
                     str(tmp_path), "--name", "run", log_dir=tmp_path / "logs")
     assert proc.returncode != 0
     logs = worker_logs(tmp_path / "logs")
-    assert "No space left on device" in logs[(0, "stderr")]
+    assert "no space left on device" in logs[(0, "stderr")]
     assert logs[(1, "stderr")].startswith("resnets: error: [rank 1] rank 0 could not write")
     assert verify_checksum(tmp_path / "run" / "last.pt") is None
     assert CheckpointManager(tmp_path / "run").load_latest()["step"] == 2
@@ -524,7 +546,7 @@ def test_disk_full_keeps_the_previous_checkpoint_and_stops_in_one_line(tmp_path,
     argv = ["train", *ARGS, *SETTINGS, "--out", str(tmp_path), "--name", "run"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "No space left on device" in err and "free space" in err
+    assert "last.pt': no space left on device; free some space" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     run_dir = tmp_path / "run"
     assert verify_checksum(run_dir / "last.pt") is None

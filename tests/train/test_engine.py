@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from resnets.errors import CheckpointError, ResnetsError
+from resnets.errors import ResnetsError
 from resnets.train.checkpoint import CheckpointManager
 from resnets.train.config import from_dict
 from resnets.train.context import StopAfterStep
@@ -108,7 +108,7 @@ def test_resume_with_another_model_is_refused(tmp_path):
     cfg = tiny_config(tmp_path, run_name="m", epochs=1)
     train(cfg)
     other = tiny_config(tmp_path, run_name="m", epochs=1, **{"model.name": "resnet32"})
-    with pytest.raises(CheckpointError, match="trained with 'resnet20'"):
+    with pytest.raises(ResnetsError, match="drop model.name=resnet32 .only epochs, "):
         train(other, resume_dir=tmp_path / "m")
 
 

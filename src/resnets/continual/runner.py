@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +24,13 @@ import torch.nn.functional as F
 
 from .. import data as D
 from ..errors import ResnetsError, did_you_mean
+from ..files import atomic_path, guard_write, write_text_atomic
 from ..models import create_model, model_info
 from ..train.config import TrainConfig, apply_overrides
 from ..train.evaluate import evaluate
 from ..train.optim import build_optimizer
 from ..train.pipeline import load_arrays
+from ..train.rundir import check_run_name, create_run_dir, hold_run_dir
 from ..train.schedules import ScheduleConfig, apply_lr, lr_at
 from ..train.setup import resolve_device
 from ..weights import save_weights
@@ -103,6 +103,8 @@ def check_config(cfg: ContinualConfig) -> None:
             raise ResnetsError(message)
     model_info(cfg.model)  # an unknown model name fails here, with suggestions
     resolve_device(cfg.device)
+    if cfg.run_name:
+        check_run_name(cfg.run_name, "--run-name")
     if (run_directory(cfg) / "summary.json").exists():
         raise ResnetsError(f"{run_directory(cfg)} already holds a finished run; choose another "
                            "--out or --run-name")
@@ -219,9 +221,16 @@ def run_continual(cfg: ContinualConfig, echo=print) -> dict:
     device = resolve_device(cfg.device)
     train, test = load_data(cfg)
     tasks = split_tasks(train, test, cfg.tasks, cfg.class_order_seed)
-    run_dir = run_directory(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(run_dir / "config.json", json_text(dataclasses.asdict(cfg)))
+    # After the checks of the data (a refused input leaves nothing), before any training.
+    run_dir = create_run_dir(cfg.out, run_directory(cfg).name, "", option="--run-name",
+                             resumable=False)
+    with hold_run_dir(run_dir):
+        return _run(cfg, device, run_dir, train, tasks, echo)
+
+
+def _run(cfg: ContinualConfig, device: torch.device, run_dir: Path, train, tasks,
+         echo) -> dict:
+    write_text_atomic(run_dir / "config.json", json_text(dataclasses.asdict(cfg)))
     trainer = TaskTrainer(cfg, train, device)
     strategy = build_strategy(cfg)
     matrix: list[list[float]] = []
@@ -240,8 +249,9 @@ def run_continual(cfg: ContinualConfig, echo=print) -> dict:
                **metrics.summarise(matrix), "strategy_state": strategy.describe(),
                "train_seconds": seconds, "run_dir": str(run_dir)}
     write_outputs(run_dir, matrix, summary, f"{cfg.strategy} on {cfg.data}")
-    save_weights(trainer.model, run_dir / "model.safetensors")
-    write_atomic(run_dir / "summary.json", json_text(summary))
+    with guard_write(run_dir / "model.safetensors"):
+        save_weights(trainer.model, run_dir / "model.safetensors")
+    write_text_atomic(run_dir / "summary.json", json_text(summary))
     return summary
 
 
@@ -250,32 +260,13 @@ def write_outputs(run_dir: Path, matrix: list[list[float]], summary: dict, title
     header = "after_task," + ",".join(f"task{j + 1}" for j in range(len(matrix)))
     lines = [header] + [f"{i + 1}," + ",".join(f"{v:.6f}" for v in row)
                         for i, row in enumerate(matrix)]
-    write_atomic(run_dir / "accuracy_matrix.csv", "\n".join(lines) + "\n")
-    write_atomic(run_dir / "accuracy_matrix.json",
+    write_text_atomic(run_dir / "accuracy_matrix.csv", "\n".join(lines) + "\n")
+    write_text_atomic(run_dir / "accuracy_matrix.json",
                  json_text({"matrix": matrix, "rows": "after training task i",
                             "columns": "test accuracy on task j"}))
-    figure = run_dir / "accuracy_matrix.png"
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".accuracy_matrix.", suffix=".png")
-    os.close(fd)
-    try:
-        metrics.matrix_figure(matrix, Path(tmp), title)
-        os.replace(tmp, figure)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(run_dir / "accuracy_matrix.png") as tmp:
+        metrics.matrix_figure(matrix, tmp, title)
 
 
 def json_text(data) -> str:
     return json.dumps(data, indent=2) + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

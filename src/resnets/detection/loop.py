@@ -26,12 +26,14 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ResnetsError
+from ..files import write_text_atomic
 from ..train.checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from ..train.context import StopRequested, stop_on_interrupt
 from ..train.logger import RunLogger
 from ..train.optim import build_optimizer
 from ..train.schedules import ScheduleConfig, apply_lr, lr_at
-from ..train.setup import new_run_dir, resolve_device
+from ..train.rundir import create_run_dir, hold_run_dir, timestamped
+from ..train.setup import resolve_device
 from .batches import StepLoader
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -74,9 +76,10 @@ class LoopConfig:
 
 
 def make_run_dir(cfg: LoopConfig, default_name: str) -> Path:
-    """A new run directory under ``cfg.out_dir`` (the classification runs' naming)."""
-    return new_run_dir(SimpleNamespace(run_name=cfg.run_name, recipe=default_name,
-                                       out_dir=cfg.out_dir))
+    """A new, locked run directory under ``cfg.out_dir`` (as every training command makes
+    them: :func:`resnets.train.rundir.create_run_dir`); :func:`fit` holds it to the end."""
+    return create_run_dir(cfg.out_dir, cfg.run_name, timestamped(default_name),
+                          option="--run-name")
 
 
 def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -143,14 +146,23 @@ def fit(model: nn.Module, loss_fn: LossFn, loader: StepLoader, cfg: LoopConfig,
     and classes) is stored in config.json and in every checkpoint, so evaluate, predict and a
     resume can rebuild the model. ``resume`` is a checkpoint of this run to continue from.
     A checkpoint is written after every evaluation and on Ctrl-C (then the run stops).
+    The run directory stays locked until the run ends.
     """
+    with hold_run_dir(run_dir):
+        return _fit(model, loss_fn, loader, cfg, run_dir, evaluate, meta, resume)
+
+
+def _fit(model: nn.Module, loss_fn: LossFn, loader: StepLoader, cfg: LoopConfig,
+         run_dir: Path, evaluate: Callable[[nn.Module], dict[str, float]],
+         meta: dict[str, Any], resume: dict[str, Any] | None) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     model.to(device)
     optimizer = _optimizer(model, cfg)
     schedule = ScheduleConfig(name="cosine", warmup_iters=cfg.warmup_iters)
     checkpoints = CheckpointManager(run_dir)
-    (run_dir / "config.json").write_text(json.dumps({**meta, "loop": asdict(cfg)}, indent=2),
-                                         encoding="utf-8")
+    # A resume's --steps, --device, --workers are stored: resumed again, the run keeps them.
+    write_text_atomic(run_dir / "config.json", json.dumps({**meta, "loop": asdict(cfg)},
+                                                          indent=2))
     pos = (_restore(model, optimizer, resume, meta, run_dir) if resume
            else _Position(started=time.perf_counter()))
     logger = RunLogger(run_dir)
@@ -196,7 +208,7 @@ def fit(model: nn.Module, loss_fn: LossFn, loader: StepLoader, cfg: LoopConfig,
         logger.close()
     summary = {"run_dir": str(run_dir), "steps": cfg.steps, "train_seconds": pos.seconds(),
                **metrics}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 

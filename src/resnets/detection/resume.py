@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import CheckpointError, ResnetsError
 from ..train.checkpoint import CheckpointManager
+from ..train.resume import refuse_other_changes
 from .loop import LoopConfig, train_command
 
 RESUME_CHANGES = ("steps", "device", "workers")  # options that may go with --resume
@@ -44,7 +45,11 @@ def load_resume(run_dir: str, task: str, **changes: Any) -> Resume:
     if not (run / "config.json").is_file():
         raise ResnetsError(f"--resume {run_dir}: no config.json, so not a run directory; "
                            f"pass a directory written by `{train_command(task)}`")
-    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    try:
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"--resume {run_dir}: its config.json cannot be read ({exc}); "
+                              f"{again}") from None
     if config.get("task") != task:
         raise ResnetsError(f"--resume {run_dir}: a {config.get('task')} run, not a {task} "
                            "run; resume it with its own command")
@@ -78,10 +83,7 @@ def resume_changes(add_options: Callable[[argparse.ArgumentParser], None],
     unset = object()  # argparse fills in a default only where the namespace lacks the name
     given = vars(parser.parse_args(argv, argparse.Namespace(**dict.fromkeys(flags, unset))))
     given = {k: v for k, v in given.items() if v is not unset and k != "resume"}
-    refused = [flags[k] for k in given if k not in RESUME_CHANGES]
-    if refused:
-        allowed = ", ".join(f"--{k}" for k in RESUME_CHANGES)
-        raise ResnetsError(f"--resume continues a run with the settings in its config.json; "
-                           f"drop {' '.join(refused)} (only {allowed} may change)")
+    refuse_other_changes([flags[k] for k in given if k not in RESUME_CHANGES],
+                         [f"--{k}" for k in RESUME_CHANGES])
     return given
 

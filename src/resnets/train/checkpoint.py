@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..files import WriteError, fsync_dir, write_error, write_text_atomic
 
 CHECKSUM_SUFFIX = ".sha256"
 _LEAF_TYPES = (bool, int, float, complex, str, bytes, torch.device, torch.dtype, torch.Size)
@@ -117,32 +118,10 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _temp_name(path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     return Path(tmp)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = _temp_name(path)
-    try:
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _keep_as_previous(path: Path) -> None:
@@ -159,7 +138,7 @@ def _keep_as_previous(path: Path) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     recorded = checksum_path(path).read_text(encoding="ascii").split()[0]
-    _write_text_atomic(checksum_path(prev), f"{recorded}  {prev.name}\n")
+    write_text_atomic(checksum_path(prev), f"{recorded}  {prev.name}\n")
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any],
@@ -173,8 +152,11 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any],
     if not isinstance(state, Mapping):
         raise CheckpointError(f"a checkpoint is a dict, got {type(state).__name__}")
     plain = to_plain(dict(state))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_name(path)
+    except OSError as exc:
+        raise _write_failure(path, exc) from exc
     try:
         with open(tmp, "wb") as f:
             torch.save(plain, f)
@@ -184,14 +166,19 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any],
         if keep_previous and verify_checksum(path) is None:
             _keep_as_previous(path)
         os.replace(tmp, path)
-        _write_text_atomic(checksum_path(path), f"{digest}  {path.name}\n")
-        _fsync_dir(path.parent)
-    except (OSError, RuntimeError) as exc:  # torch.save reports failed writes as RuntimeError
-        raise CheckpointError(f"cannot write checkpoint {str(path)!r}: {_first_line(exc)}; "
-                              "check the free space and permissions of the directory") from exc
+        write_text_atomic(checksum_path(path), f"{digest}  {path.name}\n")
+        fsync_dir(path.parent)
+    except (OSError, RuntimeError, WriteError) as exc:  # torch.save: RuntimeError
+        raise _write_failure(path, exc) from exc
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _write_failure(path: Path, exc: BaseException) -> CheckpointError:
+    """One line, errno in words ("no space left on device"), not torch's C++ message."""
+    problem = exc if isinstance(exc, WriteError) else write_error(path, exc)
+    return CheckpointError(str(problem).replace("cannot write ", "cannot write checkpoint ", 1))
 
 
 def load_checkpoint(path: str | os.PathLike, require_checksum: bool = False) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from torch import nn
 from ..errors import ResnetsError
 from .checkpoint import CheckpointWarning
 from .config import TrainConfig
+from .rundir import lock_owner
 from .sync_norm import GlobalBatchNorm, convert_to_global_batchnorm
 
 LAUNCHER_HINT = ("start the processes with torchrun, which sets RANK, WORLD_SIZE, LOCAL_RANK, "
@@ -54,6 +55,7 @@ class DistEnv:
     master_addr: str = ""  # host of the store the processes meet at
     master_port: int = 0  # its port
     agent_store: bool = False  # torchrun's agent hosts that store, for all its attempts
+    run_id: str = ""  # torchrun's run id (--rdzv-id; --standalone: new for every launch)
 
 
 def detect(environ: Mapping[str, str] | None = None) -> DistEnv:
@@ -82,7 +84,8 @@ def detect(environ: Mapping[str, str] | None = None) -> DistEnv:
     return DistEnv(rank, world_size, local_rank, values["TORCHELASTIC_RESTART_COUNT"],
                    values["TORCHELASTIC_MAX_RESTARTS"], env.get("MASTER_ADDR", ""),
                    _env_int(env, "MASTER_PORT"),
-                   env.get("TORCHELASTIC_USE_AGENT_STORE") == "True")
+                   env.get("TORCHELASTIC_USE_AGENT_STORE") == "True",
+                   env.get("TORCHELASTIC_RUN_ID", ""))
 
 
 def _env_int(env: Mapping[str, str], name: str) -> int:
@@ -108,16 +111,24 @@ def scaled_lr(lr: float, batch_size: int, reference_batch: int) -> float:
 def restart_dir(cfg: TrainConfig, env: DistEnv) -> Path | None:
     """The run directory to resume when torchrun has restarted the processes, else None.
 
-    Restarted processes find the run again by its name, so ``--max-restarts`` needs one.
+    Restarted processes find the run again by its name, so ``--max-restarts`` needs one; the
+    directory is theirs only when its lock was last taken by this torchrun run (its run id),
+    never a finished run of an earlier launch that the first attempt refused.
     """
     if env.max_restarts > 0 and not cfg.run_name:
         raise ResnetsError("torchrun --max-restarts needs a fixed run directory that restarted "
                            "processes can resume: pass --name NAME (run_name=NAME)")
     path = Path(cfg.out_dir) / cfg.run_name
-    if env.restart_count > 0 and ((path / "last.pt").exists()
-                                  or (path / "last.prev.pt").exists()):
+    if own_restarted_run(path, env) and ((path / "last.pt").exists()
+                                         or (path / "last.prev.pt").exists()):
         return path
     return None
+
+
+def own_restarted_run(path: Path, env: DistEnv) -> bool:
+    """Whether torchrun restarted these processes and ``path`` is the run they started."""
+    owner = lock_owner(path) if env.restart_count > 0 else None
+    return owner is not None and owner.get("torchrun_run_id") == env.run_id
 
 
 def run(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
@@ -128,9 +139,12 @@ def run(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     env = detect() if env is None else env
     if resume_dir is None:
         resume_dir = restart_dir(cfg, env)
+    # Restarted before the first checkpoint: start afresh in the run's own directory.
+    reenter = resume_dir is None and bool(cfg.run_name) and own_restarted_run(
+        Path(cfg.out_dir) / cfg.run_name, env)
     with session(cfg, env) as wrap_model:
         return train(cfg, resume_dir=resume_dir, hooks=hooks, rank=env.rank,
-                     world_size=env.world_size, wrap_model=wrap_model)
+                     world_size=env.world_size, wrap_model=wrap_model, reenter=reenter)
 
 
 @contextlib.contextmanager

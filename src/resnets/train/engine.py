@@ -9,9 +9,11 @@ the epoch. Hook objects see named points of the loop and may carry state of thei
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +21,7 @@ from typing import Sequence
 import torch
 
 from ..errors import CheckpointError, ResnetsError
+from ..files import check_writable, write_text_atomic
 from ..models import model_info
 from ..transfer import check_pretrained
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
@@ -32,8 +35,10 @@ from .logger import RunLogger, progress
 from .objectives import build_objective
 from .optim import build_optimizer
 from .pipeline import build_pipeline
+from .resume import check_steps_left, resume_changes, store_config
+from .rundir import hold_run_dir
 from .schedules import ErrorGatedWarmup, apply_lr, lr_at
-from .setup import build_model, new_run_dir, resolve_device
+from .setup import build_model, load_run_config, new_run_dir, resolve_device
 
 GATE_WINDOW = 50  # steps between updates of the error-gated warm-up (one host sync each)
 
@@ -44,12 +49,49 @@ class TrainingDiverged(ResnetsError):
 
 def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
           hooks: Sequence[Hook] = (), rank: int = 0, world_size: int = 1,
-          wrap_model=None) -> dict:
-    """Train as ``cfg`` says; returns the summary (also written to ``summary.json``)."""
+          wrap_model=None, reenter: bool = False) -> dict:
+    """Train as ``cfg`` says; returns the summary (also written to ``summary.json``).
+
+    A new run gets a new run directory (``reenter``: the existing one of ``cfg``, for
+    processes that torchrun restarted before their first checkpoint); ``resume_dir``
+    continues that run with the changes :mod:`resnets.train.resume` allows. Rank 0 holds
+    the run directory's lock until the end.
+    """
     validate(cfg)
     model_info(cfg.model.name)  # an unknown model fails before the data is read
-    if not resume_dir:  # so does a missing backbone file (a resumed run has its weights)
+    if resume_dir:  # a refused change fails before the data is read, too
+        changes = resume_changes(load_run_config(resume_dir), cfg)
+    else:  # so does a missing backbone file (a resumed run has its weights)
         check_pretrained(cfg.model.pretrained, cfg.model.name)
+        changes = {}
+    run_dir = _open_run_dir(cfg, resume_dir, rank == 0, reenter)
+    with hold_run_dir(run_dir) if rank == 0 else contextlib.nullcontext():
+        return _train(cfg, run_dir, bool(resume_dir), changes, hooks, rank, world_size,
+                      wrap_model)
+
+
+def _open_run_dir(cfg: TrainConfig, resume_dir, is_main: bool, reenter: bool) -> Path:
+    """The run directory, checked writable; rank 0 makes a new one and tells the others."""
+    if resume_dir:
+        if is_main:
+            check_writable(resume_dir, create=False)
+        return Path(resume_dir)
+    # Rank 0 names the run directory: a name made of the time may differ between processes.
+    text = ""
+    if is_main:
+        try:
+            text = str(new_run_dir(cfg, reenter))
+        except ResnetsError as exc:
+            broadcast_text("\0" + str(exc))  # the others stop with the same line
+            raise
+    text = broadcast_text(text)
+    if text.startswith("\0"):
+        raise ResnetsError(text[1:])
+    return Path(text)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
+           hooks: Sequence[Hook], rank: int, world_size: int, wrap_model) -> dict:
     device = resolve_device(cfg.device)
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)  # the current device: its random state is checkpointed
@@ -61,7 +103,7 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     pipe = build_pipeline(cfg, device, rank, world_size)
     # A resumed run's weights come from its checkpoint, not from model.pretrained again.
     model = build_model(cfg, len(pipe.classes), pipe.in_chans, device,
-                        load_pretrained=not resume_dir)
+                        load_pretrained=not resuming)
     optimizer = build_optimizer(model, lr=peak_lr, momentum=cfg.optim.momentum,
                                 weight_decay=cfg.optim.weight_decay,
                                 nesterov=cfg.optim.nesterov,
@@ -70,33 +112,33 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     ema = ModelEMA(model, decay=cfg.optim.ema_decay) if cfg.optim.ema_decay else None
     gate = ErrorGatedWarmup.from_config(cfg.schedule)
     is_main = rank == 0
-    # Rank 0 names the run directory: a name made of the time may differ between processes.
-    run_dir = Path(resume_dir or broadcast_text(str(new_run_dir(cfg)) if is_main else ""))
     ckpts = CheckpointManager(run_dir)
     ctx = Context(cfg, model, optimizer, pipe, run_dir, device, is_main=is_main,
                   world_size=world_size, peak_lr=peak_lr,
                   objective=build_objective(cfg, pipe.mean, pipe.std, len(pipe.classes)))
-    if resume_dir:
+    steps_per_epoch = len(pipe.train)
+    total_steps = cfg.iterations or cfg.epochs * steps_per_epoch
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    if resuming:
         state = ckpts.load_latest()
         if state is None:
             raise CheckpointError(f"no checkpoint to resume from in {str(run_dir)!r}")
+        check_steps_left(run_dir, state["step"], total_steps)
         _restore(ctx, state, ema, gate, hooks)
     same_everywhere(ctx.step, "the step to start from")
-    if not resume_dir and is_main:
-        (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    if is_main and (changes or not resuming):  # a resume's changes hold for the next one
+        store_config(run_dir, cfg)
+        if changes:
+            print("resume changes " + " ".join(f"{k}={v}" for k, v in changes.items()))
     if pipe.skipped and is_main:
-        (run_dir / "skipped.txt").write_text("\n".join(pipe.skipped) + "\n")
+        write_text_atomic(run_dir / "skipped.txt", "\n".join(pipe.skipped) + "\n")
         print(f"skipped {len(pipe.skipped)} unreadable files (see {run_dir / 'skipped.txt'})")
     logger = RunLogger(run_dir, enabled=is_main)
-    if resume_dir:
+    if logger.jsonl_path.exists():  # rows logged after the checkpoint come again
         logger.truncate_after(ctx.step)
     net = wrap_model(model) if wrap_model else model
     if cfg.compile:
         net = torch.compile(net)
-
-    steps_per_epoch = len(pipe.train)
-    total_steps = cfg.iterations or cfg.epochs * steps_per_epoch
-    epochs = math.ceil(total_steps / steps_per_epoch)
 
     def checkpoint_state(sums: dict) -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -161,7 +203,7 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
     for h in hooks:
         h.on_train_end(ctx, summary)
     if is_main:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         logger.plot()
     logger.close()
     return summary
@@ -220,8 +262,9 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
 
 def _stop_message(ctx: Context, what: str) -> None:
     if ctx.is_main:
+        # Every setting the run needs is in its config.json, changes of resumes included.
         print(f"\ninterrupted at step {ctx.step}; {what}. Resume with:\n"
-              f"  resnets train --resume {ctx.run_dir}", flush=True)
+              f"  resnets train --resume {shlex.quote(str(ctx.run_dir))}", flush=True)
     raise SystemExit(130)
 
 

@@ -12,10 +12,12 @@ import torch.nn.functional as F
 
 from .. import data as D
 from ..errors import CheckpointError, ResnetsError
+from ..files import check_writable, write_text_atomic
 from .checkpoint import CheckpointManager, load_checkpoint
 from .config import TrainConfig, apply_overrides, from_dict
 from .setup import build_model, resolve_device
 from .evaluate import evaluate
+from .logger import save_figure
 from .metrics import per_class_accuracy
 from .pipeline import build_pipeline
 
@@ -53,6 +55,8 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
     """Top-1/top-5 error, per-class accuracy and a confusion-matrix PNG for one split."""
     device = resolve_device("auto")
     model, state, cfg = load_trained(path, device)
+    out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else Path(path).parent)
+    check_writable(out)  # a report that cannot be written fails before the evaluation
     if root:
         cfg = apply_overrides(cfg, {"data.root": root})
     if ten_crop and cfg.data.dataset != "folder":
@@ -73,8 +77,6 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
                       show_progress=True)
     cm = result["confusion"]
     per_class = dict(zip(classes, per_class_accuracy(cm).tolist()))
-    out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else Path(path).parent)
-    out.mkdir(parents=True, exist_ok=True)
     png = plot_confusion(cm, classes, out / f"confusion-{split}.png")
     report = {"split": split, "images": int(cm.sum()), "loss": result["loss"],
               "top1_error": result["top1_error"], "top5_error": result["top5_error"],
@@ -82,7 +84,7 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
               "checkpoint": str(path), "step": state.get("step"), "ten_crop": ten_crop,
               "confusion_png": str(png)}
     report_path = out / f"evaluation-{split}.json"
-    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
     report["report_path"] = str(report_path)
     return report
 
@@ -104,9 +106,7 @@ def plot_confusion(cm: torch.Tensor, classes: Sequence[str], path: Path) -> Path
     ax.set(xlabel="predicted class", ylabel="true class", title="confusion (row-normalised)")
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def preprocess(path: str | os.PathLike, state: dict, cfg: TrainConfig) -> torch.Tensor:

@@ -4,11 +4,14 @@ curves as PNG, and progress on the terminal (bars) or in logs (plain lines)."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from ..files import atomic_path, write_text_atomic
 
 CURVES_PNG = "curves.png"
 
@@ -28,10 +31,11 @@ def progress(iterable: Iterable, total: int, desc: str, enabled: bool = True) ->
 
 
 class RunLogger:
-    """Appends one row per evaluation to ``metrics.csv`` and ``metrics.jsonl``.
+    """Adds one row per evaluation to ``metrics.csv`` and ``metrics.jsonl``.
 
-    Rows written before a resume are kept: the files are reopened in append mode and the
-    curves are drawn from every row on disk.
+    Both files are rewritten atomically with every row, so a failed write (full disk) leaves
+    the rows before it intact. Rows written before a resume are kept, and the curves are
+    drawn from every row on disk.
     """
 
     def __init__(self, run_dir: Path, enabled: bool = True) -> None:
@@ -61,16 +65,15 @@ class RunLogger:
         if not self.enabled:
             return
         kept = [r for r in self.rows() if r["step"] <= step]
-        self.jsonl_path.write_text("".join(json.dumps(r) + "\n" for r in kept),
-                                   encoding="utf-8")
+        write_text_atomic(self.jsonl_path, "".join(json.dumps(r) + "\n" for r in kept))
         self._write_csv(kept)
 
     def log(self, row: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with open(self.jsonl_path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
-        self._write_csv(self.rows())
+        rows = [*self.rows(), row]  # rewritten whole: a full disk never leaves half a row
+        write_text_atomic(self.jsonl_path, "".join(json.dumps(r) + "\n" for r in rows))
+        self._write_csv(rows)
         if self._tb is not None:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and key not in ("step", "epoch"):
@@ -81,10 +84,11 @@ class RunLogger:
         keys: list[str] = []
         for row in rows:
             keys += [k for k in row if k not in keys]
-        with open(self.run_dir / "metrics.csv", "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(self.run_dir / "metrics.csv", text.getvalue())
 
     def plot(self) -> Path | None:
         """Error against iterations, training dashed and test solid (He et al. 2015, Fig. 6)."""
@@ -113,14 +117,23 @@ class RunLogger:
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        path = self.run_dir / CURVES_PNG
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        return save_figure(fig, self.run_dir / CURVES_PNG)
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Save a matplotlib figure as PNG atomically (a full disk: one line), then close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+    return path
 
 
 def _finite(value: Any) -> bool:

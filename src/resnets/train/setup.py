@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import torch
 from ..errors import CheckpointError, ResnetsError
 from ..models import create_model
 from .config import TrainConfig, from_dict
+from .rundir import create_run_dir, timestamped
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,18 +75,19 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
     return model
 
 
-def new_run_dir(cfg: TrainConfig) -> Path:
-    name = cfg.run_name or f"{cfg.recipe or cfg.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, n = Path(cfg.out_dir) / name, 1
-    while path.exists() and not cfg.run_name:
-        n += 1
-        path = Path(cfg.out_dir) / f"{name}-{n}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def new_run_dir(cfg: TrainConfig, reenter: bool = False) -> Path:
+    """Make and lock a new run directory for ``cfg`` (see :mod:`resnets.train.rundir`)."""
+    return create_run_dir(cfg.out_dir, cfg.run_name, timestamped(cfg.recipe or cfg.model.name),
+                          reenter=reenter)
 
 
 def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{str(run_dir)!r} is not a run directory (no config.json)")
-    return from_dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{str(path)!r} cannot be read ({exc}); restore it from the "
+                              "checkpoint's config or start a new run") from None
+    return from_dict(data)
