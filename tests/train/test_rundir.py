@@ -183,3 +183,13 @@ def test_a_disk_that_fills_mid_run_keeps_the_last_checkpoint_and_resumes(
     fills.filler.unlink()
     assert main(["train", "--resume", str(run)]) == 0
     assert [r["step"] for r in map(json.loads, (run / "metrics.jsonl").open())] == [3, 6]
+
+
+def test_resume_accepts_a_moved_data_set(finished, tmp_path, capsys):
+    import shutil
+
+    run, moved = tmp_path / "copy", tmp_path / "moved-data"
+    shutil.copytree(finished, run)
+    moved.mkdir()
+    assert main(["train", "--resume", str(run), "--root", str(moved), "epochs=3"]) == 0
+    assert load_run_config(run).data.root == str(moved)

@@ -19,9 +19,10 @@ from ..files import write_text_atomic
 from .config import TrainConfig, field_types, to_dict
 
 # `resnets train --resume RUN key=value`: the keys that may change. Training longer stretches
-# the schedule from the resumed step on; the others do not change what is computed.
-TRAIN_RESUME_SETTINGS = ("epochs", "iterations", "device", "data.workers", "eval_batch_size",
-                         "checkpoint_every", "dist_timeout")
+# the schedule from the resumed step on; the others do not change what is computed
+# (`data.root`: the same data set, moved to another folder or machine).
+TRAIN_RESUME_SETTINGS = ("epochs", "iterations", "device", "data.root", "data.workers",
+                         "eval_batch_size", "checkpoint_every", "dist_timeout")
 
 
 def refuse_other_changes(changed: Iterable[str], allowed: Iterable[str]) -> None:
