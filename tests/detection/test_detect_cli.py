@@ -1,6 +1,7 @@
 """`resnets detect` end to end on a tiny synthetic set, and its one-line errors."""
 
 import json
+import shutil
 
 import pytest
 
@@ -57,3 +58,16 @@ def test_bad_annotations_stop_before_training(shapes, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()  # nothing was started
     assert main(["detect", "evaluate", str(tmp_path)]) == 2
     assert "holds no checkpoint" in capsys.readouterr().err
+
+
+def test_an_unreadable_val_image_stops_before_training(shapes, tmp_path, capsys, bad_images):
+    images = tmp_path / "val-images"
+    shutil.copytree(shapes / "val/images", images)
+    (images / "00001.png").write_bytes(bad_images["empty"])
+    code = main(["detect", "train", "--train", str(shapes / "train/annotations.json"),
+                 "--val", str(shapes / "val/annotations.json"), "--val-images", str(images),
+                 *TINY, "--out-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "00001.png (empty file (0 bytes)); 1 of 2 images" in err and "--skip-bad" in err
+    assert not (tmp_path / "runs").exists()
