@@ -1,6 +1,7 @@
 """`resnets segment` end to end on a tiny synthetic set, and its one-line errors."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -49,4 +50,16 @@ def test_a_mask_of_the_wrong_size_stops_before_training(shapes, tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "masks/x.png is 16x16 but its image is 32x32" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_unreadable_val_image_stops_before_training(shapes, tmp_path, capsys, bad_images):
+    val = tmp_path / "val"
+    shutil.copytree(shapes / "val", val)
+    (val / "images/00001.png").write_bytes(bad_images["truncated"])
+    code = main(["segment", "train", "--train", str(shapes / "train"), "--val", str(val),
+                 "--out-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "cannot read image" in err and "00001.png" in err and "--skip-bad" in err
     assert not (tmp_path / "runs").exists()

@@ -19,7 +19,7 @@ from PIL import Image
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..errors import DataError
-from .imagecheck import MAX_PIXELS, check_images, refuse_bad_images
+from .imagecheck import check_images, open_image, refuse_bad_images
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
                     ".tiff", ".webp")  # files with other suffixes (README, .txt) are ignored
@@ -28,10 +28,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".g
 def decode_image(path: str | os.PathLike) -> Image.Image:
     """Fully decode ``path`` as an RGB PIL image; an unreadable file raises DataError."""
     try:
-        with Image.open(path) as image:
-            if image.size[0] * image.size[1] > MAX_PIXELS:
-                raise Image.DecompressionBombError(f"{image.size[0]}x{image.size[1]} pixels, "
-                                                   f"over the limit of {MAX_PIXELS}")
+        with open_image(path) as image:
             return image.convert("RGB")  # convert() forces the whole file to be decoded
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__

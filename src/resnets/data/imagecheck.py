@@ -14,9 +14,10 @@ decoded in full. Files are checked by a few threads (PIL releases the GIL while 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -50,8 +51,7 @@ def check_image(path: str | os.PathLike) -> ImageStatus:
             return ImageStatus(None, "empty file (0 bytes)")
         with Image.open(path) as image:
             size = image.size
-            if size[0] * size[1] > MAX_PIXELS:
-                return ImageStatus(size, _bomb(size))
+            refuse_bomb(image)
             if image.format == "JPEG":
                 image.draft("RGB", (max(size[0] // 8, 1), max(size[1] // 8, 1)))
                 image.load()
@@ -66,8 +66,24 @@ def check_image(path: str | os.PathLike) -> ImageStatus:
     return ImageStatus(size)
 
 
-def _bomb(size: tuple[int, int]) -> str:
-    return f"{size[0]}x{size[1]} pixels, over the limit of {MAX_PIXELS} (a decompression bomb?)"
+def refuse_bomb(image: Image.Image) -> None:
+    """Raise PIL's DecompressionBombError for an opened image of over MAX_PIXELS pixels."""
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise Image.DecompressionBombError(f"{width}x{height} pixels, over the limit of "
+                                           f"{MAX_PIXELS} (a decompression bomb?)")
+
+
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
+    """``Image.open(path)`` that raises DecompressionBombError over MAX_PIXELS pixels (and
+    does not also warn); for one file at a time (the warning filter is process-wide)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(path)
+    with image:
+        refuse_bomb(image)
+        yield image
 
 
 def check_images(paths: Sequence[str | os.PathLike], threads: int = CHECK_THREADS
