@@ -101,11 +101,12 @@ def check_images(paths: Sequence[str | os.PathLike], threads: int = CHECK_THREAD
 
 
 def refuse_bad_images(paths: Sequence[str | os.PathLike], statuses: Sequence[ImageStatus],
-                      where: str, flag: str) -> None:
-    """Raise one line naming the first bad file, how many are bad, and ``flag``; or nothing."""
+                      where: str, flag: str | None) -> None:
+    """Raise one line naming the first bad file, how many are bad, and ``flag`` (the option
+    that skips them, if there is one); or nothing when all are good."""
     bad = [(path, status.problem) for path, status in zip(paths, statuses) if not status.ok]
     if bad:
         first, problem = bad[0]
+        skip = f", or pass {flag} to skip and count them" if flag else ""
         raise DataError(f"cannot read image {first} ({problem}); {len(bad)} of {len(paths)} "
-                        f"images in {where} are unreadable: replace or delete them, or pass "
-                        f"{flag} to skip and count them")
+                        f"images in {where} are unreadable: replace or delete them{skip}")

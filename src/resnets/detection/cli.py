@@ -118,10 +118,15 @@ def main(argv: list[str]) -> int:
                                      args.skip_bad)
         write_metrics(metrics, args.out)
         return 0
-    path = tasks.predict_images(args.checkpoint, args.images, args.out, args.threshold,
-                                args.device)
-    print(f"wrote {len(args.images)} images and {path}")
+    report_written(tasks.predict_images(args.checkpoint, args.images, args.out,
+                                        args.threshold, args.device))
     return 0
+
+
+def report_written(paths: list) -> None:
+    """One line per file written by ``predict``: exactly those, under the names chosen."""
+    for path in paths:
+        print(f"wrote {path}")
 
 
 def write_metrics(metrics: dict, out: str | None) -> None:
