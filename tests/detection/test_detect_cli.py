@@ -131,3 +131,17 @@ def test_predict_into_a_file_or_a_full_disk_is_one_line(shapes, runs, tmp_path, 
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and message in err
     assert sorted(p.name for p in full_disk.iterdir()) == [".filler"]  # nothing half-written
+
+
+def test_synth_refuses_a_folder_with_files_unless_forced(tmp_path, capsys):
+    mine = tmp_path / "train/annotations.json"
+    mine.parent.mkdir()
+    mine.write_text("{}")
+    synth = ["detect", "synth", str(tmp_path), "--num-train", "1", "--num-val", "1",
+             "--image-size", "32", "--max-size", "16", "--min-size", "8"]
+    assert main(synth) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "is not empty" in err and "--force" in err
+    assert mine.read_text() == "{}"
+    assert main([*synth, "--force"]) == 0
+    assert json.loads(mine.read_text())["categories"]  # replaced by the generated file

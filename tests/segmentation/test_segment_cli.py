@@ -93,3 +93,21 @@ def test_predict_on_a_full_disk_is_one_line(shapes, runs, full_disk, capsys):
                  str(runs / "r"), "--out", str(full_disk / "pred"), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no space left on device" in err
+
+
+def test_synth_refuses_a_folder_with_files_and_fails_on_a_full_disk_in_one_line(
+        tmp_path, full_disk, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "classes.txt").write_text("my classes\n")
+    synth = ["segment", "synth", "--num-train", "1", "--num-val", "1", "--image-size", "32",
+             "--min-size", "8", "--max-size", "16"]
+    for root, message in ((mine, "is not empty (it holds classes.txt)"),
+                          (full_disk / "shapes", "no space left on device")):
+        assert main([*synth, str(root)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err
+    assert (mine / "classes.txt").read_text() == "my classes\n"
+    assert main([*synth, str(mine), "--force"]) == 0
+    assert (mine / "classes.txt").read_text().split() == ["background", "circle",
+                                                              "square", "triangle"]

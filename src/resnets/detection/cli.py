@@ -14,6 +14,7 @@ import argparse
 import json
 from collections.abc import Callable
 
+from ..data.destination import add_force_option
 from ..data.shapes import ShapesConfig, write_shapes
 from ..errors import ResnetsError
 from .loop import LoopConfig, add_config_args, config_from_args
@@ -28,12 +29,13 @@ def add_synth_parser(sub: argparse._SubParsersAction, task: str) -> None:
     p.add_argument("--num-train", type=int, default=200, help="training images")
     p.add_argument("--num-val", type=int, default=50, help="validation images")
     p.add_argument("--seed", type=int, default=0, help="random seed of the scenes")
+    add_force_option(p)
     add_config_args(p, ShapesConfig)
 
 
 def run_synth(args: argparse.Namespace, task: str) -> int:
     root = write_shapes(args.root, task, args.num_train, args.num_val,
-                        config_from_args(ShapesConfig, args), args.seed)
+                        config_from_args(ShapesConfig, args), args.seed, args.force)
     print(f"wrote {args.num_train} train and {args.num_val} val images to {root}")
     return 0
 
