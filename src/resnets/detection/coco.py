@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..data.folder import decode_image

@@ -15,7 +15,6 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from torchvision.utils import draw_segmentation_masks
 
 from ..data.folder import decode_image
-from ..errors import DataError
 from ..train.setup import resolve_device
 from ..detection.batches import StepLoader
 from ..detection.loop import LoopConfig, fit, make_run_dir
