@@ -131,6 +131,9 @@ def test_predict_into_a_file_or_a_full_disk_is_one_line(shapes, runs, tmp_path, 
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and message in err
     assert sorted(p.name for p in full_disk.iterdir()) == [".filler"]  # nothing half-written
+    assert main(["detect", "evaluate", str(runs / "r"), "--device", "cpu", "--out",
+                 str(full_disk / "m.json")]) == 2
+    assert "no space left on device" in capsys.readouterr().err
 
 
 def test_synth_refuses_a_folder_with_files_unless_forced(tmp_path, capsys):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from ..data.destination import add_force_option
 from ..data.shapes import ShapesConfig, write_shapes
 from ..errors import ResnetsError
+from ..files import write_text_atomic
 from .loop import LoopConfig, add_config_args, config_from_args
 from .models import DetectorConfig
 from .resume import resume_changes
@@ -132,10 +133,8 @@ def report_written(paths: list) -> None:
 
 
 def write_metrics(metrics: dict, out: str | None) -> None:
-    """Print ``metrics`` as JSON, and write them to ``out`` when given."""
+    """Print ``metrics`` as JSON, and write them to ``out`` (atomically) when given."""
     text = json.dumps(metrics, indent=2)
     print(text)
     if out:
-        from pathlib import Path
-
-        Path(out).write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(out, text + "\n")
