@@ -148,3 +148,12 @@ def test_synth_refuses_a_folder_with_files_unless_forced(tmp_path, capsys):
     assert mine.read_text() == "{}"
     assert main([*synth, "--force"]) == 0
     assert json.loads(mine.read_text())["categories"]  # replaced by the generated file
+
+
+def test_predict_checks_its_inputs_before_loading_a_model(tmp_path, capsys, bad_images):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(bad_images["empty"])
+    assert _predict(tmp_path / "no-run", empty, "--out", tmp_path / "out") == 2  # no model
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "empty.png (empty file (0 bytes))" in err
+    assert not (tmp_path / "out").exists()

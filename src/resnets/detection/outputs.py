@@ -42,7 +42,7 @@ def plan_outputs(images: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         raise DataError(f"image {str(missing[0])!r} does not exist; pass existing image files")
     refuse_bad_images(images, check_images(images), "the inputs", None)
     out = check_writable(out_dir)
-    inputs = {_identity(Path(p)) for p in images}
+    inputs = {_identity(Path(p)) for p in images} - {None}
     for name in shared:
         if _identity(out / name) in inputs:
             raise DataError(f"input {str(out / name)!r} would be overwritten by this "
