@@ -19,7 +19,7 @@ from PIL import Image
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..errors import DataError
-from .imagecheck import check_images, open_image, refuse_bad_images
+from .imagecheck import CHECK_THREADS, check_images, open_image, refuse_bad_images
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
                     ".tiff", ".webp")  # files with other suffixes (README, .txt) are ignored
@@ -52,7 +52,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                  transform: Callable[[Image.Image], Any] | None = None,
                  skip_corrupt: bool = False,
                  extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
-                 check_threads: int = 4) -> None:
+                 check_threads: int = CHECK_THREADS) -> None:
         self.root = Path(root).expanduser()
         self.directory = self.root if split is None else self.root / split
         layout = (f"expected {self.root}/{split or ''}{'/' if split else ''}<class>/<image> "

@@ -28,7 +28,8 @@ from ..errors import DataError
 # PIL's own default bomb limit (about 9459 x 9459), fixed here so that a library that set
 # Image.MAX_IMAGE_PIXELS = None elsewhere in the process cannot switch the check off.
 MAX_PIXELS = 89_478_485
-CHECK_THREADS = 4  # at most; PIL decodes outside the GIL, more threads gain little on disks
+# PIL decodes outside the GIL, so threads scale with the cores (up to what the disk serves).
+CHECK_THREADS = min(8, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
