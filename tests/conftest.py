@@ -70,3 +70,35 @@ def small_disk(tmp_path):
 def fill_disk():
     """``fill_disk(folder)`` fills the file system of ``folder`` (see :func:`fill`)."""
     return fill
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` pixels and holds none (a "bomb" header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def bad_images():
+    """Bytes of unreadable image files, by kind: what the pre-training image check refuses.
+
+    "bomb" declares 12000 x 12000 pixels (over PIL's limit, within twice it: PIL only warns);
+    "huge" declares 30000 x 30000 (PIL itself raises).
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buffer, format="PNG")
+    png = buffer.getvalue()
+    return {"empty": b"", "junk": b"this is no image", "truncated": png[: len(png) // 2],
+            "bomb": _png_header_only(12000, 12000), "huge": _png_header_only(30000, 30000)}

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from resnets.data.folder import ImageFolderDataset
+from resnets.data.folder import ImageFolderDataset, decode_image
 from resnets.data.transforms import imagenet_eval_transform
 from resnets.errors import DataError
 
@@ -74,14 +74,30 @@ def _corrupt(root: Path) -> list[Path]:
     return bad
 
 
-def test_corrupt_files_raise_naming_the_file(tmp_path):
+def test_corrupt_files_stop_construction_in_one_line_naming_the_first(tmp_path):
     _tree(tmp_path)
     junk, truncated = _corrupt(tmp_path)
-    ds = ImageFolderDataset(tmp_path, "train")
-    index = {Path(p): i for i, (p, _) in enumerate(ds.samples)}
-    for bad in (junk, truncated):
+    with pytest.raises(DataError) as caught:
+        ImageFolderDataset(tmp_path, "train")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"cannot read image {junk} (")
+    assert "2 of 6 images in" in message and "skip_corrupt=True" in message
+
+
+def test_a_corrupt_val_image_stops_construction_too(tmp_path):
+    folder = tmp_path / "val" / "cat"
+    folder.mkdir(parents=True)
+    Image.fromarray(_pixels(1)).save(folder / "good.png")
+    (folder / "empty.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty.png \(empty file \(0 bytes\)\); 1 of 2"):
+        ImageFolderDataset(tmp_path, "val")
+
+
+def test_decode_image_names_the_file_and_the_flag(tmp_path):
+    _tree(tmp_path)
+    for bad in _corrupt(tmp_path):
         with pytest.raises(DataError, match=f"cannot decode image {bad}.*skip_corrupt=True"):
-            ds[index[bad]]
+            decode_image(bad)
 
 
 def test_skip_corrupt_leaves_out_and_lists_unreadable_files_up_front(tmp_path):
@@ -109,3 +125,37 @@ def test_split_none_reads_class_folders_from_root(tmp_path):
     _tree(tmp_path)
     ds = ImageFolderDataset(tmp_path / "train", split=None)
     assert ds.classes == ["ant", "zebra"] and len(ds) == 4
+
+
+def test_links_back_into_walked_folders_are_not_followed(tmp_path):
+    _tree(tmp_path)
+    zebra = tmp_path / "train/zebra"
+    (zebra / "deeper/loop").symlink_to(zebra)  # would repeat zebra/ until ELOOP (~40 times)
+    (zebra / "up").symlink_to(tmp_path / "train")  # would pull ant/ into zebra
+    elsewhere = tmp_path / "extra"
+    elsewhere.mkdir()
+    Image.fromarray(_pixels(5)).save(elsewhere / "c.png")
+    (zebra / "linked").symlink_to(elsewhere)  # an ordinary link is still followed
+    ds = ImageFolderDataset(tmp_path, "train")
+    names = [Path(p).relative_to(tmp_path / "train").as_posix() for p, _ in ds.samples]
+    assert names == ["ant/x.PNG", "ant/y.jpg", "zebra/b.png", "zebra/deeper/a.png",
+                     "zebra/linked/c.png"]
+
+
+@pytest.mark.parametrize("names", [("Cat", "cat"), ("cat", "cat "),
+                                   ("c\u00e1t", "ca\u0301t")])  # NFC and NFD forms of "cát"
+def test_class_folders_naming_one_class_twice_are_refused(tmp_path, names):
+    for name in names:
+        (tmp_path / "train" / name).mkdir(parents=True)
+        Image.fromarray(_pixels(1)).save(tmp_path / "train" / name / "a.png")
+    with pytest.raises(DataError, match="name the same class.*rename one"):
+        ImageFolderDataset(tmp_path, "train")
+
+
+def test_a_decompression_bomb_is_refused_or_skipped(tmp_path, bad_images):
+    _tree(tmp_path)
+    bomb = tmp_path / "train/ant/bomb.png"
+    bomb.write_bytes(bad_images["bomb"])
+    with pytest.raises(DataError, match="bomb.png .*12000x12000 pixels, over the limit"):
+        ImageFolderDataset(tmp_path, "train")
+    assert ImageFolderDataset(tmp_path, "train", skip_corrupt=True).skipped == [str(bomb)]

@@ -7,7 +7,8 @@ import pytest
 
 from resnets.data.shapes import SHAPE_CLASSES, ShapesConfig, render_scene, write_shapes
 from resnets.detection.coco import read_coco
-from resnets.errors import DataError
+from resnets.errors import DataError, ResnetsError
+from resnets.files import WriteError
 from resnets.segmentation.data import MaskFolderDataset, read_classes, read_mask
 
 CFG = ShapesConfig(image_size=48, min_objects=2, max_objects=3, min_size=8, max_size=16)
@@ -59,3 +60,26 @@ def test_bad_generator_settings_are_refused(tmp_path):
         ShapesConfig(image_size=16, max_size=32)
     with pytest.raises(DataError, match="unknown task"):
         write_shapes(tmp_path, "classification")
+
+
+@pytest.mark.parametrize("task", ["detection", "segmentation"])
+def test_a_folder_with_files_is_refused_unless_forced(tmp_path, task):
+    (tmp_path / "train").mkdir()
+    mine = tmp_path / "train/annotations.json"
+    mine.write_text("my own annotations")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    with pytest.raises(ResnetsError, match="is not empty .*--force") as caught:
+        write_shapes(tmp_path, task, num_train=1, num_val=1, cfg=CFG)
+    assert "\n" not in str(caught.value) and mine.read_text() == "my own annotations"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["annotations.json", "notes.txt",
+                                                           "train"]
+    write_shapes(tmp_path, task, num_train=1, num_val=1, cfg=CFG, force=True)
+    assert notes.read_text() == "keep me"  # --force never deletes what it did not write
+    assert (tmp_path / "val/images/00000.png").is_file()
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_written_file(full_disk):
+    with pytest.raises(WriteError, match="no space left on device"):
+        write_shapes(full_disk / "shapes", "segmentation", num_train=1, num_val=1, cfg=CFG)
+    assert not list(full_disk.rglob("*.png")) and not list(full_disk.rglob("*.tmp*"))

@@ -102,3 +102,57 @@ def test_structural_problems_are_errors(two_images, tmp_path):
         read_coco(tmp_path / "x.json", folder)
     with pytest.raises(DataError, match="does not exist"):
         read_coco(tmp_path / "nothing.json", folder)
+
+
+@pytest.mark.parametrize("file_name", ["../a.png", "images/../../a.png", "ABSOLUTE",
+                                       "link.png"])
+def test_file_names_that_leave_the_image_folder_are_refused(two_images, file_name):
+    folder, coco = two_images  # every name below reaches the real file folder/a.png
+    images = folder / "images"
+    images.mkdir()
+    Image.open(folder / "a.png").save(images / "a.png")
+    (images / "images").mkdir()
+    (images / "link.png").symlink_to(folder / "a.png")  # a link that points out
+    if file_name == "ABSOLUTE":
+        file_name = str(folder / "a.png")
+    escaping = CocoSet([{**coco.images[0], "file_name": file_name}], [], coco.categories)
+    path = write_coco(escaping, folder / "e.json")
+    for skip_bad in (False, True):
+        with pytest.raises(DataError, match="leaves the image folder"):
+            read_coco(path, images, skip_bad)
+    inside = CocoSet([{**coco.images[0], "file_name": "a.png"}], [], coco.categories)
+    assert len(read_coco(write_coco(inside, folder / "i.json"), images).images) == 1
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"bbox": [2, 3, float("nan"), 4]}, "four finite numbers"),
+    ({"bbox": [2, float("inf"), 10, 4]}, "four finite numbers"),
+    ({"bbox": [2, 3, True, 4]}, "four finite numbers"),
+    ({"bbox": [2, 3, "10", 4]}, "four finite numbers"),
+    ({"iscrowd": 0.5}, "iscrowd 0.5; iscrowd is the integer 0"),
+    ({"iscrowd": "1"}, "iscrowd '1'"),
+    ({"iscrowd": 2}, "iscrowd 2"),
+    ({"area": float("nan")}, "area nan"),
+])
+def test_non_numbers_in_annotations_are_one_line_errors(two_images, changes, message):
+    folder, coco = two_images
+    path = write_coco(_broken(coco, **changes), folder / "bad.json")  # JSON NaN/Infinity
+    for skip_bad in (False, True):
+        with pytest.raises(DataError, match=message) as err:
+            read_coco(path, folder, skip_bad)
+        assert "\n" not in str(err.value) and "bad.json" in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["empty", "junk", "truncated", "bomb", "huge"])
+def test_unreadable_images_fail_in_one_line_or_are_skipped(two_images, bad_images, kind):
+    folder, coco = two_images
+    (folder / "b.png").write_bytes(bad_images[kind])
+    path = write_coco(coco, folder / "ann.json")
+    with pytest.raises(DataError) as err:
+        read_coco(path, folder)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"cannot read image {folder / 'b.png'}")
+    assert "1 of 2 images" in message and "--skip-bad" in message
+    kept = read_coco(path, folder, skip_bad=True)
+    assert [im["file_name"] for im in kept.images] == ["a.png"]
+    assert kept.skipped == {"unreadable image": 1, "annotation of a missing image": 2}

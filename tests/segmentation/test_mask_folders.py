@@ -79,3 +79,21 @@ def test_crops_pad_with_ignored_pixels():
     crop_image, crop_mask = random_crop(image, mask, 4)
     assert crop_image.shape == (3, 4, 4)
     assert (crop_mask == 255).sum() == 16 - 6 and (crop_image[0] == 1).sum() == 6
+
+
+@pytest.mark.parametrize("kind", ["empty", "junk", "truncated", "bomb", "huge"])
+@pytest.mark.parametrize("part", ["images", "masks"])
+def test_unreadable_images_and_masks_fail_in_one_line_or_are_skipped(tmp_path, bad_images,
+                                                                     part, kind):
+    for name in ("a", "b", "c"):
+        _pair(tmp_path, name, (3, 2), [[0, 1, 2], [2, 1, 0]])
+    (tmp_path / part / "b.png").write_bytes(bad_images[kind])
+    with pytest.raises(DataError) as err:
+        MaskFolderDataset(tmp_path, 3)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"cannot read {part[:-1]} ")
+    assert str(tmp_path / part / "b.png") in message
+    assert "1 of 3 pairs" in message and "--skip-bad" in message
+    dataset = MaskFolderDataset(tmp_path, 3, skip_bad=True)
+    assert [image.name for image, _ in dataset.pairs] == ["a.png", "c.png"]
+    assert dataset.skipped == {f"unreadable {part[:-1]}": 1}

@@ -92,12 +92,16 @@ with wave.open(out, "wb") as w:  # a 22.05 kHz square wave, longer when spoken s
 """
 
 
-def test_demo_layout_with_a_stand_in_espeak(monkeypatch, tmp_path):
-    fake = tmp_path / "bin" / "espeak-ng"
+def _stand_in_espeak(monkeypatch, folder):
+    fake = folder / "espeak-ng"
     fake.parent.mkdir()
     fake.write_text(FAKE_ESPEAK.format(python=sys.executable))
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_demo_layout_with_a_stand_in_espeak(monkeypatch, tmp_path):
+    _stand_in_espeak(monkeypatch, tmp_path / "bin")
     out = tmp_path / "demo"
     counts = make_demo(str(out), DemoConfig(words=("yes", "no"), clips_per_word=10,
                                             noise_seconds=2))
@@ -109,3 +113,25 @@ def test_demo_layout_with_a_stand_in_espeak(monkeypatch, tmp_path):
     listed = (out / "testing_list.txt").read_text().split()
     assert len(listed) == 2 and all((out / name).is_file() for name in listed)
     assert len(read_wav(out / "_background_noise_" / "hum.wav")[0]) == 32000
+
+
+def test_demo_refuses_a_folder_with_files_unless_forced(monkeypatch, tmp_path, capsys):
+    _stand_in_espeak(monkeypatch, tmp_path / "bin")
+    out = tmp_path / "data"
+    (out / "yes").mkdir(parents=True)
+    (out / "validation_list.txt").write_text("yes/mine.wav\n")
+    assert main(["speech", "demo", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "is not empty" in err and "--force" in err
+    assert sorted(p.name for p in out.rglob("*")) == ["validation_list.txt", "yes"]
+    make_demo(str(out), DemoConfig(words=("yes",), clips_per_word=10, noise_seconds=1),
+              force=True)
+    assert len((out / "validation_list.txt").read_text().split()) == 1
+    assert len(list((out / "yes").glob("*.wav"))) == 10
+
+
+def test_demo_on_a_full_disk_is_one_line(monkeypatch, tmp_path, full_disk, capsys):
+    _stand_in_espeak(monkeypatch, tmp_path / "bin")
+    assert main(["speech", "demo", str(full_disk / "demo")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no space left on device" in err

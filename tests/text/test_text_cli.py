@@ -101,3 +101,23 @@ def test_train_fraction_keeps_a_class_balanced_share(tmp_path):
     assert pipe.train_size == 6  # 3 of the 6 rows of each class
     labels = torch.cat([labels for _, labels in pipe.train])
     assert sorted(labels.tolist()) == [0, 0, 0, 1, 1, 1]
+
+
+def test_demo_refuses_a_folder_with_files_unless_forced(tmp_path, capsys):
+    mine = tiny_set(tmp_path / "data")
+    before = (mine / "train.csv").read_bytes()
+    demo = ["text", "demo", str(mine), "--train-per-class", "2", "--test-per-class", "1"]
+    assert main(demo) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "is not empty" in err and "--force" in err
+    assert (mine / "train.csv").read_bytes() == before
+    (mine / "notes.txt").write_text("keep me")
+    assert main([*demo, "--force"]) == 0
+    assert len((mine / "train.csv").read_text().splitlines()) == 8
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_demo_on_a_full_disk_is_one_line(full_disk, capsys):
+    assert main(["text", "demo", str(full_disk / "demo")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no space left on device" in err

@@ -42,13 +42,17 @@ def test_folder_training_skips_and_counts_corrupt_files(tmp_path):
     assert "broken.jpg" in next(skipped).read_text()
 
 
-def test_folder_corrupt_file_error_names_the_file(tmp_path, capsys):
-    write_folder(tmp_path / "img")
-    argv = ["train", "--recipe", "synthetic-smoke", "--data", "folder", "--root",
+def folder_argv(tmp_path):
+    """`resnets train` on the image folder tmp_path/img, one tiny epoch."""
+    return ["train", "--recipe", "synthetic-smoke", "--data", "folder", "--root",
             str(tmp_path / "img"), "--model", "resnet18", "--batch-size", "4", "--epochs", "1",
             "--device", "cpu", "--out", str(tmp_path / "runs"), "data.image_size=32",
             "data.workers=0", "eval_batch_size=4"]
-    assert main(argv) == 2
+
+
+def test_folder_corrupt_file_error_names_the_file(tmp_path, capsys):
+    write_folder(tmp_path / "img")
+    assert main(folder_argv(tmp_path)) == 2
     err = capsys.readouterr().err
     assert "broken.jpg" in err and err.count("\n") == 1
 
@@ -109,3 +113,13 @@ def test_folder_batches_are_pinned_only_for_a_gpu(tmp_path):
     cfg = folder_config(tmp_path, tmp_path / "img")
     assert build_pipeline(cfg, torch.device("cuda")).train.pin_memory  # built, not iterated
     assert not build_pipeline(cfg, torch.device("cpu")).train.pin_memory
+
+
+def test_a_corrupt_val_image_stops_training_before_the_first_step(tmp_path, capsys):
+    write_folder(tmp_path / "img", corrupt=False)
+    whole = (tmp_path / "img/val/dog/0.png").read_bytes()
+    (tmp_path / "img/val/dog/cut.png").write_bytes(whole[:60])  # header, no pixels
+    assert main(folder_argv(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "val/dog/cut.png" in err and "1 of 9 images" in err
+    assert not (tmp_path / "runs").exists()  # stopped before a run directory was made

@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import DataError
+from ..files import atomic_path, write_text_atomic
+from .destination import prepare_destination
 
 SHAPE_CLASSES = ("circle", "square", "triangle")  # class ids 1, 2, 3 (0 = background)
 
@@ -133,10 +135,9 @@ def write_detection_split(folder: str | os.PathLike, num_images: int,
     from ..detection.coco import CocoSet, write_coco
 
     folder = Path(folder)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     for image_id, (file_name, image, shapes) in enumerate(_scenes(num_images, cfg, seed), 1):
-        Image.fromarray(image).save(folder / "images" / file_name)
+        _save_png(image, folder / "images" / file_name)
         images.append({"id": image_id, "file_name": file_name, "width": cfg.image_size,
                        "height": cfg.image_size})
         for shape in shapes:
@@ -157,30 +158,37 @@ def write_segmentation_split(folder: str | os.PathLike, num_images: int,
     from ..segmentation.data import write_index_png
 
     folder = Path(folder)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    (folder / "masks").mkdir(parents=True, exist_ok=True)
     for file_name, image, shapes in _scenes(num_images, cfg, seed):
-        Image.fromarray(image).save(folder / "images" / file_name)
+        _save_png(image, folder / "images" / file_name)
         labels = np.zeros(image.shape[:2], dtype=np.uint8)
         for shape in shapes:
             labels[shape.mask] = shape.class_id
-        write_index_png(labels, folder / "masks" / file_name)
+        with atomic_path(folder / "masks" / file_name) as tmp:
+            write_index_png(labels, tmp)
     return folder
 
 
+def _save_png(image: np.ndarray, path: Path) -> None:
+    """Write ``image`` as ``path`` atomically (its folder created); WriteError on failure."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
 def write_shapes(root: str | os.PathLike, task: str, num_train: int = 200, num_val: int = 50,
-                 cfg: ShapesConfig = ShapesConfig(), seed: int = 0) -> Path:
-    """A train and a val split for ``task`` ("detection" or "segmentation") under ``root``."""
+                 cfg: ShapesConfig = ShapesConfig(), seed: int = 0, force: bool = False
+                 ) -> Path:
+    """A train and a val split for ``task`` ("detection" or "segmentation") under ``root``,
+    which must be new or empty unless ``force`` (see :mod:`resnets.data.destination`)."""
     if task not in ("detection", "segmentation"):
         raise DataError(f"unknown task {task!r}; use 'detection' or 'segmentation'")
     if num_train < 1 or num_val < 1:
         raise DataError(f"need at least one train and one val image, got {num_train} and "
                         f"{num_val}")
-    root = Path(root)
+    root = prepare_destination(root, force)
     write = write_detection_split if task == "detection" else write_segmentation_split
     write(root / "train", num_train, cfg, seed)
     write(root / "val", num_val, cfg, seed + 1)  # another seed: no image in both splits
     if task == "segmentation":
-        (root / "classes.txt").write_text("\n".join(("background", *SHAPE_CLASSES)) + "\n",
-                                          encoding="utf-8")
+        write_text_atomic(root / "classes.txt",
+                          "\n".join(("background", *SHAPE_CLASSES)) + "\n")
     return root

@@ -14,8 +14,10 @@ import argparse
 import json
 from collections.abc import Callable
 
+from ..data.destination import add_force_option
 from ..data.shapes import ShapesConfig, write_shapes
 from ..errors import ResnetsError
+from ..files import write_text_atomic
 from .loop import LoopConfig, add_config_args, config_from_args
 from .models import DetectorConfig
 from .resume import resume_changes
@@ -28,12 +30,13 @@ def add_synth_parser(sub: argparse._SubParsersAction, task: str) -> None:
     p.add_argument("--num-train", type=int, default=200, help="training images")
     p.add_argument("--num-val", type=int, default=50, help="validation images")
     p.add_argument("--seed", type=int, default=0, help="random seed of the scenes")
+    add_force_option(p)
     add_config_args(p, ShapesConfig)
 
 
 def run_synth(args: argparse.Namespace, task: str) -> int:
     root = write_shapes(args.root, task, args.num_train, args.num_val,
-                        config_from_args(ShapesConfig, args), args.seed)
+                        config_from_args(ShapesConfig, args), args.seed, args.force)
     print(f"wrote {args.num_train} train and {args.num_val} val images to {root}")
     return 0
 
@@ -118,17 +121,20 @@ def main(argv: list[str]) -> int:
                                      args.skip_bad)
         write_metrics(metrics, args.out)
         return 0
-    path = tasks.predict_images(args.checkpoint, args.images, args.out, args.threshold,
-                                args.device)
-    print(f"wrote {len(args.images)} images and {path}")
+    report_written(tasks.predict_images(args.checkpoint, args.images, args.out,
+                                        args.threshold, args.device))
     return 0
 
 
+def report_written(paths: list) -> None:
+    """One line per file written by ``predict``: exactly those, under the names chosen."""
+    for path in paths:
+        print(f"wrote {path}")
+
+
 def write_metrics(metrics: dict, out: str | None) -> None:
-    """Print ``metrics`` as JSON, and write them to ``out`` when given."""
+    """Print ``metrics`` as JSON, and write them to ``out`` (atomically) when given."""
     text = json.dumps(metrics, indent=2)
     print(text)
     if out:
-        from pathlib import Path
-
-        Path(out).write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(out, text + "\n")

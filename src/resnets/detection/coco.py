@@ -3,26 +3,30 @@
 A COCO file holds ``images`` (id, file_name, width, height), ``annotations`` (id, image_id,
 category_id, bbox = [x, y, width, height] in pixels, area, iscrowd) and ``categories`` (id,
 name). :func:`read_coco` checks every reference before any training starts: a missing image, a
-box outside its image or of non-positive size, an unknown category or image id is an error
-that names the file and the fix, or, with ``skip_bad``, is skipped and counted.
+box outside its image or of non-positive size, an unknown category or image id, an unreadable
+image (zero-byte, truncated, corrupt, a decompression bomb) is an error that names the file
+and the fix, or, with ``skip_bad``, is skipped and counted. A ``file_name`` that leaves the
+image folder (``..``, an absolute path, a link pointing out), a bbox value that is not a
+finite number and an ``iscrowd`` other than 0 or 1 are always errors.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..data.folder import decode_image
+from ..data.imagecheck import check_images, refuse_bad_images
 from ..errors import DataError
+from ..files import write_text_atomic
 
 BOX_TOLERANCE = 1.0  # pixels a box may stick out of its image (rounding); it is clipped
 
@@ -52,17 +56,8 @@ class CocoSet:
 
 
 def write_coco(coco: CocoSet, path: str | os.PathLike) -> Path:
-    """Write ``coco`` as COCO JSON, atomically (a temporary file renamed over ``path``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(coco.to_dict(), fh)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    """Write ``coco`` as COCO JSON, atomically; a failed write is one line (WriteError)."""
+    return write_text_atomic(path, json.dumps(coco.to_dict()))
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -110,25 +105,7 @@ def read_coco(path: str | os.PathLike, image_dir: str | os.PathLike,
             or len(set(category_ids)) != len(category_ids)):
         raise DataError(f"{path}: 'categories' must be a non-empty list of entries with "
                         "unique integer ids; fix the category list")
-    images = {}
-    for image in data["images"]:
-        if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
-            raise DataError(f"{path}: every image needs an 'id' and a 'file_name', got "
-                            f"{image!r}; fix the image list")
-        if image["id"] in images:
-            raise DataError(f"{path}: image id {image['id']} appears twice; make ids unique")
-        file = image_dir / image["file_name"]
-        if not file.is_file():
-            check.bad("missing image", f"image {image['file_name']!r} (id {image['id']}) is "
-                      f"not in {image_dir}", "copy the image there or fix its file_name")
-            continue
-        with Image.open(file) as opened:  # reads the header only
-            width, height = opened.size
-        if image.get("width", width) != width or image.get("height", height) != height:
-            raise DataError(f"{path}: image {image['file_name']!r} is {width}x{height} on disk "
-                            f"but {image.get('width')}x{image.get('height')} in the file; fix "
-                            "its width and height")
-        images[image["id"]] = {**image, "width": width, "height": height}
+    images = _read_images(data["images"], image_dir, check)
     annotations = []
     known_categories = set(category_ids)
     for ann in data["annotations"]:
@@ -136,6 +113,62 @@ def read_coco(path: str | os.PathLike, image_dir: str | os.PathLike,
         if checked is not None:
             annotations.append(checked)
     return CocoSet(list(images.values()), annotations, categories, check.skipped)
+
+
+def _read_images(entries: list, image_dir: Path, check: _Checker) -> dict[Any, dict]:
+    """The usable images by id, with their width and height from the files."""
+    listed: dict[Any, tuple[dict, Path]] = {}
+    for image in entries:
+        if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
+            raise DataError(f"{check.path}: every image needs an 'id' and a 'file_name', got "
+                            f"{image!r}; fix the image list")
+        if image["id"] in listed:
+            raise DataError(f"{check.path}: image id {image['id']} appears twice; make ids "
+                            "unique")
+        file = _image_file(image, image_dir, check.path)
+        if not file.is_file():
+            check.bad("missing image", f"image {image['file_name']!r} (id {image['id']}) is "
+                      f"not in {image_dir}", "copy the image there or fix its file_name")
+            continue
+        listed[image["id"]] = (image, file)
+    files = [file for _, file in listed.values()]
+    statuses = check_images(files)
+    if not check.skip:
+        refuse_bad_images(files, statuses, f"{image_dir} (listed in {check.path})",
+                          "--skip-bad")
+    images = {}
+    for (image, _), status in zip(listed.values(), statuses):
+        if not status.ok:
+            check.skipped["unreadable image"] += 1
+            continue
+        width, height = status.size
+        if image.get("width", width) != width or image.get("height", height) != height:
+            raise DataError(f"{check.path}: image {image['file_name']!r} is {width}x{height} "
+                            f"on disk but {image.get('width')}x{image.get('height')} in the "
+                            "file; fix its width and height")
+        images[image["id"]] = {**image, "width": width, "height": height}
+    return images
+
+
+def _image_file(image: dict, image_dir: Path, path: Path) -> Path:
+    """The file of ``image``, refused unless it lies inside ``image_dir`` (links resolved)."""
+    name = image["file_name"]
+    if not isinstance(name, str) or not name.strip():
+        raise DataError(f"{path}: image id {image['id']} has file_name {name!r}; give the "
+                        "image's path relative to the image folder")
+    file = image_dir / name
+    inside = file.resolve().is_relative_to(image_dir.resolve())
+    if os.path.isabs(name) or ".." in Path(name).parts or not inside:
+        raise DataError(f"{path}: image id {image['id']} has file_name {name!r}, which leaves "
+                        f"the image folder {image_dir}; file names are relative paths inside "
+                        "it (copy the image there)")
+    return file
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (JSON allows NaN and Infinity; bool is no number here)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def _check_annotation(ann: Any, images: dict, categories: set, check: _Checker,
@@ -155,10 +188,16 @@ def _check_annotation(ann: Any, images: dict, categories: set, check: _Checker,
                   f"one of the declared {sorted(categories)}", "declare the category")
         return None
     bbox = ann["bbox"]
-    if (not isinstance(bbox, list) or len(bbox) != 4
-            or not all(isinstance(v, (int, float)) for v in bbox)):
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_is_number, bbox)):
         raise DataError(f"{check.path}: {what} has bbox {bbox!r}; a bbox is [x, y, width, "
-                        "height] in pixels")
+                        "height], four finite numbers in pixels")
+    iscrowd = ann.get("iscrowd", 0)
+    if iscrowd not in (0, 1) or isinstance(iscrowd, (bool, float)):
+        raise DataError(f"{check.path}: {what} has iscrowd {iscrowd!r}; iscrowd is the "
+                        "integer 0 (an object) or 1 (a crowd region)")
+    if "area" in ann and not (_is_number(ann["area"]) and ann["area"] >= 0):
+        raise DataError(f"{check.path}: {what} has area {ann['area']!r}; an area is a finite "
+                        "number of pixels >= 0 (or leave it out)")
     x, y, w, h = (float(v) for v in bbox)
     image = images[ann["image_id"]]
     if w <= 0 or h <= 0:
@@ -176,7 +215,7 @@ def _check_annotation(ann: Any, images: dict, categories: set, check: _Checker,
     x1, y1 = min(x + w, float(width)), min(y + h, float(height))
     return {**ann, "bbox": [x0, y0, x1 - x0, y1 - y0],
             "area": float(ann.get("area", (x1 - x0) * (y1 - y0))),
-            "iscrowd": int(ann.get("iscrowd", 0))}
+            "iscrowd": iscrowd}
 
 
 class DetectionDataset(torch.utils.data.Dataset):

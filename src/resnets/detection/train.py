@@ -15,6 +15,7 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..data.folder import decode_image
 from ..errors import CheckpointError, DataError
+from ..files import atomic_path, write_text_atomic
 from ..train.checkpoint import CheckpointManager, load_checkpoint
 from ..train.setup import resolve_device
 from .coco import CocoSet, DetectionDataset, collate, read_coco
@@ -23,7 +24,10 @@ from .evaluate import detect, evaluate_detector, to_results
 from .batches import StepLoader
 from .loop import LoopConfig, fit, make_run_dir
 from .models import DetectorConfig, build_detector
+from .outputs import plan_outputs
 from .resume import Resume, load_resume
+
+DETECTIONS_FILE = "detections.json"  # predict's results, beside the drawn images
 
 
 def load_split(annotations: str | os.PathLike, images: str | os.PathLike | None = None,
@@ -130,30 +134,28 @@ def evaluate_run(path: str, annotations: str | None = None, images: str | None =
 
 
 def predict_images(path: str, images: list[str], out_dir: str, threshold: float = 0.5,
-                   device: str = "auto") -> Path:
+                   device: str = "auto") -> list[Path]:
     """Draw the detections above ``threshold`` on each image into ``out_dir``; write
-    ``out_dir/detections.json`` (COCO results with file names and class names)."""
+    ``out_dir/detections.json`` (COCO results with file names and class names). Returns the
+    files written (see :func:`~resnets.detection.outputs.plan_outputs` for their names)."""
     if not 0 <= threshold <= 1:
         raise DataError(f"--threshold is a score in [0, 1], got {threshold}")
-    missing = [p for p in images if not Path(p).is_file()]
-    if missing:
-        raise DataError(f"image {missing[0]!r} does not exist; pass existing image files")
+    out, plans = plan_outputs(images, out_dir, [".png"], [DETECTIONS_FILE])
     dev = resolve_device(device)
     model, meta = load_detector(path, dev)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for file in images:
+    entries, written = [], []
+    for file, (drawn_path,) in zip(images, plans):
         image = pil_to_tensor(decode_image(file))
         output = detect(model, [image.float() / 255], dev)[0]
         keep = output["scores"] >= threshold
         output = {k: v[keep] for k, v in output.items()}
         drawn = draw_detections(image, output, meta["classes"])
-        Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(out / f"{Path(file).stem}.png")
+        with atomic_path(drawn_path) as tmp:
+            Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
+        written.append(drawn_path)
         for entry in to_results(output, str(file), list(meta["category_ids"])):
             label = list(meta["category_ids"]).index(entry["category_id"])
             entries.append({"file_name": entry.pop("image_id"),
                             "category": meta["classes"][label], **entry})
-    path = out / "detections.json"
-    path.write_text(json.dumps(entries, indent=2), encoding="utf-8")
-    return path
+    written.append(write_text_atomic(out / DETECTIONS_FILE, json.dumps(entries, indent=2)))
+    return written

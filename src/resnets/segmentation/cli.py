@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..detection.cli import (add_resume_option, add_synth_parser, run_synth, train_or_resume,
-                             write_metrics)
+from ..detection.cli import (add_resume_option, add_synth_parser, report_written, run_synth,
+                             train_or_resume, write_metrics)
 from ..detection.loop import LoopConfig, add_config_args, config_from_args
 from .models import SegmenterConfig
 
@@ -74,6 +74,5 @@ def main(argv: list[str]) -> int:
         write_metrics(tasks.evaluate_run(args.checkpoint, args.data, args.device,
                                          args.skip_bad), args.out)
         return 0
-    out = tasks.predict_images(args.checkpoint, args.images, args.out, args.device)
-    print(f"wrote overlays and masks of {len(args.images)} images to {out}")
+    report_written(tasks.predict_images(args.checkpoint, args.images, args.out, args.device))
     return 0

@@ -6,9 +6,10 @@ values are the ids and whose palette only colours them) or a grey index PNG (mod
 255 marks pixels to ignore (VOC's object borders). The classes are the lines of
 ``classes.txt`` (in ROOT or its parent) or ``num_classes`` given by the user.
 
-Every pair is checked before training: a missing mask, a mask whose size differs from its
-image, or a class id beyond the declared classes is an error naming the file and the fix,
-or, with ``skip_bad``, the pair is skipped and counted.
+Every pair is checked before training: a missing mask, an unreadable image or mask
+(zero-byte, truncated, corrupt, a decompression bomb), a mask whose size differs from its
+image, or a class id beyond the declared classes is an error naming the first bad file, the
+fix and how many pairs are bad, or, with ``skip_bad``, the pair is skipped and counted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from PIL import Image
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..data.folder import IMAGE_EXTENSIONS, decode_image
+from ..data.imagecheck import ImageStatus, check_images, open_image
 from ..errors import DataError
 
 IGNORE_INDEX = 255  # mask value of pixels that count for neither loss nor metric
@@ -55,13 +57,15 @@ def write_index_png(labels: np.ndarray, path: str | os.PathLike) -> None:
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """Class ids of a palette or grey index PNG as an H x W int64 array."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             if image.mode not in ("P", "L", "I", "I;16"):
                 raise DataError(f"mask {path} is a {image.mode} image; masks are palette or "
                                 "grey PNGs whose pixel values are class ids (convert colour "
                                 "masks to class ids first)")
             return np.asarray(image, dtype=np.int64)
-    except (OSError, ValueError) as err:
+    except DataError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise DataError(f"cannot read mask {path} ({err}); replace or delete it") from None
 
 
@@ -104,28 +108,35 @@ class MaskFolderDataset(torch.utils.data.Dataset):
             if not folder.is_dir():
                 raise DataError(f"{folder} does not exist; a segmentation set is a folder "
                                 "with images/ and masks/ sub-folders")
+        images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         self.pairs: list[tuple[Path, Path]] = []
-        for image in sorted(p for p in image_dir.iterdir()
-                            if p.suffix.lower() in IMAGE_EXTENSIONS):
+        problems = []
+        for image, status in zip(images, check_images(images)):
             mask = mask_dir / f"{image.stem}.png"
-            problem = self._check(image, mask)
+            problem = self._check(image, status, mask)
             if problem is None:
                 self.pairs.append((image, mask))
-            elif skip_bad:
-                self.skipped[problem[0]] += 1
             else:
-                raise DataError(f"{problem[1]}, or pass --skip-bad to skip and count such "
-                                "pairs")
+                self.skipped[problem[0]] += 1
+                problems.append(problem[1])
+        if problems and not skip_bad:
+            raise DataError(f"{problems[0]}; {len(problems)} of {len(images)} pairs in {root} "
+                            "are bad: fix them, or pass --skip-bad to skip and count them")
         if not self.pairs:
             raise DataError(f"no usable image/mask pair in {root}")
 
-    def _check(self, image: Path, mask: Path) -> tuple[str, str] | None:
+    def _check(self, image: Path, status: ImageStatus, mask: Path) -> tuple[str, str] | None:
         """None for a good pair, else (reason, message naming the file and the fix)."""
+        if not status.ok:
+            return ("unreadable image", f"cannot read image {image} ({status.problem}); "
+                    "replace or delete it")
         if not mask.is_file():
             return "missing mask", f"image {image} has no mask {mask}; add the mask"
-        with Image.open(image) as opened:
-            size = opened.size
-        labels = read_mask(mask)
+        size = status.size
+        try:
+            labels = read_mask(mask)
+        except DataError as err:
+            return "unreadable mask", str(err)
         if labels.shape[::-1] != size:
             return ("size mismatch", f"mask {mask} is {labels.shape[1]}x{labels.shape[0]} but "
                     f"its image is {size[0]}x{size[1]}; resize the mask (nearest neighbour)")

@@ -15,12 +15,13 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from torchvision.utils import draw_segmentation_masks
 
 from ..data.folder import decode_image
-from ..errors import DataError
 from ..train.setup import resolve_device
 from ..detection.batches import StepLoader
 from ..detection.loop import LoopConfig, fit, make_run_dir
 from ..detection.resume import Resume, load_resume
+from ..detection.outputs import plan_outputs
 from ..detection.train import read_task_checkpoint
+from ..files import atomic_path
 from .data import IGNORE_INDEX, MaskFolderDataset, read_classes, voc_palette, write_index_png
 from .metrics import SegmentationScore
 from .models import SegmenterConfig, build_segmenter
@@ -131,20 +132,21 @@ def overlay(image: torch.Tensor, labels: torch.Tensor, num_classes: int,
     return draw_segmentation_masks(image, masks, alpha=alpha, colors=colours)
 
 
-def predict_images(path: str, images: list[str], out_dir: str, device: str = "auto") -> Path:
+def predict_images(path: str, images: list[str], out_dir: str, device: str = "auto"
+                   ) -> list[Path]:
     """Write ``<stem>_overlay.png`` (colour overlay) and ``<stem>_mask.png`` (palette PNG of
-    class ids) for each image into ``out_dir``."""
-    missing = [p for p in images if not Path(p).is_file()]
-    if missing:
-        raise DataError(f"image {missing[0]!r} does not exist; pass existing image files")
+    class ids) for each image into ``out_dir``; returns the files written (see
+    :func:`~resnets.detection.outputs.plan_outputs` for their names)."""
+    _, plans = plan_outputs(images, out_dir, ["_overlay.png", "_mask.png"])
     model, meta = load_segmenter(path, resolve_device(device))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for file in images:
+    written = []
+    for file, (overlay_path, mask_path) in zip(images, plans):
         image = pil_to_tensor(decode_image(file))
         labels = segment(model, image.float() / 255)
         drawn = overlay(image, labels, len(meta["classes"]))
-        stem = Path(file).stem
-        Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(out / f"{stem}_overlay.png")
-        write_index_png(labels.numpy().astype(np.uint8), out / f"{stem}_mask.png")
-    return out
+        with atomic_path(overlay_path) as tmp:
+            Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
+        with atomic_path(mask_path) as tmp:
+            write_index_png(labels.numpy().astype(np.uint8), tmp)
+        written += [overlay_path, mask_path]
+    return written

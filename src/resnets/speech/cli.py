@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..data.destination import add_force_option
 from ..errors import ResnetsError
 from . import common
 from .commands import clip_to_int16, load_clip
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="folder to create")
     p.add_argument("--clips-per-word", type=int, default=DemoConfig.clips_per_word)
     p.add_argument("--seed", type=int, default=0)
+    add_force_option(p)
     common.add_train_arguments(sub.add_parser("train", help="train a keyword spotter"), "res8")
     common.add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
     common.add_predict_arguments(sub.add_parser("predict", help="the words in WAV files"),
@@ -55,7 +57,7 @@ def main(argv: Sequence[str]) -> int:
         if args.clips_per_word < 10:
             raise ResnetsError(f"--clips-per-word must be >= 10, got {args.clips_per_word}")
         counts = make_demo(args.out, DemoConfig(clips_per_word=args.clips_per_word,
-                                                seed=args.seed))
+                                                seed=args.seed), force=args.force)
         print(f"wrote {counts['words']} words to {args.out}: {counts['train']} train, "
               f"{counts['val']} validation, {counts['test']} test clips")
         return 0

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.destination import prepare_destination
 from ..errors import DataError
+from ..files import write_text_atomic
 from .commands import NOISE_DIR, SPLIT_LISTS
 from .features import FeatureConfig
 from .wav import read_wav, resample, write_wav
@@ -80,15 +82,15 @@ def background_noise(kind: str, seconds: int, rate: int, rng: np.random.Generato
     return (0.5 * noise / np.abs(noise).max()).astype(np.float32)
 
 
-def make_demo(out: str, cfg: DemoConfig = DemoConfig(), features: FeatureConfig = FeatureConfig()
-              ) -> dict:
-    """Write the demo set under ``out``; returns counts per split."""
+def make_demo(out: str, cfg: DemoConfig = DemoConfig(), features: FeatureConfig = FeatureConfig(),
+              force: bool = False) -> dict:
+    """Write the demo set under ``out``, which must be new or empty unless ``force`` (see
+    :mod:`resnets.data.destination`); returns counts per split."""
     binary = espeak_binary()
-    root = Path(out)
+    root = prepare_destination(out, force)
     rng = np.random.default_rng(cfg.seed)
     jobs = []
     for word in cfg.words:
-        (root / word).mkdir(parents=True, exist_ok=True)
         for i in range(cfg.clips_per_word):
             jobs.append((word, i, VOICES[rng.integers(len(VOICES))],
                          int(rng.integers(cfg.speed[0], cfg.speed[1] + 1)),
@@ -106,7 +108,6 @@ def make_demo(out: str, cfg: DemoConfig = DemoConfig(), features: FeatureConfig 
         name = f"{word}/{speaker}_nohash_{i}.wav"
         write_wav(root / name, clip, features.sample_rate)
         names.append(name)
-    (root / NOISE_DIR).mkdir(exist_ok=True)
     for kind in ("white", "brown", "hum"):
         write_wav(root / NOISE_DIR / f"{kind}.wav",
                   background_noise(kind, cfg.noise_seconds, features.sample_rate, rng),
@@ -115,7 +116,7 @@ def make_demo(out: str, cfg: DemoConfig = DemoConfig(), features: FeatureConfig 
     held = int(round(cfg.held_out * len(names)))
     val, test = sorted(names[i] for i in order[:held]), sorted(
         names[i] for i in order[held:2 * held])
-    (root / SPLIT_LISTS["val"]).write_text("\n".join(val) + "\n", encoding="utf-8")
-    (root / SPLIT_LISTS["test"]).write_text("\n".join(test) + "\n", encoding="utf-8")
+    write_text_atomic(root / SPLIT_LISTS["val"], "\n".join(val) + "\n")
+    write_text_atomic(root / SPLIT_LISTS["test"], "\n".join(test) + "\n")
     return {"train": len(names) - 2 * held, "val": len(val), "test": len(test),
             "words": len(cfg.words)}

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import atomic_path
 
 PCM, IEEE_FLOAT, EXTENSIBLE = 1, 3, 0xFFFE  # WAVE format tags
 
@@ -98,9 +99,10 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, rate: int) -> None:
-    """Write mono float samples in [-1, 1] as a 16-bit PCM WAV (clipping outside)."""
+    """Write mono float samples in [-1, 1] as a 16-bit PCM WAV (clipping outside), atomically
+    (its folder created); a failed write is one line (:class:`~resnets.files.WriteError`)."""
     pcm = np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32767), -32768, 32767)
-    with wave.open(str(path), "wb") as wav:
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(rate)

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from ..data.destination import add_force_option
 from ..errors import ResnetsError
 from ..speech import common
 from .data import VOCABULARY
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-per-class", type=int, default=TextDemoConfig.train_per_class)
     p.add_argument("--test-per-class", type=int, default=TextDemoConfig.test_per_class)
     p.add_argument("--seed", type=int, default=0)
+    add_force_option(p)
     common.add_train_arguments(sub.add_parser("train", help="train a text classifier"),
                                "vdcnn9")
     common.add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
@@ -57,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
             raise ResnetsError("--train-per-class and --test-per-class must be >= 1")
         counts = make_text_demo(args.out, TextDemoConfig(
             train_per_class=args.train_per_class, test_per_class=args.test_per_class,
-            seed=args.seed))
+            seed=args.seed), args.force)
         print(f"wrote {args.out}: {counts['train']} training and {counts['test']} test rows")
         return 0
     if args.command == "train":

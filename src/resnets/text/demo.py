@@ -12,11 +12,13 @@ can do so from the syllables, without learning each word.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from ..data.destination import prepare_destination
+from ..files import write_text_atomic
 from .csvdata import CLASSES_FILE
 
 TOPICS = ("World", "Sports", "Business", "Sci/Tech")
@@ -75,22 +77,23 @@ def make_row(topic: int, keywords: list[list[str]], fillers: list[str], cfg: Tex
     return title, text
 
 
-def make_text_demo(out: str, cfg: TextDemoConfig = TextDemoConfig()) -> dict:
-    """Write train.csv, test.csv and classes.txt under ``out``; returns the row counts."""
+def make_text_demo(out: str, cfg: TextDemoConfig = TextDemoConfig(), force: bool = False
+                   ) -> dict:
+    """Write train.csv, test.csv and classes.txt under ``out``, which must be new or empty
+    unless ``force`` (see :mod:`resnets.data.destination`); returns the row counts."""
+    root = prepare_destination(out, force)
     rng = np.random.default_rng(cfg.seed)
     taken: set[str] = set()
     keywords = [make_words(cfg.keywords, own, rng, taken) for own in TOPIC_SYLLABLES]
     fillers = make_words(cfg.fillers, FILLER_SYLLABLES, rng, taken)
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / CLASSES_FILE).write_text("\n".join(TOPICS) + "\n", encoding="utf-8")
+    write_text_atomic(root / CLASSES_FILE, "\n".join(TOPICS) + "\n")
     counts = {}
     for split, per_class in (("train", cfg.train_per_class), ("test", cfg.test_per_class)):
         labels = rng.permutation(np.repeat(np.arange(len(TOPICS)), per_class))
-        with open(root / f"{split}.csv", "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, quoting=csv.QUOTE_ALL)
-            for label in labels:
-                writer.writerow([int(label) + 1, *make_row(int(label), keywords, fillers,
-                                                           cfg, rng)])
+        rows = io.StringIO(newline="")
+        writer = csv.writer(rows, quoting=csv.QUOTE_ALL)
+        for label in labels:
+            writer.writerow([int(label) + 1, *make_row(int(label), keywords, fillers, cfg, rng)])
+        write_text_atomic(root / f"{split}.csv", rows.getvalue())
         counts[split] = len(labels)
     return counts
