@@ -65,7 +65,8 @@ def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
         check_pretrained(cfg.model.pretrained, cfg.model.name)
         changes = {}
     run_dir = _open_run_dir(cfg, resume_dir, rank == 0, reenter)
-    with hold_run_dir(run_dir) if rank == 0 else contextlib.nullcontext():
+    with (hold_run_dir(run_dir, discard_unused=not resume_dir) if rank == 0
+          else contextlib.nullcontext()):
         return _train(cfg, run_dir, bool(resume_dir), changes, hooks, rank, world_size,
                       wrap_model)
 

@@ -145,12 +145,23 @@ def create_run_dir(out_dir: str | os.PathLike, name: str, default_name: str,
 
 
 @contextlib.contextmanager
-def hold_run_dir(run_dir: str | os.PathLike) -> Iterator[Path]:
+def hold_run_dir(run_dir: str | os.PathLike, discard_unused: bool = False) -> Iterator[Path]:
     """Hold the lock of ``run_dir`` for the block: the one :func:`create_run_dir` took, or a
-    new one (a resumed run). Released at the end of the block, also on an error."""
+    new one (a resumed run). Released at the end of the block, also on an error.
+
+    With ``discard_unused``, a block that fails before anything was written to the folder
+    (bad data found while the run was being set up) removes the folder again, so a failed
+    start leaves no empty run directory behind.
+    """
     run_dir = Path(run_dir)
     lock = _HELD.pop(run_dir, None) or lock_run_dir(run_dir)
     try:
         yield run_dir
+    except BaseException:
+        if discard_unused and _is_free(run_dir):
+            with contextlib.suppress(OSError):  # still locked: nobody else is using it
+                (run_dir / LOCK_FILE).unlink()
+                run_dir.rmdir()
+        raise
     finally:
         lock.release()
