@@ -6,7 +6,7 @@ name). :func:`read_coco` checks every reference before any training starts: a mi
 box outside its image or of non-positive size, an unknown category or image id, an unreadable
 image (zero-byte, truncated, corrupt, a decompression bomb) is an error that names the file
 and the fix, or, with ``skip_bad``, is skipped and counted. A ``file_name`` that leaves the
-image folder (``..``, an absolute path, a link pointing out), a bbox value that is not a
+image folder (``..`` or an absolute path), a bbox value that is not a
 finite number and an ``iscrowd`` other than 0 or 1 are always errors.
 """
 
@@ -151,14 +151,17 @@ def _read_images(entries: list, image_dir: Path, check: _Checker) -> dict[Any, d
 
 
 def _image_file(image: dict, image_dir: Path, path: Path) -> Path:
-    """The file of ``image``, refused unless it lies inside ``image_dir`` (links resolved)."""
+    """The file of ``image``, refused unless its name is a relative path inside ``image_dir``.
+
+    The name is checked, not where links lead: a data set whose image folder holds links to
+    shared storage is the user's own layout, as it is for torchvision and pycocotools.
+    """
     name = image["file_name"]
     if not isinstance(name, str) or not name.strip():
         raise DataError(f"{path}: image id {image['id']} has file_name {name!r}; give the "
                         "image's path relative to the image folder")
     file = image_dir / name
-    inside = file.resolve().is_relative_to(image_dir.resolve())
-    if os.path.isabs(name) or ".." in Path(name).parts or not inside:
+    if os.path.isabs(name) or ".." in Path(name).parts:
         raise DataError(f"{path}: image id {image['id']} has file_name {name!r}, which leaves "
                         f"the image folder {image_dir}; file names are relative paths inside "
                         "it (copy the image there)")
