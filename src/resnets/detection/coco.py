@@ -6,8 +6,8 @@ name). :func:`read_coco` checks every reference before any training starts: a mi
 box outside its image or of non-positive size, an unknown category or image id, an unreadable
 image (zero-byte, truncated, corrupt, a decompression bomb) is an error that names the file
 and the fix, or, with ``skip_bad``, is skipped and counted. A ``file_name`` that leaves the
-image folder (``..`` or an absolute path), a bbox value that is not a
-finite number and an ``iscrowd`` other than 0 or 1 are always errors.
+image folder (``..`` or an absolute path), a bbox value that is not a finite number and an
+``iscrowd`` other than 0 or 1 are always errors.
 """
 
 from __future__ import annotations
