@@ -49,7 +49,8 @@ def test_peak_probe_reports_each_kernel_and_takes_the_best():
 
 
 def test_unknown_model_is_refused():
-    with pytest.raises(ResnetsError, match="no benchmark settings"):
+    with pytest.raises(ResnetsError, match="--models must be a comma-separated list from "
+                       "resnet20, resnet56, resnet18, resnet50, got"):
         plan(SuiteConfig(models=("resnet19",)))
 
 
@@ -118,7 +119,7 @@ def test_rounds_interleave_the_whole_plan_and_run_checkpointing_once():
     assert [c for r, c in order if r == 1] == cases
     assert [c for r, c in order if r == 2] == per_round == [c for r, c in order if r == 3]
     assert [r for r, _ in order] == sorted(r for r, _ in order)  # round by round
-    with pytest.raises(ResnetsError, match="--rounds must be >= 1"):
+    with pytest.raises(ResnetsError, match=r"--rounds must be an integer in \[1, 100\], got 0"):
         schedule(SuiteConfig(rounds=0))
 
 

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the experiment in DIR")
     sub = p.add_subparsers(dest="name", metavar="NAME")
     for name, summary in NAMES.items():
-        q = sub.add_parser(name, help=summary, description=summary)
+        q = sub.add_parser(name, help=summary.replace("%", "%%"), description=summary)
         q.add_argument("--out", help="experiment directory (default: "
                        "runs/experiments/NAME-DATA); the same command again continues it")
         q.add_argument("--data", help="digits (default) | synthetic | cifar10 | cifar100 | "

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from ..errors import ResnetsError
-from ..train.config import apply_overrides, parse_number
+from ..limits import parse_number
+from ..train.config import apply_overrides
 from ..train.inference import load_trained
 from ..train.pipeline import build_pipeline
 from ..train.setup import resolve_device
