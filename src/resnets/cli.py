@@ -257,6 +257,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:
             return quiet_broken_pipe()
     parser = build_parser()
+    try:
+        args = parse_args(parser, argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return COMMANDS[args.command](args)
+    except ResnetsError as exc:
+        print(f"resnets: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may stand anywhere among the flags of `train`.
     settings = [a for a in extra if "=" in a and not a.startswith("-")]
@@ -265,16 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = [a for a in extra if a not in settings]
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
-        return COMMANDS[args.command](args)
-    except ResnetsError as exc:
-        print(f"resnets: error: {one_line(str(exc))}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return quiet_broken_pipe()
+    return args
 
 
 def quiet_broken_pipe() -> int:

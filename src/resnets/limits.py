@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sys
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, NoReturn
 
@@ -42,7 +41,7 @@ class Limit:
     open_low: bool = False  # low itself is excluded
     open_high: bool = False  # high itself is excluded
     also: tuple[Any, ...] = ()  # values allowed outside the range, e.g. -1 = the model's own
-    choices: tuple[str, ...] = ()  # the only strings allowed (empty: any text)
+    choices: tuple[Any, ...] = ()  # the only values allowed (empty: any in range)
     many: bool = False  # a tuple of such values
     device: bool = False  # a device name: auto | cpu | cuda | cuda:N | mps
 
@@ -57,7 +56,7 @@ class Limit:
         if self.device:
             return "a device: auto, cpu, cuda, cuda:N or mps"
         if self.choices:
-            names = ", ".join(repr(c) if not c else c for c in self.choices)
+            names = ", ".join(repr(c) if c == "" else str(c) for c in self.choices)
             return f"from {names}" if plural else f"one of {names}"
         if self.kind is bool:
             return "true or false"
@@ -92,6 +91,8 @@ class Limit:
         allowed = (int,) if self.kind is int else (int, float)
         if not isinstance(value, allowed):
             return True
+        if self.choices:
+            return value not in self.choices
         if value in self.also:
             return False
         if not math.isfinite(value):
@@ -126,8 +127,10 @@ def number(low: float | None, high: float | None, open_low: bool = False,
     return Limit(float, low, high, open_low, open_high, also)
 
 
-def choice(*names: str) -> Limit:
-    return Limit(str, choices=names)
+def choice(*values: str | int) -> Limit:
+    """One of ``values``: names, or integers such as an output stride."""
+    kind = int if values and all(isinstance(v, int) for v in values) else str
+    return Limit(kind, choices=values)
 
 
 def integers(low: int, high: int = COUNT_MAX) -> Limit:
@@ -202,11 +205,15 @@ def field_arg(cls: type, name: str):
     return arg(cls.LIMITS[name])
 
 
+class UsageError(ResnetsError):
+    """The command line does not parse: a missing argument, an option's bad value."""
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: ``PROG: error: ... (see PROG --help)``.
+    """An ArgumentParser whose errors are :class:`UsageError`: the CLI prints them as every
+    other user error, one line and exit status 2, not argparse's usage block.
 
     Subcommand parsers are made of the same class (argparse uses the parent's class)."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
-        raise SystemExit(2)
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
