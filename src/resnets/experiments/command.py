@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ResnetsError
+from ..limits import DEVICE, arg
 
 # Imported by the parser of every command: the experiments (and torch) load only when run.
 
@@ -36,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         q.add_argument("--depths", help="network depths 6n+2, e.g. 20,32,44,56")
         q.add_argument("--with-1202", action="store_true", default=None,
                        help="gradients: add the 1202-layer residual network (heavy)")
-        q.add_argument("--device", help="auto (default) | cpu | cuda | cuda:N | mps")
+        q.add_argument("--device", type=arg(DEVICE),
+                       help="auto (default) | cpu | cuda | cuda:N | mps")
         q.add_argument("overrides", nargs="*", metavar="key=value",
                        help="training settings for every run, e.g. optim.lr=0.05")
 
