@@ -108,7 +108,8 @@ class Limit:
 
     def rule(self, value: Any) -> str:
         """``must be ..., got VALUE``, with a did-you-mean for a misspelt choice."""
-        hint = did_you_mean(value, self.choices) if isinstance(value, str) else ""
+        hint = (did_you_mean(value, self.choices) if self.kind is str and isinstance(value, str)
+                else "")
         return f"must be {self.describe()}, got {value!r}{hint}"
 
 

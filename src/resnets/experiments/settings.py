@@ -119,17 +119,17 @@ def check_depths(depths: Sequence[int]) -> None:
 
 def check(cfg: ExperimentConfig) -> None:
     """Reject impossible settings before any run starts."""
+    resolve_device(cfg.device)  # e.g. cuda without a GPU
+    if cfg.budget:
+        parse_budget(cfg.budget)
+    check_depths(cfg.depths)
+    apply_overrides(TrainConfig(), parse_overrides(cfg.overrides))  # a wrong key fails now
     if cfg.data in NEEDS_ROOT and not cfg.root:
         raise ResnetsError(f"--data {cfg.data} needs --root, the folder holding the "
                            f"{cfg.data} files")
     if cfg.data in NEEDS_ROOT and not Path(cfg.root).is_dir():
         raise ResnetsError(f"--root {cfg.root!r} is not a folder; point it at the folder "
                            f"holding the {cfg.data} files")
-    resolve_device(cfg.device)  # e.g. cuda without a GPU
-    if cfg.budget:
-        parse_budget(cfg.budget)
-    check_depths(cfg.depths)
-    apply_overrides(TrainConfig(), parse_overrides(cfg.overrides))  # a wrong key fails now
 
 
 def data_overrides(cfg: ExperimentConfig) -> dict[str, Any]:

@@ -60,17 +60,21 @@ def _load_embedder(args: argparse.Namespace, weights: str, device):
     return from_checkpoint(args.checkpoint, device)
 
 
-def embed_main(argv: list[str]) -> int:
-    """``resnets embed``: write the features of every image under a folder."""
-    from .embed import check_output, embed_files, list_images, save_embeddings
-
+def build_embed_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="resnets embed", description="pre-logit feature vectors of a folder of images, "
         "written with their file names to .npz or .safetensors")
     parser.add_argument("folder", help="folder of images (searched recursively)")
     parser.add_argument("--out", required=True, help="output file: .npz or .safetensors")
     _add_source_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def embed_main(argv: list[str]) -> int:
+    """``resnets embed``: write the features of every image under a folder."""
+    from .embed import check_output, embed_files, list_images, save_embeddings
+
+    args = build_embed_parser().parse_args(argv)
     out = check_output(args.out)
     weights, device = _check_source(args)
     paths, names = list_images(args.folder)
@@ -82,11 +86,7 @@ def embed_main(argv: list[str]) -> int:
     return 0
 
 
-def probe_main(argv: list[str]) -> int:
-    """``resnets probe``: linear-probe top-1 accuracy of a backbone on train/ and val/."""
-    from .. import data as D
-    from .probe import check_settings, probe_folder
-
+def build_probe_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="resnets probe", description="linear-probe evaluation: logistic regression on "
         "a frozen backbone's features of ROOT/train, scored on ROOT/val")
@@ -97,7 +97,15 @@ def probe_main(argv: list[str]) -> int:
                         help="solver iterations")
     parser.add_argument("--out", default=None, help="also write the report as JSON here")
     _add_source_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def probe_main(argv: list[str]) -> int:
+    """``resnets probe``: linear-probe top-1 accuracy of a backbone on train/ and val/."""
+    from .. import data as D
+    from .probe import check_settings, probe_folder
+
+    args = build_probe_parser().parse_args(argv)
     check_settings(args.c, args.max_iter)
     weights, device = _check_source(args)
     for split in ("train", "val"):  # the folders are checked before the backbone loads
