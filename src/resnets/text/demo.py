@@ -44,7 +44,8 @@ class TextDemoConfig:
     LIMITS: ClassVar[dict[str, Limit]] = {
         "train_per_class": integer(1, 100_000), "test_per_class": integer(1, 100_000),
         "keywords": integer(1, 10_000), "fillers": integer(0, 100_000),
-        "words": Limit(int, 1, 10_000, many=True), "topic_share": Limit(float, 0, 1, open_low=True, many=True),
+        "words": Limit(int, 1, 10_000, many=True),
+        "topic_share": Limit(float, 0, 1, open_low=True, many=True),
         "distractors": integer(0, 100), "typo_rate": FRACTION, "seed": SEED,
     }
 
