@@ -195,6 +195,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .bench import SuiteConfig, run_suite
+    from .files import check_writable, write_text_atomic
 
     from .train.setup import resolve_device
 
@@ -204,10 +205,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       infer_batch=args.infer_batch, seconds=args.seconds,
                       compile=not args.no_compile, checkpointing=not args.no_checkpointing,
                       threads=args.threads, rounds=args.rounds)
-    result = run_suite(cfg)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    check_writable(out.parent)  # before minutes of measuring, not after
+    result = run_suite(cfg)
+    write_text_atomic(out, json.dumps(result, indent=2) + "\n")
     print(f"results: {out} (render: python benchmarks/render_performance.py {out})")
     return 0
 

@@ -142,3 +142,12 @@ def test_rounds_combine_into_medians_and_both_peaks():
     flops = 2 * 1814073344 * 3 * 12.0
     assert ours["fraction_of_peak"] == pytest.approx(flops / 100e9)
     assert ours["fraction_of_matmul_peak"] == pytest.approx(flops / 80e9)
+
+
+def test_an_unwritable_results_file_fails_before_measuring(full_disk, monkeypatch, capsys):
+    from resnets.cli import main
+
+    monkeypatch.setattr("resnets.bench.run_suite", lambda cfg: pytest.fail("measured anyway"))
+    assert main(["bench", "--models", "resnet20", "--out", str(full_disk / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "no space left on device" in err and err.count("\n") == 1
