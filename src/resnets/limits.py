@@ -68,7 +68,7 @@ class Limit:
             return noun
         low = "(" if self.open_low else "["
         high = ")" if self.open_high else "]"
-        text = f"{noun} in {low}{_num(self.low)}, {_num(self.high)}{high}"
+        text = f"{noun} in {low}{_num(self.low, '-inf')}, {_num(self.high, 'inf')}{high}"
         if self.also:
             text += " or " + " or ".join(_num(v) for v in self.also)
         return text
@@ -113,13 +113,13 @@ class Limit:
         return f"must be {self.describe()}, got {value!r}{hint}"
 
 
-def _num(value: float | None) -> str:
+def _num(value: float | None, unbounded: str = "") -> str:
     if value is None:
-        return "inf"
+        return unbounded
     return str(value) if isinstance(value, int) else f"{value:g}"
 
 
-def integer(low: int | None = None, high: int | None = COUNT_MAX, also: tuple = ()) -> Limit:
+def integer(low: int, high: int = COUNT_MAX, also: tuple = ()) -> Limit:
     return Limit(int, low, high, also=also)
 
 
