@@ -159,3 +159,18 @@ def test_model_stem_reaches_the_model():
     assert default.conv1.kernel_size == (7, 7)
     with pytest.raises(ResnetsError, match="model.stem"):
         apply_overrides(cfg, {"model.stem": "tiny"})
+
+
+def test_a_device_that_is_not_there_is_refused(monkeypatch):
+    import torch
+
+    from resnets.train.setup import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ResnetsError, match=r"device=cuda:7 but only 2 CUDA GPU\(s\)"):
+        validate(apply_overrides(TrainConfig(), {"device": "cuda:7"}))
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ResnetsError, match="device=mps but this machine has no MPS"):
+        validate(apply_overrides(TrainConfig(), {"device": "mps"}))
