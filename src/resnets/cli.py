@@ -23,6 +23,7 @@ import sys
 from typing import Sequence
 
 from .errors import ResnetsError
+from .limits import Parser, arg, field_arg, integer
 
 # Flags that are shorthands for common `key=value` overrides.
 TRAIN_FLAGS = {
@@ -48,7 +49,9 @@ APP_COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="resnets", description=__doc__.split("\n")[0])
+    from .bench import SuiteConfig
+
+    parser = Parser(prog="resnets", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model (default: ResNet-20 on the digits)")
@@ -70,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="print the top-k classes of image files")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
-    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--topk", type=arg(integer(1, 1000)), default=5,
+                   help="classes to print per image")
 
     p = sub.add_parser("models", help="list the registered models")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
@@ -78,15 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="speed and memory against torchvision and the machine")
     p.add_argument("--models", default="resnet20,resnet56,resnet18,resnet50")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seconds", type=float, default=5.0, help="measuring time per case")
-    p.add_argument("--train-batch", type=int, default=32)
-    p.add_argument("--infer-batch", type=int, default=8)
+    p.add_argument("--device", default="cpu", type=field_arg(SuiteConfig, "device"))
+    p.add_argument("--seconds", type=field_arg(SuiteConfig, "seconds"), default=5.0,
+                   help="measuring time per case")
+    p.add_argument("--train-batch", type=field_arg(SuiteConfig, "train_batch"), default=32)
+    p.add_argument("--infer-batch", type=field_arg(SuiteConfig, "infer_batch"), default=8)
     p.add_argument("--no-compile", action="store_true", help="leave torch.compile out")
     p.add_argument("--no-checkpointing", action="store_true",
                    help="skip the ResNet-152 activation-checkpointing case")
-    p.add_argument("--threads", type=int, default=0, help="intra-op threads per case")
-    p.add_argument("--rounds", type=int, default=1,
+    p.add_argument("--threads", type=field_arg(SuiteConfig, "threads"), default=0,
+                   help="intra-op threads per case")
+    p.add_argument("--rounds", type=field_arg(SuiteConfig, "rounds"), default=1,
                    help="run every case this many times, interleaved; report medians")
     p.add_argument("--out", default="benchmarks/results/bench.json")
 
@@ -132,9 +138,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def train_config(args: argparse.Namespace):
     """The run's configuration: a recipe, or a resumed run's own, with the overrides."""
-    from .train.config import apply_overrides, parse_overrides
-    from .train.setup import load_run_config
+    from .train.config import apply_overrides, parse_overrides, validate
     from .train.recipes import DEFAULT_RECIPE, recipe_config
+    from .train.setup import load_run_config
 
     overrides = parse_overrides(args.overrides)
     for flag, (key, _) in TRAIN_FLAGS.items():
@@ -143,8 +149,11 @@ def train_config(args: argparse.Namespace):
     if args.resume:
         if args.recipe:
             raise ResnetsError("--resume continues a run with its own recipe; drop --recipe")
-        return apply_overrides(load_run_config(args.resume), overrides)
-    return recipe_config(args.recipe or DEFAULT_RECIPE, overrides)
+        cfg = apply_overrides(load_run_config(args.resume), overrides)
+    else:
+        cfg = recipe_config(args.recipe or DEFAULT_RECIPE, overrides)
+    validate(cfg)  # before a process group, a run directory or any data
+    return cfg
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -165,8 +174,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .train.inference import predict_files
 
-    if args.topk < 1:
-        raise ResnetsError(f"--topk must be >= 1, got {args.topk}")
     for path, preds in predict_files(args.checkpoint, args.images, args.topk):
         print(path)
         for name, prob in preds:
@@ -188,21 +195,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .bench import SuiteConfig, run_suite
+    from .files import check_writable, write_text_atomic
 
-    if args.device.startswith("cuda"):
-        import torch
+    from .train.setup import resolve_device
 
-        if not torch.cuda.is_available():
-            raise ResnetsError("--device cuda but no CUDA GPU is visible; use --device cpu")
-    cfg = SuiteConfig(models=tuple(m for m in args.models.split(",") if m),
-                      device=args.device, train_batch=args.train_batch,
+    device = str(resolve_device(args.device))  # e.g. cuda without a GPU fails here
+    cfg = SuiteConfig(models=tuple(m for m in args.models.split(",") if m), device=device,
+                      train_batch=args.train_batch,
                       infer_batch=args.infer_batch, seconds=args.seconds,
                       compile=not args.no_compile, checkpointing=not args.no_checkpointing,
                       threads=args.threads, rounds=args.rounds)
-    result = run_suite(cfg)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    check_writable(out.parent)  # before minutes of measuring, not after
+    result = run_suite(cfg)
+    write_text_atomic(out, json.dumps(result, indent=2) + "\n")
     print(f"results: {out} (render: python benchmarks/render_performance.py {out})")
     return 0
 
@@ -252,6 +258,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:
             return quiet_broken_pipe()
     parser = build_parser()
+    try:
+        args = parse_args(parser, argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return COMMANDS[args.command](args)
+    except ResnetsError as exc:
+        print(f"resnets: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may stand anywhere among the flags of `train`.
     settings = [a for a in extra if "=" in a and not a.startswith("-")]
@@ -260,16 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = [a for a in extra if a not in settings]
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
-        return COMMANDS[args.command](args)
-    except ResnetsError as exc:
-        print(f"resnets: error: {one_line(str(exc))}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return quiet_broken_pipe()
+    return args
 
 
 def quiet_broken_pipe() -> int:

@@ -49,7 +49,8 @@ def test_peak_probe_reports_each_kernel_and_takes_the_best():
 
 
 def test_unknown_model_is_refused():
-    with pytest.raises(ResnetsError, match="no benchmark settings"):
+    with pytest.raises(ResnetsError, match="--models must be a comma-separated list from "
+                       "resnet20, resnet56, resnet18, resnet50, got"):
         plan(SuiteConfig(models=("resnet19",)))
 
 
@@ -118,7 +119,7 @@ def test_rounds_interleave_the_whole_plan_and_run_checkpointing_once():
     assert [c for r, c in order if r == 1] == cases
     assert [c for r, c in order if r == 2] == per_round == [c for r, c in order if r == 3]
     assert [r for r, _ in order] == sorted(r for r, _ in order)  # round by round
-    with pytest.raises(ResnetsError, match="--rounds must be >= 1"):
+    with pytest.raises(ResnetsError, match=r"--rounds must be an integer in \[1, 100\], got 0"):
         schedule(SuiteConfig(rounds=0))
 
 
@@ -141,3 +142,12 @@ def test_rounds_combine_into_medians_and_both_peaks():
     flops = 2 * 1814073344 * 3 * 12.0
     assert ours["fraction_of_peak"] == pytest.approx(flops / 100e9)
     assert ours["fraction_of_matmul_peak"] == pytest.approx(flops / 80e9)
+
+
+def test_an_unwritable_results_file_fails_before_measuring(full_disk, monkeypatch, capsys):
+    from resnets.cli import main
+
+    monkeypatch.setattr("resnets.bench.run_suite", lambda cfg: pytest.fail("measured anyway"))
+    assert main(["bench", "--models", "resnet20", "--out", str(full_disk / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "no space left on device" in err and err.count("\n") == 1

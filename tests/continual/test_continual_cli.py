@@ -55,10 +55,11 @@ def test_replay_summary_records_a_class_balanced_memory(compared):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--strategy", "replya"], "unknown strategy 'replya'"),
+    (["--strategy", "replya"], "--strategy must be one of finetune, replay, ewc, lwf, got "
+                               "'replya' (did you mean 'replay'?)"),
     (["--data", "cifar10"], "needs --root"),
     (["--tasks", "11"], "between 1 and 10"),
-    (["--lr", "0"], "--lr must be positive"),
+    (["--lr", "0"], "argument --lr: must be a finite number in (0, 10], got '0'"),
     (["--run-name", "a/b"], "--run-name 'a/b' is not a folder name"),
     (["--run-name", ".."], "--run-name '..' is not a folder name"),
     (["--model", "resnet21"], "resnet21"),

@@ -131,7 +131,7 @@ def test_member_config_scales_the_paper_schedule_to_the_budget(tmp_path):
 @pytest.mark.parametrize("fields, message", [
     ({"data": "cifar10"}, "--root"),
     ({"data": "cifar10", "root": "/no/such/folder"}, "not a folder"),
-    ({"device": "gpu0"}, "unknown device"),
+    ({"device": "gpu0"}, "--device must be a device: auto, cpu, cuda, cuda:N or mps"),
     ({"data": "imagenet"}, "--data"),
     ({"depths": (20, 21)}, "6n\\+2"),
     ({"overrides": ("optim.lrr=1",)}, "optim.lrr"),

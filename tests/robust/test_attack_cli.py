@@ -58,15 +58,18 @@ def test_attack_report_orders_clean_attacks_and_worst_case(run_dir, capsys, tmp_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--eps", "8/0"], "--eps '8/0' is not a number; write e.g. 0.03 or 8/255"),
-    (["--eps", "-0.1"], "eps must be >= 0"),
+    (["--eps", "8/0"], "argument --eps: must be a finite number in [0, 100], got '8/0'"),
+    (["--eps", "-0.1"], "argument --eps: must be a finite number in [0, 100], got '-0.1'"),
+    (["--eps", "nan"], "argument --eps: must be a finite number in [0, 100], got 'nan'"),
+    (["--eps", "inf"], "argument --eps: must be a finite number in [0, 100], got 'inf'"),
     (["--eps", "0.1", "--attacks", "pgd,sqare"], "unknown attack 'sqare' (did you mean "
                                                  "'square'?)"),
     (["--eps", "0.1", "--norm", "l2", "--attacks", "square"], "the square attack here is the "
                                                               "L-inf one"),
-    (["--eps", "0.1", "--norm", "linf2"], "unknown norm 'linf2'"),
-    (["--eps", "0.1", "--steps", "0"], "steps must be >= 1"),
-    (["--eps", "0.1", "--limit", "-1"], "--limit and --batch-size must be >= 0"),
+    (["--eps", "0.1", "--norm", "linf2"], "--norm: must be one of linf, l2, got 'linf2' "
+                                          "(did you mean 'linf'"),
+    (["--eps", "0.1", "--steps", "0"], "--steps: must be an integer in [1, 10000], got '0'"),
+    (["--eps", "0.1", "--limit", "-1"], "--limit: must be an integer in [0, 1000000000]"),
 ])
 def test_bad_arguments_fail_in_one_line_before_the_checkpoint_is_read(args, message, capsys,
                                                                       tmp_path):
@@ -75,6 +78,16 @@ def test_bad_arguments_fail_in_one_line_before_the_checkpoint_is_read(args, mess
     err = capsys.readouterr().err.strip()
     assert err.startswith("resnets attack: error: ") and message in err
     assert "\n" not in err and "Traceback" not in err
+
+
+def test_a_second_report_does_not_overwrite_the_first(run_dir, capsys, tmp_path):
+    for eps in ("0", "4/255"):
+        assert attack("--checkpoint", str(run_dir), "--eps", eps, "--attacks", "fgsm",
+                      "--limit", "8", "--out", str(tmp_path)) == 0
+    first = json.loads((tmp_path / "attack-test.json").read_text())
+    second = json.loads((tmp_path / "attack-test-2.json").read_text())
+    assert first["settings"]["eps"] == 0 and second["settings"]["eps"] == pytest.approx(4 / 255)
+    assert f"report: {tmp_path / 'attack-test-2.json'}" in capsys.readouterr().out
 
 
 def test_missing_checkpoint_and_missing_split_are_named(run_dir, capsys, tmp_path):

@@ -40,6 +40,15 @@ def _pair(root, name, image_size, labels):
         write_index_png(np.asarray(labels, dtype=np.uint8), root / "masks" / f"{name}.png")
 
 
+def test_whole_training_images_of_two_sizes_ask_for_a_crop_size(tmp_path):
+    _pair(tmp_path, "a", (3, 2), [[0, 1, 2], [2, 1, 0]])
+    _pair(tmp_path, "b", (2, 2), [[0, 1], [1, 0]])
+    with pytest.raises(DataError, match=r"a.png is 3x2, b.png 2x2\); pass --crop-size N"):
+        MaskFolderDataset(tmp_path, 3, train=True)
+    assert len(MaskFolderDataset(tmp_path, 3, train=True, crop_size=2)) == 2
+    assert len(MaskFolderDataset(tmp_path, 3)) == 2  # evaluation takes one image at a time
+
+
 def test_pairs_are_served_as_tensors(tmp_path):
     _pair(tmp_path, "a", (3, 2), [[0, 1, 2], [2, 1, 0]])
     image, mask = MaskFolderDataset(tmp_path, 3)[0]

@@ -26,7 +26,7 @@ def test_overrides_are_parsed_by_field_type():
     ("epochs=2.5", "not a valid integer"),
     ("optim.nesterov=maybe", "boolean"),
     ("optim.lrr=0.1", "did you mean 'optim.lr'"),
-    ("precision=fp8", "not one of fp32, bf16"),
+    ("precision=fp8", "one of fp32, bf16"),
     ("data.dataset=cifar11", "did you mean 'cifar10'"),
 ])
 def test_bad_overrides_give_one_line(pair, fragment):
@@ -42,15 +42,25 @@ def test_override_needs_equals_sign():
 
 
 @pytest.mark.parametrize("pair, fragment", [
-    ("optim.lr=0", "optim.lr must be positive"),
-    ("optim.lr=-1", "optim.lr must be positive"),
-    ("batch_size=0", "batch_size must be positive"),
+    ("optim.lr=0", "optim.lr must be a finite number in (0, 10], got 0.0"),
+    ("optim.lr=-1", "optim.lr must be a finite number in (0, 10], got -1.0"),
+    ("optim.lr=1e308", "optim.lr must be a finite number in (0, 10], got 1e+308"),
+    ("batch_size=0", "batch_size must be an integer in [1, 65536], got 0"),
     ("optim.momentum=1.5", "momentum"),
 ])
-def test_validate_rejects_impossible_settings(pair, fragment):
-    cfg = apply_overrides(TrainConfig(), parse_overrides([pair]))
-    with pytest.raises(ResnetsError, match=fragment):
+def test_impossible_settings_are_refused_as_they_are_set(pair, fragment):
+    with pytest.raises(ResnetsError) as err:
+        apply_overrides(TrainConfig(), parse_overrides([pair]))
+    assert str(err.value) == fragment or fragment in str(err.value)
+
+
+def test_validate_rejects_settings_that_do_not_go_together():
+    cfg = apply_overrides(TrainConfig(), {"epochs": "0", "iterations": "0"})
+    with pytest.raises(ResnetsError, match="set epochs or iterations"):
         validate(cfg)
+    text_model = apply_overrides(TrainConfig(), {"model.name": "vdcnn9"})
+    with pytest.raises(ResnetsError, match="digits data needs an image model"):
+        validate(text_model)
 
 
 def test_config_round_trips_through_dict():
@@ -149,3 +159,18 @@ def test_model_stem_reaches_the_model():
     assert default.conv1.kernel_size == (7, 7)
     with pytest.raises(ResnetsError, match="model.stem"):
         apply_overrides(cfg, {"model.stem": "tiny"})
+
+
+def test_a_device_that_is_not_there_is_refused(monkeypatch):
+    import torch
+
+    from resnets.train.setup import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ResnetsError, match=r"device=cuda:7 but only 2 CUDA GPU\(s\)"):
+        validate(apply_overrides(TrainConfig(), {"device": "cuda:7"}))
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ResnetsError, match="device=mps but this machine has no MPS"):
+        validate(apply_overrides(TrainConfig(), {"device": "mps"}))

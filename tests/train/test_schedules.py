@@ -78,11 +78,11 @@ def test_lr_at_warmup_modes_do_not_shift_the_schedule():
     ({"warmup_mode": "linar"}, "did you mean 'linear'"),
     ({"name": "step", "milestones": ()}, "schedule.milestones is empty"),
     ({"milestones": (48000, 32000)}, "strictly increasing"),
-    ({"milestone_epochs": (0, 30)}, "positive integers"),
+    ({"milestone_epochs": (0, 30)}, r"list of integers in \[1, "),
     ({"gamma": 0.0}, "schedule.gamma"),
     ({"gamma": 2.0}, "schedule.gamma"),
     ({"warmup_iters": -1}, "schedule.warmup_iters"),
-    ({"warmup_until_error": 80.0, "warmup_lr": 0.01}, "fraction"),
+    ({"warmup_until_error": 80.0, "warmup_lr": 0.01}, r"in \[0, 1\], got 80.0"),
     ({"warmup_until_error": 0.8}, "set it above 0"),
     ({"warmup_mode": "constant", "warmup_iters": 400}, "set it above 0"),
 ])

@@ -19,10 +19,11 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import ClassVar
 
 import torch
 
-from ..errors import ResnetsError
+from ..limits import DEVICE, FLAG, Limit, check_fields, integer, number
 from ..models.summary import count_macs
 from ..train.config import TrainConfig
 from .case import Case
@@ -44,6 +45,18 @@ class SuiteConfig:
     timeout: float = 1800.0  # seconds allowed per case (compilation included)
     threads: int = 0  # intra-op threads per case; 0 = PyTorch's default
     rounds: int = 1  # times the list of cases runs over, interleaved; medians are reported
+
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "models": Limit(str, choices=tuple(NATIVE), many=True), "device": DEVICE,
+        "train_batch": integer(1, 4096),
+        "infer_batch": integer(1, 4096), "seconds": number(0, 3600, open_low=True),
+        "compile": FLAG, "checkpointing": FLAG, "timeout": number(0, 86400, open_low=True),
+        "threads": integer(0, 1024), "rounds": integer(1, 100),
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def fast_variants(device: str, compile_: bool) -> list[dict]:
@@ -82,9 +95,6 @@ def plan(cfg: SuiteConfig) -> list[Case]:
     if len(fast) > 1:
         cases.append(Case("matmul", device=cfg.device, precision="bf16", seconds=cfg.seconds))
     for name in cfg.models:
-        if name not in NATIVE:
-            raise ResnetsError(f"no benchmark settings for {name!r}; choose from "
-                               f"{', '.join(NATIVE)}")
         res = NATIVE[name]
         ref = "torchvision" if name in TORCHVISION else "ours"
         for kind, batch in (("train", cfg.train_batch), ("infer", cfg.infer_batch),
@@ -230,8 +240,6 @@ def summarise(results: list[dict], device: str) -> dict:
 def schedule(cfg: SuiteConfig) -> list[tuple[int, Case]]:
     """(round, case) in running order: every round runs the whole plan, except the ResNet-152
     checkpointing pair (a memory measurement, and the slowest cases), which runs once."""
-    if cfg.rounds < 1:
-        raise ResnetsError(f"--rounds must be >= 1, got {cfg.rounds}")
     cases = plan(cfg)
     return [(r, c) for r in range(1, cfg.rounds + 1) for c in cases
             if r == 1 or c.model != "resnet152"]

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 
 from ..errors import ResnetsError
+from ..limits import Parser, field_arg
 from .runner import DATASETS, ContinualConfig, check_config, run_continual
 from .strategies import MEMORY_POLICIES, STRATEGIES
 
@@ -17,40 +18,48 @@ DEFAULTS = ContinualConfig()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="resnets continual", description="Class-incremental continual learning: the "
         "classes arrive a few at a time; prints and writes the accuracy matrix, average "
         "accuracy, forgetting and backward transfer.")
-    add = p.add_argument
+
+    def add(flag: str, **options) -> None:
+        """An option; one that sets a config field parses with that field's limit (the
+        strategy is a list of them, checked per config)."""
+        name = flag.removeprefix("--").replace("-", "_")
+        if name in ContinualConfig.LIMITS and name != "strategy" and "action" not in options:
+            options["type"] = field_arg(ContinualConfig, name)
+        p.add_argument(flag, **options)
+
     add("--strategy", default=DEFAULTS.strategy,
         help=f"{' | '.join(STRATEGIES)}, or a comma-separated list to compare")
     add("--data", default=DEFAULTS.data, help=" | ".join(DATASETS))
     add("--root", default=DEFAULTS.root, help="folder holding the CIFAR files")
-    add("--tasks", type=int, default=DEFAULTS.tasks, help="tasks the classes are split into")
-    add("--class-order-seed", type=int, default=DEFAULTS.class_order_seed,
+    add("--tasks", default=DEFAULTS.tasks, help="tasks the classes are split into")
+    add("--class-order-seed", default=DEFAULTS.class_order_seed,
         help="-1: classes in label order (default); else a seeded shuffle")
     add("--model", default=DEFAULTS.model, help="registry name (default resnet20)")
-    add("--epochs", type=int, default=DEFAULTS.epochs, help="epochs per task")
-    add("--batch-size", type=int, default=DEFAULTS.batch_size)
-    add("--lr", type=float, default=DEFAULTS.lr, help="peak lr of each task (cosine decay)")
-    add("--momentum", type=float, default=DEFAULTS.momentum)
-    add("--weight-decay", type=float, default=DEFAULTS.weight_decay)
-    add("--eval-batch-size", type=int, default=DEFAULTS.eval_batch_size)
+    add("--epochs", default=DEFAULTS.epochs, help="epochs per task")
+    add("--batch-size", default=DEFAULTS.batch_size)
+    add("--lr", default=DEFAULTS.lr, help="peak lr of each task (cosine decay)")
+    add("--momentum", default=DEFAULTS.momentum)
+    add("--weight-decay", default=DEFAULTS.weight_decay)
+    add("--eval-batch-size", default=DEFAULTS.eval_batch_size)
     add("--no-augment", action="store_true", help="train on the images as they are")
-    add("--memory", type=int, default=DEFAULTS.memory, help="replay: images kept")
+    add("--memory", default=DEFAULTS.memory, help="replay: images kept")
     add("--memory-policy", default=DEFAULTS.memory_policy, help=" | ".join(MEMORY_POLICIES))
-    add("--ewc-lambda", type=float, default=DEFAULTS.ewc_lambda, help="ewc: penalty strength")
-    add("--fisher-samples", type=int, default=DEFAULTS.fisher_samples,
+    add("--ewc-lambda", default=DEFAULTS.ewc_lambda, help="ewc: penalty strength")
+    add("--fisher-samples", default=DEFAULTS.fisher_samples,
         help="ewc: images per task for the Fisher information")
-    add("--lwf-alpha", type=float, default=DEFAULTS.lwf_alpha,
+    add("--lwf-alpha", default=DEFAULTS.lwf_alpha,
         help="lwf: weight of the distillation loss")
-    add("--lwf-temperature", type=float, default=DEFAULTS.lwf_temperature,
+    add("--lwf-temperature", default=DEFAULTS.lwf_temperature,
         help="lwf: distillation temperature")
-    add("--synthetic-size", type=int, default=DEFAULTS.synthetic_size,
+    add("--synthetic-size", default=DEFAULTS.synthetic_size,
         help="synthetic data: training images")
-    add("--resize", type=int, default=DEFAULTS.resize,
+    add("--resize", default=DEFAULTS.resize,
         help="resize the images once to this side (-1: digits 16, others as stored)")
-    add("--seed", type=int, default=DEFAULTS.seed)
+    add("--seed", default=DEFAULTS.seed)
     add("--device", default=DEFAULTS.device, help="auto | cpu | cuda | cuda:N | mps")
     add("--out", default=DEFAULTS.out, help="parent folder of the run directories")
     add("--run-name", default="", help="run directory name (one strategy only)")

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from .. import data as D
-from ..errors import ResnetsError, did_you_mean
+from ..errors import ResnetsError
 from ..files import atomic_path, guard_write, write_text_atomic
-from ..models import create_model, model_info
+from ..limits import (BATCH_MAX, DEVICE, FLAG, FRACTION, SEED, SEED_MAX, TEXT, Limit,
+                      check_fields, choice, integer, number)
+from ..models import create_model
+from ..models.registry import check_modality
 from ..train.config import TrainConfig, apply_overrides
 from ..train.evaluate import evaluate
 from ..train.optim import build_optimizer
@@ -71,37 +74,31 @@ class ContinualConfig:
     out: str = "runs"  # parent of the run directory
     run_name: str = ""  # run directory name; "" = continual-STRATEGY-DATA
 
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "strategy": choice(*STRATEGIES), "data": choice(*DATASETS), "root": TEXT,
+        "tasks": integer(1, 1000), "class_order_seed": integer(0, SEED_MAX, also=(-1,)),
+        "model": TEXT, "epochs": integer(1, 100_000), "batch_size": integer(1, BATCH_MAX),
+        "lr": number(0, 10, open_low=True), "momentum": FRACTION, "weight_decay": number(0, 1),
+        "augment": FLAG, "memory": integer(1, 1_000_000),
+        "memory_policy": choice(*MEMORY_POLICIES), "ewc_lambda": number(0, 1e9),
+        "fisher_samples": integer(1, 1_000_000), "lwf_alpha": number(0, 1000),
+        "lwf_temperature": number(0, 100, open_low=True),
+        "synthetic_size": integer(1, 1_000_000), "resize": integer(0, 2048, also=(-1,)),
+        "seed": SEED, "device": DEVICE, "eval_batch_size": integer(1, BATCH_MAX),
+        "out": TEXT, "run_name": TEXT,
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 def check_config(cfg: ContinualConfig) -> None:
     """Reject impossible settings before any data is read."""
-    choices = {"strategy": (cfg.strategy, STRATEGIES), "data": (cfg.data, DATASETS),
-               "memory policy": (cfg.memory_policy, MEMORY_POLICIES)}
-    for what, (value, valid) in choices.items():
-        if value not in valid:
-            raise ResnetsError(f"unknown {what} {value!r}{did_you_mean(value, valid)}; "
-                               f"choose one of {', '.join(valid)}")
     if cfg.data in ("cifar10", "cifar100") and not cfg.root:
         raise ResnetsError(f"--data {cfg.data} needs --root, the folder holding the "
                            f"{cfg.data} files")
-    checks = [
-        (cfg.tasks >= 1, f"--tasks must be >= 1, got {cfg.tasks}"),
-        (cfg.epochs >= 1, f"--epochs must be >= 1, got {cfg.epochs}"),
-        (cfg.batch_size >= 1, f"--batch-size must be >= 1, got {cfg.batch_size}"),
-        (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be positive, got {cfg.lr}"),
-        (cfg.memory >= 1, f"--memory must be >= 1 image, got {cfg.memory}"),
-        (cfg.ewc_lambda >= 0, f"--ewc-lambda must be >= 0, got {cfg.ewc_lambda}"),
-        (cfg.fisher_samples >= 1, f"--fisher-samples must be >= 1, got {cfg.fisher_samples}"),
-        (cfg.lwf_alpha >= 0, f"--lwf-alpha must be >= 0, got {cfg.lwf_alpha}"),
-        (cfg.lwf_temperature > 0, f"--lwf-temperature must be > 0, got "
-                                  f"{cfg.lwf_temperature}"),
-        (cfg.resize >= -1, f"--resize must be a side in pixels, 0 to keep or -1 for the "
-                           f"default; got {cfg.resize}"),
-        (cfg.class_order_seed >= -1, "--class-order-seed must be >= 0, or -1 for label order"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ResnetsError(message)
-    model_info(cfg.model)  # an unknown model name fails here, with suggestions
+    check_modality("--model", cfg.model, "image", "continual learning on images")
     resolve_device(cfg.device)
     if cfg.run_name:
         check_run_name(cfg.run_name, "--run-name")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import DataError
 from ..files import atomic_path, write_text_atomic
+from ..limits import Limit, check_fields, integer
 from .destination import prepare_destination
 
 SHAPE_CLASSES = ("circle", "square", "triangle")  # class ids 1, 2, 3 (0 = background)
@@ -38,7 +40,15 @@ class ShapesConfig:
     min_size: int = 16  # side of a shape's box, pixels, at least
     max_size: int = 48  # side of a shape's box, pixels, at most
 
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "image_size": integer(8, 4096), "min_objects": integer(1, 100),
+        "max_objects": integer(1, 100), "min_size": integer(4, 4096),
+        "max_size": integer(4, 4096),
+    }
+
     def __post_init__(self) -> None:
+        check_fields(self)
         if not 1 <= self.min_objects <= self.max_objects:
             raise DataError(f"need 1 <= min_objects <= max_objects, got {self.min_objects} "
                             f"and {self.max_objects}")

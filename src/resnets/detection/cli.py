@@ -18,6 +18,7 @@ from ..data.destination import add_force_option
 from ..data.shapes import ShapesConfig, write_shapes
 from ..errors import ResnetsError
 from ..files import write_text_atomic
+from ..limits import DEVICE, FRACTION, SEED, Parser, arg, integer
 from .loop import LoopConfig, add_config_args, config_from_args
 from .models import DetectorConfig
 from .resume import resume_changes
@@ -27,9 +28,10 @@ def add_synth_parser(sub: argparse._SubParsersAction, task: str) -> None:
     """``synth ROOT``: write the synthetic shapes set of ``task`` (shared by both CLIs)."""
     p = sub.add_parser("synth", help=f"write a synthetic {task} set of coloured shapes")
     p.add_argument("root", help="folder to write train/ and val/ into")
-    p.add_argument("--num-train", type=int, default=200, help="training images")
-    p.add_argument("--num-val", type=int, default=50, help="validation images")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the scenes")
+    images = arg(integer(1, 1_000_000))
+    p.add_argument("--num-train", type=images, default=200, help="training images")
+    p.add_argument("--num-val", type=images, default=50, help="validation images")
+    p.add_argument("--seed", type=arg(SEED), default=0, help="random seed of the scenes")
     add_force_option(p)
     add_config_args(p, ShapesConfig)
 
@@ -80,7 +82,7 @@ def train_or_resume(args: argparse.Namespace, argv: list[str],
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="resnets detect", description=__doc__.split("\n")[0])
+    parser = Parser(prog="resnets detect", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     add_synth_parser(sub, "detection")
 
@@ -91,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="COCO JSON to evaluate on (default: the run's val split)")
     p.add_argument("--images", help="image folder (default: images/ beside the JSON)")
     p.add_argument("--skip-bad", action="store_true", help="skip and count bad annotations")
-    p.add_argument("--device", default="auto")
+    add_device_option(p)
     p.add_argument("--out", help="also write the metrics to this JSON file")
 
     p = sub.add_parser("predict", help="draw detections on images, write them as JSON")
@@ -99,13 +101,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     p.add_argument("--out", default="predictions", help="folder for the drawn images and "
                    "detections.json")
-    p.add_argument("--threshold", type=float, default=0.5, help="lowest score drawn, 0-1")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--threshold", type=arg(FRACTION), default=0.5,
+                   help="lowest score drawn, 0-1")
+    add_device_option(p)
     return parser
 
 
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", type=arg(DEVICE),
+                   help="auto | cpu | cuda | cuda:N | mps")
+
+
+def parse_checked(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments, with the device checked before any data or checkpoint is read."""
+    from ..train.setup import resolve_device
+
+    args = parser.parse_args(argv)
+    if getattr(args, "device", None):
+        resolve_device(args.device)  # e.g. mps or cuda:7 on a machine without them
+    return args
+
+
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_checked(build_parser(), argv)
     from . import train as tasks  # torchvision's detection models load only when needed
 
     if args.action == "synth":

@@ -20,13 +20,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import CheckpointError, ResnetsError
 from ..files import write_text_atomic
+from ..limits import (DEVICE, FRACTION, SEED, TEXT, Limit, arg, check_fields, choice, integer,
+                      number)
 from ..train.checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from ..train.context import StopRequested, stop_on_interrupt
 from ..train.logger import RunLogger
@@ -60,19 +62,17 @@ class LoopConfig:
     out_dir: str = "runs"  # parent folder of the run directories
     run_name: str = ""  # run directory name; "" = <task>-<backbone>-<date-time>
 
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "steps": integer(1), "batch_size": integer(1, 1024), "optimizer": choice(*OPTIMIZERS),
+        "lr": number(0, 10, open_low=True), "momentum": FRACTION, "weight_decay": number(0, 1),
+        "warmup_iters": integer(0), "clip_grad": number(0, 1e6), "eval_every": integer(0),
+        "log_every": integer(1), "workers": integer(0, 256), "seed": SEED, "device": DEVICE,
+        "out_dir": TEXT, "run_name": TEXT,
+    }
+
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "log_every"):
-            if getattr(self, key) < 1:
-                raise ResnetsError(f"{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("warmup_iters", "eval_every", "workers", "weight_decay", "clip_grad",
-                    "momentum"):
-            if getattr(self, key) < 0:
-                raise ResnetsError(f"{key} must be >= 0, got {getattr(self, key)}")
-        if not self.lr > 0:
-            raise ResnetsError(f"lr must be positive, got {self.lr}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ResnetsError(f"unknown optimizer {self.optimizer!r}; use one of "
-                               f"{', '.join(OPTIMIZERS)}")
+        check_fields(self)
 
 
 def make_run_dir(cfg: LoopConfig, default_name: str) -> Path:
@@ -262,7 +262,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[str,
         if f.name in skip:
             continue
         kind = ({"action": argparse.BooleanOptionalAction} if isinstance(f.default, bool)
-                else {"type": type(f.default)})
+                else {"type": arg(cls.LIMITS[f.name])})  # the field's own limit
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=f.default,
                             help=f"{comments.get(f.name, '')} (default: {f.default!r})", **kind)
 

@@ -9,6 +9,7 @@ with the focal loss on P3-P7. Both are torchvision's own classes; only the backb
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 from torchvision.models.detection import FasterRCNN, RetinaNet
@@ -16,7 +17,9 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
-from ..errors import ResnetsError, did_you_mean
+from ..errors import ResnetsError
+from ..limits import FRACTION, SIDE_MAX, TEXT, Limit, check_fields, choice, integer
+from ..models.registry import check_modality
 from .backbone import NORMS, FPNBackbone, build_body
 
 ARCHS = ("fasterrcnn", "retinanet")
@@ -39,21 +42,20 @@ class DetectorConfig:
     rois_per_image: int = 512  # Faster R-CNN: proposals sampled per image to train the head
     score_threshold: float = 0.05  # detections below this score are dropped, probability
 
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "arch": choice(*ARCHS), "backbone": TEXT, "norm": choice(*NORMS),
+        "trainable_layers": integer(0, 16), "weights": TEXT, "fpn_channels": integer(1, 4096),
+        "min_size": integer(1, SIDE_MAX), "max_size": integer(1, SIDE_MAX),
+        "anchor_size": integer(1, 1024), "box_head_size": integer(1, 16384),
+        "rois_per_image": integer(1, 100_000), "score_threshold": FRACTION,
+    }
+
     def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ResnetsError(f"unknown detector {self.arch!r}{did_you_mean(self.arch, ARCHS)}"
-                               f"; use one of {', '.join(ARCHS)}")
-        if self.norm not in NORMS:
-            raise ResnetsError(f"unknown backbone norm {self.norm!r}; use one of "
-                               f"{', '.join(NORMS)}")
-        for key in ("fpn_channels", "min_size", "max_size", "anchor_size", "box_head_size",
-                    "rois_per_image"):
-            if getattr(self, key) < 1:
-                raise ResnetsError(f"{key} must be >= 1, got {getattr(self, key)}")
+        check_fields(self)
+        check_modality("--backbone", self.backbone, "image", "a detector")
         if self.min_size > self.max_size:
             raise ResnetsError(f"min_size {self.min_size} exceeds max_size {self.max_size}")
-        if not 0 <= self.score_threshold < 1:
-            raise ResnetsError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
 
 
 def build_detector(cfg: DetectorConfig, num_classes: int) -> nn.Module:

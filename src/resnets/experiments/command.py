@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ResnetsError
+from ..limits import DEVICE, arg
 
 # Imported by the parser of every command: the experiments (and torch) load only when run.
 
@@ -25,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the experiment in DIR")
     sub = p.add_subparsers(dest="name", metavar="NAME")
     for name, summary in NAMES.items():
-        q = sub.add_parser(name, help=summary, description=summary)
+        q = sub.add_parser(name, help=summary.replace("%", "%%"), description=summary)
         q.add_argument("--out", help="experiment directory (default: "
                        "runs/experiments/NAME-DATA); the same command again continues it")
         q.add_argument("--data", help="digits (default) | synthetic | cifar10 | cifar100 | "
@@ -36,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         q.add_argument("--depths", help="network depths 6n+2, e.g. 20,32,44,56")
         q.add_argument("--with-1202", action="store_true", default=None,
                        help="gradients: add the 1202-layer residual network (heavy)")
-        q.add_argument("--device", help="auto (default) | cpu | cuda | cuda:N | mps")
+        q.add_argument("--device", type=arg(DEVICE),
+                       help="auto (default) | cpu | cuda | cuda:N | mps")
         q.add_argument("overrides", nargs="*", metavar="key=value",
                        help="training settings for every run, e.g. optim.lr=0.05")
 

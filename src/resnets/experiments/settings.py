@@ -13,12 +13,14 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 from ..errors import ResnetsError
+from ..limits import DEVICE, FLAG, SEED_MAX, TEXT, Limit, check_fields, choice, integers
 from ..train.config import TrainConfig, apply_overrides, parse_overrides
 from ..train.engine import resolve_device
 from ..train.recipes import get_recipe
+from .command import NAMES
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "folder")
 NEEDS_ROOT = ("cifar10", "cifar100", "folder")
@@ -43,6 +45,16 @@ class ExperimentConfig:
     with_1202: bool = False  # gradients: add the 1202-layer residual network
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     overrides: tuple[str, ...] = ()  # key=value training settings for every member
+
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "name": choice(*NAMES), "data": choice(*DATASETS), "root": TEXT, "budget": TEXT,
+        "seeds": Limit(int, 0, SEED_MAX, many=True), "depths": integers(8, 2000),
+        "with_1202": FLAG, "device": DEVICE, "overrides": Limit(str, many=True),
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -107,19 +119,17 @@ def check_depths(depths: Sequence[int]) -> None:
 
 def check(cfg: ExperimentConfig) -> None:
     """Reject impossible settings before any run starts."""
-    if cfg.data not in DATASETS:
-        raise ResnetsError(f"--data {cfg.data!r} is not one of {', '.join(DATASETS)}")
+    resolve_device(cfg.device)  # e.g. cuda without a GPU
+    if cfg.budget:
+        parse_budget(cfg.budget)
+    check_depths(cfg.depths)
+    apply_overrides(TrainConfig(), parse_overrides(cfg.overrides))  # a wrong key fails now
     if cfg.data in NEEDS_ROOT and not cfg.root:
         raise ResnetsError(f"--data {cfg.data} needs --root, the folder holding the "
                            f"{cfg.data} files")
     if cfg.data in NEEDS_ROOT and not Path(cfg.root).is_dir():
         raise ResnetsError(f"--root {cfg.root!r} is not a folder; point it at the folder "
                            f"holding the {cfg.data} files")
-    resolve_device(cfg.device)  # e.g. cuda without a GPU
-    if cfg.budget:
-        parse_budget(cfg.budget)
-    check_depths(cfg.depths)
-    apply_overrides(TrainConfig(), parse_overrides(cfg.overrides))  # a wrong key fails now
 
 
 def data_overrides(cfg: ExperimentConfig) -> dict[str, Any]:

@@ -84,6 +84,22 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
+def check_modality(key: str, name: str, modality: str, what: str) -> ModelInfo:
+    """The entry of ``name`` if it is a registered model of ``modality`` (what ``what``, e.g.
+    "text data", needs); else a one-line error naming ``key`` and the models that fit."""
+    info = model_info(name)
+    if info.modality != modality:
+        fits = sorted(n for n, i in _REGISTRY.items() if i.modality == modality)
+        listed = ", ".join(fits[:6]) + (", ..." if len(fits) > 6 else "")
+        raise ResnetsError(f"{key}={name!r} is {_article(info.modality)} model; {what} "
+                           f"needs {_article(modality)} model ({listed})")
+    return info
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
 def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None,
                  pretrained: bool = False, **options: Any) -> nn.Module:
     """Build a registered model by name.

@@ -17,7 +17,9 @@ from pathlib import Path
 import torch
 
 from ..errors import ResnetsError
-from ..train.config import apply_overrides, parse_number
+from ..files import check_writable, write_text_atomic
+from ..limits import BATCH_MAX, DEVICE, Parser, arg, field_arg, integer
+from ..train.config import apply_overrides
 from ..train.inference import load_trained
 from ..train.pipeline import build_pipeline
 from ..train.setup import resolve_device
@@ -31,54 +33,52 @@ CHECK_IMAGES = 256  # images the gradient-masking checks run on (the first ones)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="resnets attack",
-                                description="clean and robust accuracy under attacks")
+    p = Parser(prog="resnets attack", description="clean and robust accuracy under attacks")
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
-    p.add_argument("--eps", required=True,
+    p.add_argument("--eps", required=True, type=field_arg(AttackSettings, "eps"),
                    help="radius in [0, 1] pixel units; fractions allowed: 8/255")
     p.add_argument("--attacks", default=None,
                    help=f"comma-separated, from {','.join(ATTACKS)} "
                         "(default: all; fgsm,pgd for --norm l2)")
-    p.add_argument("--norm", default="linf", help="linf | l2")
-    p.add_argument("--steps", type=int, default=10, help="PGD iterations")
-    p.add_argument("--restarts", type=int, default=1, help="PGD random restarts")
-    p.add_argument("--step-size", default="0", help="PGD step, pixel units (0: 2.5 eps/steps)")
-    p.add_argument("--queries", type=int, default=1000, help="square attack queries per image")
+
+    def setting(name: str):
+        return field_arg(AttackSettings, name)
+
+    p.add_argument("--norm", default="linf", type=setting("norm"), help="linf | l2")
+    p.add_argument("--steps", type=setting("steps"), default=10, help="PGD iterations")
+    p.add_argument("--restarts", type=setting("restarts"), default=1,
+                   help="PGD random restarts")
+    p.add_argument("--step-size", type=setting("step_size"), default=0.0,
+                   help="PGD step, pixel units (0: 2.5 eps/steps)")
+    p.add_argument("--queries", type=setting("queries"), default=1000,
+                   help="square attack queries per image")
     p.add_argument("--split", choices=("test", "val"), default="test")
-    p.add_argument("--limit", type=int, default=0, help="attack the first N images (0: all)")
-    p.add_argument("--batch-size", type=int, default=0,
+    p.add_argument("--limit", type=arg(integer(0)), default=0,
+                   help="attack the first N images (0: all)")
+    p.add_argument("--batch-size", type=arg(integer(0, BATCH_MAX)), default=0,
                    help="images per attacked batch (0: the run's eval_batch_size)")
-    p.add_argument("--seed", type=int, default=0, help="seeds random starts and the search")
+    p.add_argument("--seed", type=setting("seed"), default=0,
+                   help="seeds random starts and the search")
     p.add_argument("--checks", action="store_true",
                    help=f"also run the gradient-masking sanity checks on the first "
                         f"{CHECK_IMAGES} images")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    p.add_argument("--out", default=None, help="report folder (default: the run directory)")
+    p.add_argument("--device", default="auto", type=arg(DEVICE),
+                   help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--out", default=None, help="report folder (default: the run directory); "
+                   "a report already there is kept, the new one numbered")
     return p
 
 
 def parse_settings(args: argparse.Namespace) -> tuple[AttackSettings, list[str]]:
     """The threat model and the attack names, or a one-line error."""
-    eps = _number("--eps", args.eps)
-    step = _number("--step-size", args.step_size)
-    settings = AttackSettings(eps=eps, norm=args.norm, steps=args.steps, step_size=step,
+    settings = AttackSettings(eps=args.eps, norm=args.norm, steps=args.steps,
+                              step_size=args.step_size,
                               restarts=args.restarts, queries=args.queries, seed=args.seed)
     if args.attacks is None:
         names = list(ATTACKS) if args.norm == "linf" else ["fgsm", "pgd"]
     else:
         names = [n.strip() for n in args.attacks.split(",") if n.strip()]
-    names = check_attack_names(names, settings.norm)
-    if args.limit < 0 or args.batch_size < 0:
-        raise ResnetsError("--limit and --batch-size must be >= 0 (0: all / the run's own)")
-    return settings, names
-
-
-def _number(flag: str, text: str) -> float:
-    try:
-        return parse_number(text)
-    except (ValueError, ZeroDivisionError):
-        raise ResnetsError(f"{flag} {text!r} is not a number; write e.g. 0.03 or 8/255"
-                           ) from None
+    return settings, check_attack_names(names, settings.norm)
 
 
 def main(argv: list[str]) -> int:
@@ -89,6 +89,7 @@ def main(argv: list[str]) -> int:
     if cfg.data.dataset in NOT_IMAGES:
         raise ResnetsError(f"this run was trained on {cfg.data.dataset} data; the attacks "
                            "perturb image pixels")
+    out = check_writable(Path(args.out) if args.out else _run_folder(Path(args.checkpoint)))
     if args.batch_size:
         cfg = apply_overrides(cfg, {"eval_batch_size": args.batch_size})
     pipe = build_pipeline(cfg, device)
@@ -119,12 +120,19 @@ def main(argv: list[str]) -> int:
         print(format_checks(checks))
         report["checks"] = [{"name": c.name, "passed": c.passed, "detail": c.detail}
                             for c in checks]
-    out = Path(args.out) if args.out else _run_folder(Path(args.checkpoint))
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"attack-{args.split}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    path = write_text_atomic(report_path(out, args.split), json.dumps(report, indent=2) + "\n")
     print(f"report: {path}")
     return 0
+
+
+def report_path(folder: Path, split: str) -> Path:
+    """``attack-SPLIT.json`` in ``folder``, or ``attack-SPLIT-N.json`` with the first free N:
+    a report of other settings is never overwritten."""
+    path, n = folder / f"attack-{split}.json", 1
+    while path.exists():
+        n += 1
+        path = folder / f"attack-{split}-{n}.json"
+    return path
 
 
 def _first_images(pipe, args: argparse.Namespace, device: torch.device, state: dict

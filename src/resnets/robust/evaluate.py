@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, ClassVar, Iterable, Sequence
 
 import torch
 from torch import nn
 
 from ..errors import ResnetsError, did_you_mean
-from .attacks import check_norm, default_step_size, fgsm, pgd, square_attack
+from ..limits import SEED, Limit, check_fields, choice, integer, number
+from .attacks import NORMS, default_step_size, fgsm, pgd, square_attack
 
 ATTACKS = ("fgsm", "pgd", "square")
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -34,16 +35,15 @@ class AttackSettings:
     queries: int = 1000  # square attack: model evaluations per image
     seed: int = 0  # seeds the random starts and the square attack's search
 
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "eps": number(0, 100), "norm": choice(*NORMS), "steps": integer(1, 10_000),
+        "step_size": number(0, 100), "restarts": integer(1, 1000),
+        "queries": integer(1, 1_000_000), "seed": SEED,
+    }
+
     def __post_init__(self) -> None:
-        check_norm(self.norm)
-        if self.eps < 0:
-            raise ResnetsError(f"eps must be >= 0 (pixel units, e.g. 8/255), got {self.eps}")
-        for name in ("steps", "restarts", "queries"):
-            if getattr(self, name) < 1:
-                raise ResnetsError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.step_size < 0:
-            raise ResnetsError(f"step_size must be >= 0 (0: 2.5 eps / steps), "
-                               f"got {self.step_size}")
+        check_fields(self)
 
     @property
     def pgd_step(self) -> float:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..detection.cli import (add_resume_option, add_synth_parser, report_written, run_synth,
-                             train_or_resume, write_metrics)
+from ..detection.cli import (add_device_option, add_resume_option, add_synth_parser,
+                             parse_checked, report_written, run_synth, train_or_resume,
+                             write_metrics)
 from ..detection.loop import LoopConfig, add_config_args, config_from_args
+from ..limits import Parser, arg, integer
 from .models import SegmenterConfig
 
 
@@ -22,9 +24,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     """The options of ``resnets segment train``."""
     p.add_argument("--train", help="folder with images/ and masks/")
     p.add_argument("--val", help="folder with images/ and masks/")
-    p.add_argument("--num-classes", type=int, default=0,
+    p.add_argument("--num-classes", type=arg(integer(0, 1000)), default=0,
                    help="classes, background included (default: the lines of classes.txt)")
-    p.add_argument("--crop-size", type=int, default=0,
+    p.add_argument("--crop-size", type=arg(integer(0, 4096)), default=0,
                    help="random square crops for training, pixels (0: whole images, which "
                    "must then share one size)")
     p.add_argument("--skip-bad", action="store_true",
@@ -35,8 +37,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="resnets segment",
-                                     description=__doc__.split("\n")[0])
+    parser = Parser(prog="resnets segment", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     add_synth_parser(sub, "segmentation")
 
@@ -47,19 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="run directory or checkpoint file")
     p.add_argument("--data", help="folder with images/ and masks/ (default: the run's val)")
     p.add_argument("--skip-bad", action="store_true", help="skip and count bad pairs")
-    p.add_argument("--device", default="auto")
+    add_device_option(p)
     p.add_argument("--out", help="also write the metrics to this JSON file")
 
     p = sub.add_parser("predict", help="write colour overlays and masks of images")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     p.add_argument("--out", default="predictions", help="folder for overlays and masks")
-    p.add_argument("--device", default="auto")
+    add_device_option(p)
     return parser
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_checked(build_parser(), argv)
     from . import train as tasks  # torchvision's segmentation models load only when needed
 
     if args.action == "synth":

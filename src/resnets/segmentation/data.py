@@ -124,6 +124,21 @@ class MaskFolderDataset(torch.utils.data.Dataset):
                             "are bad: fix them, or pass --skip-bad to skip and count them")
         if not self.pairs:
             raise DataError(f"no usable image/mask pair in {root}")
+        if train and not crop_size:
+            self._check_one_size()
+
+    def _check_one_size(self) -> None:
+        """Whole training images must share one size to stack in a batch."""
+        sizes: dict[tuple[int, int], Path] = {}
+        for image, _ in self.pairs:
+            with Image.open(image) as opened:
+                sizes.setdefault(opened.size, image)
+            if len(sizes) > 1:
+                (w1, h1), (w2, h2) = sizes
+                first, second = sizes.values()
+                raise DataError(f"training images differ in size ({first.name} is {w1}x{h1}, "
+                                f"{second.name} {w2}x{h2}); pass --crop-size N to train on "
+                                "N x N crops")
 
     def _check(self, image: Path, status: ImageStatus, mask: Path) -> tuple[str, str] | None:
         """None for a good pair, else (reason, message naming the file and the fix)."""

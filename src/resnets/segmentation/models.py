@@ -10,13 +10,16 @@ classes; the backbone is a registry model (``create_model(name, output_stride=..
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 from torchvision.models.segmentation import FCN, DeepLabV3
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead
 from torchvision.models.segmentation.fcn import FCNHead
 
-from ..errors import ResnetsError, did_you_mean
+from ..errors import ResnetsError
+from ..limits import FLAG, TEXT, Limit, check_fields, choice, integer
+from ..models.registry import check_modality
 from ..detection.backbone import NORMS, RegistryBackbone, build_body
 
 HEADS = ("fcn", "deeplabv3")
@@ -34,16 +37,16 @@ class SegmenterConfig:
     weights: str = ""  # classification weights file for the backbone; "" = random init
     aux_loss: bool = True  # auxiliary FCN head on the second-to-last stage (loss weight 0.5)
 
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "head": choice(*HEADS), "backbone": TEXT, "output_stride": choice(0, 8, 16),
+        "norm": choice(*NORMS), "trainable_layers": integer(0, 16, also=(-1,)),
+        "weights": TEXT, "aux_loss": FLAG,
+    }
+
     def __post_init__(self) -> None:
-        if self.head not in HEADS:
-            raise ResnetsError(f"unknown head {self.head!r}{did_you_mean(self.head, HEADS)}; "
-                               f"use one of {', '.join(HEADS)}")
-        if self.norm not in NORMS:
-            raise ResnetsError(f"unknown backbone norm {self.norm!r}; use one of "
-                               f"{', '.join(NORMS)}")
-        if self.output_stride not in (0, 8, 16):
-            raise ResnetsError(f"output_stride must be 8 or 16 (0: the backbone's own), got "
-                               f"{self.output_stride}")
+        check_fields(self)
+        check_modality("--backbone", self.backbone, "image", "a segmenter")
 
 
 def atrous_rates(output_stride: int) -> tuple[int, int, int]:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..data.destination import add_force_option
-from ..errors import ResnetsError
+from ..limits import Parser, field_arg
 from . import common
 from .commands import clip_to_int16, load_clip
 from .data import FEATURES
@@ -29,12 +29,13 @@ DEFAULTS = {"batch_size": "64", "epochs": "20", "optim.lr": "0.1", "optim.moment
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="resnets speech", description=__doc__.split("\n")[0])
+    parser = Parser(prog="resnets speech", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("demo", help="write the espeak-ng demo set (Speech Commands layout)")
     p.add_argument("out", help="folder to create")
-    p.add_argument("--clips-per-word", type=int, default=DemoConfig.clips_per_word)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clips-per-word", type=field_arg(DemoConfig, "clips_per_word"),
+                   default=DemoConfig.clips_per_word)
+    p.add_argument("--seed", type=field_arg(DemoConfig, "seed"), default=0)
     add_force_option(p)
     common.add_train_arguments(sub.add_parser("train", help="train a keyword spotter"), "res8")
     common.add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
@@ -54,8 +55,6 @@ def encode_clips(files: Sequence[str], state: dict, device: torch.device) -> tor
 def main(argv: Sequence[str]) -> int:
     args = common.parse_args(build_parser(), argv)
     if args.command == "demo":
-        if args.clips_per_word < 10:
-            raise ResnetsError(f"--clips-per-word must be >= 10, got {args.clips_per_word}")
         counts = make_demo(args.out, DemoConfig(clips_per_word=args.clips_per_word,
                                                 seed=args.seed), force=args.force)
         print(f"wrote {counts['words']} words to {args.out}: {counts['train']} train, "

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..errors import DataError, ResnetsError
+from ..limits import arg, integer
 
 
 @dataclass
@@ -119,7 +120,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
 def add_predict_arguments(parser: argparse.ArgumentParser, inputs: str, help_text: str) -> None:
     parser.add_argument(inputs, nargs="+", help=help_text)
     parser.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
-    parser.add_argument("--topk", type=int, default=3, help="classes to print per input")
+    parser.add_argument("--topk", type=arg(integer(1, 1000)), default=3,
+                        help="classes to print per input")
 
 
 def predict_command(args: argparse.Namespace, inputs: Sequence[str], dataset: str,
@@ -127,8 +129,6 @@ def predict_command(args: argparse.Namespace, inputs: Sequence[str], dataset: st
     """Print the ``--topk`` classes of each input; ``encode`` makes the model's batch."""
     from ..train.inference import load_trained
 
-    if args.topk < 1:
-        raise ResnetsError(f"--topk must be >= 1, got {args.topk}")
     device = torch.device("cpu")
     model, state, cfg = load_trained(args.checkpoint, device)
     if cfg.data.dataset != dataset:

@@ -17,12 +17,14 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from ..data.destination import prepare_destination
 from ..errors import DataError
 from ..files import write_text_atomic
+from ..limits import SEED, Limit, check_fields, integer, number
 from .commands import NOISE_DIR, SPLIT_LISTS
 from .features import FeatureConfig
 from .wav import read_wav, resample, write_wav
@@ -44,6 +46,18 @@ class DemoConfig:
     noise_seconds: int = 20  # length of each background-noise file
     seed: int = 0  # voices, speeds, placements, noise and the split
     workers: int = 2  # espeak-ng processes at a time
+
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "words": Limit(str, many=True), "clips_per_word": integer(10, 100_000),
+        "speed": Limit(int, 80, 500, many=True), "pitch": Limit(int, 0, 99, many=True),
+        "gain": Limit(float, 0, 1, open_low=True, many=True), "noise_level": number(0, 1),
+        "held_out": number(0, 0.5, open_low=True, open_high=True),
+        "noise_seconds": integer(1, 3600), "seed": SEED, "workers": integer(1, 256),
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def espeak_binary() -> str:

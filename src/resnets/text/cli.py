@@ -15,6 +15,7 @@ import torch
 
 from ..data.destination import add_force_option
 from ..errors import ResnetsError
+from ..limits import Parser, field_arg
 from ..speech import common
 from .data import VOCABULARY
 from .demo import TextDemoConfig, make_text_demo
@@ -27,13 +28,13 @@ DEFAULTS = {"batch_size": "128", "epochs": "15", "optim.lr": "0.01", "optim.mome
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="resnets text", description=__doc__.split("\n")[0])
+    parser = Parser(prog="resnets text", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("demo", help="write the generated demo set (AG News CSV format)")
     p.add_argument("out", help="folder to create")
-    p.add_argument("--train-per-class", type=int, default=TextDemoConfig.train_per_class)
-    p.add_argument("--test-per-class", type=int, default=TextDemoConfig.test_per_class)
-    p.add_argument("--seed", type=int, default=0)
+    for name in ("train_per_class", "test_per_class", "seed"):
+        p.add_argument(f"--{name.replace('_', '-')}", type=field_arg(TextDemoConfig, name),
+                       default=getattr(TextDemoConfig, name))
     add_force_option(p)
     common.add_train_arguments(sub.add_parser("train", help="train a text classifier"),
                                "vdcnn9")
@@ -55,8 +56,6 @@ def encode_texts(texts: Sequence[str], state: dict, device: torch.device) -> tor
 def main(argv: Sequence[str]) -> int:
     args = common.parse_args(build_parser(), argv)
     if args.command == "demo":
-        if args.train_per_class < 1 or args.test_per_class < 1:
-            raise ResnetsError("--train-per-class and --test-per-class must be >= 1")
         counts = make_text_demo(args.out, TextDemoConfig(
             train_per_class=args.train_per_class, test_per_class=args.test_per_class,
             seed=args.seed), args.force)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..data.destination import prepare_destination
 from ..files import write_text_atomic
+from ..limits import FRACTION, SEED, Limit, check_fields, integer
 from .csvdata import CLASSES_FILE
 
 TOPICS = ("World", "Sports", "Business", "Sci/Tech")
@@ -39,6 +41,18 @@ class TextDemoConfig:
     distractors: int = 2  # keywords of one other topic in each row
     typo_rate: float = 0.05  # share of words with two letters swapped
     seed: int = 0  # vocabulary and rows
+
+    KEY: ClassVar[str] = "--{flag}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "train_per_class": integer(1, 100_000), "test_per_class": integer(1, 100_000),
+        "keywords": integer(1, 10_000), "fillers": integer(0, 100_000),
+        "words": Limit(int, 1, 10_000, many=True),
+        "topic_share": Limit(float, 0, 1, open_low=True, many=True),
+        "distractors": integer(0, 100), "typo_rate": FRACTION, "seed": SEED,
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def make_words(count: int, syllables: tuple[str, ...], rng: np.random.Generator,

@@ -11,10 +11,14 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from ..errors import ResnetsError, did_you_mean
+from ..limits import (BATCH_MAX, DEVICE, FLAG, FRACTION, SEED, TEXT, Limit, check_fields,
+                      choice, integer, number, parse_number)
 from .schedules import ScheduleConfig
+
+IMAGE_SIDE_MAX = 2048  # classification image sides, pixels: 2048^2 x 3 floats = 48 MiB each
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,19 @@ class ModelConfig:
     grad_checkpointing: bool = False  # recompute stage activations in backward (saves memory)
     pretrained: str = ""  # "" | imagenet | imagenet:v2 | run dir | .pt/.pth/.safetensors file
     freeze_stages: int = 0  # stem + this many stages frozen, BN stats too; -1 = all but head
+
+    KEY: ClassVar[str] = "model.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "name": TEXT, "depth": integer(0, 2000), "num_classes": integer(0, 100_000),
+        "shortcut": TEXT, "stem": choice("", "imagenet", "cifar"),
+        "norm": choice("batch", "group"), "zero_init_residual": FLAG, "drop_rate": FRACTION,
+        "block_dropout": number(0, 1, open_high=True, also=(-1,)),
+        "drop_path_rate": FRACTION, "grad_checkpointing": FLAG, "pretrained": TEXT,
+        "freeze_stages": integer(0, 16, also=(-1,)),
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,22 @@ class DataConfig:
     mixup_alpha: float = 0.0  # mixup: Beta(alpha, alpha) mixing of image pairs; 0 = off
     cutmix_alpha: float = 0.0  # cutmix: Beta(alpha, alpha) pasted-box area; 0 = off
 
+    KEY: ClassVar[str] = "data.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "dataset": choice("digits", "synthetic", "cifar10", "cifar100", "folder", "speech",
+                          "text"),
+        "root": TEXT, "val_size": integer(0, 10_000_000),
+        "augment": choice("auto", "cifar", "crop", "none"), "crop_padding": integer(0, 256),
+        "resize": integer(0, IMAGE_SIDE_MAX), "image_size": integer(1, IMAGE_SIDE_MAX),
+        "download": FLAG, "skip_corrupt": FLAG, "workers": integer(0, 256),
+        "synthetic_size": integer(1, 1_000_000),
+        "train_fraction": number(0, 1, open_low=True),
+        "mixup_alpha": number(0, 100), "cutmix_alpha": number(0, 100),
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -65,6 +98,17 @@ class OptimConfig:
     scale_lr_with_batch: int = 0  # batch that lr is tuned for: lr *= batch_size / this; 0 = off
     backbone_lr_scale: float = 1.0  # pretrained backbone's lr = this x lr (the new head: lr)
 
+    KEY: ClassVar[str] = "optim.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "lr": number(0, 10, open_low=True), "momentum": FRACTION, "nesterov": FLAG,
+        "weight_decay": number(0, 1), "decay_norm_and_bias": FLAG,
+        "label_smoothing": FRACTION, "grad_clip": number(0, 1e6), "ema_decay": FRACTION,
+        "scale_lr_with_batch": integer(0, BATCH_MAX), "backbone_lr_scale": number(0, 100),
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 @dataclass(frozen=True)
 class AdversarialConfig:
@@ -76,6 +120,16 @@ class AdversarialConfig:
     step_size: float = 2 / 255  # attack step, pixel units (FGSM: 1.25 * eps is usual)
     steps: int = 7  # PGD iterations per batch
     random_start: bool = True  # start from a uniform random point in the ball
+
+    KEY: ClassVar[str] = "adv.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "method": choice("none", "pgd", "fgsm"), "norm": choice("linf", "l2"),
+        "eps": number(0, 100), "step_size": number(0, 100, open_low=True),
+        "steps": integer(1, 1000), "random_start": FLAG,
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -104,19 +158,23 @@ class TrainConfig:
     recipe: str = ""  # the recipe this configuration came from
     source: str = ""  # the paper or page the recipe follows
 
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "epochs": integer(0, 100_000), "iterations": integer(0), "batch_size":
+        integer(1, BATCH_MAX), "sync_bn": FLAG, "dist_timeout": integer(1, 7 * 24 * 3600),
+        "eval_batch_size": integer(1, BATCH_MAX), "seed": SEED, "device": DEVICE,
+        "precision": choice("fp32", "bf16"), "channels_last": FLAG, "compile": FLAG,
+        "deterministic": FLAG, "out_dir": TEXT, "run_name": TEXT,
+        "checkpoint_every": integer(0), "eval_every": integer(1, 100_000), "recipe": TEXT,
+        "source": TEXT,
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig,
             "schedule": ScheduleConfig, "adv": AdversarialConfig}
-CHOICES = {
-    "data.dataset": ("digits", "synthetic", "cifar10", "cifar100", "folder", "speech",
-                     "text"),
-    "adv.method": ("none", "pgd", "fgsm"),
-    "adv.norm": ("linf", "l2"),
-    "data.augment": ("auto", "cifar", "crop", "none"),
-    "model.norm": ("batch", "group"),
-    "model.stem": ("", "imagenet", "cifar"),
-    "precision": ("fp32", "bf16"),
-}
+DATA_MODALITY = {"speech": "audio", "text": "text"}  # data.dataset -> its models' modality
 
 
 def to_dict(cfg: Any) -> dict:
@@ -177,14 +235,6 @@ def parse_value(key: str, text: Any, typ: Any) -> Any:
     raise ResnetsError(f"{key}={text!r} is not a valid {_type_name(typ)}")
 
 
-def parse_number(text: str) -> float:
-    """A float, or a fraction as attacks write them: ``"8/255"``."""
-    num, sep, den = text.partition("/")
-    if sep:
-        return float(num) / float(den)
-    return float(text)
-
-
 def _check_type(key: str, value: Any, typ: Any) -> Any:
     if typing.get_origin(typ) is tuple:
         item = typing.get_args(typ)[0]
@@ -215,10 +265,7 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
         if key not in types_:
             raise ResnetsError(f"unknown setting {key!r}{did_you_mean(key, types_)}; "
                                "`resnets recipes --show NAME` lists the settings")
-        value = parse_value(key, raw, types_[key])
-        if key in CHOICES and value not in CHOICES[key]:
-            raise ResnetsError(f"{key}={value!r} is not one of {', '.join(CHOICES[key])}"
-                               f"{did_you_mean(str(value), CHOICES[key])}")
+        value = parse_value(key, raw, types_[key])  # its limit is checked as it is set
         section, _, name = key.partition(".")
         if name:
             nested.setdefault(section, {})[name] = value
@@ -242,36 +289,16 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def validate(cfg: TrainConfig) -> None:
-    """Reject impossible settings before any work starts."""
-    checks = [
-        (cfg.optim.lr > 0, f"optim.lr must be positive, got {cfg.optim.lr}"),
-        (cfg.batch_size > 0, f"batch_size must be positive, got {cfg.batch_size}"),
-        (cfg.eval_batch_size > 0, f"eval_batch_size must be positive, got "
-                                  f"{cfg.eval_batch_size}"),
-        (cfg.epochs > 0 or cfg.iterations > 0, "set epochs or iterations to a positive number"),
-        (cfg.iterations >= 0, f"iterations must be >= 0, got {cfg.iterations}"),
-        (cfg.optim.weight_decay >= 0, f"optim.weight_decay must be >= 0, got "
-                                      f"{cfg.optim.weight_decay}"),
-        (0 <= cfg.optim.momentum < 1, f"optim.momentum must be in [0, 1), got "
-                                      f"{cfg.optim.momentum}"),
-        (0 <= cfg.optim.label_smoothing < 1, "optim.label_smoothing must be in [0, 1)"),
-        (cfg.model.block_dropout == -1 or 0 <= cfg.model.block_dropout < 1,
-         "model.block_dropout must be in [0, 1), or -1 for the model's own"),
-        (0 <= cfg.model.drop_path_rate < 1, "model.drop_path_rate must be in [0, 1)"),
-        (0 <= cfg.optim.ema_decay < 1, "optim.ema_decay must be in [0, 1) (0 turns it off)"),
-        (cfg.optim.grad_clip >= 0, "optim.grad_clip must be >= 0 (0 turns it off)"),
-        (cfg.data.val_size >= 0, "data.val_size must be >= 0"),
-        (cfg.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
-        (cfg.eval_every >= 1, "eval_every must be >= 1"),
-        (0 < cfg.data.train_fraction <= 1, "data.train_fraction must be in (0, 1]"),
-        (cfg.data.mixup_alpha >= 0 and cfg.data.cutmix_alpha >= 0,
-         "data.mixup_alpha and data.cutmix_alpha must be >= 0 (0 turns them off)"),
-        (cfg.optim.backbone_lr_scale >= 0, "optim.backbone_lr_scale must be >= 0"),
-        (cfg.model.freeze_stages >= -1, "model.freeze_stages must be >= 0, or -1 for the "
-                                        "whole backbone"),
-        (cfg.adv.eps >= 0 and cfg.adv.step_size > 0 and cfg.adv.steps >= 1,
-         "adv.eps must be >= 0, adv.step_size > 0 and adv.steps >= 1"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ResnetsError(message)
+    """Reject settings that do not go together, an unknown model or a missing device, before
+    any work starts (each field's own limit was checked when the config was made)."""
+    from ..models.blocks import canonical_shortcut
+    from ..models.registry import check_modality
+    from .setup import resolve_device
+
+    if not (cfg.epochs > 0 or cfg.iterations > 0):
+        raise ResnetsError("set epochs or iterations to a positive number")
+    check_modality("model.name", cfg.model.name,
+                   DATA_MODALITY.get(cfg.data.dataset, "image"), f"{cfg.data.dataset} data")
+    if cfg.model.shortcut:
+        canonical_shortcut(cfg.model.shortcut)
+    resolve_device(cfg.device)

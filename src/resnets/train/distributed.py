@@ -157,8 +157,6 @@ def session(cfg: TrainConfig, env: DistEnv) -> Iterator[Callable[[nn.Module], nn
     if env.world_size == 1:
         yield None
         return
-    if cfg.dist_timeout <= 0:
-        raise ResnetsError(f"dist_timeout must be positive (seconds), got {cfg.dist_timeout}")
     device = _process_device(cfg, env)
     timeout = datetime.timedelta(seconds=cfg.dist_timeout)
     options: dict[str, Any] = {"device_id": device} if device is not None else {}

@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from ..errors import ResnetsError, did_you_mean
+from ..limits import Limit, check_fields, choice, integer, integers, number
 
 SCHEDULES = ("step", "multistep", "cosine", "constant", "cyclic")
 WARMUP_MODES = ("linear", "constant")
@@ -38,28 +39,21 @@ class ScheduleConfig:
     warmup_lr: float = 0.0  # absolute lr of the warm-up (and of the error-gated warm-up)
     warmup_until_error: float = 0.0  # hold warmup_lr until train error < this (0-1); 0 = off
 
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "name": choice(*SCHEDULES), "milestones": integers(1), "milestone_epochs": integers(1),
+        "gamma": number(0, 1, open_low=True), "min_lr": number(0, 10),
+        "cycle_peak": number(0, 1, open_low=True, open_high=True),
+        "warmup_iters": integer(0), "warmup_mode": choice(*WARMUP_MODES),
+        "warmup_lr": number(0, 10), "warmup_until_error": number(0, 1),
+    }
+    KEY: ClassVar[str] = "schedule.{name}"
+
     def __post_init__(self) -> None:
-        if self.name not in SCHEDULES:
-            raise ResnetsError(f"unknown schedule {self.name!r}"
-                               f"{did_you_mean(self.name, SCHEDULES)}; "
-                               f"choose one of {', '.join(SCHEDULES)}")
-        if self.warmup_mode not in WARMUP_MODES:
-            raise ResnetsError(f"unknown schedule.warmup_mode {self.warmup_mode!r}"
-                               f"{did_you_mean(self.warmup_mode, WARMUP_MODES)}; "
-                               f"choose one of {', '.join(WARMUP_MODES)}")
+        check_fields(self)
         _check_milestones("schedule.milestones", self.milestones, self.name == "step")
         _check_milestones("schedule.milestone_epochs", self.milestone_epochs,
                           self.name == "multistep")
         checks = [
-            (0 < self.gamma <= 1, f"schedule.gamma must be in (0, 1], got {self.gamma}"),
-            (self.min_lr >= 0, f"schedule.min_lr must be >= 0, got {self.min_lr}"),
-            (0 < self.cycle_peak < 1, f"schedule.cycle_peak must be in (0, 1), got "
-                                      f"{self.cycle_peak}"),
-            (self.warmup_iters >= 0,
-             f"schedule.warmup_iters must be >= 0, got {self.warmup_iters}"),
-            (self.warmup_lr >= 0, f"schedule.warmup_lr must be >= 0, got {self.warmup_lr}"),
-            (0 <= self.warmup_until_error <= 1, "schedule.warmup_until_error is a training "
-             f"error fraction in [0, 1] (0 = off), got {self.warmup_until_error}"),
             (self.warmup_mode != "constant" or self.warmup_iters == 0 or self.warmup_lr > 0,
              "schedule.warmup_mode='constant' holds schedule.warmup_lr: set it above 0"),
             (self.warmup_until_error == 0 or self.warmup_lr > 0,
@@ -73,8 +67,6 @@ class ScheduleConfig:
 def _check_milestones(key: str, values: tuple[int, ...], required: bool) -> None:
     if required and not values:
         raise ResnetsError(f"{key} is empty; give at least one, e.g. {key}=30,60")
-    if any(not isinstance(v, int) or isinstance(v, bool) or v <= 0 for v in values):
-        raise ResnetsError(f"{key} must be positive integers, got {values}")
     if any(b <= a for a, b in zip(values, values[1:])):
         raise ResnetsError(f"{key} must be strictly increasing, got {values}")
 

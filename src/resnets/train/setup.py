@@ -29,6 +29,14 @@ def resolve_device(name: str) -> torch.device:
         raise ResnetsError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ResnetsError("device=cuda but no CUDA GPU is visible; use device=cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ResnetsError(f"device={name} but only {torch.cuda.device_count()} CUDA GPU(s) are "
+                           "visible, cuda:0 and up; choose one of them")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps and mps.is_available()):
+        raise ResnetsError("device=mps but this machine has no MPS (Apple GPU); use device=cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ResnetsError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return device
 
 

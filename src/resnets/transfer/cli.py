@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from ..errors import ResnetsError
+from ..limits import DEVICE, Parser, arg, integer, number
 
 
 def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,11 +25,13 @@ def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="imagenet",
                         help="with --model: imagenet | imagenet:v2 | a .pt/.pth/.safetensors "
                              "state dict or run directory | none (random)")
-    parser.add_argument("--image-size", type=int, default=0,
+    parser.add_argument("--image-size", type=arg(integer(0, 2048)), default=0,
                         help="with --model: centre-crop side in pixels (default: the model's)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2, help="image-decoding processes")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    parser.add_argument("--batch-size", type=arg(integer(1, 4096)), default=64)
+    parser.add_argument("--workers", type=arg(integer(0, 256)), default=2,
+                        help="image-decoding processes")
+    parser.add_argument("--device", default="auto", type=arg(DEVICE),
+                        help="auto | cpu | cuda | cuda:N | mps")
 
 
 def _check_source(args: argparse.Namespace):
@@ -37,12 +40,6 @@ def _check_source(args: argparse.Namespace):
     from ..train.setup import resolve_device
     from .finetune import check_pretrained
 
-    if args.batch_size < 1:
-        raise ResnetsError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.workers < 0:
-        raise ResnetsError(f"--workers must be >= 0, got {args.workers}")
-    if args.image_size < 0:
-        raise ResnetsError(f"--image-size must be positive, got {args.image_size}")
     weights = "" if args.weights.lower() == "none" else args.weights
     if args.model:
         model_info(args.model)
@@ -63,17 +60,21 @@ def _load_embedder(args: argparse.Namespace, weights: str, device):
     return from_checkpoint(args.checkpoint, device)
 
 
-def embed_main(argv: list[str]) -> int:
-    """``resnets embed``: write the features of every image under a folder."""
-    from .embed import check_output, embed_files, list_images, save_embeddings
-
-    parser = argparse.ArgumentParser(
+def build_embed_parser() -> argparse.ArgumentParser:
+    parser = Parser(
         prog="resnets embed", description="pre-logit feature vectors of a folder of images, "
         "written with their file names to .npz or .safetensors")
     parser.add_argument("folder", help="folder of images (searched recursively)")
     parser.add_argument("--out", required=True, help="output file: .npz or .safetensors")
     _add_source_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def embed_main(argv: list[str]) -> int:
+    """``resnets embed``: write the features of every image under a folder."""
+    from .embed import check_output, embed_files, list_images, save_embeddings
+
+    args = build_embed_parser().parse_args(argv)
     out = check_output(args.out)
     weights, device = _check_source(args)
     paths, names = list_images(args.folder)
@@ -85,21 +86,26 @@ def embed_main(argv: list[str]) -> int:
     return 0
 
 
+def build_probe_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="resnets probe", description="linear-probe evaluation: logistic regression on "
+        "a frozen backbone's features of ROOT/train, scored on ROOT/val")
+    parser.add_argument("root", help="image folder with train/<class>/ and val/<class>/")
+    parser.add_argument("--c", type=arg(number(0, 1e6, open_low=True)), default=1.0,
+                        help="inverse L2 regularisation strength of the logistic regression")
+    parser.add_argument("--max-iter", type=arg(integer(1, 1_000_000)), default=1000,
+                        help="solver iterations")
+    parser.add_argument("--out", default=None, help="also write the report as JSON here")
+    _add_source_arguments(parser)
+    return parser
+
+
 def probe_main(argv: list[str]) -> int:
     """``resnets probe``: linear-probe top-1 accuracy of a backbone on train/ and val/."""
     from .. import data as D
     from .probe import check_settings, probe_folder
 
-    parser = argparse.ArgumentParser(
-        prog="resnets probe", description="linear-probe evaluation: logistic regression on "
-        "a frozen backbone's features of ROOT/train, scored on ROOT/val")
-    parser.add_argument("root", help="image folder with train/<class>/ and val/<class>/")
-    parser.add_argument("--c", type=float, default=1.0,
-                        help="inverse L2 regularisation strength of the logistic regression")
-    parser.add_argument("--max-iter", type=int, default=1000, help="solver iterations")
-    parser.add_argument("--out", default=None, help="also write the report as JSON here")
-    _add_source_arguments(parser)
-    args = parser.parse_args(argv)
+    args = build_probe_parser().parse_args(argv)
     check_settings(args.c, args.max_iter)
     weights, device = _check_source(args)
     for split in ("train", "val"):  # the folders are checked before the backbone loads
