@@ -58,8 +58,9 @@ NOT_SETTINGS = {
 OFF = "0 turns it off"
 VALID = {
     **{(k, "0"): OFF for k in (
-        "model.drop_rate", "model.drop_path_rate", "data.val_size", "data.mixup_alpha",
-        "data.cutmix_alpha", "data.crop_padding", "optim.momentum", "optim.weight_decay",
+        "model.drop_rate", "model.drop_path_rate", "model.block_dropout", "data.val_size",
+        "data.mixup_alpha", "data.cutmix_alpha", "data.crop_padding", "optim.momentum",
+        "optim.weight_decay",
         "optim.label_smoothing", "optim.grad_clip", "optim.ema_decay", "adv.eps",
         "optim.scale_lr_with_batch", "checkpoint_every", "iterations", "data.workers",
         "schedule.min_lr", "schedule.warmup_iters", "schedule.warmup_lr",
