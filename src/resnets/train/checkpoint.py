@@ -315,3 +315,14 @@ class CheckpointManager:
             return state
         raise CheckpointError(f"no usable checkpoint in {str(self.run_dir)!r}: "
                               + "; ".join(problems))
+
+    def has_checkpoint(self) -> bool:
+        """Whether a ``last`` checkpoint (or its previous one) was written."""
+        return any(p.exists() for p in (self.last_path, previous_path(self.last_path)))
+
+    def kept_note(self) -> str:
+        """What a run stopped now leaves behind, for its message: a kept checkpoint only when
+        one was written."""
+        if self.has_checkpoint():
+            return f"the last good checkpoint in {self.run_dir} is kept"
+        return f"no checkpoint was written yet in {self.run_dir}"
