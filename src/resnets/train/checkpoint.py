@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..weights import load_torch_file
 
 CHECKSUM_SUFFIX = ".sha256"
 _LEAF_TYPES = (bool, int, float, complex, str, bytes, torch.device, torch.dtype, torch.Size)
@@ -207,17 +208,7 @@ def load_checkpoint(path: str | os.PathLike, require_checksum: bool = False) -> 
         problem = verify_checksum(path)
         if problem:
             raise CheckpointError(f"cannot use checkpoint: {problem}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        if found or "Weights only load failed" in str(exc):
-            what = f" ({found.group(1)})" if found else ""
-            raise CheckpointError(f"refused to load {str(path)!r}: it holds pickled Python "
-                                  f"objects{what}, not only tensors and plain data; load only "
-                                  "checkpoints written by resnets") from None
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: "
-                              f"{_first_line(exc)}") from exc
+    state = load_torch_file(path, "checkpoint", "load only checkpoints written by resnets")
     if not isinstance(state, dict):
         raise CheckpointError(f"{str(path)!r} holds a {type(state).__name__}, not a checkpoint "
                               "dict")
