@@ -1,5 +1,6 @@
 """The `resnets` command end to end, on synthetic data, in seconds."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resnets.cli import main
+from resnets.cli import APP_COMMANDS, COMMANDS, main
 
 TINY = ["--recipe", "synthetic-smoke", "--epochs", "1", "--device", "cpu",
         "data.synthetic_size=32", "batch_size=16", "eval_batch_size=32"]
@@ -145,3 +146,38 @@ def test_a_closed_pipe_ends_quietly():
     proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert proc.returncode == 1
+
+
+def _ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS) + sorted(APP_COMMANDS))
+def test_ctrl_c_during_start_up_is_one_line_and_status_130(command, monkeypatch, capsys):
+    if command in APP_COMMANDS:
+        module, _, func = APP_COMMANDS[command][0].partition(":")
+        monkeypatch.setattr(importlib.import_module(module), func, _ctrl_c)
+    else:
+        monkeypatch.setitem(COMMANDS, command, _ctrl_c)
+    argv = {"evaluate": ["evaluate", "x"], "predict": ["predict", "--checkpoint", "x", "y"],
+            "experiment": ["experiment", "degradation"]}.get(command, [command])
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err == f"resnets {command}: interrupted (Ctrl-C)\n"
+
+
+def test_ctrl_c_while_the_data_is_read_is_one_line(tmp_path, monkeypatch, capsys):
+    from resnets.train import engine
+
+    monkeypatch.setattr(engine, "build_pipeline", _ctrl_c)
+    assert main(["train", *TINY, "--out", str(tmp_path), "--name", "early"]) == 130
+    assert capsys.readouterr().err == "resnets train: interrupted (Ctrl-C)\n"
+
+
+def test_predict_of_an_unreadable_image_suggests_no_missing_option(run_dir, tmp_path, capsys):
+    image = tmp_path / "broken.png"
+    image.write_bytes(b"\x89PNG not really")
+    assert main(["predict", "--checkpoint", str(run_dir), str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot decode image" in err and "broken.png" in err
+    assert "skip_corrupt" not in err and err.count("\n") == 1

@@ -251,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         except BrokenPipeError:
             return quiet_broken_pipe()
+        except KeyboardInterrupt:
+            return interrupted(argv[0])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may stand anywhere among the flags of `train`.
@@ -270,6 +272,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return quiet_broken_pipe()
+    except KeyboardInterrupt:
+        return interrupted(args.command)
+
+
+def interrupted(command: str) -> int:
+    """Ctrl-C that reached us: while training, the loop saves and says how to resume (it
+    exits by itself); anywhere else, as in start-up, there is nothing to save or resume."""
+    print(f"resnets {command}: interrupted (Ctrl-C)", file=sys.stderr)
+    return 130
 
 
 def quiet_broken_pipe() -> int:
