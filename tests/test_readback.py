@@ -10,8 +10,8 @@ from resnets.readback import ReadBackError, check_keys, read_json
 @pytest.mark.parametrize("raw, fragment", [
     (b"{not json", "is not valid JSON (line 1, column 2"),
     (b"\xff\xfe{}", "is not UTF-8 text"),
-    (b"[1, 2]", "holds a JSON array, not an object"),
-    (b"null", "holds a JSON null"),
+    (b"[1, 2]", "holds an array, not an object"),
+    (b"null", "holds null"),
     (b"[" * 100000 + b"]" * 100000, "nests more than 32 levels deep"),
     (b'{"a": ' * 40 + b"1" + b"}" * 40, "nests more than 32 levels deep"),
 ])

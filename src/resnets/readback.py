@@ -11,6 +11,7 @@ and the fix (a :class:`ReadBackError`), never a traceback or a ``RecursionError`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -67,7 +68,7 @@ def read_json(path: str | os.PathLike, what: str = "file", fix: str = "",
     except RecursionError:  # only reachable with a max_depth above the parser's limit
         raise refuse("nests too deeply to be parsed") from None
     if not isinstance(data, dict):
-        raise refuse(f"holds a JSON {_json_type(data)}, not an object of settings")
+        raise refuse(f"holds {_json_type(data)}, not an object of settings")
     return data
 
 
@@ -87,15 +88,18 @@ def json_depth(text: str, stop_above: int) -> int:
 
 
 def _json_type(value: Any) -> str:
-    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number",
-             type(None): "null"}
-    return names.get(type(value), type(value).__name__)
+    """``value``'s JSON type with its article: "an array", "a string", "null"."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def check_keys(data: Mapping[str, Any], expected: Mapping[str, type | tuple[type, ...]],
                where: str, optional: Iterable[str] = ()) -> None:
     """Refuse in one line a key of ``data`` not in ``expected``, a missing one (unless
     ``optional``) or a value whose type is not the expected one (a bool is no number)."""
+    if not isinstance(data, Mapping):
+        raise ReadBackError(f"{where} is {_json_type(data)}, not an object of settings")
     unknown = [k for k in data if k not in expected]
     if unknown:
         raise ReadBackError(f"{where} has unknown keys {', '.join(map(repr, unknown))}; "
@@ -108,5 +112,15 @@ def check_keys(data: Mapping[str, Any], expected: Mapping[str, type | tuple[type
         kinds = expected[key] if isinstance(expected[key], tuple) else (expected[key],)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join(k.__name__ for k in kinds)
-            raise ReadBackError(f"{where}: {key!r} is a {_json_type(value)} ({value!r:.40}), "
+            raise ReadBackError(f"{where}: {key!r} is {_json_type(value)} ({value!r:.40}), "
                                 f"expected {names}")
+
+
+def field_kinds(cls: type) -> dict[str, type | tuple[type, ...]]:
+    """The JSON type of each field of the dataclass ``cls``, from its default (a float field
+    may hold an int: JSON writes 10.0 as 10 in some writers)."""
+    kinds: dict[str, type | tuple[type, ...]] = {}
+    for f in dataclasses.fields(cls):
+        kind = type(f.default)
+        kinds[f.name] = (int, float) if kind is float else kind
+    return kinds

@@ -175,4 +175,5 @@ def test_resume_refuses_a_checkpoint_with_a_wrong_position(finished_run, tmp_pat
                     keep_previous=False)
     with pytest.raises(CheckpointError) as err:
         train(cfg, resume_dir=tmp_path / "pos")
-    assert message in str(err.value) and "last.pt" in str(err.value)
+    assert message in str(err.value)
+    assert f"the last checkpoint in {str(tmp_path / 'pos')!r}" in str(err.value)

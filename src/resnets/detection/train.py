@@ -15,7 +15,9 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..data.folder import decode_image
 from ..errors import CheckpointError, DataError
+from ..readback import check_keys, field_kinds
 from ..train.checkpoint import CheckpointManager, load_checkpoint
+from ..train.metadata import check_classes
 from ..train.setup import resolve_device
 from .coco import CocoSet, DetectionDataset, collate, read_coco
 from .draw import draw_detections
@@ -23,7 +25,7 @@ from .evaluate import detect, evaluate_detector, to_results
 from .batches import StepLoader
 from .loop import LoopConfig, fit, make_run_dir
 from .models import DetectorConfig, build_detector
-from .resume import Resume, load_resume
+from .resume import Resume, load_resume, model_config_class
 
 
 def load_split(annotations: str | os.PathLike, images: str | os.PathLike | None = None,
@@ -102,6 +104,9 @@ def read_task_checkpoint(path: str | os.PathLike, task: str) -> dict[str, Any]:
         raise CheckpointError(f"{str(path)!r} is not a {task} checkpoint (task "
                               f"{state.get('task')!r}); pass a run of `resnets "
                               f"{'detect' if task == 'detection' else 'segment'} train`")
+    where, key = f"checkpoint {str(path)!r}", "detector" if task == "detection" else "segmenter"
+    check_classes(state.get("classes"), where)
+    check_keys(state.get(key), field_kinds(model_config_class(task)), f"{where}: {key!r}")
     return state
 
 

@@ -303,7 +303,7 @@ def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> No
     if saved != ctx.cfg.model.name:
         raise CheckpointError(f"the checkpoint was trained with {saved!r}, not "
                               f"{ctx.cfg.model.name!r}; resume with the same model")
-    where = repr(str(ctx.run_dir / "last.pt"))
+    where = f"the last checkpoint in {str(ctx.run_dir)!r}"
     check_position(state, where, len(ctx.pipe.train))
     if check_classes(state.get("classes"), where) != list(ctx.pipe.classes):
         raise CheckpointError(f"the checkpoint in {str(ctx.run_dir)!r} was trained on other "

@@ -41,11 +41,11 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
         raise CheckpointError(f"{str(path)!r} is not a training checkpoint of resnets "
                               f"(missing {', '.join(missing)}); for bare weights use "
                               "resnets.load_weights")
-    where = repr(str(path))
+    where = f"checkpoint {str(path)!r}"
     check_trained_model(state, where)
-    cfg = from_dict(state["config"], f"checkpoint {where}: its config")
+    cfg = from_dict(state["config"], f"{where}: its config")
     if cfg.model.name != state["model_name"]:
-        raise CheckpointError(f"checkpoint {where}: model_name {state['model_name']!r} is not "
+        raise CheckpointError(f"{where}: model_name {state['model_name']!r} is not "
                               f"its config's model.name {cfg.model.name!r}; the file is damaged")
     classes, in_chans = len(state["classes"]), state["in_chans"]
     with torch.device("meta"):  # shapes only: the metadata is checked before any allocation

@@ -3,7 +3,8 @@
 A checkpoint's metadata (class names, image size, input channels, normalisation, the step it
 was saved at) decides how large a model is built and how inputs are prepared, so it is read
 back like user input: each fault is one :class:`CheckpointError` line naming the file and
-the field, raised before a model or a tensor is allocated from it.
+the field, raised before a model or a tensor is allocated from it. ``where`` in each check
+names the file in its message: ``"checkpoint 'runs/x/last.pt'"``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ MAX_IMAGE_SIZE = 16384  # pixels per side (a text model: characters per sample)
 
 
 def _refuse(where: str, field: str, problem: str) -> CheckpointError:
-    return CheckpointError(f"checkpoint {where}: {field} {problem}; the file is damaged or "
-                           "was not written by resnets, use another checkpoint")
+    return CheckpointError(f"{where}: {field} {problem}; the file is damaged or was not "
+                           "written by resnets")
 
 
 def check_count(value: Any, field: str, where: str, low: int = 0,
