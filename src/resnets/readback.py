@@ -15,7 +15,9 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +42,34 @@ def read_json(path: str | os.PathLike, what: str = "file", fix: str = "",
     ``what`` names the file in messages ("run config"), ``fix`` says what to do about a bad
     one (default: restore it from a copy or delete it).
     """
-    path = Path(path)
-    fix = fix or "restore it from a copy or delete it"
+    refuse = _refusal(path, what, fix)
+    return _parse_object(_read_text(path, refuse, max_bytes), refuse, max_depth)
 
+
+def read_json_lines(path: str | os.PathLike, what: str = "file", fix: str = "",
+                    max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH
+                    ) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file (metrics.jsonl), each checked as by
+    :func:`read_json`; blank lines are skipped."""
+    refuse = _refusal(path, what, fix)
+    rows = []
+    for number, line in enumerate(_read_text(path, refuse, max_bytes).splitlines(), 1):
+        if line.strip():
+            rows.append(_parse_object(line, lambda problem: refuse(f"line {number} {problem}"),
+                                      max_depth))
+    return rows
+
+
+def _refusal(path: str | os.PathLike, what: str, fix: str) -> Callable[[str], ReadBackError]:
     def refuse(problem: str) -> ReadBackError:
-        return ReadBackError(f"{what} {str(path)!r} {problem}; {fix}")
+        return ReadBackError(f"{what} {str(path)!r} {problem}; "
+                             f"{fix or 'restore it from a copy or delete it'}")
+    return refuse
 
+
+def _read_text(path: str | os.PathLike, refuse: Callable[[str], ReadBackError],
+               max_bytes: int) -> str:
+    path = Path(path)
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -54,11 +78,14 @@ def read_json(path: str | os.PathLike, what: str = "file", fix: str = "",
     except OSError as exc:
         raise refuse(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise refuse(f"is not UTF-8 text (byte {exc.start})") from None
-    depth = json_depth(text, max_depth)
-    if depth > max_depth:
+
+
+def _parse_object(text: str, refuse: Callable[[str], ReadBackError],
+                  max_depth: int) -> dict[str, Any]:
+    if json_depth(text, max_depth) > max_depth:
         raise refuse(f"nests more than {max_depth} levels deep")
     try:
         data = json.loads(text)
@@ -68,7 +95,7 @@ def read_json(path: str | os.PathLike, what: str = "file", fix: str = "",
     except RecursionError:  # only reachable with a max_depth above the parser's limit
         raise refuse("nests too deeply to be parsed") from None
     if not isinstance(data, dict):
-        raise refuse(f"holds {_json_type(data)}, not an object of settings")
+        raise refuse(f"holds {_json_type(data)}, not an object")
     return data
 
 
@@ -117,10 +144,17 @@ def check_keys(data: Mapping[str, Any], expected: Mapping[str, type | tuple[type
 
 
 def field_kinds(cls: type) -> dict[str, type | tuple[type, ...]]:
-    """The JSON type of each field of the dataclass ``cls``, from its default (a float field
-    may hold an int: JSON writes 10.0 as 10 in some writers)."""
+    """The JSON type of each field of the dataclass ``cls``, from its annotation: a tuple
+    is written as a list, a float field may hold an int, ``X | None`` either."""
+    hints = typing.get_type_hints(cls)
     kinds: dict[str, type | tuple[type, ...]] = {}
     for f in dataclasses.fields(cls):
-        kind = type(f.default)
-        kinds[f.name] = (int, float) if kind is float else kind
+        options = typing.get_args(hints[f.name]) if isinstance(
+            hints[f.name], types.UnionType) else (hints[f.name],)
+        found: list[type] = []
+        for hint in options:
+            origin = typing.get_origin(hint) or hint
+            found += [list] if origin in (tuple, list) else [int, float] if origin is float \
+                else [origin]
+        kinds[f.name] = found[0] if len(found) == 1 else tuple(found)
     return kinds

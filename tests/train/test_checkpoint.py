@@ -188,7 +188,8 @@ def test_pickled_code_is_refused_and_never_run(tmp_path, writer):
             pickle.dump({"step": 1, "evil": Payload(marker)}, f)
     else:
         torch.save({"step": 1, "evil": Payload(marker)}, path)
-    refusal = "plain Python pickle" if writer == "pickle" else "can load safely .*pickled Python object"
+    refusal = ("plain Python pickle" if writer == "pickle"
+               else "can load safely .*pickled Python object")
     with pytest.raises(CheckpointError, match=refusal) as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value) and "weights_only" not in str(info.value)

@@ -177,3 +177,12 @@ def test_resume_refuses_a_checkpoint_with_a_wrong_position(finished_run, tmp_pat
         train(cfg, resume_dir=tmp_path / "pos")
     assert message in str(err.value)
     assert f"the last checkpoint in {str(tmp_path / 'pos')!r}" in str(err.value)
+
+
+def test_resume_with_a_damaged_metrics_file_is_one_line(finished_run, tmp_path):
+    shutil.copytree(finished_run, tmp_path / "pos")
+    with open(tmp_path / "pos" / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 3, "lr": \n')
+    with pytest.raises(ResnetsError) as err:
+        train(tiny_config(tmp_path, run_name="pos", epochs=2), resume_dir=tmp_path / "pos")
+    assert "metrics file" in str(err.value) and "line 2 is not valid JSON" in str(err.value)
