@@ -9,15 +9,17 @@ from resnets.cli import main
 from resnets.errors import CheckpointError
 from resnets.train import inference
 from resnets.train.checkpoint import load_checkpoint, save_checkpoint
-
-TINY = ["--recipe", "synthetic-smoke", "--epochs", "1", "--device", "cpu",
-        "data.synthetic_size=32", "batch_size=16", "eval_batch_size=32"]
+from resnets.train.engine import train
+from resnets.train.recipes import recipe_config
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    """The checkpoint of a two-step run on 32 synthetic images."""
     out = tmp_path_factory.mktemp("runs")
-    assert main(["train", *TINY, "--out", str(out), "--name", "meta"]) == 0
+    train(recipe_config("synthetic-smoke", {
+        "epochs": "1", "device": "cpu", "data.synthetic_size": "32", "batch_size": "16",
+        "out_dir": str(out), "run_name": "meta"}))
     return load_checkpoint(out / "meta" / "last.pt")
 
 
