@@ -141,3 +141,21 @@ def test_resume_refuses_a_checkpoint_with_a_negative_step(finished, tmp_path, ca
     save_checkpoint(run / "last.pt", {**state, "step": -3}, keep_previous=False)
     assert main(["detect", "train", "--resume", str(run), "--steps", "6"]) == 2
     assert "step is -3, outside >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"classes": ["circle", "circle", "square"]}, "classes name 'circle' twice"),
+    ({"category_ids": [1, 1, 2]}, "category_ids must be 3 distinct integers"),
+    ({"classes": ["a", "b", "c", "d", "e"], "category_ids": [1, 2, 3, 4, 5]},
+     "but its metadata makes it"),
+    ({"detector": {"arch": "fasterrcnn"}}, "'detector' lacks 'backbone'"),
+])
+def test_evaluate_refuses_wrong_checkpoint_metadata_before_building(finished, tmp_path,
+                                                                    capsys, fields, message):
+    from resnets.train.checkpoint import save_checkpoint
+
+    state = load_checkpoint(finished / "last.pt")
+    path = save_checkpoint(tmp_path / "bad.pt", {**state, **fields})
+    assert main(["detect", "evaluate", str(path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err and len(err.strip().splitlines()) == 1

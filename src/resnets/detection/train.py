@@ -17,7 +17,7 @@ from ..data.folder import decode_image
 from ..errors import CheckpointError, DataError
 from ..readback import check_keys, field_kinds
 from ..train.checkpoint import CheckpointManager, load_checkpoint
-from ..train.metadata import check_classes
+from ..train.metadata import check_classes, check_fits
 from ..train.setup import resolve_device
 from .coco import CocoSet, DetectionDataset, collate, read_coco
 from .draw import draw_detections
@@ -105,9 +105,29 @@ def read_task_checkpoint(path: str | os.PathLike, task: str) -> dict[str, Any]:
                               f"{state.get('task')!r}); pass a run of `resnets "
                               f"{'detect' if task == 'detection' else 'segment'} train`")
     where, key = f"checkpoint {str(path)!r}", "detector" if task == "detection" else "segmenter"
-    check_classes(state.get("classes"), where)
+    classes = check_classes(state.get("classes"), where)
     check_keys(state.get(key), field_kinds(model_config_class(task)), f"{where}: {key!r}")
+    ids = state.get("category_ids", list(range(len(classes))))
+    if not isinstance(ids, list) or len(ids) != len(classes) or len(set(ids)) != len(ids) \
+            or not all(type(i) is int for i in ids):
+        raise CheckpointError(f"{where}: category_ids must be {len(classes)} distinct integers, "
+                              "one per class; the file is damaged or was not written by "
+                              "resnets")
     return state
+
+
+def build_from_checkpoint(build: Any, cfg: Any, state: dict[str, Any],
+                          path: str | os.PathLike) -> nn.Module:
+    """``build(cfg, classes)`` with the checkpoint's weights; their names and shapes are
+    compared first with a model built on the meta device, so a damaged file allocates
+    nothing."""
+    classes = len(state["classes"])
+    with torch.device("meta"):
+        skeleton = build(cfg, classes)
+    check_fits(skeleton, state["model"], f"checkpoint {str(path)!r}", classes)
+    model = build(cfg, classes)
+    model.load_state_dict(state.pop("model"))
+    return model
 
 
 def load_detector(path: str | os.PathLike, device: torch.device
@@ -115,8 +135,7 @@ def load_detector(path: str | os.PathLike, device: torch.device
     """The trained detector of a run directory or checkpoint, and the checkpoint's metadata."""
     state = read_task_checkpoint(path, "detection")
     cfg = DetectorConfig(**{**state["detector"], "weights": ""})  # weights come from state
-    model = build_detector(cfg, len(state["classes"]))
-    model.load_state_dict(state.pop("model"))
+    model = build_from_checkpoint(build_detector, cfg, state, path)
     return model.to(device).eval(), state
 
 

@@ -308,7 +308,7 @@ def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> No
     if check_classes(state.get("classes"), where) != list(ctx.pipe.classes):
         raise CheckpointError(f"the checkpoint in {str(ctx.run_dir)!r} was trained on other "
                               "classes than the data holds now; restore the data")
-    check_fits(ctx.model, state.get("model") or {}, where, len(ctx.pipe.classes))
+    check_fits(ctx.model, state.get("model"), where, len(ctx.pipe.classes))
     ctx.model.load_state_dict(state["model"])
     ctx.optimizer.load_state_dict(state["optimizer"])
     if ema and state.get("ema"):

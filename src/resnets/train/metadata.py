@@ -81,15 +81,15 @@ def check_trained_model(state: Mapping[str, Any], where: str) -> None:
     in_chans = check_count(state["in_chans"], "in_chans", where, 1, MAX_IN_CHANS)
     check_count(state["image_size"], "image_size", where, 1, MAX_IMAGE_SIZE)
     _check_stats(state, where, in_chans)
-    if not isinstance(state.get("model"), Mapping) or not all(
-            isinstance(v, torch.Tensor) for v in state["model"].values()):
-        raise _refuse(where, "model", "is not a state dict of tensors")
 
 
 def check_fits(model: torch.nn.Module, weights: Mapping[str, torch.Tensor], where: str,
                classes: int) -> None:
     """The weights' names and shapes against ``model`` (built on the meta device, so nothing
     is allocated), naming the first field of the metadata that disagrees."""
+    if not isinstance(weights, Mapping) or not all(
+            isinstance(v, torch.Tensor) for v in weights.values()):
+        raise _refuse(where, "model", "is not a state dict of tensors")
     own = model.state_dict()
     for key, tensor in own.items():
         if key not in weights:
