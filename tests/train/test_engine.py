@@ -186,3 +186,22 @@ def test_resume_with_a_damaged_metrics_file_is_one_line(finished_run, tmp_path):
     with pytest.raises(ResnetsError) as err:
         train(tiny_config(tmp_path, run_name="pos", epochs=2), resume_dir=tmp_path / "pos")
     assert "metrics file" in str(err.value) and "line 2 is not valid JSON" in str(err.value)
+
+
+class CtrlCAt(Hook):
+    """A second Ctrl-C (KeyboardInterrupt) after step ``step``."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, ctx):
+        if ctx.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_before_the_first_checkpoint_prints_no_resume_command(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train(tiny_config(tmp_path, run_name="ctrl"), hooks=[CtrlCAt(1)])
+    out = capsys.readouterr().out
+    assert stop.value.code == 130
+    assert "no checkpoint was written yet" in out and "--resume" not in out

@@ -59,6 +59,13 @@ def test_wrong_metadata_is_one_line_naming_the_field(trained, tmp_path, monkeypa
     assert "\n" not in str(info.value)
 
 
+def test_an_impossible_config_in_a_checkpoint_is_refused(trained, tmp_path):
+    config = {**trained["config"], "eval_batch_size": -512}
+    path = save_checkpoint(tmp_path / "bad.pt", _changed(trained, config=config))
+    with pytest.raises(CheckpointError, match="its config is impossible .*eval_batch_size"):
+        inference.load_trained(path, torch.device("cpu"))
+
+
 def test_a_checkpoint_as_written_loads(trained, tmp_path):
     path = save_checkpoint(tmp_path / "good.pt", trained)
     model, state, cfg = inference.load_trained(path, torch.device("cpu"))

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from .. import data as D
 from ..errors import CheckpointError, ResnetsError
 from .checkpoint import CheckpointManager, load_checkpoint
-from .config import TrainConfig, apply_overrides, from_dict
+from .config import TrainConfig, apply_overrides, from_dict, validate
 from .setup import build_model, resolve_device
 from .evaluate import evaluate
 from .metadata import check_fits, check_trained_model
@@ -44,6 +44,11 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
     where = f"checkpoint {str(path)!r}"
     check_trained_model(state, where)
     cfg = from_dict(state["config"], f"{where}: its config")
+    try:
+        validate(cfg)  # evaluate uses its batch sizes and data settings
+    except ResnetsError as exc:
+        raise CheckpointError(f"{where}: its config is impossible ({exc}); the file is "
+                              "damaged") from None
     if cfg.model.name != state["model_name"]:
         raise CheckpointError(f"{where}: model_name {state['model_name']!r} is not "
                               f"its config's model.name {cfg.model.name!r}; the file is damaged")
