@@ -189,3 +189,11 @@ def test_predict_of_an_unreadable_image_suggests_no_missing_option(run_dir, tmp_
     err = capsys.readouterr().err
     assert "cannot decode image" in err and "broken.png" in err
     assert "skip_corrupt" not in err and err.count("\n") == 1
+
+
+def test_the_command_imports_no_torch_before_main_runs():
+    """Start-up (Ctrl-C included) runs inside main() only if importing the CLI is light."""
+    probe = "import sys, resnets.cli; print(sorted({'torch', 'numpy'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout.strip() == "[]", proc.stderr
