@@ -197,3 +197,25 @@ def test_the_command_imports_no_torch_before_main_runs():
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=60)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_a_real_ctrl_c_during_start_up_exits_130_without_a_traceback(tmp_path):
+    import signal
+
+    # -X importtime reports each finished import on stderr; torch is first imported by
+    # main() (see the test above), so a line about torch means the start-up is under way.
+    argv = [sys.executable, "-X", "importtime", "-m", "resnets.cli", "train", *TINY,
+            "--out", str(tmp_path)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if "| " in line and line.split("| ")[-1].strip().startswith("torch"):
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "resnets train: interrupted (Ctrl-C)"
+    assert not list(tmp_path.iterdir())  # nothing was started
