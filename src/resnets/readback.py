@@ -24,6 +24,7 @@ from typing import Any
 from .errors import ResnetsError
 
 MAX_JSON_BYTES = 16 << 20  # our configs and summaries are a few kilobytes
+MAX_JSON_LINES_BYTES = 256 << 20  # metrics.jsonl grows by a row per log (~300 bytes)
 MAX_JSON_DEPTH = 32  # a config is two levels deep; Python's parser recurses once per level
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -47,7 +48,7 @@ def read_json(path: str | os.PathLike, what: str = "file", fix: str = "",
 
 
 def read_json_lines(path: str | os.PathLike, what: str = "file", fix: str = "",
-                    max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH
+                    max_bytes: int = MAX_JSON_LINES_BYTES, max_depth: int = MAX_JSON_DEPTH
                     ) -> list[dict[str, Any]]:
     """The JSON objects of a JSON-lines file (metrics.jsonl), each checked as by
     :func:`read_json`; blank lines are skipped."""
