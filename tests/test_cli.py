@@ -1,5 +1,6 @@
 """The `resnets` command end to end, on synthetic data, in seconds."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resnets.cli import main
+from resnets.cli import APP_COMMANDS, COMMANDS, main
 
 TINY = ["--recipe", "synthetic-smoke", "--epochs", "1", "--device", "cpu",
         "data.synthetic_size=32", "batch_size=16", "eval_batch_size=32"]
@@ -149,3 +150,76 @@ def test_a_closed_pipe_ends_quietly():
     proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert proc.returncode == 1
+
+
+def _ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def main_interrupted(argv):
+    """main(argv)'s status; a KeyboardInterrupt escaping it fails the test, not the session."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main() as a KeyboardInterrupt (a traceback)")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS) + sorted(APP_COMMANDS))
+def test_ctrl_c_during_start_up_is_one_line_and_status_130(command, monkeypatch, capsys):
+    if command in APP_COMMANDS:
+        module, _, func = APP_COMMANDS[command][0].partition(":")
+        monkeypatch.setattr(importlib.import_module(module), func, _ctrl_c)
+    else:
+        monkeypatch.setitem(COMMANDS, command, _ctrl_c)
+    argv = {"evaluate": ["evaluate", "x"], "predict": ["predict", "--checkpoint", "x", "y"],
+            "experiment": ["experiment", "degradation"]}.get(command, [command])
+    assert main_interrupted(argv) == 130
+    err = capsys.readouterr().err
+    assert err == f"resnets {command}: interrupted (Ctrl-C)\n"
+
+
+def test_ctrl_c_while_the_data_is_read_is_one_line(tmp_path, monkeypatch, capsys):
+    from resnets.train import engine
+
+    monkeypatch.setattr(engine, "build_pipeline", _ctrl_c)
+    assert main_interrupted(["train", *TINY, "--out", str(tmp_path), "--name", "early"]) == 130
+    assert capsys.readouterr().err == "resnets train: interrupted (Ctrl-C)\n"
+
+
+def test_predict_of_an_unreadable_image_suggests_no_missing_option(run_dir, tmp_path, capsys):
+    image = tmp_path / "broken.png"
+    image.write_bytes(b"\x89PNG not really")
+    assert main(["predict", "--checkpoint", str(run_dir), str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot decode image" in err and "broken.png" in err
+    assert "skip_corrupt" not in err and err.count("\n") == 1
+
+
+def test_the_command_imports_no_torch_before_main_runs():
+    """Start-up (Ctrl-C included) runs inside main() only if importing the CLI is light."""
+    probe = "import sys, resnets.cli; print(sorted({'torch', 'numpy'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_a_real_ctrl_c_during_start_up_exits_130_without_a_traceback(tmp_path):
+    import signal
+
+    # -X importtime reports each finished import on stderr; torch is first imported by
+    # main() (see the test above), so a line about torch means the start-up is under way.
+    argv = [sys.executable, "-X", "importtime", "-m", "resnets.cli", "train", *TINY,
+            "--out", str(tmp_path)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if "| " in line and line.split("| ")[-1].strip().startswith("torch"):
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "resnets train: interrupted (Ctrl-C)"
+    assert not list(tmp_path.iterdir())  # nothing was started

@@ -1,10 +1,27 @@
 """resnets: deep residual networks, their training recipes and the experiments behind them."""
 
+import importlib
+
 from .errors import ResnetsError
-from .models import create_model, list_models, model_info, register_model
-from .weights import load_weights, save_weights
 
 __version__ = "0.1.0"
 
+# Imported on first use: `import resnets.cli` must not import torch (seconds), so that the
+# command's start-up, Ctrl-C included, runs inside its main() and its error handling.
+_LAZY = {"create_model": ".models", "list_models": ".models", "model_info": ".models",
+         "register_model": ".models", "load_weights": ".weights", "save_weights": ".weights"}
+
 __all__ = ["ResnetsError", "create_model", "list_models", "load_weights", "model_info",
            "register_model", "save_weights", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -257,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         except BrokenPipeError:
             return quiet_broken_pipe()
+        except KeyboardInterrupt:
+            return interrupted(argv[0])
     parser = build_parser()
     try:
         args = parse_args(parser, argv)
@@ -269,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return quiet_broken_pipe()
+    except KeyboardInterrupt:
+        return interrupted(argv[0] if argv else "")
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -281,6 +285,13 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
+
+
+def interrupted(command: str) -> int:
+    """Ctrl-C that reached us: while training, the loop saves and says how to resume (it
+    exits by itself); anywhere else, as in start-up, there is nothing to save or resume."""
+    print(f"resnets {command}: interrupted (Ctrl-C)", file=sys.stderr)
+    return 130
 
 
 def quiet_broken_pipe() -> int:

@@ -7,10 +7,12 @@ safetensors; they are written as safetensors, atomically.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,23 +23,62 @@ _WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
 _PREFIXES = ("module.", "_orig_mod.")  # added by DistributedDataParallel and torch.compile
 
 
+SAFE_FORMATS = "give a .safetensors file or a .pt state dict of tensors"
+
+
+def load_torch_file(path: str | os.PathLike, what: str = "weights file",
+                    fix: str = SAFE_FORMATS) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a refusal is one line of ours."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # the file is corrupt, not a torch file, or holds pickled code
+        raise load_error(path, exc, what, fix) from None
+
+
+def load_error(path: str | os.PathLike, exc: BaseException, what: str,
+               fix: str = SAFE_FORMATS) -> CheckpointError:
+    """Our line for a file that ``torch.load(weights_only=True)`` refused.
+
+    torch's own message advises re-running with ``weights_only=False``, which would run
+    whatever code the file holds: that advice is never passed on.
+    """
+    name, text = repr(str(path)), str(exc)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return CheckpointError(f"{name} is not a {what} this project can load safely (it "
+                               f"holds the pickled Python object {found.group(1)}); {fix}")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:1] == b"\x80" and head[:2] != b"\x80\x02":  # torch's legacy files: protocol 2
+        return CheckpointError(f"{name} is a plain Python pickle, not a {what}; it is not "
+                               f"unpickled, as that could run code; {fix}")
+    if head[:2] not in (b"PK", b"\x80\x02"):  # torch writes zip archives (or legacy pickles)
+        return CheckpointError(f"{name} is not a {what}: it is neither a torch file nor "
+                               f"safetensors; {fix}")
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()]
+    if "Weights only load failed" in text:  # the cause follows torch's advice
+        after = text.partition("WeightsUnpickler error:")[2].strip().splitlines()
+        lines = [after[0].strip()] if after else ["not a torch file"]
+    reason = next((line for line in lines if line), type(exc).__name__).split(". ")[0]
+    return CheckpointError(f"{name} is a damaged or unknown {what} ({reason}); {fix}")
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Tensors from a ``.safetensors``, ``.pt`` or ``.pth`` file (or a training checkpoint)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file {str(path)!r} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except CheckpointError:
-        raise
-    except Exception as exc:  # the file is corrupt or holds pickled code
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read weights from {str(path)!r}: {reason}") from exc
+        except Exception as exc:  # a damaged header or data
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            raise CheckpointError(f"{str(path)!r} is not a readable safetensors file "
+                                  f"({reason}); {SAFE_FORMATS}") from None
+    else:
+        state = load_torch_file(path)
     for key in _WRAPPER_KEYS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]

@@ -278,3 +278,15 @@ def test_build_dataset_reads_cifar(tmp_path):
     written = write_cifar10(tmp_path / "cifar-10-batches-py")
     ds = build_dataset("cifar10", str(tmp_path), "test")
     assert ds.labels.tolist() == written["test_y"].tolist()
+
+
+@pytest.mark.parametrize("labels, kind", [([0, 2.7], "float values such as 2.7"),
+                                          ([True, 1], "bool values such as True"),
+                                          ([0, 3.0], "float values such as 3.0")])
+def test_float_or_boolean_labels_are_refused(tmp_path, labels, kind):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar10(folder)
+    _dump(folder / "data_batch_3", {b"data": _pixels(2, 0), b"labels": labels})
+    with pytest.raises(DataError, match=f"data_batch_3: b'labels' must hold integer labels, "
+                                        f"not {kind}"):
+        load_cifar(tmp_path)

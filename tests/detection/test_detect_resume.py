@@ -129,3 +129,58 @@ def test_a_run_in_use_cannot_be_resumed(finished, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "is in use by another run" in err
     assert load_checkpoint(finished / "last.pt")["step"] == 4
+
+
+def _edited_config(config):
+    config["loop"]["stepz"] = config["loop"].pop("steps")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.update(loop=[4]), "'loop' is an array ([4]), expected dict"),
+    (_edited_config, "'loop' has unknown keys 'stepz'"),
+    (lambda c: c["data"].pop("val"), "'data' lacks 'val'"),
+    (lambda c: c["detector"].update(min_size="64"), "'min_size' is a string ('64'), "
+                                                    "expected int"),
+    (lambda c: c.update(classes=["a", "a"]), "classes name 'a' twice"),
+])
+def test_resume_refuses_a_damaged_config_in_one_line(finished, tmp_path, capsys, edit,
+                                                     message):
+    import json
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished, run)
+    config = json.loads((run / "config.json").read_text())
+    edit(config)
+    (run / "config.json").write_text(json.dumps(config))
+    assert main(["detect", "train", "--resume", str(run), "--steps", "6"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+def test_resume_refuses_a_checkpoint_with_a_negative_step(finished, tmp_path, capsys):
+    from resnets.train.checkpoint import save_checkpoint
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished, run)
+    state = load_checkpoint(run / "last.pt")
+    save_checkpoint(run / "last.pt", {**state, "step": -3}, keep_previous=False)
+    assert main(["detect", "train", "--resume", str(run), "--steps", "6"]) == 2
+    assert "step is -3, outside >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"classes": ["circle", "circle", "square"]}, "classes name 'circle' twice"),
+    ({"category_ids": [1, 1, 2]}, "category_ids must be 3 distinct integers"),
+    ({"classes": ["a", "b", "c", "d", "e"], "category_ids": [1, 2, 3, 4, 5]},
+     "but its metadata makes it"),
+    ({"detector": {"arch": "fasterrcnn"}}, "'detector' lacks 'backbone'"),
+])
+def test_evaluate_refuses_wrong_checkpoint_metadata_before_building(finished, tmp_path,
+                                                                    capsys, fields, message):
+    from resnets.train.checkpoint import save_checkpoint
+
+    state = load_checkpoint(finished / "last.pt")
+    path = save_checkpoint(tmp_path / "bad.pt", {**state, **fields})
+    assert main(["detect", "evaluate", str(path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err and len(err.strip().splitlines()) == 1

@@ -1,6 +1,7 @@
 """Each `resnets experiment` command end to end on tiny synthetic data, and its resume."""
 
 import csv
+import dataclasses
 import json
 import math
 
@@ -10,6 +11,7 @@ import torch
 from resnets.cli import main
 from resnets.experiments import catalog, command, runner
 from resnets.experiments.report import percent
+from resnets.experiments.settings import ExperimentConfig
 from resnets.train.checkpoint import CheckpointManager
 from resnets.train.engine import Hook
 
@@ -250,3 +252,30 @@ def test_an_image_folder_trains_the_networks_at_32_pixels(tmp_path):
         state = CheckpointManager(run_dir).load_latest()
         assert state["image_size"] == 32 and state["classes"] == ["cat", "dog"]
     assert len(read_csv(out / "final_errors.csv")) == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"name": "degradation", "seedz": [0]}', "has unknown keys 'seedz'"),
+    (json.dumps({**dataclasses.asdict(ExperimentConfig("degradation")), "seeds": "0"}),
+     "'seeds' is a string ('0'), expected list"),
+    ("[" * 10000, "nests more than 32 levels deep"),
+])
+def test_damaged_experiment_settings_are_one_line(tmp_path, capsys, content, message):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "experiment.json").write_text(content)
+    assert main(["experiment", "degradation", *TINY, "--out", str(tmp_path / "exp")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_member_summary_is_one_line(degradation, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "exp"
+    shutil.copytree(degradation, copy)
+    next((copy / "runs").glob("*/summary.json")).write_bytes(b'{"steps": 3,')
+    assert main(["experiment", "degradation", "--budget", "3", "--depths", "8,14",
+                 "--seeds", "2", *TINY, "--out", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "run summary" in err and "is not valid JSON" in err
+    assert len(err.strip().splitlines()) == 1

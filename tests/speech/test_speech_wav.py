@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -85,3 +86,52 @@ def test_resampling_keeps_the_frequency():
     spectrum = np.abs(np.fft.rfft(up))
     assert np.argmax(spectrum) * 16000 / len(up) == pytest.approx(hz, abs=1.0)
     assert resample(tone, rate, rate) is tone
+
+
+def test_a_small_file_claiming_1_hz_is_refused_before_any_resampling(tmp_path, monkeypatch):
+    from resnets.speech import commands, wav
+    from resnets.speech.features import FeatureConfig
+
+    path = tmp_path / "one-hertz.wav"
+    path.write_bytes(float_wav(np.zeros(8000), rate=1))  # 32 KB of samples
+    assert 32000 <= path.stat().st_size < 33000
+
+    def resampled(*args):
+        raise AssertionError("resampled a file with an impossible rate")
+
+    monkeypatch.setattr(commands, "resample", resampled)
+    monkeypatch.setattr(wav, "resample", resampled)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as info:
+            commands.load_clip(path, FeatureConfig())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "one-hertz.wav: WAV header claims 1 channels at 1 Hz" in str(info.value)
+    assert peak < 1 << 20  # the file is read once; nothing is allocated from its claims
+
+
+@pytest.mark.parametrize("rate, channels", [(999, 1), (384_001, 1), (4_000_000_000, 1),
+                                            (16000, 0), (16000, 65)])
+def test_impossible_header_fields_are_refused(tmp_path, rate, channels):
+    path = tmp_path / "bad.wav"
+    blob = bytearray(float_wav(np.zeros(64)))
+    blob[22:28] = struct.pack("<HI", channels, rate)  # the 'fmt ' chunk opens at byte 20
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DataError, match=f"claims {channels} channels at {rate} Hz"):
+        read_wav(path)
+
+
+def test_a_data_size_beyond_the_file_is_refused(tmp_path):
+    blob = bytearray(float_wav(np.zeros(100)))
+    at = blob.index(b"data") + 4
+    blob[at:at + 4] = struct.pack("<I", 10 ** 9)
+    path = tmp_path / "cut.wav"
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DataError, match="claims 1000000000 bytes of samples but the file "
+                                        "holds 400"):
+        read_wav(path)
+    blob[at:at + 4] = struct.pack("<I", 0xFFFFFFFF)  # a streaming writer's placeholder
+    path.write_bytes(bytes(blob))
+    assert len(read_wav(path)[0]) == 100

@@ -174,3 +174,25 @@ def test_a_device_that_is_not_there_is_refused(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(ResnetsError, match="device=mps but this machine has no MPS"):
         validate(apply_overrides(TrainConfig(), {"device": "mps"}))
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda d: d.update(model=["resnet20"]), "'model' is a list, not a dict of model.*"),
+    (lambda d: d["optim"].update(momentun=0.9), "unknown settings optim.momentun"),
+    (lambda d: d.pop("epochs"), "has no epochs"),
+    (lambda d: d.update(epochs="30"), "epochs='30' is not a valid integer"),
+    (lambda d: d.update(epochs=True), "epochs=True is not a valid integer"),
+])
+def test_a_config_read_back_is_checked_like_input(change, fragment):
+    data = to_dict(TrainConfig())
+    change(data)
+    with pytest.raises(ResnetsError) as info:
+        from_dict(data, "run config 'x/config.json'")
+    assert fragment in str(info.value)
+    assert str(info.value).startswith("run config 'x/config.json'")
+
+
+def test_an_empty_choice_is_shown_as_such():
+    with pytest.raises(ResnetsError) as info:
+        apply_overrides(TrainConfig(), {"model.stem": "imagenets"})
+    assert "is not one of '' (empty), imagenet, cifar" in str(info.value)

@@ -2,12 +2,13 @@
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
 
-from resnets.errors import ResnetsError
-from resnets.train.checkpoint import CheckpointManager
+from resnets.errors import CheckpointError, ResnetsError
+from resnets.train.checkpoint import CheckpointManager, save_checkpoint
 from resnets.train.config import from_dict
 from resnets.train.context import StopAfterStep
 from resnets.train.engine import Hook, TrainingDiverged, train
@@ -141,3 +142,66 @@ def test_tensorboard_events_hold_the_logged_metrics(tmp_path):
     values = [e.value for e in events.Scalars("test_error")]
     assert steps == [r["step"] for r in logged]
     assert values == pytest.approx([r["test_error"] for r in logged])
+
+
+def test_a_run_that_diverges_before_its_first_checkpoint_says_none_was_kept(tmp_path):
+    with pytest.raises(TrainingDiverged) as err:
+        train(tiny_config(tmp_path, run_name="early"), hooks=[PoisonAt(1)])
+    assert "no checkpoint was written yet" in str(err.value)
+    assert "last good checkpoint" not in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    train(tiny_config(out, run_name="pos", epochs=1))
+    return out / "pos"
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"step": -1}, "step is -1, outside >= 0"),
+    ({"step": 2.5}, "step is 2.5, not an integer"),
+    ({"position": 99}, "position is 99, outside 0..3"),
+    ({"step": 50}, "step 50 does not match epoch 1 and position 0"),
+    ({"best_val_error": "low"}, "best_val_error is 'low', not a number"),
+    ({"classes": ["x"] * 10}, "classes name 'x' twice"),
+])
+def test_resume_refuses_a_checkpoint_with_a_wrong_position(finished_run, tmp_path, fields,
+                                                           message):
+    cfg = tiny_config(tmp_path, run_name="pos", epochs=1)
+    shutil.copytree(finished_run, tmp_path / "pos")
+    manager = CheckpointManager(tmp_path / "pos")
+    save_checkpoint(manager.last_path, {**manager.load_latest(), **fields},
+                    keep_previous=False)
+    with pytest.raises(CheckpointError) as err:
+        train(cfg, resume_dir=tmp_path / "pos")
+    assert message in str(err.value)
+    assert f"the last checkpoint in {str(tmp_path / 'pos')!r}" in str(err.value)
+
+
+def test_resume_with_a_damaged_metrics_file_is_one_line(finished_run, tmp_path):
+    shutil.copytree(finished_run, tmp_path / "pos")
+    with open(tmp_path / "pos" / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 3, "lr": \n')
+    with pytest.raises(ResnetsError) as err:
+        train(tiny_config(tmp_path, run_name="pos", epochs=2), resume_dir=tmp_path / "pos")
+    assert "metrics file" in str(err.value) and "line 2 is not valid JSON" in str(err.value)
+
+
+class CtrlCAt(Hook):
+    """A second Ctrl-C (KeyboardInterrupt) after step ``step``."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, ctx):
+        if ctx.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_before_the_first_checkpoint_prints_no_resume_command(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train(tiny_config(tmp_path, run_name="ctrl"), hooks=[CtrlCAt(1)])
+    out = capsys.readouterr().out
+    assert stop.value.code == 130
+    assert "no checkpoint was written yet" in out and "--resume" not in out

@@ -11,6 +11,7 @@ import torch
 
 from resnets import data as D
 from resnets.cli import main
+from resnets.errors import ResnetsError
 from resnets.models import create_model
 from resnets.train.inference import load_trained, preprocess
 from resnets.transfer.embed import load_embeddings, save_embeddings
@@ -64,6 +65,24 @@ def test_embedding_files_round_trip(tmp_path, suffix):
     assert loaded.dtype == np.float32 and loaded_names == names
     np.testing.assert_array_equal(loaded, features.astype(np.float32))
     assert [p.name for p in tmp_path.iterdir()] == [f"e{suffix}"]  # no temporary files left
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_a_damaged_embedding_file_is_one_line(tmp_path, suffix):
+    path = tmp_path / f"e{suffix}"
+    path.write_bytes(b"PK\x03\x04" + bytes(200) if suffix == ".npz" else b"\xff" * 64)
+    with pytest.raises(ResnetsError, match="cannot be read .*write it again with"):
+        load_embeddings(path)
+    save_embeddings(path, np.zeros((3, 2)), ["a", "b", "c"], source="test")
+    if suffix == ".npz":
+        np.savez(path, features=np.zeros((3, 2)), names=np.array(["a", "b"]))
+    else:
+        from safetensors.numpy import save_file
+
+        save_file({"features": np.zeros((3, 2), np.float32)}, str(path),
+                  metadata={"names": '["a", "b"]'})
+    with pytest.raises(ResnetsError, match="does not hold one name per row"):
+        load_embeddings(path)
 
 
 def test_linear_probe_known_answer():

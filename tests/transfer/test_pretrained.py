@@ -161,3 +161,18 @@ def test_a_state_dict_of_another_architecture_is_refused_in_one_line():
 
 def test_the_cache_follows_torch_home(hub, tmp_path):
     assert cache_dir() == tmp_path / "torch_home" / "hub" / "checkpoints"
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_a_published_file_with_pickled_code_never_gets_torchs_advice(hub, capsys):
+    hub("resnet18", {"fc.weight": Payload()})
+    with pytest.raises(CheckpointError) as info:
+        create_model("resnet18", pretrained=True)
+    message = str(info.value)
+    assert "can load safely" in message and "delete it and download it again" in message
+    assert "weights_only" not in message and "\n" not in message
+    assert "code ran" not in capsys.readouterr().out

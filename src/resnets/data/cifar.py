@@ -263,6 +263,13 @@ def _read_batch(path: Path, spec: CifarSpec, num_classes: int
     if not isinstance(labels, list) or len(labels) != len(data):
         raise DataError(f"{path}: {spec.labels_key!r} must list one label per image "
                         f"({len(data)})")
+    # torch.tensor(..., dtype=int64) would turn 2.7 into 2 and True into 1 without a word.
+    wrong = next((v for v in labels if isinstance(v, (bool, np.bool_))
+                  or not isinstance(v, (int, np.integer))), None)
+    if wrong is not None:
+        raise DataError(f"{path}: {spec.labels_key!r} must hold integer labels, not "
+                        f"{type(wrong).__name__} values such as {wrong!r:.20}; the file is "
+                        "not an official CIFAR batch")
     try:
         label_tensor = torch.tensor(labels, dtype=torch.int64)
     except (TypeError, ValueError, OverflowError, RuntimeError):

@@ -25,15 +25,24 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".g
                     ".tiff", ".webp")  # files with other suffixes (README, .txt) are ignored
 
 
-def decode_image(path: str | os.PathLike) -> Image.Image:
-    """Fully decode ``path`` as an RGB PIL image; an unreadable file raises DataError."""
+# What a user can do about an unreadable image in a folder dataset (the library's keyword
+# and the `resnets train` setting).
+SKIP_CORRUPT_FIX = ("replace or delete the file, or skip unreadable images (data.skip_corrupt="
+                    "true; ImageFolderDataset(..., skip_corrupt=True))")
+
+
+def decode_image(path: str | os.PathLike,
+                 fix: str = "replace the file or leave it out") -> Image.Image:
+    """Fully decode ``path`` as an RGB PIL image; an unreadable file raises DataError.
+
+    ``fix`` ends the message: the caller knows which option, if any, skips such files.
+    """
     try:
         with open_image(path) as image:
             return image.convert("RGB")  # convert() forces the whole file to be decoded
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
-        raise DataError(f"cannot decode image {path} ({reason}); replace or delete the file, "
-                        "or pass skip_corrupt=True") from None
+        raise DataError(f"cannot decode image {path} ({reason}); {fix}") from None
 
 
 class ImageFolderDataset(torch.utils.data.Dataset):
@@ -103,7 +112,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, label = self.samples[index]
-        image = decode_image(path)
+        image = decode_image(path, SKIP_CORRUPT_FIX)
         return (pil_to_tensor(image) if self.transform is None else self.transform(image)), label
 
 

@@ -240,10 +240,12 @@ def _stop(pos: _Position, save: Callable[[], None], run_dir: Path, task: str) ->
     """Ctrl-C: save the run at the last whole step and say how to continue it."""
     if pos.consistent:
         save()
+    ckpts = CheckpointManager(run_dir)
     what = ("checkpoint saved at this step" if pos.consistent
-            else "it stopped inside a step, so the last checkpoint is kept")
-    print(f"\ninterrupted at step {pos.step}; {what}. Resume with:\n"
-          f"  {train_command(task)} --resume {shlex.quote(str(run_dir))}", flush=True)
+            else f"it stopped inside a step, so {ckpts.kept_note()}")
+    then = (f"Resume with:\n  {train_command(task)} --resume {shlex.quote(str(run_dir))}"
+            if ckpts.has_checkpoint() else "Start the run again to train it.")
+    print(f"\ninterrupted at step {pos.step}; {what}. {then}", flush=True)
     raise SystemExit(130) from None
 
 

@@ -11,15 +11,16 @@ that more steps stretch the cosine schedule from the resumed step on.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, ResnetsError
+from ..readback import check_keys, field_kinds, read_json
 from ..train.checkpoint import CheckpointManager
 from ..train.resume import refuse_other_changes
+from ..train.metadata import check_classes, check_count
 from .loop import LoopConfig, train_command
 
 RESUME_CHANGES = ("steps", "device", "workers")  # options that may go with --resume
@@ -45,21 +46,19 @@ def load_resume(run_dir: str, task: str, **changes: Any) -> Resume:
     if not (run / "config.json").is_file():
         raise ResnetsError(f"--resume {run_dir}: no config.json, so not a run directory; "
                            f"pass a directory written by `{train_command(task)}`")
-    try:
-        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"--resume {run_dir}: its config.json cannot be read ({exc}); "
-                              f"{again}") from None
+    config = read_json(run / "config.json", f"--resume {run_dir}: run config", again)
     if config.get("task") != task:
         raise ResnetsError(f"--resume {run_dir}: a {config.get('task')} run, not a {task} "
                            "run; resume it with its own command")
+    check_run_config(config, task, f"run config {str(run / 'config.json')!r}")
     state = CheckpointManager(run).load_latest()
     if state is None:
         raise CheckpointError(f"--resume {run_dir}: the run has no checkpoint yet (one is "
                               f"written at each evaluation and on Ctrl-C); {again}")
-    if "train" not in config.get("data", {}) or "rng" not in state:
+    if "rng" not in state:
         raise CheckpointError(f"--resume {run_dir}: the run was written by a version that "
                               f"could not be resumed; {again}")
+    check_position(state, f"the last checkpoint in {str(run)!r}")
     chosen = {k: v for k, v in changes.items() if k in RESUME_CHANGES and v is not None}
     loop = LoopConfig(**{**config["loop"], **chosen})
     if loop.steps <= state["step"]:
@@ -67,6 +66,54 @@ def load_resume(run_dir: str, task: str, **changes: Any) -> Resume:
                            f"{loop.steps} steps; pass --steps N with N > {state['step']} to "
                            "train on")
     return Resume(run, config, loop, state)
+
+
+# What detect/segment train write into a run's config.json (detection/train.py and
+# segmentation/train.py build it): top-level keys and the keys of its "data".
+RUN_KEYS = {
+    "detection": {"task": str, "detector": dict, "classes": list, "category_ids": list,
+                  "data": dict, "loop": dict},
+    "segmentation": {"task": str, "segmenter": dict, "classes": list, "data": dict,
+                     "loop": dict},
+}
+DATA_KEYS = {
+    "detection": {"train": str, "train_images": str, "val": str, "val_images": str,
+                  "skip_bad": bool},
+    "segmentation": {"train": str, "val": str, "crop_size": int, "num_classes": int,
+                     "skip_bad": bool},
+}
+
+
+def model_config_class(task: str) -> type:
+    """The dataclass of the task's model settings (imported here: segmentation imports us)."""
+    if task == "detection":
+        from .models import DetectorConfig
+
+        return DetectorConfig
+    from ..segmentation.models import SegmenterConfig
+
+    return SegmenterConfig
+
+
+def check_run_config(config: dict[str, Any], task: str, where: str) -> None:
+    """Every key of a run's config.json known, present and of its type, in one line."""
+    check_keys(config, RUN_KEYS[task], where)
+    model_key = "detector" if task == "detection" else "segmenter"
+    check_keys(config[model_key], field_kinds(model_config_class(task)),
+               f"{where}: {model_key!r}")
+    check_keys(config["data"], DATA_KEYS[task], f"{where}: 'data'")
+    check_keys(config["loop"], field_kinds(LoopConfig), f"{where}: 'loop'")
+    check_classes(config["classes"], where)
+
+
+def check_position(state: dict[str, Any], where: str) -> None:
+    """The step and running sums of a task checkpoint: what a resume continues from."""
+    check_count(state.get("step"), "step", where)
+    check_count(state.get("counted"), "counted", where)
+    if not isinstance(state.get("sums"), dict) or not isinstance(state.get("seconds"),
+                                                                  (int, float)):
+        raise CheckpointError(f"{where}: sums or seconds are malformed; the file is "
+                              "damaged or was not written by resnets")
 
 
 def resume_changes(add_options: Callable[[argparse.ArgumentParser], None],

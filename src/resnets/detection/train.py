@@ -16,7 +16,9 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from ..data.folder import decode_image
 from ..errors import CheckpointError, DataError
 from ..files import atomic_path, write_text_atomic
+from ..readback import check_keys, field_kinds
 from ..train.checkpoint import CheckpointManager, load_checkpoint
+from ..train.metadata import check_classes, check_fits
 from ..train.setup import resolve_device
 from .coco import CocoSet, DetectionDataset, collate, read_coco
 from .draw import draw_detections
@@ -25,7 +27,7 @@ from .batches import StepLoader
 from .loop import LoopConfig, fit, make_run_dir
 from .models import DetectorConfig, build_detector
 from .outputs import plan_outputs
-from .resume import Resume, load_resume
+from .resume import Resume, load_resume, model_config_class
 
 DETECTIONS_FILE = "detections.json"  # predict's results, beside the drawn images
 
@@ -106,7 +108,30 @@ def read_task_checkpoint(path: str | os.PathLike, task: str) -> dict[str, Any]:
         raise CheckpointError(f"{str(path)!r} is not a {task} checkpoint (task "
                               f"{state.get('task')!r}); pass a run of `resnets "
                               f"{'detect' if task == 'detection' else 'segment'} train`")
+    where, key = f"checkpoint {str(path)!r}", "detector" if task == "detection" else "segmenter"
+    classes = check_classes(state.get("classes"), where)
+    check_keys(state.get(key), field_kinds(model_config_class(task)), f"{where}: {key!r}")
+    ids = state.get("category_ids", list(range(len(classes))))
+    if not isinstance(ids, list) or len(ids) != len(classes) or len(set(ids)) != len(ids) \
+            or not all(type(i) is int for i in ids):
+        raise CheckpointError(f"{where}: category_ids must be {len(classes)} distinct integers, "
+                              "one per class; the file is damaged or was not written by "
+                              "resnets")
     return state
+
+
+def build_from_checkpoint(build: Any, cfg: Any, state: dict[str, Any],
+                          path: str | os.PathLike) -> nn.Module:
+    """``build(cfg, classes)`` with the checkpoint's weights; their names and shapes are
+    compared first with a model built on the meta device, so a damaged file allocates
+    nothing."""
+    classes = len(state["classes"])
+    with torch.device("meta"):
+        skeleton = build(cfg, classes)
+    check_fits(skeleton, state["model"], f"checkpoint {str(path)!r}", classes)
+    model = build(cfg, classes)
+    model.load_state_dict(state.pop("model"))
+    return model
 
 
 def load_detector(path: str | os.PathLike, device: torch.device
@@ -114,8 +139,7 @@ def load_detector(path: str | os.PathLike, device: torch.device
     """The trained detector of a run directory or checkpoint, and the checkpoint's metadata."""
     state = read_task_checkpoint(path, "detection")
     cfg = DetectorConfig(**{**state["detector"], "weights": ""})  # weights come from state
-    model = build_detector(cfg, len(state["classes"]))
-    model.load_state_dict(state.pop("model"))
+    model = build_from_checkpoint(build_detector, cfg, state, path)
     return model.to(device).eval(), state
 
 

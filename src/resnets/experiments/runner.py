@@ -8,13 +8,13 @@ directory per member) and, once every member has finished, the figures, CSV file
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ResnetsError
+from ..readback import read_json, read_json_lines
 from ..train.checkpoint import CheckpointManager, previous_path
 from ..train.config import TrainConfig, validate
 from ..train.engine import train
@@ -103,7 +103,7 @@ def _train_member(config: TrainConfig, member: Member, run_dir: Path, label: str
 
 
 def read_result(member: Member, config: TrainConfig, run_dir: Path) -> MemberResult:
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
+    fix = "delete the run's folder and run the experiment again to retrain it"
+    summary = read_json(run_dir / "summary.json", "run summary", fix)
+    rows = read_json_lines(run_dir / "metrics.jsonl", "run metrics", fix)
     return MemberResult(member, config, run_dir, summary, rows)

@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from ..errors import ResnetsError
 from ..limits import DEVICE, FLAG, SEED_MAX, TEXT, Limit, check_fields, choice, integers
+from ..readback import check_keys, field_kinds, read_json
 from ..train.config import TrainConfig, apply_overrides, parse_overrides
 from ..train.engine import resolve_device
 from ..train.recipes import get_recipe
@@ -190,7 +191,9 @@ def load_settings(directory: Path) -> ExperimentConfig | None:
     path = Path(directory) / SETTINGS_FILE
     if not path.is_file():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
+    fix = "run the experiment afresh into another --out folder"
+    data = read_json(path, "experiment settings", fix)
+    check_keys(data, field_kinds(ExperimentConfig), f"experiment settings {str(path)!r}")
     return ExperimentConfig(**{k: tuple(v) if isinstance(v, list) else v
                                for k, v in data.items()})
 

@@ -20,7 +20,7 @@ from ..detection.batches import StepLoader
 from ..detection.loop import LoopConfig, fit, make_run_dir
 from ..detection.resume import Resume, load_resume
 from ..detection.outputs import plan_outputs
-from ..detection.train import read_task_checkpoint
+from ..detection.train import build_from_checkpoint, read_task_checkpoint
 from ..files import atomic_path
 from .data import IGNORE_INDEX, MaskFolderDataset, read_classes, voc_palette, write_index_png
 from .metrics import SegmentationScore
@@ -110,8 +110,7 @@ def load_segmenter(path: str | os.PathLike, device: torch.device
     """The trained segmenter of a run directory or checkpoint, and the checkpoint's metadata."""
     state = read_task_checkpoint(path, "segmentation")
     cfg = SegmenterConfig(**{**state["segmenter"], "weights": ""})
-    model = build_segmenter(cfg, len(state["classes"]))
-    model.load_state_dict(state.pop("model"))
+    model = build_from_checkpoint(build_segmenter, cfg, state, path)
     return model.to(device).eval(), state
 
 

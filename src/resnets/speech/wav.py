@@ -20,6 +20,11 @@ from ..errors import DataError
 from ..files import atomic_path
 
 PCM, IEEE_FLOAT, EXTENSIBLE = 1, 3, 0xFFFE  # WAVE format tags
+# Rates real recordings use (telephone 8 kHz ... studio 384 kHz); a header outside them is
+# damaged, and resampling from, say, 1 Hz would blow 32 KB up into gigabytes.
+MIN_RATE, MAX_RATE = 1000, 384_000
+MAX_CHANNELS = 64
+STREAMING_SIZE = 0xFFFFFFFF  # the data size a writer that could not seek back leaves
 
 
 def _chunks(blob: bytes, path: str) -> dict[bytes, bytes]:
@@ -27,15 +32,20 @@ def _chunks(blob: bytes, path: str) -> dict[bytes, bytes]:
     if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
         raise DataError(f"{path}: not a WAV file (no RIFF/WAVE header); convert it to 16-bit "
                         "PCM WAV")
-    chunks, pos = {}, 12
+    chunks, claimed, pos = {}, {}, 12
     while pos + 8 <= len(blob):
         chunk_id, size = blob[pos:pos + 4], struct.unpack("<I", blob[pos + 4:pos + 8])[0]
         chunks.setdefault(chunk_id, blob[pos + 8:pos + 8 + size])
+        claimed.setdefault(chunk_id, size)
         pos += 8 + size + (size & 1)
     if b"fmt " not in chunks or len(chunks[b"fmt "]) < 16:
         raise DataError(f"{path}: WAV file without a valid 'fmt ' chunk (truncated?)")
     if b"data" not in chunks:
         raise DataError(f"{path}: WAV file without a 'data' chunk (truncated?)")
+    if claimed[b"data"] != STREAMING_SIZE and claimed[b"data"] > len(chunks[b"data"]):
+        raise DataError(f"{path}: the WAV header claims {claimed[b'data']} bytes of samples "
+                        f"but the file holds {len(chunks[b'data'])} (truncated?); re-export "
+                        "the file")
     return chunks
 
 
@@ -57,8 +67,10 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     bits = struct.unpack("<H", chunks[b"fmt "][14:16])[0]
     if tag == EXTENSIBLE and len(chunks[b"fmt "]) >= 26:  # the real tag opens the sub-format
         tag = struct.unpack("<H", chunks[b"fmt "][24:26])[0]
-    if channels < 1 or rate < 1:
-        raise DataError(f"{name}: WAV header claims {channels} channels at {rate} Hz")
+    if not (1 <= channels <= MAX_CHANNELS and MIN_RATE <= rate <= MAX_RATE):
+        raise DataError(f"{name}: WAV header claims {channels} channels at {rate} Hz; a "
+                        f"recording has 1..{MAX_CHANNELS} channels at {MIN_RATE}.."
+                        f"{MAX_RATE} Hz (is the file damaged?)")
     if tag == PCM and bits == 16:
         samples = _read_pcm16(path, name, channels)
     elif tag == IEEE_FLOAT and bits == 32:

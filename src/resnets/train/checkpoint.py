@@ -41,6 +41,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..files import WriteError, fsync_dir, write_error, write_text_atomic
+from ..weights import load_torch_file
 
 CHECKSUM_SUFFIX = ".sha256"
 _LEAF_TYPES = (bool, int, float, complex, str, bytes, torch.device, torch.dtype, torch.Size)
@@ -194,17 +195,7 @@ def load_checkpoint(path: str | os.PathLike, require_checksum: bool = False) -> 
         problem = verify_checksum(path)
         if problem:
             raise CheckpointError(f"cannot use checkpoint: {problem}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        if found or "Weights only load failed" in str(exc):
-            what = f" ({found.group(1)})" if found else ""
-            raise CheckpointError(f"refused to load {str(path)!r}: it holds pickled Python "
-                                  f"objects{what}, not only tensors and plain data; load only "
-                                  "checkpoints written by resnets") from None
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: "
-                              f"{_first_line(exc)}") from exc
+    state = load_torch_file(path, "checkpoint", "load only checkpoints written by resnets")
     if not isinstance(state, dict):
         raise CheckpointError(f"{str(path)!r} holds a {type(state).__name__}, not a checkpoint "
                               "dict")
@@ -302,3 +293,14 @@ class CheckpointManager:
             return state
         raise CheckpointError(f"no usable checkpoint in {str(self.run_dir)!r}: "
                               + "; ".join(problems))
+
+    def has_checkpoint(self) -> bool:
+        """Whether a ``last`` checkpoint (or its previous one) was written."""
+        return any(p.exists() for p in (self.last_path, previous_path(self.last_path)))
+
+    def kept_note(self) -> str:
+        """What a run stopped now leaves behind, for its message: a kept checkpoint only when
+        one was written."""
+        if self.has_checkpoint():
+            return f"the last good checkpoint in {self.run_dir} is kept"
+        return f"no checkpoint was written yet in {self.run_dir}"

@@ -182,15 +182,38 @@ def to_dict(cfg: Any) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
-def from_dict(data: dict) -> TrainConfig:
-    """Rebuild a :class:`TrainConfig` from :func:`to_dict` output (e.g. a run's config.json)."""
-    pairs = []
+def from_dict(data: Any, source: str = "the configuration") -> TrainConfig:
+    """Rebuild a :class:`TrainConfig` from :func:`to_dict` output (e.g. a run's config.json).
+
+    What was read back is checked like user input: every setting present, none unknown, each
+    of its type; a fault is one line that starts with ``source``.
+    """
+    if not isinstance(data, dict):
+        raise ResnetsError(f"{source} is a {type(data).__name__}, not a dict of settings")
+    types_, pairs = field_types(), {}
     for key, value in data.items():
-        if isinstance(value, dict):
-            pairs += [(f"{key}.{k}", v) for k, v in value.items()]
+        if key in SECTIONS and not isinstance(value, dict):
+            raise ResnetsError(f"{source}: {key!r} is a {type(value).__name__}, not a dict of "
+                               f"{key}.* settings")
+        if key in SECTIONS:
+            pairs.update({f"{key}.{k}": v for k, v in value.items()})
         else:
-            pairs.append((key, value))
-    return apply_overrides(TrainConfig(), {k: v for k, v in pairs})
+            pairs[key] = value
+    unknown = [k for k in pairs if k not in types_]
+    missing = [k for k in types_ if k not in pairs]
+    if unknown or missing:
+        wrong = "unknown settings " + ", ".join(unknown) if unknown else (
+            "no " + ", ".join(missing[:5]) + (" ..." if missing[5:] else ""))
+        raise ResnetsError(f"{source} has {wrong}; it was not written by this version of "
+                           "resnets")
+    for key, value in pairs.items():  # written as JSON: a number is never a string
+        if isinstance(value, str) and types_[key] is not str:
+            raise ResnetsError(f"{source}: {key}={value!r} is not a valid "
+                               f"{_type_name(types_[key])}")
+    try:
+        return apply_overrides(TrainConfig(), pairs)
+    except ResnetsError as exc:
+        raise ResnetsError(f"{source}: {exc}") from None
 
 
 def field_types() -> dict[str, Any]:
@@ -274,6 +297,12 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     for section, values in nested.items():
         top[section] = dataclasses.replace(getattr(cfg, section), **values)
     return dataclasses.replace(cfg, **top)
+
+
+def choice_list(choices: Sequence[str]) -> str:
+    """``("", "imagenet", "cifar")`` -> ``'' (empty), imagenet, cifar``: an empty
+    choice shown as such, not as nothing before the first comma."""
+    return ", ".join(c if c else "'' (empty)" for c in choices)
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:

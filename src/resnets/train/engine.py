@@ -32,6 +32,7 @@ from .distributed import (all_sum, any_rank, broadcast_text, global_evaluation, 
 from .ema import ModelEMA
 from .evaluate import autocast, batch_to_device, evaluate
 from .logger import RunLogger, progress
+from .metadata import check_classes, check_fits, check_position
 from .objectives import build_objective
 from .optim import build_optimizer
 from .pipeline import build_pipeline
@@ -188,7 +189,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
             save()
             _stop_message(ctx, "checkpoint saved at this step")
         except KeyboardInterrupt:
-            _stop_message(ctx, "the last checkpoint is kept")
+            _stop_message(ctx, ckpts.kept_note())
 
     rows = logger.rows() if is_main else []
     seconds = time.perf_counter() - started
@@ -264,8 +265,11 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
 def _stop_message(ctx: Context, what: str) -> None:
     if ctx.is_main:
         # Every setting the run needs is in its config.json, changes of resumes included.
-        print(f"\ninterrupted at step {ctx.step}; {what}. Resume with:\n"
-              f"  resnets train --resume {shlex.quote(str(ctx.run_dir))}", flush=True)
+        then = (f"Resume with:\n  resnets train --resume {shlex.quote(str(ctx.run_dir))}"
+                if CheckpointManager(ctx.run_dir).has_checkpoint()
+                else f"No checkpoint was written yet: start a new run (another --name, or "
+                     f"delete {shlex.quote(str(ctx.run_dir))} first).")
+        print(f"\ninterrupted at step {ctx.step}; {what}. {then}", flush=True)
     raise SystemExit(130)
 
 
@@ -290,8 +294,9 @@ def _check_finite(ctx: Context, weights: bool = False) -> bool:
     if any_bad:
         loss = f"loss {ctx.loss.item()}" if bad and ctx.loss is not None else "another process"
         raise TrainingDiverged(
-            f"training diverged ({loss}) at step {ctx.step}; the last good checkpoint in "
-            f"{ctx.run_dir} is kept; lower optim.lr or set optim.grad_clip")
+            f"training diverged ({loss}) at step {ctx.step}; "
+            f"{CheckpointManager(ctx.run_dir).kept_note()}; lower optim.lr or set "
+            "optim.grad_clip")
     return stop
 
 
@@ -343,6 +348,12 @@ def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> No
     if saved != ctx.cfg.model.name:
         raise CheckpointError(f"the checkpoint was trained with {saved!r}, not "
                               f"{ctx.cfg.model.name!r}; resume with the same model")
+    where = f"the last checkpoint in {str(ctx.run_dir)!r}"
+    check_position(state, where, len(ctx.pipe.train))
+    if check_classes(state.get("classes"), where) != list(ctx.pipe.classes):
+        raise CheckpointError(f"the checkpoint in {str(ctx.run_dir)!r} was trained on other "
+                              "classes than the data holds now; restore the data")
+    check_fits(ctx.model, state.get("model"), where, len(ctx.pipe.classes))
     ctx.model.load_state_dict(state["model"])
     ctx.optimizer.load_state_dict(state["optimizer"])
     if ema and state.get("ema"):

@@ -14,10 +14,11 @@ from .. import data as D
 from ..errors import CheckpointError, ResnetsError
 from ..files import check_writable, write_text_atomic
 from .checkpoint import CheckpointManager, load_checkpoint
-from .config import TrainConfig, apply_overrides, from_dict
+from .config import TrainConfig, apply_overrides, from_dict, validate
 from .setup import build_model, resolve_device
 from .evaluate import evaluate
 from .logger import save_figure
+from .metadata import check_fits, check_trained_model
 from .metrics import per_class_accuracy
 from .pipeline import build_pipeline
 
@@ -42,9 +43,24 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
         raise CheckpointError(f"{str(path)!r} is not a training checkpoint of resnets "
                               f"(missing {', '.join(missing)}); for bare weights use "
                               "resnets.load_weights")
-    cfg = from_dict(state["config"])
+    where = f"checkpoint {str(path)!r}"
+    check_trained_model(state, where)
+    cfg = from_dict(state["config"], f"{where}: its config")
+    try:
+        validate(cfg)  # evaluate uses its batch sizes and data settings
+    except ResnetsError as exc:
+        raise CheckpointError(f"{where}: its config is impossible ({exc}); the file is "
+                              "damaged") from None
+    if cfg.model.name != state["model_name"]:
+        raise CheckpointError(f"{where}: model_name {state['model_name']!r} is not "
+                              f"its config's model.name {cfg.model.name!r}; the file is damaged")
+    classes, in_chans = len(state["classes"]), state["in_chans"]
+    with torch.device("meta"):  # shapes only: the metadata is checked before any allocation
+        skeleton = build_model(cfg, classes, in_chans, torch.device("meta"),
+                               load_pretrained=False)
+    check_fits(skeleton, state["model"], where, classes)
     device = device or resolve_device("auto")
-    model = build_model(cfg, len(state["classes"]), state["in_chans"], device,
+    model = build_model(cfg, classes, in_chans, device,
                         load_pretrained=False)  # the checkpoint holds every weight
     model.load_state_dict(state["model"])
     return model.eval(), state, cfg

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..files import atomic_path, write_text_atomic
+from ..readback import read_json_lines
 
 CURVES_PNG = "curves.png"
 
@@ -57,8 +58,7 @@ class RunLogger:
     def rows(self) -> list[dict[str, Any]]:
         if not self.jsonl_path.exists():
             return []
-        with open(self.jsonl_path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        return read_json_lines(self.jsonl_path, "metrics file", "delete the damaged lines")
 
     def truncate_after(self, step: int) -> None:
         """Drop rows past ``step`` (rows logged after the checkpoint a resume starts from)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch
 
 from ..errors import CheckpointError, ResnetsError
 from ..models import create_model
+from ..readback import ReadBackError, read_json
 from .config import TrainConfig, from_dict
 from .rundir import create_run_dir, timestamped
 
@@ -93,9 +93,9 @@ def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{str(run_dir)!r} is not a run directory (no config.json)")
+    fix = "the run cannot be resumed from it; start a new run"
+    data = read_json(path, "run config", fix)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{str(path)!r} cannot be read ({exc}); restore it from the "
-                              "checkpoint's config or start a new run") from None
-    return from_dict(data)
+        return from_dict(data, f"run config {str(path)!r}")
+    except ResnetsError as exc:
+        raise ReadBackError(f"{exc}; {fix}") from None

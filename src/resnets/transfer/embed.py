@@ -172,11 +172,22 @@ def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
     path = check_output(path)
     if not path.is_file():
         raise ResnetsError(f"embeddings file {str(path)!r} does not exist")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            return archive["features"], [str(n) for n in archive["names"]]
-    from safetensors import safe_open
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                features, names = archive["features"], archive["names"].tolist()
+        else:
+            from safetensors import safe_open
 
-    with safe_open(str(path), framework="numpy") as f:
-        names = json.loads((f.metadata() or {}).get("names", "[]"))
-        return f.get_tensor("features"), names
+            with safe_open(str(path), framework="numpy") as f:
+                features = f.get_tensor("features")
+                names = json.loads((f.metadata() or {}).get("names", "[]"))
+    except Exception as exc:  # a damaged archive, header or name list: it was not ours
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ResnetsError(f"embeddings file {str(path)!r} cannot be read ({reason}); write it "
+                           "again with `resnets embed`") from None
+    if features.ndim != 2 or not isinstance(names, list) or len(names) != len(features) \
+            or not all(isinstance(n, str) for n in names):
+        raise ResnetsError(f"embeddings file {str(path)!r} does not hold one name per row of "
+                           "a 2-D feature array; write it again with `resnets embed`")
+    return features, names

@@ -69,7 +69,8 @@ def read_pretrained(spec: str, model_name: str,
         from ..train.checkpoint import CheckpointManager
 
         state = CheckpointManager(path).load_latest()
-        if state is None or not isinstance(state.get("model"), dict):
+        if state is None or not isinstance(state.get("model"), dict) or not all(
+                isinstance(v, torch.Tensor) for v in state["model"].values()):
             raise CheckpointError(f"model.pretrained={spec!r} is a folder without a "
                                   "checkpoint (last.pt); give a run directory or a weights "
                                   "file")

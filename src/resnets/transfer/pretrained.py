@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ResnetsError, did_you_mean
+from ..weights import load_error
 
 TORCHVISION_MODELS = "https://download.pytorch.org/models/"
 TAGS = ("v1", "v2")  # v1: the original recipes; v2: torchvision's 2021 training recipe
@@ -150,8 +151,11 @@ def fetch_state_dict(entry: PublishedWeights, progress: bool = True) -> dict[str
         raise CheckpointError(f"cannot read {cached}: {str(exc).splitlines()[0]}; delete it "
                               "and download it again") from None
     except Exception as exc:  # e.g. a file that torch.load(weights_only=True) refuses
-        raise CheckpointError(f"cannot read {cached}: {str(exc).splitlines()[0]}; delete it "
-                              "and download it again") from None
+        fix = "delete it and download it again"
+        if cached.is_file():
+            raise load_error(cached, exc, "weights file", fix) from None
+        raise CheckpointError(f"cannot read {cached}: {str(exc).splitlines()[0]}; "
+                              f"{fix}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise CheckpointError(f"{cached} holds no state dict of tensors")
