@@ -56,7 +56,7 @@ class Limit:
         if self.device:
             return "a device: auto, cpu, cuda, cuda:N or mps"
         if self.choices:
-            names = ", ".join(repr(c) if c == "" else str(c) for c in self.choices)
+            names = ", ".join("'' (empty)" if c == "" else str(c) for c in self.choices)
             return f"from {names}" if plural else f"one of {names}"
         if self.kind is bool:
             return "true or false"

@@ -195,4 +195,4 @@ def test_a_config_read_back_is_checked_like_input(change, fragment):
 def test_an_empty_choice_is_shown_as_such():
     with pytest.raises(ResnetsError) as info:
         apply_overrides(TrainConfig(), {"model.stem": "imagenets"})
-    assert "is not one of '' (empty), imagenet, cifar" in str(info.value)
+    assert "must be one of '' (empty), imagenet, cifar, got 'imagenets'" in str(info.value)

@@ -299,12 +299,6 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     return dataclasses.replace(cfg, **top)
 
 
-def choice_list(choices: Sequence[str]) -> str:
-    """``("", "imagenet", "cifar")`` -> ``'' (empty), imagenet, cifar``: an empty
-    choice shown as such, not as nothing before the first comma."""
-    return ", ".join(c if c else "'' (empty)" for c in choices)
-
-
 def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
     """``["optim.lr=0.05", "epochs=3"]`` -> ``{"optim.lr": "0.05", "epochs": "3"}``."""
     out = {}
