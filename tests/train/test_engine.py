@@ -9,7 +9,8 @@ import torch
 
 from resnets.errors import CheckpointError, ResnetsError
 from resnets.train.checkpoint import CheckpointManager, save_checkpoint
-from resnets.train.config import from_dict
+from resnets.train.config import apply_overrides, from_dict
+from resnets.train.setup import load_run_config
 from resnets.train.context import StopAfterStep
 from resnets.train.engine import Hook, TrainingDiverged, train
 from resnets.train.recipes import recipe_config
@@ -168,8 +169,8 @@ def finished_run(tmp_path_factory):
 ])
 def test_resume_refuses_a_checkpoint_with_a_wrong_position(finished_run, tmp_path, fields,
                                                            message):
-    cfg = tiny_config(tmp_path, run_name="pos", epochs=1)
     shutil.copytree(finished_run, tmp_path / "pos")
+    cfg = load_run_config(tmp_path / "pos")  # a resume continues with the run's own settings
     manager = CheckpointManager(tmp_path / "pos")
     save_checkpoint(manager.last_path, {**manager.load_latest(), **fields},
                     keep_previous=False)
@@ -184,7 +185,8 @@ def test_resume_with_a_damaged_metrics_file_is_one_line(finished_run, tmp_path):
     with open(tmp_path / "pos" / "metrics.jsonl", "a") as fh:
         fh.write('{"step": 3, "lr": \n')
     with pytest.raises(ResnetsError) as err:
-        train(tiny_config(tmp_path, run_name="pos", epochs=2), resume_dir=tmp_path / "pos")
+        longer = apply_overrides(load_run_config(tmp_path / "pos"), {"epochs": "2"})
+        train(longer, resume_dir=tmp_path / "pos")
     assert "metrics file" in str(err.value) and "line 2 is not valid JSON" in str(err.value)
 
 

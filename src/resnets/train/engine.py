@@ -125,8 +125,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
         state = ckpts.load_latest()
         if state is None:
             raise CheckpointError(f"no checkpoint to resume from in {str(run_dir)!r}")
-        check_steps_left(run_dir, state["step"], total_steps)
-        _restore(ctx, state, ema, gate, hooks)
+        _restore(ctx, state, ema, gate, hooks)  # checks the checkpoint's metadata first
+        check_steps_left(run_dir, ctx.step, total_steps)
     same_everywhere(ctx.step, "the step to start from")
     if is_main and (changes or not resuming):  # a resume's changes hold for the next one
         store_config(run_dir, cfg)
