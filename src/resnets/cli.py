@@ -259,8 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return quiet_broken_pipe()
         except KeyboardInterrupt:
             return interrupted(argv[0])
-    parser = build_parser()
     try:
+        parser = build_parser()  # imports torch for the bench's options: Ctrl-C may land here
         args = parse_args(parser, argv)
         if args.command is None:
             parser.print_help()

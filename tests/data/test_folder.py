@@ -96,8 +96,10 @@ def test_a_corrupt_val_image_stops_construction_too(tmp_path):
 def test_decode_image_names_the_file_and_the_flag(tmp_path):
     _tree(tmp_path)
     for bad in _corrupt(tmp_path):
-        with pytest.raises(DataError, match=f"cannot decode image {bad}.*skip_corrupt=True"):
+        with pytest.raises(DataError, match=f"cannot decode image {bad}.*replace the file"):
             decode_image(bad)
+        with pytest.raises(DataError, match=f"cannot decode image {bad}.*skip_corrupt=true"):
+            decode_image(bad, "or pass data.skip_corrupt=true")
 
 
 def test_skip_corrupt_leaves_out_and_lists_unreadable_files_up_front(tmp_path):

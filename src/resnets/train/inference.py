@@ -45,9 +45,9 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
                               "resnets.load_weights")
     where = f"checkpoint {str(path)!r}"
     check_trained_model(state, where)
-    cfg = from_dict(state["config"], f"{where}: its config")
-    try:
-        validate(cfg)  # evaluate uses its batch sizes and data settings
+    try:  # evaluate uses its batch sizes and data settings
+        cfg = from_dict(state["config"], "the settings")
+        validate(cfg)
     except ResnetsError as exc:
         raise CheckpointError(f"{where}: its config is impossible ({exc}); the file is "
                               "damaged") from None
