@@ -99,7 +99,7 @@ def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int,
 
 
 class _Block(nn.Module):
-    """What every block shares: the shortcut and the output ``y = F(x) + shortcut(x)``.
+    """What every block shares: its shortcut, and the options on its residual branch F(x).
 
     Options every block takes (besides its shape arguments), set up by :meth:`_init_options`:
 
@@ -121,9 +121,8 @@ class _Block(nn.Module):
         # None means identity (or, for plain blocks, no shortcut at all).
         self.downsample = make_shortcut(self.shortcut_kind, in_chs, out_chs, stride, norm_layer)
 
-    def _init_options(self, out_chs: int, act_layer: LayerFactory, *,
-                      attn_layer: str | None = None, se_reduction: int = 16,
-                      block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
+    def _init_options(self, out_chs: int, act_layer: LayerFactory, attn_layer: str | None,
+                      se_reduction: int, block_dropout: float, drop_path: float) -> None:
         # Modules exist only when used: the default blocks keep torchvision's module tree.
         self.se = make_attention(attn_layer, out_chs, se_reduction, act_layer)
         block_dropout = check_probability("block_dropout", block_dropout)
@@ -151,12 +150,6 @@ class _Block(nn.Module):
         raise NotImplementedError
 
 
-def _check_basic(groups: int, base_width: int) -> None:
-    if groups != 1 or base_width != 64:
-        raise ResnetsError(f"basic blocks have no grouped or widened 3x3 (groups={groups}, "
-                           f"base_width={base_width}); use a bottleneck network for those")
-
-
 def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
     """Width of a bottleneck's 3x3: ``planes`` scaled by ``base_width / 64``, times ``groups``.
 
@@ -168,17 +161,7 @@ def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
     return int(planes * (base_width / 64.0)) * groups
 
 
-class _PostActBlock(_Block):
-    """y = act(F(x) + shortcut(x)): the original residual unit (He et al. 2015)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.drop_path(self.branch(x))
-        if self.residual:
-            out = out + self.shortcut(x)
-        return self.out_act(out)
-
-
-class BasicBlock(_PostActBlock):
+class BasicBlock(_Block):
     """Two 3x3 convolutions: y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 2 left).
 
     F(x) = BN(conv3x3(ReLU(BN(conv3x3(x))))). With ``shortcut="none"`` the block is the plain
@@ -190,10 +173,9 @@ class BasicBlock(_PostActBlock):
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
-                 **options) -> None:
+                 attn_layer: str | None = None, se_reduction: int = 16,
+                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
-        _check_basic(groups, base_width)
         out_chs = planes * self.expansion
         self.conv1 = conv3x3(in_chs, planes, stride, first_dilation or dilation)
         self.bn1 = norm_layer(planes)
@@ -202,20 +184,23 @@ class BasicBlock(_PostActBlock):
         self.bn2 = norm_layer(out_chs)
         self.act2 = act_layer(inplace=True)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
-        self._init_options(out_chs, act_layer, **options)
+        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
+                           drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fx = self.drop_path(self.branch(x))  # F(x); stochastic depth drops it per sample
+        y = fx + self.shortcut(x) if self.residual else fx  # a plain block has no shortcut
+        return self.act2(y)
 
     def convs(self, x: torch.Tensor) -> torch.Tensor:
         out = self.drop(self.act1(self.bn1(self.conv1(x))))
         return self.bn2(self.conv2(out))
 
-    def out_act(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act2(x)
-
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn2.weight)
 
 
-class BottleneckBlock(_PostActBlock):
+class BottleneckBlock(_Block):
     """1x1 reduce, 3x3, 1x1 expand (x4): y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 5).
 
     The stride sits on the 3x3 convolution ("ResNet v1.5", as torchvision does), or with
@@ -230,7 +215,8 @@ class BottleneckBlock(_PostActBlock):
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
                  stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
-                 **options) -> None:
+                 attn_layer: str | None = None, se_reduction: int = 16,
+                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
         out_chs = planes * self.expansion
         width = bottleneck_width(planes, groups, base_width)
@@ -245,15 +231,18 @@ class BottleneckBlock(_PostActBlock):
         self.bn3 = norm_layer(out_chs)
         self.act3 = act_layer(inplace=True)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
-        self._init_options(out_chs, act_layer, **options)
+        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
+                           drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fx = self.drop_path(self.branch(x))  # F(x); stochastic depth drops it per sample
+        y = fx + self.shortcut(x) if self.residual else fx  # a plain block has no shortcut
+        return self.act3(y)
 
     def convs(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.drop(self.act2(self.bn2(self.conv2(out))))
         return self.bn3(self.conv3(out))
-
-    def out_act(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act3(x)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn3.weight)
@@ -269,13 +258,14 @@ class _PreActBlock(_Block):
     preact = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.act1(self.bn1(x))
-        out = self.drop_path(self.branch(pre))
-        if not self.residual:
-            return out
-        if self.shortcut_kind in ("B", "C") and self.downsample is not None:
-            return out + self.downsample(pre)
-        return out + self.shortcut(x)
+        pre = self.act1(self.bn1(x))  # the pre-activation, shared by F and a projection
+        fx = self.drop_path(self.branch(pre))
+        return fx + self.shortcut(pre if self.projects else x) if self.residual else fx
+
+    def _init_shortcut(self, shortcut: str, in_chs: int, out_chs: int, stride: int,
+                       norm_layer: LayerFactory | None) -> None:
+        super()._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
+        self.projects = isinstance(self.downsample, nn.Sequential)  # a 1x1 reads pre
 
     def zero_init_last(self) -> None:
         raise ResnetsError(
@@ -292,10 +282,9 @@ class PreActBasicBlock(_PreActBlock):
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
-                 **options) -> None:
+                 attn_layer: str | None = None, se_reduction: int = 16,
+                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
-        _check_basic(groups, base_width)
         out_chs = planes * self.expansion
         self.bn1 = norm_layer(in_chs)
         self.act1 = act_layer(inplace=True)
@@ -304,7 +293,8 @@ class PreActBasicBlock(_PreActBlock):
         self.act2 = act_layer(inplace=True)
         self.conv2 = conv3x3(planes, out_chs, 1, dilation)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
-        self._init_options(out_chs, act_layer, **options)
+        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
+                           drop_path)
 
     def convs(self, pre: torch.Tensor) -> torch.Tensor:
         """Given the pre-activated input ReLU(BN(x))."""
@@ -320,7 +310,8 @@ class PreActBottleneckBlock(_PreActBlock):
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
                  stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
-                 **options) -> None:
+                 attn_layer: str | None = None, se_reduction: int = 16,
+                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
         out_chs = planes * self.expansion
         width = bottleneck_width(planes, groups, base_width)
@@ -335,7 +326,8 @@ class PreActBottleneckBlock(_PreActBlock):
         self.act3 = act_layer(inplace=True)
         self.conv3 = conv1x1(width, out_chs)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
-        self._init_options(out_chs, act_layer, **options)
+        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
+                           drop_path)
 
     def convs(self, pre: torch.Tensor) -> torch.Tensor:
         """Given the pre-activated input ReLU(BN(x))."""

@@ -7,6 +7,7 @@ checkpoints (and timm's ``resnet*``) load with ``strict=True``.
 
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
@@ -83,6 +84,8 @@ class ResNet(ClassifierModel):
         if in_chans < 1:
             raise ResnetsError(f"in_chans must be >= 1, got {in_chans}")
         shortcut = canonical_shortcut(shortcut)
+        bottleneck_options = _bottleneck_options(block, stride_in_1x1=stride_in_1x1,
+                                                 groups=groups, base_width=base_width)
         self.preact = block.preact
         self.in_chans = in_chans
 
@@ -109,9 +112,8 @@ class ResNet(ClassifierModel):
             first = sum(layers[:i])
             stage = make_stage(block, in_chs, planes, n, plan, rates[first:first + n],
                                shortcut=shortcut, norm_layer=norm_layer, act_layer=act_layer,
-                               stride_in_1x1=stride_in_1x1, groups=groups,
-                               base_width=base_width, attn_layer=attn_layer,
-                               se_reduction=se_reduction, block_dropout=block_dropout)
+                               attn_layer=attn_layer, se_reduction=se_reduction,
+                               block_dropout=block_dropout, **bottleneck_options)
             self.add_module(name, stage)
             in_chs = planes * block.expansion
             self.feature_info.append(dict(num_chs=in_chs, reduction=plan.reduction,
@@ -170,6 +172,20 @@ def _resolve_block(block: type[nn.Module] | str) -> type[nn.Module]:
             raise ResnetsError(f"unknown block {block!r}; use one of {sorted(BLOCKS)}")
         return BLOCKS[block]
     return block
+
+
+def _bottleneck_options(block: type[nn.Module], **options) -> dict:
+    """Those of the bottleneck-only ``options`` that ``block`` takes. A basic block has no
+    1x1 convolution nor a grouped or widened 3x3: one of them set to other than its default
+    is an error there (rather than an option silently ignored)."""
+    accepted = inspect.signature(block).parameters
+    defaults = dict(stride_in_1x1=False, groups=1, base_width=64)  # what a basic block does
+    changed = [f"{key}={value!r}" for key, value in options.items()
+               if key not in accepted and value != defaults[key]]
+    if changed:
+        raise ResnetsError(f"{block.__name__} has no 1x1 convolution nor a grouped or widened "
+                           f"3x3 ({', '.join(changed)}); use a bottleneck network for those")
+    return {key: value for key, value in options.items() if key in accepted}
 
 
 def cifar_depth_to_blocks(depth: int, block: type[nn.Module] = BasicBlock,
