@@ -20,7 +20,6 @@ import torch
 
 from ..errors import CheckpointError, ResnetsError
 from ..models import model_info
-from ..transfer import check_pretrained
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from .config import TrainConfig, to_dict, validate
 from .context import Context, Hook, StopRequested, stop_on_interrupt
@@ -28,6 +27,7 @@ from .distributed import (all_sum, any_rank, broadcast_text, global_evaluation, 
                           same_everywhere, scaled_lr, sync_buffers)
 from .ema import ModelEMA
 from .evaluate import autocast, batch_to_device, evaluate
+from .finetune import check_pretrained
 from .logger import RunLogger, progress
 from .objectives import build_objective
 from .optim import build_optimizer

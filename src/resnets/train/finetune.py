@@ -66,7 +66,7 @@ def read_pretrained(spec: str, model_name: str,
     check_pretrained(spec, model_name)
     path = Path(spec).expanduser()
     if path.is_dir():
-        from ..train.checkpoint import CheckpointManager
+        from .checkpoint import CheckpointManager
 
         state = CheckpointManager(path).load_latest()
         if state is None or not isinstance(state.get("model"), dict):

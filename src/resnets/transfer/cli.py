@@ -35,7 +35,7 @@ def _check_source(args: argparse.Namespace):
     """The weights spec and the device of the backbone arguments, checked."""
     from ..models import model_info
     from ..train.setup import resolve_device
-    from .finetune import check_pretrained
+    from ..train.finetune import check_pretrained
 
     if args.batch_size < 1:
         raise ResnetsError(f"--batch-size must be >= 1, got {args.batch_size}")
