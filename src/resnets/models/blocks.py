@@ -161,7 +161,16 @@ def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
     return int(planes * (base_width / 64.0)) * groups
 
 
-class BasicBlock(_Block):
+class _PostActBlock(_Block):
+    """y = ReLU(F(x) + shortcut(x)): the original residual unit (He et al. 2015, Fig. 2)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fx = self.drop_path(self.branch(x))  # F(x); stochastic depth drops it per sample
+        y = fx + self.shortcut(x) if self.residual else fx  # a plain block has no shortcut
+        return self.act_out(y)
+
+
+class BasicBlock(_PostActBlock):
     """Two 3x3 convolutions: y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 2 left).
 
     F(x) = BN(conv3x3(ReLU(BN(conv3x3(x))))). With ``shortcut="none"`` the block is the plain
@@ -182,15 +191,10 @@ class BasicBlock(_Block):
         self.act1 = act_layer(inplace=True)
         self.conv2 = conv3x3(planes, out_chs, 1, dilation)
         self.bn2 = norm_layer(out_chs)
-        self.act2 = act_layer(inplace=True)
+        self.act_out = act_layer(inplace=True)  # after the sum
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
         self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
                            drop_path)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fx = self.drop_path(self.branch(x))  # F(x); stochastic depth drops it per sample
-        y = fx + self.shortcut(x) if self.residual else fx  # a plain block has no shortcut
-        return self.act2(y)
 
     def convs(self, x: torch.Tensor) -> torch.Tensor:
         out = self.drop(self.act1(self.bn1(self.conv1(x))))
@@ -200,7 +204,7 @@ class BasicBlock(_Block):
         nn.init.zeros_(self.bn2.weight)
 
 
-class BottleneckBlock(_Block):
+class BottleneckBlock(_PostActBlock):
     """1x1 reduce, 3x3, 1x1 expand (x4): y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 5).
 
     The stride sits on the 3x3 convolution ("ResNet v1.5", as torchvision does), or with
@@ -229,15 +233,10 @@ class BottleneckBlock(_Block):
         self.act2 = act_layer(inplace=True)
         self.conv3 = conv1x1(width, out_chs)
         self.bn3 = norm_layer(out_chs)
-        self.act3 = act_layer(inplace=True)
+        self.act_out = act_layer(inplace=True)  # after the sum
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
         self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
                            drop_path)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fx = self.drop_path(self.branch(x))  # F(x); stochastic depth drops it per sample
-        y = fx + self.shortcut(x) if self.residual else fx  # a plain block has no shortcut
-        return self.act3(y)
 
     def convs(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
