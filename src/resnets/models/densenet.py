@@ -116,8 +116,9 @@ class DenseNet(ClassifierModel):
         memory_efficient: recompute the bottlenecks in the backward pass (same outputs and
             gradients, far less memory).
         grad_checkpointing: recompute whole dense blocks in the backward pass.
-        zero_init_residual: accepted for the shared training options, but only False: a
-            DenseNet has no residual branch to start as the identity.
+
+    There is no ``zero_init_residual``: a DenseNet has no residual branch to start as the
+    identity.
     """
 
     head_name = "classifier"
@@ -127,12 +128,8 @@ class DenseNet(ClassifierModel):
                  num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet",
                  block_dropout: float = 0.0, drop_rate: float = 0.0,
                  memory_efficient: bool = False, norm_layer: LayerFactory = nn.BatchNorm2d,
-                 act_layer: LayerFactory = nn.ReLU, grad_checkpointing: bool = False,
-                 zero_init_residual: bool = False) -> None:
+                 act_layer: LayerFactory = nn.ReLU, grad_checkpointing: bool = False) -> None:
         super().__init__()
-        if zero_init_residual:
-            raise ResnetsError("zero_init_residual starts residual branches as identities; a "
-                               "DenseNet has none, so leave zero_init_residual=False")
         if stem not in STEMS:
             raise ResnetsError(f"unknown stem {stem!r}; use one of {STEMS}")
         if in_chans < 1:

@@ -46,9 +46,10 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
     model whose weights come from a checkpoint next); ``cfg.model.freeze_stages`` freezes the
     stem and the first stages (see :mod:`resnets.train.finetune`).
     """
-    options: dict[str, Any] = {"zero_init_residual": cfg.model.zero_init_residual,
-                               "drop_rate": cfg.model.drop_rate,
+    options: dict[str, Any] = {"drop_rate": cfg.model.drop_rate,
                                "grad_checkpointing": cfg.model.grad_checkpointing}
+    if cfg.model.zero_init_residual:  # only the nets whose residual branches end in a BN
+        options["zero_init_residual"] = True
     if cfg.model.shortcut:
         options["shortcut"] = cfg.model.shortcut
     if cfg.model.stem:
