@@ -133,6 +133,7 @@ def unit_of(module: str, layers: list[tuple[str, tuple[str, ...]]]) -> tuple[str
     best = None
     for index, (_, units) in enumerate(layers):
         for unit in units:
+            # The root package is a unit of its own __init__ only, not of everything below.
             inside = module == unit or (module.startswith(unit + ".") and "." in unit)
             if inside and (best is None or len(unit) > len(best[0])):
                 best = (unit, index)
