@@ -106,7 +106,7 @@ def test_alone_it_is_batchnorm_and_conversion_keeps_the_tensors():
 def test_frozen_stages_keep_their_own_batchnorm():
     from resnets import create_model
     from resnets.train.distributed import sync_batchnorm
-    from resnets.transfer.finetune import freeze_stages
+    from resnets.train.finetune import freeze_stages
 
     for cuda, layer in ((False, GlobalBatchNorm), (True, nn.SyncBatchNorm)):
         model = create_model("resnet18", num_classes=3)

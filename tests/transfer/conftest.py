@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from resnets.transfer import pretrained
+from resnets.models import pretrained
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 

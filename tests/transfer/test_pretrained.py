@@ -176,3 +176,22 @@ def test_a_published_file_with_pickled_code_never_gets_torchs_advice(hub, capsys
     assert "can load safely" in message and "delete it and download it again" in message
     assert "weights_only" not in message and "\n" not in message
     assert "code ran" not in capsys.readouterr().out
+
+
+def test_the_old_module_names_are_the_moved_modules(hub):
+    """The table and the mapping live in resnets.models, fine-tuning in resnets.train; the
+    old module names are the same objects, so a patch through an old name still works."""
+    import resnets.models.mapping
+    import resnets.models.pretrained
+    import resnets.train.finetune
+    from resnets.transfer import mapping as old_mapping
+    from resnets.transfer.pretrained import TORCHVISION_MODELS
+
+    import resnets.transfer.finetune as old_finetune
+    import resnets.transfer.pretrained as old_pretrained
+
+    assert old_pretrained is resnets.models.pretrained
+    assert old_mapping is resnets.models.mapping
+    assert old_finetune is resnets.train.finetune
+    assert TORCHVISION_MODELS == resnets.models.pretrained.TORCHVISION_MODELS
+    assert old_pretrained.PUBLISHED[("resnet18", "v1")].url.startswith("file:")

@@ -64,7 +64,7 @@ def build_model(case: Case) -> torch.nn.Module:
         import timm
 
         return timm.create_model(case.model, pretrained=False)
-    from resnets import create_model
+    from resnets.models import create_model
 
     return create_model(case.model)
 

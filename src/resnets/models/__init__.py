@@ -1,15 +1,24 @@
-"""The model zoo: blocks, one module per family, and the registry that names them all."""
+"""The model zoo: blocks, one module per family, the registry that names them all, and the
+published weights that load into them.
 
+Importing the package imports every family module, whose ``@register_model`` decorators fill
+the registry; ``models`` imports nothing of the project above it (docs/architecture.md).
+"""
+
+from . import densenet, kws, plain, preact, resnet, resnext, senet, vdcnn, wide  # noqa: F401
 from .base import ClassifierModel
 from .blocks import (BasicBlock, BottleneckBlock, PreActBasicBlock, PreActBottleneckBlock,
                      ZeroPadShortcut)
 from .densenet import DenseNet
 from .layers import DropPath, SqueezeExcite
-from .registry import ModelInfo, create_model, list_models, model_info, register_model
+from .pretrained import models_with_weights, weight_tags
+from .registry import (ModelInfo, create_model, create_pretrained, list_models, model_info,
+                       register_model)
 from .resnet import ResNet
 
 __all__ = [
     "BasicBlock", "BottleneckBlock", "ClassifierModel", "DenseNet", "DropPath", "ModelInfo",
     "PreActBasicBlock", "PreActBottleneckBlock", "ResNet", "SqueezeExcite", "ZeroPadShortcut",
-    "create_model", "list_models", "model_info", "register_model",
+    "create_model", "create_pretrained", "list_models", "model_info", "models_with_weights",
+    "register_model", "weight_tags",
 ]

@@ -99,7 +99,7 @@ def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int,
 
 
 class _Block(nn.Module):
-    """What every block shares: the shortcut and the output ``y = F(x) + shortcut(x)``.
+    """What every block shares: its shortcut, and the options on its residual branch F(x).
 
     Options every block takes (besides its shape arguments), set up by :meth:`_init_options`:
 
@@ -121,9 +121,8 @@ class _Block(nn.Module):
         # None means identity (or, for plain blocks, no shortcut at all).
         self.downsample = make_shortcut(self.shortcut_kind, in_chs, out_chs, stride, norm_layer)
 
-    def _init_options(self, out_chs: int, act_layer: LayerFactory, *,
-                      attn_layer: str | None = None, se_reduction: int = 16,
-                      block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
+    def _init_options(self, out_chs: int, act_layer: LayerFactory, attn_layer: str | None,
+                      se_reduction: int, block_dropout: float, drop_path: float) -> None:
         # Modules exist only when used: the default blocks keep torchvision's module tree.
         self.se = make_attention(attn_layer, out_chs, se_reduction, act_layer)
         block_dropout = check_probability("block_dropout", block_dropout)
@@ -151,12 +150,6 @@ class _Block(nn.Module):
         raise NotImplementedError
 
 
-def _check_basic(groups: int, base_width: int) -> None:
-    if groups != 1 or base_width != 64:
-        raise ResnetsError(f"basic blocks have no grouped or widened 3x3 (groups={groups}, "
-                           f"base_width={base_width}); use a bottleneck network for those")
-
-
 def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
     """Width of a bottleneck's 3x3: ``planes`` scaled by ``base_width / 64``, times ``groups``.
 
@@ -169,13 +162,12 @@ def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
 
 
 class _PostActBlock(_Block):
-    """y = act(F(x) + shortcut(x)): the original residual unit (He et al. 2015)."""
+    """y = ReLU(F(x) + shortcut(x)): the original residual unit (He et al. 2015, Fig. 2)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.drop_path(self.branch(x))
-        if self.residual:
-            out = out + self.shortcut(x)
-        return self.out_act(out)
+        fx = self.drop_path(self.branch(x))  # F(x); stochastic depth drops it per sample
+        y = fx + self.shortcut(x) if self.residual else fx  # a plain block has no shortcut
+        return self.act_out(y)
 
 
 class BasicBlock(_PostActBlock):
@@ -190,26 +182,23 @@ class BasicBlock(_PostActBlock):
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
-                 **options) -> None:
+                 attn_layer: str | None = None, se_reduction: int = 16,
+                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
-        _check_basic(groups, base_width)
         out_chs = planes * self.expansion
         self.conv1 = conv3x3(in_chs, planes, stride, first_dilation or dilation)
         self.bn1 = norm_layer(planes)
         self.act1 = act_layer(inplace=True)
         self.conv2 = conv3x3(planes, out_chs, 1, dilation)
         self.bn2 = norm_layer(out_chs)
-        self.act2 = act_layer(inplace=True)
+        self.act_out = act_layer(inplace=True)  # after the sum
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
-        self._init_options(out_chs, act_layer, **options)
+        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
+                           drop_path)
 
     def convs(self, x: torch.Tensor) -> torch.Tensor:
         out = self.drop(self.act1(self.bn1(self.conv1(x))))
         return self.bn2(self.conv2(out))
-
-    def out_act(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act2(x)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn2.weight)
@@ -230,7 +219,8 @@ class BottleneckBlock(_PostActBlock):
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
                  stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
-                 **options) -> None:
+                 attn_layer: str | None = None, se_reduction: int = 16,
+                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
         out_chs = planes * self.expansion
         width = bottleneck_width(planes, groups, base_width)
@@ -243,17 +233,15 @@ class BottleneckBlock(_PostActBlock):
         self.act2 = act_layer(inplace=True)
         self.conv3 = conv1x1(width, out_chs)
         self.bn3 = norm_layer(out_chs)
-        self.act3 = act_layer(inplace=True)
+        self.act_out = act_layer(inplace=True)  # after the sum
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
-        self._init_options(out_chs, act_layer, **options)
+        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
+                           drop_path)
 
     def convs(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.drop(self.act2(self.bn2(self.conv2(out))))
         return self.bn3(self.conv3(out))
-
-    def out_act(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act3(x)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn3.weight)
@@ -269,13 +257,14 @@ class _PreActBlock(_Block):
     preact = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.act1(self.bn1(x))
-        out = self.drop_path(self.branch(pre))
-        if not self.residual:
-            return out
-        if self.shortcut_kind in ("B", "C") and self.downsample is not None:
-            return out + self.downsample(pre)
-        return out + self.shortcut(x)
+        pre = self.act1(self.bn1(x))  # the pre-activation, shared by F and a projection
+        fx = self.drop_path(self.branch(pre))
+        return fx + self.shortcut(pre if self.projects else x) if self.residual else fx
+
+    def _init_shortcut(self, shortcut: str, in_chs: int, out_chs: int, stride: int,
+                       norm_layer: LayerFactory | None) -> None:
+        super()._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
+        self.projects = isinstance(self.downsample, nn.Sequential)  # a 1x1 reads pre
 
     def zero_init_last(self) -> None:
         raise ResnetsError(
@@ -292,10 +281,9 @@ class PreActBasicBlock(_PreActBlock):
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
-                 **options) -> None:
+                 attn_layer: str | None = None, se_reduction: int = 16,
+                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
-        _check_basic(groups, base_width)
         out_chs = planes * self.expansion
         self.bn1 = norm_layer(in_chs)
         self.act1 = act_layer(inplace=True)
@@ -304,7 +292,8 @@ class PreActBasicBlock(_PreActBlock):
         self.act2 = act_layer(inplace=True)
         self.conv2 = conv3x3(planes, out_chs, 1, dilation)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
-        self._init_options(out_chs, act_layer, **options)
+        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
+                           drop_path)
 
     def convs(self, pre: torch.Tensor) -> torch.Tensor:
         """Given the pre-activated input ReLU(BN(x))."""
@@ -320,7 +309,8 @@ class PreActBottleneckBlock(_PreActBlock):
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
                  stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
-                 **options) -> None:
+                 attn_layer: str | None = None, se_reduction: int = 16,
+                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
         out_chs = planes * self.expansion
         width = bottleneck_width(planes, groups, base_width)
@@ -335,7 +325,8 @@ class PreActBottleneckBlock(_PreActBlock):
         self.act3 = act_layer(inplace=True)
         self.conv3 = conv1x1(width, out_chs)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
-        self._init_options(out_chs, act_layer, **options)
+        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
+                           drop_path)
 
     def convs(self, pre: torch.Tensor) -> torch.Tensor:
         """Given the pre-activated input ReLU(BN(x))."""

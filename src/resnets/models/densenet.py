@@ -116,8 +116,9 @@ class DenseNet(ClassifierModel):
         memory_efficient: recompute the bottlenecks in the backward pass (same outputs and
             gradients, far less memory).
         grad_checkpointing: recompute whole dense blocks in the backward pass.
-        zero_init_residual: accepted for the shared training options, but only False: a
-            DenseNet has no residual branch to start as the identity.
+
+    There is no ``zero_init_residual``: a DenseNet has no residual branch to start as the
+    identity.
     """
 
     head_name = "classifier"
@@ -127,12 +128,8 @@ class DenseNet(ClassifierModel):
                  num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet",
                  block_dropout: float = 0.0, drop_rate: float = 0.0,
                  memory_efficient: bool = False, norm_layer: LayerFactory = nn.BatchNorm2d,
-                 act_layer: LayerFactory = nn.ReLU, grad_checkpointing: bool = False,
-                 zero_init_residual: bool = False) -> None:
+                 act_layer: LayerFactory = nn.ReLU, grad_checkpointing: bool = False) -> None:
         super().__init__()
-        if zero_init_residual:
-            raise ResnetsError("zero_init_residual starts residual branches as identities; a "
-                               "DenseNet has none, so leave zero_init_residual=False")
         if stem not in STEMS:
             raise ResnetsError(f"unknown stem {stem!r}; use one of {STEMS}")
         if in_chans < 1:
@@ -220,22 +217,38 @@ IMAGENET_CONFIGS = {  # growth rate, layers per block, stem channels (Table 1 of
 }
 
 
-def _imagenet_densenet(depth: int, published: str | None) -> None:
+_IMAGENET = dict(family="densenet", input_size=224, num_classes=1000, reference=DENSENET_PAPER)
+_CIFAR = dict(family="densenet", input_size=32, num_classes=10, reference=DENSENET_PAPER)
+
+
+def _imagenet_densenet(name: str, depth: int, options: dict) -> DenseNet:
     growth, config, stem_chs = IMAGENET_CONFIGS[depth]
-    name = f"densenet{depth}"
-
-    def builder(**options) -> DenseNet:
-        fixed = dict(growth_rate=growth, block_config=config, num_init_features=stem_chs)
-        return build(DenseNet, fixed, options, name)
-
-    builder.__name__ = name
-    builder.__doc__ = f"DenseNet-{depth} for ImageNet, torchvision's ({DENSENET_PAPER})."
-    register_model(family="densenet", input_size=224, num_classes=1000,
-                   reference=DENSENET_PAPER, published_params=published)(builder)
+    fixed = dict(growth_rate=growth, block_config=config, num_init_features=stem_chs)
+    return build(DenseNet, fixed, options, name)
 
 
-for _depth in (121, 169, 201, 161):
-    _imagenet_densenet(_depth, None)
+@register_model(**_IMAGENET)
+def densenet121(**options) -> DenseNet:
+    """DenseNet-121 for ImageNet, k=32, blocks 6-12-24-16 (Huang et al. 2017, Table 1)."""
+    return _imagenet_densenet("densenet121", 121, options)
+
+
+@register_model(**_IMAGENET)
+def densenet169(**options) -> DenseNet:
+    """DenseNet-169 for ImageNet, k=32, blocks 6-12-32-32 (Huang et al. 2017, Table 1)."""
+    return _imagenet_densenet("densenet169", 169, options)
+
+
+@register_model(**_IMAGENET)
+def densenet201(**options) -> DenseNet:
+    """DenseNet-201 for ImageNet, k=32, blocks 6-12-48-32 (Huang et al. 2017, Table 1)."""
+    return _imagenet_densenet("densenet201", 201, options)
+
+
+@register_model(**_IMAGENET)
+def densenet161(**options) -> DenseNet:
+    """DenseNet-161 for ImageNet, k=48, blocks 6-12-36-24 (Huang et al. 2017, Table 1)."""
+    return _imagenet_densenet("densenet161", 161, options)
 
 
 def build_cifar_densenet(name: str, depth: int, growth_rate: int, options: dict,
@@ -253,25 +266,25 @@ def build_cifar_densenet(name: str, depth: int, growth_rate: int, options: dict,
     return build(DenseNet, fixed, options, name, extra=extra)
 
 
-def _cifar_densenet(depth: int, growth_rate: int, published: str) -> None:
-    name = f"densenet_bc_{depth}_{growth_rate}"
-
-    def builder(**options) -> DenseNet:
-        return build_cifar_densenet(name, depth, growth_rate, options)
-
-    builder.__name__ = name
-    builder.__doc__ = (f"DenseNet-BC (L={depth}, k={growth_rate}) for 32x32 CIFAR images "
-                       f"({DENSENET_PAPER}, Table 2).")
-    register_model(family="densenet", input_size=32, num_classes=10,
-                   reference=DENSENET_PAPER, published_params=published)(builder)
+@register_model(published_params="0.8M", **_CIFAR)
+def densenet_bc_100_12(**options) -> DenseNet:
+    """DenseNet-BC (L=100, k=12) for 32x32 CIFAR images (Huang et al. 2017, Table 2)."""
+    return build_cifar_densenet("densenet_bc_100_12", 100, 12, options)
 
 
-for _depth, _growth, _published in [(100, 12, "0.8M"), (250, 24, "15.3M"),
-                                    (190, 40, "25.6M")]:
-    _cifar_densenet(_depth, _growth, _published)
+@register_model(published_params="15.3M", **_CIFAR)
+def densenet_bc_250_24(**options) -> DenseNet:
+    """DenseNet-BC (L=250, k=24) for 32x32 CIFAR images (Huang et al. 2017, Table 2)."""
+    return build_cifar_densenet("densenet_bc_250_24", 250, 24, options)
 
 
-@register_model(family="densenet", input_size=32, num_classes=10, reference=DENSENET_PAPER)
+@register_model(published_params="25.6M", **_CIFAR)
+def densenet_bc_190_40(**options) -> DenseNet:
+    """DenseNet-BC (L=190, k=40) for 32x32 CIFAR images (Huang et al. 2017, Table 2)."""
+    return build_cifar_densenet("densenet_bc_190_40", 190, 40, options)
+
+
+@register_model(**_CIFAR)
 def cifar_densenet(depth: int = 100, growth_rate: int = 12, **options) -> DenseNet:
     """A CIFAR DenseNet-BC of any depth 6n+4 and growth rate k."""
     return build_cifar_densenet("cifar_densenet", depth, growth_rate, options,

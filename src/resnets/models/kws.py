@@ -68,18 +68,17 @@ class KWSResNet(ClassifierModel):
     one last ``conv -> ReLU -> BN`` layer); ``dilate`` gives layer i the dilation
     2^floor(i/3) (res15, whose maps keep their full size); ``pool`` is the average pooling
     (frequency, time) after the first convolution (res8: 3 x 4, res26: 2 x 2).
+    There is no ``zero_init_residual``: the batch norms are not affine, so there is no
+    scale to zero.
     """
 
     def __init__(self, layers: int = 13, channels: int = 45, dilate: bool = True,
                  pool: tuple[int, int] = (1, 1), num_classes: int = SPEECH_COMMANDS_CLASSES,
-                 in_chans: int = 1, drop_rate: float = 0.0, zero_init_residual: bool = False,
+                 in_chans: int = 1, drop_rate: float = 0.0,
                  grad_checkpointing: bool = False) -> None:
         super().__init__()
         if layers < 2:
             raise ResnetsError(f"a keyword-spotting ResNet needs at least 2 layers, got {layers}")
-        if zero_init_residual:
-            raise ResnetsError("res* networks have no BN scale to zero (their batch norms are "
-                               "not affine); set model.zero_init_residual=false")
         self.in_chans = in_chans
         self.conv0 = _conv(in_chans, channels)
         self.relu = nn.ReLU(inplace=False)

@@ -1,7 +1,9 @@
 """One strict registry of every model: ``create_model(name)`` and ``list_models(pattern)``.
 
 Builders register themselves with ``@register_model(...)``; a duplicate name is an error, so
-the CLI, the docs and the tests can enumerate the registry and trust what they find.
+the CLI, the docs and the tests can enumerate the registry and trust what they find. The
+package's ``__init__`` imports every family module, which fills the registry before anyone
+can call it (the registry itself imports no family: they import it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import torch
 from torch import nn
 
 from ..errors import ResnetsError, did_you_mean
+from .mapping import load_backbone
+from .pretrained import fetch_state_dict, published_weights
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,6 @@ def list_models(pattern: str = "*", family: str | None = None,
 
     ``modality`` keeps one kind of model: ``"image"``, ``"audio"`` or ``"text"``.
     """
-    _import_families()
     names = [n for n, info in _REGISTRY.items()
              if fnmatch.fnmatch(n, pattern) and (family is None or info.family == family)
              and (modality is None or info.modality == modality)]
@@ -77,7 +80,6 @@ def list_models(pattern: str = "*", family: str | None = None,
 
 def model_info(name: str) -> ModelInfo:
     """The registry entry for ``name``; an unknown name raises with the closest names."""
-    _import_families()
     if name not in _REGISTRY:
         raise ResnetsError(f"unknown model {name!r}{did_you_mean(name, _REGISTRY)}; "
                            "`resnets models` lists them all")
@@ -107,17 +109,31 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
     ``num_classes`` defaults to the model's dataset (1000 for ImageNet models, 10 for CIFAR);
     ``options`` are the architecture's keyword arguments (``shortcut``, ``output_stride``,
     ``zero_init_residual``, ...). Unknown or invalid options raise one clear error.
-    ``pretrained=True`` loads the published ImageNet weights (``resnets.transfer``).
+    ``pretrained=True`` loads the published ImageNet weights (:func:`create_pretrained`).
     """
     info = model_info(name)
     if pretrained:  # the published weights, then a new head if num_classes differs
-        from ..transfer.pretrained import create_pretrained
-
         return create_pretrained(name, num_classes=num_classes, in_chans=in_chans, **options)
     options["num_classes"] = info.num_classes if num_classes is None else num_classes
     if in_chans is not None:
         options["in_chans"] = in_chans
     return info.builder(**options)
+
+
+def create_pretrained(name: str, num_classes: int | None = None, in_chans: int | None = None,
+                      weights: str = "v1", progress: bool = True,
+                      **options: Any) -> nn.Module:
+    """Model ``name`` with torchvision's published ImageNet weights (``weights``: v1 | v2).
+
+    ``num_classes`` other than 1000 gives a new, randomly initialised classifier; ``in_chans``
+    other than 3 adapts the stem convolution (:func:`~resnets.models.mapping.
+    adapt_input_conv`). ``options`` are the architecture's (``output_stride``, ``drop_rate``,
+    ...); options that change the parameters (``norm_layer``, ``attn_layer``) do not fit.
+    """
+    entry = published_weights(name, weights)  # a model without weights fails before any work
+    model = create_model(name, num_classes=num_classes, in_chans=in_chans, **options)
+    load_backbone(model, fetch_state_dict(entry, progress), source=entry.file_name)
+    return model
 
 
 def build(cls: type[nn.Module], fixed: dict[str, Any], options: dict[str, Any],
@@ -143,7 +159,3 @@ def _natural_key(name: str) -> tuple:
     """Sort resnet18 before resnet101 (numbers compared as numbers)."""
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
 
-
-def _import_families() -> None:
-    """Importing the family modules runs their ``@register_model`` decorators."""
-    from . import densenet, kws, plain, preact, resnet, resnext, senet, vdcnn, wide  # noqa: F401

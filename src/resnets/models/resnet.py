@@ -7,6 +7,7 @@ checkpoints (and timm's ``resnet*``) load with ``strict=True``.
 
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
@@ -83,6 +84,8 @@ class ResNet(ClassifierModel):
         if in_chans < 1:
             raise ResnetsError(f"in_chans must be >= 1, got {in_chans}")
         shortcut = canonical_shortcut(shortcut)
+        bottleneck_options = _bottleneck_options(block, stride_in_1x1=stride_in_1x1,
+                                                 groups=groups, base_width=base_width)
         self.preact = block.preact
         self.in_chans = in_chans
 
@@ -109,9 +112,8 @@ class ResNet(ClassifierModel):
             first = sum(layers[:i])
             stage = make_stage(block, in_chs, planes, n, plan, rates[first:first + n],
                                shortcut=shortcut, norm_layer=norm_layer, act_layer=act_layer,
-                               stride_in_1x1=stride_in_1x1, groups=groups,
-                               base_width=base_width, attn_layer=attn_layer,
-                               se_reduction=se_reduction, block_dropout=block_dropout)
+                               attn_layer=attn_layer, se_reduction=se_reduction,
+                               block_dropout=block_dropout, **bottleneck_options)
             self.add_module(name, stage)
             in_chs = planes * block.expansion
             self.feature_info.append(dict(num_chs=in_chs, reduction=plan.reduction,
@@ -172,6 +174,20 @@ def _resolve_block(block: type[nn.Module] | str) -> type[nn.Module]:
     return block
 
 
+def _bottleneck_options(block: type[nn.Module], **options) -> dict:
+    """Those of the bottleneck-only ``options`` that ``block`` takes. A basic block has no
+    1x1 convolution nor a grouped or widened 3x3: one of them set to other than its default
+    is an error there (rather than an option silently ignored)."""
+    accepted = inspect.signature(block).parameters
+    defaults = dict(stride_in_1x1=False, groups=1, base_width=64)  # what a basic block does
+    changed = [f"{key}={value!r}" for key, value in options.items()
+               if key not in accepted and value != defaults[key]]
+    if changed:
+        raise ResnetsError(f"{block.__name__} has no 1x1 convolution nor a grouped or widened "
+                           f"3x3 ({', '.join(changed)}); use a bottleneck network for those")
+    return {key: value for key, value in options.items() if key in accepted}
+
+
 def cifar_depth_to_blocks(depth: int, block: type[nn.Module] = BasicBlock,
                           offset: int = 2) -> int:
     """Blocks per stage of a 3-stage CIFAR net: depth = 6n+2 (basic) or 9n+2 (bottleneck).
@@ -214,37 +230,77 @@ IMAGENET_LAYERS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3),
                    101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
-def _imagenet_resnet(depth: int, published: str):
-    block = BasicBlock if depth < 50 else BottleneckBlock
-
-    def builder(**options) -> ResNet:
-        return build_imagenet(f"resnet{depth}", block, IMAGENET_LAYERS[depth], options)
-
-    builder.__name__ = f"resnet{depth}"
-    builder.__doc__ = f"ResNet-{depth} for 224x224 ImageNet images ({PAPER}, Table 1)."
-    register_model(family="resnet", input_size=224, num_classes=1000, reference=PAPER,
-                   published_params=published)(builder)
+_IMAGENET = dict(family="resnet", input_size=224, num_classes=1000, reference=PAPER)
+_CIFAR = dict(family="resnet", input_size=32, num_classes=10, reference=PAPER)
 
 
-def _cifar_resnet(depth: int, published: str | None):
-    def builder(**options) -> ResNet:
-        return build_cifar(f"resnet{depth}", depth, BasicBlock, "A", options)
-
-    builder.__name__ = f"resnet{depth}"
-    builder.__doc__ = f"ResNet-{depth} for 32x32 CIFAR images, option A shortcuts ({PAPER})."
-    register_model(family="resnet", input_size=32, num_classes=10, reference=PAPER,
-                   published_params=published)(builder)
+@register_model(published_params="11.7M", **_IMAGENET)
+def resnet18(**options) -> ResNet:
+    """ResNet-18 for 224x224 ImageNet images: basic blocks 2-2-2-2 (He et al. 2015, Table 1)."""
+    return build_imagenet("resnet18", BasicBlock, IMAGENET_LAYERS[18], options)
 
 
-for _depth, _published in [(18, "11.7M"), (34, "21.8M"), (50, "25.6M"), (101, "44.5M"),
-                           (152, "60.2M")]:
-    _imagenet_resnet(_depth, _published)
-for _depth, _published in [(20, "0.27M"), (32, "0.46M"), (44, "0.66M"), (56, "0.85M"),
-                           (110, "1.7M"), (1202, "19.4M")]:
-    _cifar_resnet(_depth, _published)
+@register_model(published_params="21.8M", **_IMAGENET)
+def resnet34(**options) -> ResNet:
+    """ResNet-34 for 224x224 ImageNet images: basic blocks 3-4-6-3 (He et al. 2015, Table 1)."""
+    return build_imagenet("resnet34", BasicBlock, IMAGENET_LAYERS[34], options)
 
 
-@register_model(family="resnet", input_size=32, num_classes=10, reference=PAPER)
+@register_model(published_params="25.6M", **_IMAGENET)
+def resnet50(**options) -> ResNet:
+    """ResNet-50 for 224x224 ImageNet images: bottlenecks 3-4-6-3 (He et al. 2015, Table 1)."""
+    return build_imagenet("resnet50", BottleneckBlock, IMAGENET_LAYERS[50], options)
+
+
+@register_model(published_params="44.5M", **_IMAGENET)
+def resnet101(**options) -> ResNet:
+    """ResNet-101 for ImageNet images: bottlenecks 3-4-23-3 (He et al. 2015, Table 1)."""
+    return build_imagenet("resnet101", BottleneckBlock, IMAGENET_LAYERS[101], options)
+
+
+@register_model(published_params="60.2M", **_IMAGENET)
+def resnet152(**options) -> ResNet:
+    """ResNet-152 for ImageNet images: bottlenecks 3-8-36-3 (He et al. 2015, Table 1)."""
+    return build_imagenet("resnet152", BottleneckBlock, IMAGENET_LAYERS[152], options)
+
+
+@register_model(published_params="0.27M", **_CIFAR)
+def resnet20(**options) -> ResNet:
+    """ResNet-20 for 32x32 CIFAR images, n=3, option A shortcuts (He et al. 2015, Sec. 4.2)."""
+    return build_cifar("resnet20", 20, BasicBlock, "A", options)
+
+
+@register_model(published_params="0.46M", **_CIFAR)
+def resnet32(**options) -> ResNet:
+    """ResNet-32 for 32x32 CIFAR images, n=5, option A shortcuts (He et al. 2015, Sec. 4.2)."""
+    return build_cifar("resnet32", 32, BasicBlock, "A", options)
+
+
+@register_model(published_params="0.66M", **_CIFAR)
+def resnet44(**options) -> ResNet:
+    """ResNet-44 for 32x32 CIFAR images, n=7, option A shortcuts (He et al. 2015, Sec. 4.2)."""
+    return build_cifar("resnet44", 44, BasicBlock, "A", options)
+
+
+@register_model(published_params="0.85M", **_CIFAR)
+def resnet56(**options) -> ResNet:
+    """ResNet-56 for 32x32 CIFAR images, n=9, option A shortcuts (He et al. 2015, Sec. 4.2)."""
+    return build_cifar("resnet56", 56, BasicBlock, "A", options)
+
+
+@register_model(published_params="1.7M", **_CIFAR)
+def resnet110(**options) -> ResNet:
+    """ResNet-110 for CIFAR images, n=18, option A shortcuts (He et al. 2015, Sec. 4.2)."""
+    return build_cifar("resnet110", 110, BasicBlock, "A", options)
+
+
+@register_model(published_params="19.4M", **_CIFAR)
+def resnet1202(**options) -> ResNet:
+    """ResNet-1202 for CIFAR images, n=200, option A shortcuts (He et al. 2015, Sec. 4.2)."""
+    return build_cifar("resnet1202", 1202, BasicBlock, "A", options)
+
+
+@register_model(**_CIFAR)
 def cifar_resnet(depth: int = 20, **options) -> ResNet:
     """A CIFAR ResNet of any depth 6n+2 (option A shortcuts unless ``shortcut`` says)."""
     return build_cifar("cifar_resnet", depth, BasicBlock, "A", options, extra=("depth",))

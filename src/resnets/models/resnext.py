@@ -16,19 +16,18 @@ RESNEXT_PAPER = ("Xie et al. 2017, Aggregated Residual Transformations for Deep 
                  "Networks (arXiv:1611.05431)")
 
 
-def _resnext(depth: int, groups: int, base_width: int, published: str | None) -> None:
-    name = f"resnext{depth}_{groups}x{base_width}d"
-
-    def builder(**options) -> ResNet:
-        return build_imagenet(name, BottleneckBlock, IMAGENET_LAYERS[depth], options,
-                              groups=groups, base_width=base_width)
-
-    builder.__name__ = name
-    builder.__doc__ = (f"ResNeXt-{depth} ({groups}x{base_width}d) for ImageNet, "
-                       f"torchvision's ({RESNEXT_PAPER}).")
-    register_model(family="resnext", input_size=224, num_classes=1000,
-                   reference=RESNEXT_PAPER, published_params=published)(builder)
+_IMAGENET = dict(family="resnext", input_size=224, num_classes=1000, reference=RESNEXT_PAPER)
 
 
-_resnext(50, 32, 4, "25.0M")  # Table 1 of the paper
-_resnext(101, 32, 8, None)  # torchvision's; the paper trains 101-layer nets at 32x4d
+@register_model(published_params="25.0M", **_IMAGENET)
+def resnext50_32x4d(**options) -> ResNet:
+    """ResNeXt-50 (32x4d) for ImageNet: 32 paths of 4 channels (Xie et al. 2017, Table 1)."""
+    return build_imagenet("resnext50_32x4d", BottleneckBlock, IMAGENET_LAYERS[50], options,
+                          groups=32, base_width=4)
+
+
+@register_model(**_IMAGENET)
+def resnext101_32x8d(**options) -> ResNet:
+    """ResNeXt-101 (32x8d) for ImageNet, torchvision's (the paper trains 101 layers at 32x4d)."""
+    return build_imagenet("resnext101_32x8d", BottleneckBlock, IMAGENET_LAYERS[101], options,
+                          groups=32, base_width=8)

@@ -18,6 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import ResnetsError
+from .pretrained import weight_tags
 from .registry import create_model, list_models, model_info
 
 COLUMNS = ("model", "family", "input", "params", "MACs", "paper params", "weights", "ref")
@@ -152,8 +153,6 @@ def model_rows(pattern: str = "*") -> list[dict]:
     published_params (the paper's figure, or None), reference and weights (the tags of the
     published pretrained weights, e.g. ("v1", "v2"); () when there are none).
     """
-    from ..transfer.pretrained import weight_tags
-
     names = list_models(pattern)
     if not names:
         raise ResnetsError(f"no model matches {pattern!r}; try a pattern such as 'resnet*'")

@@ -75,18 +75,19 @@ def k_max_pool(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class VDCNN(ClassifierModel):
-    """VDCNN of Conneau et al. (2017): ``in_chans`` is the vocabulary size (id 0 pads)."""
+    """VDCNN of Conneau et al. (2017): ``in_chans`` is the vocabulary size (id 0 pads).
+
+    There is no ``zero_init_residual``: the blocks end in a ReLU, so a zeroed BN scale would
+    stop them learning.
+    """
 
     def __init__(self, depth: int = 9, num_classes: int = AG_NEWS_CLASSES,
                  in_chans: int = VOCABULARY_SIZE, shortcut: str = "B", k: int = 8,
-                 hidden: int = 2048, drop_rate: float = 0.0, zero_init_residual: bool = False,
+                 hidden: int = 2048, drop_rate: float = 0.0,
                  grad_checkpointing: bool = False) -> None:
         super().__init__()
         if depth not in DEPTHS:
             raise ResnetsError(f"VDCNN depth must be one of {sorted(DEPTHS)}, got {depth}")
-        if zero_init_residual:
-            raise ResnetsError("VDCNN blocks end in a ReLU, so a zeroed BN scale would stop "
-                               "learning; set model.zero_init_residual=false")
         if in_chans < 2:
             raise ResnetsError(f"in_chans is the vocabulary size (>= 2), got {in_chans}")
         shortcut = canonical_shortcut(shortcut)

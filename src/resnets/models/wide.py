@@ -41,44 +41,45 @@ def build_cifar_wrn(name: str, depth: int, widen_factor: int, options: dict,
     return build(ResNet, fixed, options, name, extra=extra)
 
 
-def _cifar_wrn(depth: int, widen_factor: int, published: str) -> None:
-    name = f"wrn_{depth}_{widen_factor}"
-
-    def builder(**options) -> nn.Module:
-        return build_cifar_wrn(name, depth, widen_factor, options)
-
-    builder.__name__ = name
-    builder.__doc__ = (f"WRN-{depth}-{widen_factor} for 32x32 CIFAR images, dropout "
-                       f"{CIFAR_DROPOUT} in every block ({WRN_PAPER}).")
-    register_model(family="wrn", input_size=32, num_classes=10, reference=WRN_PAPER,
-                   published_params=published)(builder)
+_CIFAR = dict(family="wrn", input_size=32, num_classes=10, reference=WRN_PAPER)
+_IMAGENET = dict(family="wrn", input_size=224, num_classes=1000, reference=WRN_PAPER)
 
 
 # The CIFAR networks of the paper's comparison with the state of the art, with its counts.
-for _depth, _k, _published in [(16, 8, "11.0M"), (28, 10, "36.5M"), (40, 4, "8.9M")]:
-    _cifar_wrn(_depth, _k, _published)
+@register_model(published_params="11.0M", **_CIFAR)
+def wrn_16_8(**options) -> nn.Module:
+    """WRN-16-8 for CIFAR, dropout 0.3 in every block (Zagoruyko & Komodakis 2016)."""
+    return build_cifar_wrn("wrn_16_8", 16, 8, options)
 
 
-@register_model(family="wrn", input_size=32, num_classes=10, reference=WRN_PAPER)
+@register_model(published_params="36.5M", **_CIFAR)
+def wrn_28_10(**options) -> nn.Module:
+    """WRN-28-10 for CIFAR, dropout 0.3 in every block (Zagoruyko & Komodakis 2016)."""
+    return build_cifar_wrn("wrn_28_10", 28, 10, options)
+
+
+@register_model(published_params="8.9M", **_CIFAR)
+def wrn_40_4(**options) -> nn.Module:
+    """WRN-40-4 for CIFAR, dropout 0.3 in every block (Zagoruyko & Komodakis 2016)."""
+    return build_cifar_wrn("wrn_40_4", 40, 4, options)
+
+
+@register_model(**_CIFAR)
 def cifar_wrn(depth: int = 28, widen_factor: int = 10, **options) -> nn.Module:
     """WRN-d-k for CIFAR of any depth 6n+4 and widening factor k (dropout 0.3 by default)."""
     return build_cifar_wrn("cifar_wrn", depth, widen_factor, options,
                            extra=("depth", "widen_factor"))
 
 
-def _imagenet_wrn(depth: int, published: str | None) -> None:
-    name = f"wide_resnet{depth}_2"
-
-    def builder(**options) -> nn.Module:
-        return build_imagenet(name, BottleneckBlock, IMAGENET_LAYERS[depth], options,
-                              base_width=128)
-
-    builder.__name__ = name
-    builder.__doc__ = (f"Wide ResNet-{depth}-2 for ImageNet: ResNet-{depth} with bottlenecks "
-                       f"twice as wide inside (torchvision's; {WRN_PAPER}).")
-    register_model(family="wrn", input_size=224, num_classes=1000, reference=WRN_PAPER,
-                   published_params=published)(builder)
+@register_model(published_params="68.9M", **_IMAGENET)
+def wide_resnet50_2(**options) -> nn.Module:
+    """WRN-50-2: ResNet-50 with bottlenecks twice as wide inside (Zagoruyko & Komodakis 2016)."""
+    return build_imagenet("wide_resnet50_2", BottleneckBlock, IMAGENET_LAYERS[50], options,
+                          base_width=128)
 
 
-_imagenet_wrn(50, "68.9M")  # the paper's "WRN-50-2-bottleneck"
-_imagenet_wrn(101, None)
+@register_model(**_IMAGENET)
+def wide_resnet101_2(**options) -> nn.Module:
+    """Wide ResNet-101-2: ResNet-101, bottlenecks twice as wide inside (torchvision's)."""
+    return build_imagenet("wide_resnet101_2", BottleneckBlock, IMAGENET_LAYERS[101], options,
+                          base_width=128)

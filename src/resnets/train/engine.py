@@ -23,7 +23,6 @@ import torch
 from ..errors import CheckpointError, ResnetsError
 from ..files import check_writable, write_text_atomic
 from ..models import model_info
-from ..transfer import check_pretrained
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from .config import TrainConfig, to_dict, validate
 from .context import Context, Hook, StopRequested, stop_on_interrupt
@@ -31,6 +30,7 @@ from .distributed import (all_sum, any_rank, broadcast_text, global_evaluation, 
                           same_everywhere, scaled_lr, sync_buffers)
 from .ema import ModelEMA
 from .evaluate import autocast, batch_to_device, evaluate
+from .finetune import check_pretrained
 from .logger import RunLogger, progress
 from .metadata import check_classes, check_fits, check_position
 from .objectives import build_objective

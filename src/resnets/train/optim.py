@@ -74,7 +74,7 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
         decay, no_decay = decay + no_decay, []
     sets = [("decay", decay, weight_decay, 1.0), ("no_decay", no_decay, 0.0, 1.0)]
     if backbone_lr_scale != 1.0:
-        from ..transfer.finetune import head_parameters
+        from .finetune import head_parameters
 
         head = head_parameters(model)
         split = []

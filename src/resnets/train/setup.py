@@ -52,11 +52,12 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
 
     ``cfg.model.pretrained`` loads a backbone (``load_pretrained=False`` skips that, for a
     model whose weights come from a checkpoint next); ``cfg.model.freeze_stages`` freezes the
-    stem and the first stages (see :mod:`resnets.transfer.finetune`).
+    stem and the first stages (see :mod:`resnets.train.finetune`).
     """
-    options: dict[str, Any] = {"zero_init_residual": cfg.model.zero_init_residual,
-                               "drop_rate": cfg.model.drop_rate,
+    options: dict[str, Any] = {"drop_rate": cfg.model.drop_rate,
                                "grad_checkpointing": cfg.model.grad_checkpointing}
+    if cfg.model.zero_init_residual:  # only the nets whose residual branches end in a BN
+        options["zero_init_residual"] = True
     if cfg.model.shortcut:
         options["shortcut"] = cfg.model.shortcut
     if cfg.model.stem:
@@ -72,7 +73,7 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
     model = create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans,
                          **options)
     if cfg.model.pretrained or cfg.model.freeze_stages:
-        from ..transfer import finetune
+        from . import finetune
 
         if cfg.model.pretrained and load_pretrained:
             finetune.load_pretrained(model, cfg.model.pretrained, cfg.model.name)

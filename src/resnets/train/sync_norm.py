@@ -92,7 +92,7 @@ def convert_to_global_batchnorm(module: nn.Module,
 
     The new layers take over the old ones' parameters and buffers (the same tensors), so an
     optimiser built on ``module.parameters()`` stays valid. BatchNorms of frozen stages
-    (``frozen_stats``, see :func:`resnets.transfer.finetune.freeze_stages`) stay as they are:
+    (``frozen_stats``, see :func:`resnets.train.finetune.freeze_stages`) stay as they are:
     they normalise with their stored statistics and have nothing to share. Returns ``module``,
     or its replacement when ``module`` itself is a BatchNorm.
     """

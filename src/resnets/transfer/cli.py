@@ -38,7 +38,7 @@ def _check_source(args: argparse.Namespace):
     """The weights spec and the device of the backbone arguments, checked."""
     from ..models import model_info
     from ..train.setup import resolve_device
-    from .finetune import check_pretrained
+    from ..train.finetune import check_pretrained
 
     weights = "" if args.weights.lower() == "none" else args.weights
     if args.model:

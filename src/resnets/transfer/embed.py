@@ -74,7 +74,7 @@ def from_weights(model_name: str, weights: str, device: torch.device,
     """Registry model ``model_name`` without a classifier, with ``weights`` ("imagenet",
     "imagenet:v2", a weights file or run directory; "" keeps the random initialisation)."""
     from ..models import create_model, model_info
-    from .finetune import load_pretrained
+    from ..train.finetune import load_pretrained
 
     info = model_info(model_name)
     if info.modality != "image":

@@ -7,7 +7,7 @@
 * a ``.pt``, ``.pth`` or ``.safetensors`` state dict, e.g. saved from torchvision or timm.
 
 The classifier is new unless the source's fits the data's classes; see
-:func:`resnets.transfer.mapping.load_backbone`.
+:func:`resnets.models.mapping.load_backbone`.
 
 ``model.freeze_stages = k`` freezes the stem and the first ``k`` stages: their parameters
 stop receiving gradients (so the optimiser leaves them out), and their BatchNorm layers
@@ -27,8 +27,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import CheckpointError, ResnetsError
 from ..weights import read_state_dict
-from .mapping import head_prefix, load_backbone
-from .pretrained import TAGS, fetch_state_dict, published_weights
+from ..models.mapping import head_prefix, load_backbone
+from ..models.pretrained import TAGS, fetch_state_dict, published_weights
 
 IMAGENET = "imagenet"
 
@@ -66,7 +66,7 @@ def read_pretrained(spec: str, model_name: str,
     check_pretrained(spec, model_name)
     path = Path(spec).expanduser()
     if path.is_dir():
-        from ..train.checkpoint import CheckpointManager
+        from .checkpoint import CheckpointManager
 
         state = CheckpointManager(path).load_latest()
         if state is None or not isinstance(state.get("model"), dict) or not all(

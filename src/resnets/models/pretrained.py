@@ -9,7 +9,8 @@ downloaded are found here without a second download.
 
 Our ResNets, wide ResNets and ResNeXts use torchvision's parameter names; the DenseNet files
 predate PyTorch's ban on dots in module names and are renamed on loading
-(:func:`resnets.transfer.mapping.convert_state_dict`).
+(:func:`resnets.models.mapping.convert_state_dict`).
+:func:`~resnets.models.registry.create_pretrained` builds a model and loads them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ import re
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-from torch import nn
 
 from ..errors import CheckpointError, ResnetsError, did_you_mean
 from ..weights import load_error
@@ -160,22 +159,3 @@ def fetch_state_dict(entry: PublishedWeights, progress: bool = True) -> dict[str
                                               for v in state.values()):
         raise CheckpointError(f"{cached} holds no state dict of tensors")
     return state
-
-
-def create_pretrained(name: str, num_classes: int | None = None, in_chans: int | None = None,
-                      weights: str = "v1", progress: bool = True,
-                      **options: Any) -> nn.Module:
-    """Model ``name`` with torchvision's published ImageNet weights (``weights``: v1 | v2).
-
-    ``num_classes`` other than 1000 gives a new, randomly initialised classifier; ``in_chans``
-    other than 3 adapts the stem convolution (:func:`~resnets.transfer.mapping.
-    adapt_input_conv`). ``options`` are the architecture's (``output_stride``, ``drop_rate``,
-    ...); options that change the parameters (``norm_layer``, ``attn_layer``) do not fit.
-    """
-    from ..models.registry import create_model
-    from .mapping import load_backbone
-
-    entry = published_weights(name, weights)  # a model without weights fails before any work
-    model = create_model(name, num_classes=num_classes, in_chans=in_chans, **options)
-    load_backbone(model, fetch_state_dict(entry, progress), source=entry.file_name)
-    return model
