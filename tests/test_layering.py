@@ -27,7 +27,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Bottom first. A unit (a package, or a top-level module) may import its own layer and those
 # below it; "resnets" alone is the root package's __init__, the public API over everything.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("resnets.errors", "resnets.files", "resnets.weights")),
+    ("base", ("resnets.errors", "resnets.files", "resnets.limits", "resnets.readback",
+              "resnets.weights")),
     ("models", ("resnets.models",)),
     ("data", ("resnets.data",)),
     ("engine", ("resnets.train", "resnets.export")),

@@ -36,9 +36,10 @@ class Resume:
     state: dict[str, Any]  # the checkpoint
 
 
-def load_resume(run_dir: str, task: str, **changes: Any) -> Resume:
+def load_resume(run_dir: str, task: str, model_config: type, **changes: Any) -> Resume:
     """The run in ``run_dir`` of ``task``, ready to continue; ``changes`` (the fields of
-    :data:`RESUME_CHANGES`, None = as before) replace the run's own loop settings."""
+    :data:`RESUME_CHANGES`, None = as before) replace the run's own loop settings.
+    ``model_config`` is the task's dataclass of model settings (DetectorConfig, ...)."""
     run, again = Path(run_dir), f"train again with `{train_command(task)}`"
     if not run.is_dir():
         raise ResnetsError(f"--resume {run_dir}: no such run directory; pass a directory "
@@ -50,7 +51,7 @@ def load_resume(run_dir: str, task: str, **changes: Any) -> Resume:
     if config.get("task") != task:
         raise ResnetsError(f"--resume {run_dir}: a {config.get('task')} run, not a {task} "
                            "run; resume it with its own command")
-    check_run_config(config, task, f"run config {str(run / 'config.json')!r}")
+    check_run_config(config, task, model_config, f"run config {str(run / 'config.json')!r}")
     state = CheckpointManager(run).load_latest()
     if state is None:
         raise CheckpointError(f"--resume {run_dir}: the run has no checkpoint yet (one is "
@@ -84,22 +85,12 @@ DATA_KEYS = {
 }
 
 
-def model_config_class(task: str) -> type:
-    """The dataclass of the task's model settings (imported here: segmentation imports us)."""
-    if task == "detection":
-        from .models import DetectorConfig
-
-        return DetectorConfig
-    from ..segmentation.models import SegmenterConfig
-
-    return SegmenterConfig
-
-
-def check_run_config(config: dict[str, Any], task: str, where: str) -> None:
+def check_run_config(config: dict[str, Any], task: str, model_config: type,
+                     where: str) -> None:
     """Every key of a run's config.json known, present and of its type, in one line."""
     check_keys(config, RUN_KEYS[task], where)
     model_key = "detector" if task == "detection" else "segmenter"
-    check_keys(config[model_key], field_kinds(model_config_class(task)),
+    check_keys(config[model_key], field_kinds(model_config),
                f"{where}: {model_key!r}")
     check_keys(config["data"], DATA_KEYS[task], f"{where}: 'data'")
     check_keys(config["loop"], field_kinds(LoopConfig), f"{where}: 'loop'")

@@ -26,8 +26,8 @@ from .evaluate import detect, evaluate_detector, to_results
 from .batches import StepLoader
 from .loop import LoopConfig, fit, make_run_dir
 from .models import DetectorConfig, build_detector
-from .outputs import plan_outputs
-from .resume import Resume, load_resume, model_config_class
+from ..data.outputs import plan_outputs
+from .resume import Resume, load_resume
 
 DETECTIONS_FILE = "detections.json"  # predict's results, beside the drawn images
 
@@ -90,15 +90,17 @@ def train_detector(train: str, val: str, detector: DetectorConfig, loop: LoopCon
 def resume_detector(run_dir: str, **changes: Any) -> dict[str, Any]:
     """Continue the detection run in ``run_dir`` from its newest verified checkpoint, with its
     own data and settings; ``changes``: steps, device, workers (None = as before)."""
-    resume = load_resume(run_dir, "detection", **changes)
+    resume = load_resume(run_dir, "detection", DetectorConfig, **changes)
     config, data = resume.config, resume.config["data"]
     return train_detector(data["train"], data["val"], DetectorConfig(**config["detector"]),
                           resume.loop, data["train_images"], data["val_images"],
                           data["skip_bad"], resume)
 
 
-def read_task_checkpoint(path: str | os.PathLike, task: str) -> dict[str, Any]:
-    """The newest verified checkpoint of a run directory, or a checkpoint file, of ``task``."""
+def read_task_checkpoint(path: str | os.PathLike, task: str,
+                         model_config: type) -> dict[str, Any]:
+    """The newest verified checkpoint of a run directory, or a checkpoint file, of ``task``
+    whose model settings are a ``model_config`` (DetectorConfig, ...)."""
     path = Path(path)
     state = (CheckpointManager(path).load_latest() if path.is_dir()
              else load_checkpoint(path))
@@ -110,7 +112,7 @@ def read_task_checkpoint(path: str | os.PathLike, task: str) -> dict[str, Any]:
                               f"{'detect' if task == 'detection' else 'segment'} train`")
     where, key = f"checkpoint {str(path)!r}", "detector" if task == "detection" else "segmenter"
     classes = check_classes(state.get("classes"), where)
-    check_keys(state.get(key), field_kinds(model_config_class(task)), f"{where}: {key!r}")
+    check_keys(state.get(key), field_kinds(model_config), f"{where}: {key!r}")
     ids = state.get("category_ids", list(range(len(classes))))
     if not isinstance(ids, list) or len(ids) != len(classes) or len(set(ids)) != len(ids) \
             or not all(type(i) is int for i in ids):
@@ -137,7 +139,7 @@ def build_from_checkpoint(build: Any, cfg: Any, state: dict[str, Any],
 def load_detector(path: str | os.PathLike, device: torch.device
                   ) -> tuple[nn.Module, dict[str, Any]]:
     """The trained detector of a run directory or checkpoint, and the checkpoint's metadata."""
-    state = read_task_checkpoint(path, "detection")
+    state = read_task_checkpoint(path, "detection", DetectorConfig)
     cfg = DetectorConfig(**{**state["detector"], "weights": ""})  # weights come from state
     model = build_from_checkpoint(build_detector, cfg, state, path)
     return model.to(device).eval(), state
@@ -161,7 +163,7 @@ def predict_images(path: str, images: list[str], out_dir: str, threshold: float 
                    device: str = "auto") -> list[Path]:
     """Draw the detections above ``threshold`` on each image into ``out_dir``; write
     ``out_dir/detections.json`` (COCO results with file names and class names). Returns the
-    files written (see :func:`~resnets.detection.outputs.plan_outputs` for their names)."""
+    files written (see :func:`~resnets.data.outputs.plan_outputs` for their names)."""
     if not 0 <= threshold <= 1:
         raise DataError(f"--threshold is a score in [0, 1], got {threshold}")
     out, plans = plan_outputs(images, out_dir, [".png"], [DETECTIONS_FILE])

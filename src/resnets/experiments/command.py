@@ -6,19 +6,9 @@ import argparse
 
 from ..errors import ResnetsError
 from ..limits import DEVICE, arg
+from .names import NAMES
 
 # Imported by the parser of every command: the experiments (and torch) load only when run.
-
-# One line each for the help; catalog.EXPERIMENTS holds the same names (a test checks).
-NAMES = {
-    "degradation": "plain vs residual nets of several depths: training error (Fig. 6)",
-    "gradients": "per-layer gradient norms at init and after k steps, plain vs residual",
-    "responses": "std of each 3x3 layer's response, plain vs residual (Fig. 7)",
-    "shortcuts": "shortcut options A, B and C (Table 3)",
-    "preact": "original vs pre-activation residual units (He et al. 2016)",
-    "overfitting": "dropout, weight decay, label smoothing, mixup, CutMix on 10% of the data: "
-                   "train/test gap",
-}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ from ..readback import check_keys, field_kinds, read_json
 from ..train.config import TrainConfig, apply_overrides, parse_overrides
 from ..train.engine import resolve_device
 from ..train.recipes import get_recipe
-from .command import NAMES
+from .names import NAMES
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "folder")
 NEEDS_ROOT = ("cifar10", "cifar100", "folder")

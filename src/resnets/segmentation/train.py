@@ -19,7 +19,7 @@ from ..train.setup import resolve_device
 from ..detection.batches import StepLoader
 from ..detection.loop import LoopConfig, fit, make_run_dir
 from ..detection.resume import Resume, load_resume
-from ..detection.outputs import plan_outputs
+from ..data.outputs import plan_outputs
 from ..detection.train import build_from_checkpoint, read_task_checkpoint
 from ..files import atomic_path
 from .data import IGNORE_INDEX, MaskFolderDataset, read_classes, voc_palette, write_index_png
@@ -98,7 +98,7 @@ def train_segmenter(train: str, val: str, segmenter: SegmenterConfig, loop: Loop
 def resume_segmenter(run_dir: str, **changes: Any) -> dict[str, Any]:
     """Continue the segmentation run in ``run_dir`` from its newest verified checkpoint, with
     its own data and settings; ``changes``: steps, device, workers (None = as before)."""
-    resume = load_resume(run_dir, "segmentation", **changes)
+    resume = load_resume(run_dir, "segmentation", SegmenterConfig, **changes)
     config, data = resume.config, resume.config["data"]
     return train_segmenter(data["train"], data["val"], SegmenterConfig(**config["segmenter"]),
                            resume.loop, data["crop_size"], data["num_classes"],
@@ -108,7 +108,7 @@ def resume_segmenter(run_dir: str, **changes: Any) -> dict[str, Any]:
 def load_segmenter(path: str | os.PathLike, device: torch.device
                    ) -> tuple[nn.Module, dict[str, Any]]:
     """The trained segmenter of a run directory or checkpoint, and the checkpoint's metadata."""
-    state = read_task_checkpoint(path, "segmentation")
+    state = read_task_checkpoint(path, "segmentation", SegmenterConfig)
     cfg = SegmenterConfig(**{**state["segmenter"], "weights": ""})
     model = build_from_checkpoint(build_segmenter, cfg, state, path)
     return model.to(device).eval(), state
@@ -135,7 +135,7 @@ def predict_images(path: str, images: list[str], out_dir: str, device: str = "au
                    ) -> list[Path]:
     """Write ``<stem>_overlay.png`` (colour overlay) and ``<stem>_mask.png`` (palette PNG of
     class ids) for each image into ``out_dir``; returns the files written (see
-    :func:`~resnets.detection.outputs.plan_outputs` for their names)."""
+    :func:`~resnets.data.outputs.plan_outputs` for their names)."""
     _, plans = plan_outputs(images, out_dir, ["_overlay.png", "_mask.png"])
     model, meta = load_segmenter(path, resolve_device(device))
     written = []

@@ -316,7 +316,7 @@ def validate(cfg: TrainConfig) -> None:
     any work starts (each field's own limit was checked when the config was made)."""
     from ..models.blocks import canonical_shortcut
     from ..models.registry import check_modality
-    from .setup import resolve_device
+    from .device import resolve_device
 
     if not (cfg.epochs > 0 or cfg.iterations > 0):
         raise ResnetsError("set epochs or iterations to a positive number")

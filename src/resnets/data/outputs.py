@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..data.imagecheck import check_images, refuse_bad_images
+from .imagecheck import check_images, refuse_bad_images
 from ..errors import DataError
 from ..files import check_writable
 

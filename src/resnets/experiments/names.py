@@ -1,0 +1,13 @@
+"""The experiments by name, with a line of help each: what the parser and the settings share
+(apart from both, so that neither imports the other, and the parser loads no torch)."""
+
+# One line each for the help; catalog.EXPERIMENTS holds the same names (a test checks).
+NAMES = {
+    "degradation": "plain vs residual nets of several depths: training error (Fig. 6)",
+    "gradients": "per-layer gradient norms at init and after k steps, plain vs residual",
+    "responses": "std of each 3x3 layer's response, plain vs residual (Fig. 7)",
+    "shortcuts": "shortcut options A, B and C (Table 3)",
+    "preact": "original vs pre-activation residual units (He et al. 2016)",
+    "overfitting": "dropout, weight decay, label smoothing, mixup, CutMix on 10% of the data: "
+                   "train/test gap",
+}

@@ -1,0 +1,36 @@
+"""The training device named by a setting: checked to exist before any work starts.
+
+Below :mod:`resnets.train.config` (whose ``validate`` checks ``device``) and
+:mod:`resnets.train.setup`, so that neither imports the other.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ResnetsError
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` as a torch.device that exists here."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ResnetsError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ResnetsError("device=cuda but no CUDA GPU is visible; use device=cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ResnetsError(f"device={name} but only {torch.cuda.device_count()} CUDA GPU(s) are "
+                           "visible, cuda:0 and up; choose one of them")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps and mps.is_available()):
+        raise ResnetsError("device=mps but this machine has no MPS (Apple GPU); use device=cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ResnetsError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device
