@@ -161,3 +161,45 @@ def test_a_decompression_bomb_is_refused_or_skipped(tmp_path, bad_images):
     with pytest.raises(DataError, match="bomb.png .*12000x12000 pixels, over the limit"):
         ImageFolderDataset(tmp_path, "train")
     assert ImageFolderDataset(tmp_path, "train", skip_corrupt=True).skipped == [str(bomb)]
+
+
+def test_check_images_false_trusts_the_folder_and_fails_at_the_bad_file(tmp_path, monkeypatch):
+    import resnets.data.folder as folder
+
+    _tree(tmp_path)
+    bad = _corrupt(tmp_path)
+    checked = []
+    monkeypatch.setattr(folder, "check_images", lambda paths, threads: checked.append(paths))
+    ds = ImageFolderDataset(tmp_path, "train", check=False)
+    assert checked == [] and ds.skipped == [] and len(ds) == 4 + len(bad)
+    index = next(i for i, (path, _) in enumerate(ds.samples) if path in map(str, bad))
+    with pytest.raises(DataError, match="cannot decode image"):
+        ds[index]
+    # skip_corrupt needs the check: asking for it runs the check all the same.
+    monkeypatch.undo()
+    assert len(ImageFolderDataset(tmp_path, "train", skip_corrupt=True, check=False)) == 4
+
+
+def test_check_images_setting_reaches_the_folder_datasets(tmp_path, monkeypatch):
+    import torch
+
+    from resnets.train.config import TrainConfig, apply_overrides
+    from resnets.train.pipeline import build_pipeline
+
+    import shutil
+
+    _tree(tmp_path)
+    shutil.copytree(tmp_path / "train", tmp_path / "val")
+    seen = []
+    real = ImageFolderDataset.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("check"))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImageFolderDataset, "__init__", spy)
+    cfg = apply_overrides(TrainConfig(), {"data.dataset": "folder", "data.root": str(tmp_path),
+                                          "data.check_images": "false", "data.workers": "0",
+                                          "batch_size": "2"})
+    build_pipeline(cfg, torch.device("cpu"))
+    assert seen == [False, False]

@@ -54,14 +54,16 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     (:mod:`~resnets.data.imagecheck`: zero-byte, truncated, corrupt files and decompression
     bombs): a bad one raises :class:`DataError` naming it, or, with ``skip_corrupt=True``, the
     bad ones are left out and listed in ``skipped``, so ``len()`` is final before training
-    starts. ``check_threads`` threads run the check.
+    starts. ``check_threads`` threads run the check. ``check=False`` trusts the folder (a
+    very large, known-good set starts at once; a bad file then fails when it is read), unless
+    ``skip_corrupt`` asks for the bad ones to be found.
     """
 
     def __init__(self, root: str | os.PathLike, split: str | None = "train",
                  transform: Callable[[Image.Image], Any] | None = None,
                  skip_corrupt: bool = False,
                  extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
-                 check_threads: int = CHECK_THREADS) -> None:
+                 check_threads: int = CHECK_THREADS, check: bool = True) -> None:
         self.root = Path(root).expanduser()
         self.directory = self.root if split is None else self.root / split
         layout = (f"expected {self.root}/{split or ''}{'/' if split else ''}<class>/<image> "
@@ -89,6 +91,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                             f"{'/'.join(suffixes)} images; {layout}")
         self.transform = transform
         paths = [path for path, _ in self.samples]
+        if not (check or skip_corrupt):
+            self.skipped: list[str] = []
+            return
         statuses = check_images(paths, check_threads)
         if not skip_corrupt:
             refuse_bad_images(paths, statuses, str(self.directory), "skip_corrupt=True "

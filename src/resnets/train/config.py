@@ -62,6 +62,7 @@ class DataConfig:
     image_size: int = 224  # image folders: training crop side, pixels
     download: bool = False  # CIFAR: fetch the official archive when the files are missing
     skip_corrupt: bool = False  # folders, speech, text: skip unreadable files/rows, not fail
+    check_images: bool = True  # image folders: verify every image before training starts
     workers: int = 2  # image folders: loader processes
     synthetic_size: int = 512  # synthetic data: training images (test: a quarter of it)
     train_fraction: float = 1.0  # keep this share of the training set, class-balanced
@@ -75,7 +76,7 @@ class DataConfig:
         "root": TEXT, "val_size": integer(0, 10_000_000),
         "augment": choice("auto", "cifar", "crop", "none"), "crop_padding": integer(0, 256),
         "resize": integer(0, IMAGE_SIDE_MAX), "image_size": integer(1, IMAGE_SIDE_MAX),
-        "download": FLAG, "skip_corrupt": FLAG, "workers": integer(0, 256),
+        "download": FLAG, "skip_corrupt": FLAG, "check_images": FLAG, "workers": integer(0, 256),
         "synthetic_size": integer(1, 1_000_000),
         "train_fraction": number(0, 1, open_low=True),
         "mixup_alpha": number(0, 100), "cutmix_alpha": number(0, 100),

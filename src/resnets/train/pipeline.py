@@ -149,9 +149,9 @@ def _folder_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
         raise DataError("data.root is empty: point it at the folder with train/ and val/ "
                         "subfolders of class folders (data.root=/path/to/images)")
     train = D.ImageFolderDataset(d.root, "train", transform=D.imagenet_train_transform(
-        d.image_size), skip_corrupt=d.skip_corrupt)
+        d.image_size), skip_corrupt=d.skip_corrupt, check=d.check_images)
     test = D.ImageFolderDataset(d.root, "val", transform=D.imagenet_eval_transform(
-        d.image_size), skip_corrupt=d.skip_corrupt)
+        d.image_size), skip_corrupt=d.skip_corrupt, check=d.check_images)
     if train.classes != test.classes:
         raise DataError(f"train/ and val/ under {d.root} hold different class folders")
     per_rank = cfg.batch_size // world_size
