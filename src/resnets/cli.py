@@ -22,7 +22,7 @@ import json
 import sys
 from typing import Sequence
 
-from .errors import ResnetsError
+from .errors import ResnetsError, one_line
 from .limits import Parser, arg, field_arg, integer
 
 # Flags that are shorthands for common `key=value` overrides.
@@ -111,29 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train; under torchrun this runs in every process, and rank 0 prints."""
-    from .train import distributed
+    from .train.launch import launch
 
-    env = distributed.detect()
-    try:
-        cfg = train_config(args)
-    except ResnetsError:
-        if env.rank:  # the same mistake in every process: rank 0 reports it
-            return 2
-        raise
-    try:
-        summary = distributed.run(cfg, resume_dir=args.resume, env=env)
-    except ResnetsError as exc:
-        if env.rank:
-            raise ResnetsError(f"[rank {env.rank}] {one_line(str(exc))}") from None
-        raise
-    if env.rank:
-        return 0
+    return launch(lambda: train_config(args), args.resume, print_train_summary)
+
+
+def print_train_summary(summary: dict) -> None:
     if summary.get("test_accuracy") is not None:
         print(f"test accuracy {100 * summary['test_accuracy']:.2f}% "
               f"(top-1 error {100 * summary['test_error']:.2f}%) after {summary['steps']} "
               f"steps, {summary['train_seconds']:.0f} s")
     print(f"run directory: {summary['run_dir']}")
-    return 0
 
 
 def train_config(args: argparse.Namespace):
@@ -302,20 +290,6 @@ def quiet_broken_pipe() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     return 1
-
-
-def one_line(message: str) -> str:
-    """The user's line of an error message.
-
-    An error raised in a DataLoader worker comes back with the worker's traceback in its
-    message; its last line is ``module.ErrorClass: the message``.
-    """
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    if len(lines) <= 1:
-        return message.strip()
-    last = lines[-1]
-    head, sep, tail = last.partition(": ")
-    return tail if sep and head.endswith("Error") else last
 
 
 if __name__ == "__main__":

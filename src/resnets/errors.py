@@ -34,3 +34,17 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     if not near:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in near) + "?)"
+
+
+def one_line(message: str) -> str:
+    """The user's line of an error message.
+
+    An error raised in a DataLoader worker comes back with the worker's traceback in its
+    message; its last line is ``module.ErrorClass: the message``.
+    """
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return message.strip()
+    last = lines[-1]
+    head, sep, tail = last.partition(": ")
+    return tail if sep and head.endswith("Error") else last

@@ -60,8 +60,13 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse
 
 def add_train_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
     """``train``'s flags: the common shorthands, then any ``section.key=value``."""
-    parser.add_argument("--root", required=True, help="the data folder (data.root)")
-    parser.add_argument("--model", default=default_model, help="registry name (model.name)")
+    parser.add_argument("--root", default=None,
+                        help="the data folder (data.root); not needed with --resume")
+    parser.add_argument("--resume", metavar="RUN_DIR", default=None,
+                        help="continue the run in RUN_DIR (as `resnets train --resume`)")
+    parser.add_argument("--model", default=None,
+                        help=f"registry name (model.name; default {default_model})")
+    parser.set_defaults(default_model=default_model)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (optim.lr)")
@@ -74,26 +79,49 @@ def add_train_arguments(parser: argparse.ArgumentParser, default_model: str) -> 
 
 
 def train_command(args: argparse.Namespace, dataset: str, defaults: dict[str, str]) -> int:
-    """Train with ``defaults`` for ``dataset``, the flags, then the overrides; print a summary."""
+    """Train with ``defaults`` for ``dataset``, the flags, then the overrides, or continue the
+    run of ``--resume`` with the flags and overrides alone; rank 0 prints a summary.
+
+    The run starts through the one launch path of ``resnets train``: torchrun, restarts and
+    the resume rules of :mod:`resnets.train.resume` are the same for every command."""
+    from ..train.launch import launch
+
+    return launch(lambda: train_config(args, dataset, defaults), args.resume,
+                  print_summary)
+
+
+def train_config(args: argparse.Namespace, dataset: str, defaults: dict[str, str]):
+    """The run's configuration: a new run's, or the resumed run's own with the changes."""
     from ..train.config import TrainConfig, apply_overrides, parse_overrides
-    from ..train.engine import train
+    from ..train.setup import load_run_config
 
     flags = {"data.root": args.root, "model.name": args.model, "epochs": args.epochs,
              "batch_size": args.batch_size, "optim.lr": args.lr, "out_dir": args.out,
              "run_name": args.name, "data.skip_corrupt": args.skip_bad or None}
-    settings = {**defaults, "data.dataset": dataset,
-                **{k: str(v) for k, v in flags.items() if v is not None},
-                **parse_overrides(args.overrides)}
-    if settings["data.dataset"] != dataset:
+    given = {**{k: str(v) for k, v in flags.items() if v is not None},
+             **parse_overrides(args.overrides)}
+    if given.get("data.dataset", dataset) != dataset:
         raise ResnetsError(f"`resnets {dataset} train` trains on {dataset} data; drop "
                            "data.dataset= (or use `resnets train`)")
-    cfg = apply_overrides(TrainConfig(), {**settings, "source": f"resnets {dataset} train"})
-    summary = train(cfg)
+    if args.resume:
+        cfg = load_run_config(args.resume)
+        if cfg.data.dataset != dataset:
+            raise ResnetsError(f"{args.resume} is a run on {cfg.data.dataset} data, not "
+                               f"{dataset}; resume it with `resnets train --resume`")
+        return apply_overrides(cfg, given)
+    if args.root is None and "data.root" not in given:
+        raise ResnetsError("--root DIR is required: the data folder (or --resume RUN_DIR to "
+                           "continue a run)")
+    settings = {**defaults, "model.name": args.default_model, **given,
+                "data.dataset": dataset, "source": f"resnets {dataset} train"}
+    return apply_overrides(TrainConfig(), settings)
+
+
+def print_summary(summary: dict) -> None:
     print(f"test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['steps']} "
           f"steps, {summary['train_seconds']:.0f} s; skipped {summary['skipped_files']} "
           f"files or rows")
     print(f"run directory: {summary['run_dir']}")
-    return 0
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:

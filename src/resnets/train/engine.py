@@ -36,7 +36,7 @@ from .metadata import check_classes, check_fits, check_position
 from .objectives import build_objective
 from .optim import build_optimizer
 from .pipeline import build_pipeline
-from .resume import check_steps_left, resume_changes, store_config
+from .resume import check_steps_left, resume_changes, resume_command, store_config
 from .rundir import hold_run_dir
 from .schedules import ErrorGatedWarmup, apply_lr, lr_at
 from .setup import build_model, load_run_config, new_run_dir, resolve_device
@@ -265,7 +265,7 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
 def _stop_message(ctx: Context, what: str) -> None:
     if ctx.is_main:
         # Every setting the run needs is in its config.json, changes of resumes included.
-        then = (f"Resume with:\n  resnets train --resume {shlex.quote(str(ctx.run_dir))}"
+        then = (f"Resume with:\n  {resume_command(ctx.cfg, ctx.run_dir)}"
                 if CheckpointManager(ctx.run_dir).has_checkpoint()
                 else f"No checkpoint was written yet: start a new run (another --name, or "
                      f"delete {shlex.quote(str(ctx.run_dir))} first).")

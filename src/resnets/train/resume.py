@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,17 @@ from .config import TrainConfig, field_types, to_dict
 # (`data.root`: the same data set, moved to another folder or machine).
 TRAIN_RESUME_SETTINGS = ("epochs", "iterations", "device", "data.root", "data.workers",
                          "eval_batch_size", "checkpoint_every", "dist_timeout")
+
+
+# The applications' own train commands, which resume their runs with their own summary;
+# `resnets train --resume` resumes every run, whatever command started it.
+APPLICATION_COMMANDS = {"speech": "resnets speech train", "text": "resnets text train"}
+
+
+def resume_command(cfg: TrainConfig, run_dir: str | os.PathLike) -> str:
+    """The command line that continues the run in ``run_dir`` (``cfg``: its settings)."""
+    command = APPLICATION_COMMANDS.get(cfg.data.dataset, "resnets train")
+    return f"{command} --resume {shlex.quote(str(run_dir))}"
 
 
 def refuse_other_changes(changed: Iterable[str], allowed: Iterable[str]) -> None:
