@@ -6,9 +6,10 @@ from command_tree import APP_PARSERS, commands, required, run
 from resnets import cli
 
 COMMANDS = commands()
-# Commands whose required inputs are checked by the command (--train/--val or --resume; the
-# experiment's NAME or --resume), not by argparse.
-CHECKED_BY_THE_COMMAND = {("detect", "train"), ("segment", "train"), ("experiment",)}
+# Commands whose required inputs are checked by the command (--train/--val, --root or
+# --resume; the experiment's NAME or --resume), not by argparse.
+CHECKED_BY_THE_COMMAND = {("detect", "train"), ("segment", "train"), ("speech", "train"),
+                          ("text", "train"), ("experiment",)}
 
 
 def test_the_walk_reaches_every_application_and_the_experiments():

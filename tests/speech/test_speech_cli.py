@@ -9,7 +9,9 @@ import sys
 
 import numpy as np
 
+from launching import interrupt, same_weights, torchrun
 from resnets.cli import main
+from resnets.train.config import TrainConfig, to_dict
 from resnets.speech.demo import DemoConfig, make_demo
 from resnets.speech.wav import read_wav, write_wav
 
@@ -54,6 +56,38 @@ def test_the_generic_train_command_uses_the_speech_pipeline(commands, tmp_path, 
     config = json.loads((tmp_path / "generic" / "config.json").read_text())
     assert config["data"]["dataset"] == "speech"
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_an_interrupted_run_resumed_with_speech_train_resume_is_bitwise_identical(
+        commands, tmp_path, capsys, monkeypatch):
+    args = ["speech", "train", "--root", str(commands), "--epochs", "2", "--out",
+            str(tmp_path), *TRAIN, "deterministic=true"]
+    assert main([*args, "--name", "whole"]) == 0
+    resume = interrupt([*args, "--name", "split"], monkeypatch, capsys, step=4)  # mid-epoch
+    assert resume == ["resnets", "speech", "train", "--resume", str(tmp_path / "split")]
+    assert main(resume[1:]) == 0  # no --root: the run's own settings
+    assert "resumed" in capsys.readouterr().out
+    assert same_weights(tmp_path / "whole", tmp_path / "split")
+    assert main(["speech", "train", "--resume", str(tmp_path / "split"), "--model", "res8"]) == 2
+    assert "drop model.name=res8" in capsys.readouterr().err  # the rules of `train --resume`
+
+
+def test_speech_train_needs_root_or_resume_and_resumes_only_speech_runs(tmp_path, capsys):
+    assert main(["speech", "train", "iterations=1"]) == 2
+    assert "--root DIR is required" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(to_dict(TrainConfig())))
+    assert main(["speech", "train", "--resume", str(tmp_path / "run")]) == 2
+    assert "not speech; resume it with `resnets train --resume`" in capsys.readouterr().err
+
+
+def test_speech_train_runs_under_torchrun_with_two_processes(commands, tmp_path):
+    proc = torchrun(2, "-m", "resnets.cli", "speech", "train", "--root", str(commands),
+                    "--out", str(tmp_path / "runs"), "--name", "ddp", "iterations=2", *TRAIN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["ddp"]
+    assert json.loads((tmp_path / "runs" / "ddp" / "summary.json").read_text())["steps"] == 2
+    assert proc.stdout.count("run directory:") == 1  # rank 0 alone reports
 
 
 def test_bad_input_is_one_line_or_skipped(commands, tmp_path, capsys):

@@ -8,6 +8,7 @@ import json
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from launching import interrupt, same_weights, torchrun
 from resnets.cli import main
 from resnets.text.demo import TextDemoConfig, make_text_demo
 
@@ -53,6 +54,33 @@ def test_generic_train_and_validation_split(tmp_path):
                  f"out_dir={tmp_path}", "run_name=g"]) == 0
     rows = [json.loads(line) for line in (tmp_path / "g" / "metrics.jsonl").open()]
     assert "val_error" in rows[-1]
+
+
+def test_an_interrupted_run_resumed_with_text_train_resume_is_bitwise_identical(
+        tmp_path, capsys, monkeypatch):
+    root = tiny_set(tmp_path / "data")
+    args = ["text", "train", "--root", str(root), "--out", str(tmp_path), *SMALL,
+            "iterations=6", "deterministic=true"]  # 2 steps an epoch
+    assert main([*args, "--name", "whole"]) == 0
+    resume = interrupt([*args, "--name", "split"], monkeypatch, capsys, step=3)  # mid-epoch
+    assert resume == ["resnets", "text", "train", "--resume", str(tmp_path / "split")]
+    again = interrupt(resume[1:], monkeypatch, capsys, step=5)
+    assert again == resume
+    # The generic command resumes a text run as well, with the same rules.
+    assert main(["train", "--resume", str(tmp_path / "split")]) == 0
+    assert same_weights(tmp_path / "whole", tmp_path / "split")
+    assert main([*args, "--name", "split"]) == 2  # the refusal's advice is true now
+    assert f"resume it with --resume {tmp_path / 'split'}" in capsys.readouterr().err
+
+
+def test_text_train_runs_under_torchrun_with_two_processes(tmp_path):
+    root = tiny_set(tmp_path / "data")
+    proc = torchrun(2, "-m", "resnets.cli", "text", "train", "--root", str(root), "--out",
+                    str(tmp_path / "runs"), "--name", "ddp", *SMALL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["ddp"]
+    assert json.loads((tmp_path / "runs" / "ddp" / "summary.json").read_text())["steps"] == 2
+    assert proc.stdout.count("run directory:") == 1  # rank 0 alone reports
 
 
 def test_bad_rows_one_line_or_skipped(tmp_path, capsys):

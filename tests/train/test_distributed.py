@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from launching import environment, torchrun, torchrun_argv
 from resnets.cli import main
 from resnets.errors import ResnetsError
 from resnets.train import distributed as D
@@ -45,27 +46,6 @@ def config(out, name, *extra, settings=SETTINGS, epochs=2):
     overrides = parse_overrides([*settings, *extra, "device=cpu", f"epochs={epochs}",
                                  f"out_dir={out}", f"run_name={name}"])
     return recipe_config("synthetic-smoke", overrides)
-
-
-def environment():
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = str(torch.get_num_threads())  # the same arithmetic as in here
-    return env
-
-
-def torchrun_argv(nproc, *args, restarts=0, log_dir=None):
-    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            "--nproc_per_node", str(nproc), "--max-restarts", str(restarts),
-            "--monitor-interval", "0.1"]
-    if log_dir:
-        argv += ["--log-dir", str(log_dir), "--redirects", "3"]
-    return [*argv, *args]
-
-
-def torchrun(nproc, *args, timeout=120, **options):
-    return subprocess.run(torchrun_argv(nproc, *args, **options), capture_output=True,
-                          text=True, timeout=timeout, env=environment())
 
 
 def weights(run_dir):
