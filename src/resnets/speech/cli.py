@@ -2,6 +2,7 @@
 
     resnets speech demo OUT_DIR                       spoken words from espeak-ng
     resnets speech train --root DIR [--model res8] [key=value ...]
+    resnets speech train --resume RUN_DIR             continue a run (no --root)
     resnets speech evaluate RUN_DIR                   accuracy per word, confusion matrix
     resnets speech predict FILE.wav ... --checkpoint RUN_DIR
 """

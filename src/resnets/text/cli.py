@@ -2,6 +2,7 @@
 
     resnets text demo OUT_DIR                         a generated four-topic set
     resnets text train --root DIR [--model vdcnn9] [key=value ...]
+    resnets text train --resume RUN_DIR               continue a run (no --root)
     resnets text evaluate RUN_DIR                     accuracy per class, confusion matrix
     resnets text predict "some text" ... --checkpoint RUN_DIR
 """
