@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: ResNet-20 on the digits)")
     p.add_argument("--recipe", default=None, help="named recipe (see `resnets recipes`)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument("--config", metavar="FILE", help="settings from a JSON or YAML file with "
+                   "the keys of a run's config.json (over the recipe, under flags)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved configuration and exit (feed it to --config)")
+    p.add_argument("--format", choices=("json", "yaml"), default="json",
+                   help="--print-config's format")
     for flag, (key, typ) in TRAIN_FLAGS.items():
         p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None,
                        help=f"shorthand for {key}=...")
@@ -120,6 +126,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         if env.rank:  # the same mistake in every process: rank 0 reports it
             return 2
         raise
+    if args.print_config:
+        from .train.config_file import config_text
+
+        if not env.rank:
+            print(config_text(cfg, args.format), end="")
+        return 0
     try:
         summary = distributed.run(cfg, resume_dir=args.resume, env=env)
     except ResnetsError as exc:
@@ -137,21 +149,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def train_config(args: argparse.Namespace):
-    """The run's configuration: a recipe, or a resumed run's own, with the overrides."""
+    """The run's configuration: a recipe, or a resumed run's own, with the overrides.
+
+    Lowest first: defaults, --recipe, --config FILE, the shorthand flags, key=value."""
     from .train.config import apply_overrides, parse_overrides, validate
-    from .train.recipes import DEFAULT_RECIPE, recipe_config
+    from .train.config_file import resolve_train_config
     from .train.setup import load_run_config
 
-    overrides = parse_overrides(args.overrides)
-    for flag, (key, _) in TRAIN_FLAGS.items():
-        if getattr(args, flag) is not None:
-            overrides[key] = str(getattr(args, flag))
+    settings = parse_overrides(args.overrides)
+    flags = {key: str(getattr(args, flag)) for flag, (key, _) in TRAIN_FLAGS.items()
+             if getattr(args, flag) is not None}
     if args.resume:
-        if args.recipe:
-            raise ResnetsError("--resume continues a run with its own recipe; drop --recipe")
-        cfg = apply_overrides(load_run_config(args.resume), overrides)
+        if args.recipe or args.config:
+            raise ResnetsError("--resume continues a run with its own config.json; drop "
+                               + ("--recipe" if args.recipe else "--config"))
+        cfg = apply_overrides(load_run_config(args.resume), {**flags, **settings})
     else:
-        cfg = recipe_config(args.recipe or DEFAULT_RECIPE, overrides)
+        cfg = resolve_train_config(args.recipe, args.config, flags, settings)
     validate(cfg)  # before a process group, a run directory or any data
     return cfg
 
