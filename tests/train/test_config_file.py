@@ -6,7 +6,7 @@ import json
 import pytest
 
 from resnets.errors import ResnetsError
-from resnets.train.config import TrainConfig, to_dict
+from resnets.train.config import TrainConfig
 from resnets.train.config_file import (apply_config_file, config_text, read_config_file,
                                        resolve_train_config)
 from resnets.train.recipes import recipe_config
@@ -73,7 +73,7 @@ def test_the_files_recipe_key_picks_the_recipe(tmp_path):
     ("c.yaml", "", "holds null"),
     ("c.yaml", "optim: {lrr: 0.1}", "unknown setting 'optim.lrr' (did you mean 'optim.lr'"),
     ("c.json", '{"optimm": {"lr": 0.1}}', "unknown setting 'optimm' (did you mean 'optim'"),
-    ("c.yaml", "optim: 0.1", "'optim' is a number, not a mapping of optim.* settings"),
+    ("c.yaml", "optim: 0.1", "'optim' is a float, not a dict of optim.* settings"),
     ("c.yaml", "epochs: '3'", "'epochs' is a string ('3'), expected int"),
     ("c.json", '{"optim": {"nesterov": 1}}', "'optim.nesterov' is a number"),
     ("c.json", '{"epochs": 2.5}', "'epochs' is a number (2.5), expected int"),

@@ -25,7 +25,7 @@ import yaml
 from ..errors import ResnetsError, did_you_mean
 from ..readback import (MAX_JSON_DEPTH, check_keys, field_kinds, json_type,
                         read_json, read_text, refusal)
-from .config import TrainConfig, apply_overrides, to_dict
+from .config import TrainConfig, apply_overrides, dotted_pairs, to_dict
 
 MAX_CONFIG_BYTES = 1 << 20  # a config.json is about 2 kB
 FORMATS = {".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
@@ -97,15 +97,7 @@ def _dotted_settings(data: dict[str, Any], cls: type, where: str) -> dict[str, A
     kinds = {k: v for k, v in field_kinds(cls).items() if k not in sections}
     for name, section in sections.items():
         kinds.update({f"{name}.{k}": v for k, v in field_kinds(section).items()})
-    pairs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in sections and not isinstance(value, dict):
-            raise ResnetsError(f"{where}: {key!r} is {json_type(value)}, not a mapping of "
-                               f"{key}.* settings")
-        if key in sections:
-            pairs.update({f"{key}.{k}": v for k, v in value.items()})
-        else:
-            pairs[str(key)] = value
+    pairs = dotted_pairs(data, sections, where)
     for key in pairs:
         if key not in kinds:
             known = [*sections, *kinds]
