@@ -265,6 +265,9 @@ def test_flags_and_settings_win_over_the_file_and_resume_refuses_it(tmp_path, ca
     assert main(["train", "--resume", str(tmp_path), "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "drop --config" in err and err.count("\n") == 1
+    assert main(["train", "--format", "yaml", "--out", str(tmp_path / "runs")]) == 2
+    assert "add --print-config" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_bad_config_file_is_one_line_and_exit_2(tmp_path, capsys):

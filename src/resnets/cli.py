@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "the keys of a run's config.json (over the recipe, under flags)")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration and exit (feed it to --config)")
-    p.add_argument("--format", choices=("json", "yaml"), default="json",
-                   help="--print-config's format")
+    p.add_argument("--format", choices=("json", "yaml"), default=None,
+                   help="--print-config's format (default: json)")
     for flag, (key, typ) in TRAIN_FLAGS.items():
         p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None,
                        help=f"shorthand for {key}=...")
@@ -130,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .train.config_file import config_text
 
         if not env.rank:
-            print(config_text(cfg, args.format), end="")
+            print(config_text(cfg, args.format or "json"), end="")
         return 0
     try:
         summary = distributed.run(cfg, resume_dir=args.resume, env=env)
@@ -156,6 +156,9 @@ def train_config(args: argparse.Namespace):
     from .train.config_file import resolve_train_config
     from .train.setup import load_run_config
 
+    if args.format and not args.print_config:
+        raise ResnetsError("--format is the format of --print-config; add --print-config "
+                           "or drop --format")
     settings = parse_overrides(args.overrides)
     flags = {key: str(getattr(args, flag)) for flag, (key, _) in TRAIN_FLAGS.items()
              if getattr(args, flag) is not None}
