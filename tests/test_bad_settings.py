@@ -88,13 +88,14 @@ FREE_TEXT = {"data.root", "model.pretrained", "out_dir", "run_name", "recipe", "
              "--train-images", "--val-images", "--images", "--data", "--train", "--val",
              "--checkpoint", "--resume", "--pretrained", "--attacks", "--strategy",
              "--budget", "--seeds", "--depths", "--models", "--show", "--recipe",
-             "--model", "--backbone", "--words", "overrides"}
+             "--model", "--backbone", "--words", "overrides", "--config"}
 # ... but a few get a wrong value all the same, to prove they are read before any work.
 TEXT_BAD = {"model.name": ["res9000"], "model.shortcut": ["Z"], "--model": ["res9000"],
             "--backbone": ["res9000"], "--recipe": ["cifar10-resnet21"],
             "--show": ["cifar10-resnet21"], "--strategy": ["replya"], "--budget": ["-5"],
             "--seeds": ["-1"], "--depths": ["21"], "--attacks": ["sqare"],
             "--models": ["resnet19"], "train --data": ["cifar11"],
+            "--config": ["no-such.yaml"],
             "continual --data": ["cifar11"],
             **{f"experiment {name} --data": ["cifar11"] for name in NAMES}}
 

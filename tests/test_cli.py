@@ -223,3 +223,57 @@ def test_a_real_ctrl_c_during_start_up_exits_130_without_a_traceback(tmp_path):
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "resnets train: interrupted (Ctrl-C)"
     assert not list(tmp_path.iterdir())  # nothing was started
+
+
+def test_print_config_is_the_config_json_of_the_run_it_describes(run_dir, tmp_path, capsys):
+    capsys.readouterr()
+    argv = ["train", *TINY, "--out", str(run_dir.parent), "--name", "cli", "--print-config"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == (run_dir / "config.json").read_text()
+    # A run's own config.json fed back: the same settings, in a run directory of its own.
+    assert main(["train", "--config", str(run_dir / "config.json"), "--print-config"]) == 0
+    assert capsys.readouterr().out == (run_dir / "config.json").read_text()
+    assert main(["train", "--config", str(run_dir / "config.json")]) == 2
+    assert f"resume it with --resume {run_dir}" in capsys.readouterr().err
+    assert main(["train", "--config", str(run_dir / "config.json"), "--name", "again",
+                 "--print-config"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again == {**json.loads((run_dir / "config.json").read_text()), "run_name": "again"}
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_printed_config_fed_back_trains_the_same_run(fmt, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", *TINY, "--out", str(out), "--print-config", "--format", fmt]) == 0
+    assert not out.exists()  # printing reads no data and makes nothing
+    path = tmp_path / f"run.{fmt}"
+    path.write_text(capsys.readouterr().out)
+    assert main(["train", "--config", str(path)]) == 0
+    capsys.readouterr()
+    [made] = out.iterdir()  # the run's default name, as with the original flags
+    assert main(["train", *TINY, "--out", str(out), "--print-config"]) == 0
+    assert (made / "config.json").read_text() == capsys.readouterr().out
+
+
+def test_flags_and_settings_win_over_the_file_and_resume_refuses_it(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 3\nseed: 5\noptim: {lr: 0.01}\n")
+    assert main(["train", "--config", str(path), "--epochs", "4", "epochs=6", "seed=9",
+                 "--print-config"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert (cfg["epochs"], cfg["seed"], cfg["optim"]["lr"]) == (6, 9, 0.01)
+    assert main(["train", "--resume", str(tmp_path), "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "drop --config" in err and err.count("\n") == 1
+    assert main(["train", "--format", "yaml", "--out", str(tmp_path / "runs")]) == 2
+    assert "add --print-config" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_bad_config_file_is_one_line_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim: {lrr: 0.1}\n")
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"resnets: error: --config {str(path)!r}: unknown setting")
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists()

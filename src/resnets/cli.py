@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: ResNet-20 on the digits)")
     p.add_argument("--recipe", default=None, help="named recipe (see `resnets recipes`)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument("--config", metavar="FILE", help="settings from a JSON or YAML file with "
+                   "the keys of a run's config.json (over the recipe, under flags)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved configuration and exit (feed it to --config)")
+    p.add_argument("--format", choices=("json", "yaml"), default=None,
+                   help="--print-config's format (default: json)")
     for flag, (key, typ) in TRAIN_FLAGS.items():
         p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None,
                        help=f"shorthand for {key}=...")
@@ -113,6 +119,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train; under torchrun this runs in every process, and rank 0 prints."""
     from .train.launch import launch
 
+    if args.print_config:  # the resolved settings, nothing read or written
+        from .train.config_file import config_text
+
+        print(config_text(train_config(args), args.format or "json"), end="")
+        return 0
     return launch(lambda: train_config(args), args.resume, print_train_summary)
 
 
@@ -125,21 +136,26 @@ def print_train_summary(summary: dict) -> None:
 
 
 def train_config(args: argparse.Namespace):
-    """The run's configuration: a recipe, or a resumed run's own, with the overrides."""
+    """The run's configuration: a recipe, or a resumed run's own, with the overrides.
+
+    Lowest first: defaults, --recipe, --config FILE, the shorthand flags, key=value."""
     from .train.config import apply_overrides, parse_overrides, validate
-    from .train.recipes import DEFAULT_RECIPE, recipe_config
+    from .train.config_file import resolve_train_config
     from .train.setup import load_run_config
 
-    overrides = parse_overrides(args.overrides)
-    for flag, (key, _) in TRAIN_FLAGS.items():
-        if getattr(args, flag) is not None:
-            overrides[key] = str(getattr(args, flag))
+    if args.format and not args.print_config:
+        raise ResnetsError("--format is the format of --print-config; add --print-config "
+                           "or drop --format")
+    settings = parse_overrides(args.overrides)
+    flags = {key: str(getattr(args, flag)) for flag, (key, _) in TRAIN_FLAGS.items()
+             if getattr(args, flag) is not None}
     if args.resume:
-        if args.recipe:
-            raise ResnetsError("--resume continues a run with its own recipe; drop --recipe")
-        cfg = apply_overrides(load_run_config(args.resume), overrides)
+        if args.recipe or args.config:
+            raise ResnetsError("--resume continues a run with its own config.json; drop "
+                               + ("--recipe" if args.recipe else "--config"))
+        cfg = apply_overrides(load_run_config(args.resume), {**flags, **settings})
     else:
-        cfg = recipe_config(args.recipe or DEFAULT_RECIPE, overrides)
+        cfg = resolve_train_config(args.recipe, args.config, flags, settings)
     validate(cfg)  # before a process group, a run directory or any data
     return cfg
 

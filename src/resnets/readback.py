@@ -43,8 +43,8 @@ def read_json(path: str | os.PathLike, what: str = "file", fix: str = "",
     ``what`` names the file in messages ("run config"), ``fix`` says what to do about a bad
     one (default: restore it from a copy or delete it).
     """
-    refuse = _refusal(path, what, fix)
-    return _parse_object(_read_text(path, refuse, max_bytes), refuse, max_depth)
+    refuse = refusal(path, what, fix)
+    return _parse_object(read_text(path, refuse, max_bytes), refuse, max_depth)
 
 
 def read_json_lines(path: str | os.PathLike, what: str = "file", fix: str = "",
@@ -52,24 +52,27 @@ def read_json_lines(path: str | os.PathLike, what: str = "file", fix: str = "",
                     ) -> list[dict[str, Any]]:
     """The JSON objects of a JSON-lines file (metrics.jsonl), each checked as by
     :func:`read_json`; blank lines are skipped."""
-    refuse = _refusal(path, what, fix)
+    refuse = refusal(path, what, fix)
     rows = []
-    for number, line in enumerate(_read_text(path, refuse, max_bytes).splitlines(), 1):
+    for number, line in enumerate(read_text(path, refuse, max_bytes).splitlines(), 1):
         if line.strip():
             rows.append(_parse_object(line, lambda problem: refuse(f"line {number} {problem}"),
                                       max_depth))
     return rows
 
 
-def _refusal(path: str | os.PathLike, what: str, fix: str) -> Callable[[str], ReadBackError]:
+def refusal(path: str | os.PathLike, what: str, fix: str) -> Callable[[str], ReadBackError]:
+    """A maker of the one-line error about ``path``: ``refuse(problem)`` names the file,
+    the problem and ``fix`` (default: restore it from a copy or delete it)."""
     def refuse(problem: str) -> ReadBackError:
         return ReadBackError(f"{what} {str(path)!r} {problem}; "
                              f"{fix or 'restore it from a copy or delete it'}")
     return refuse
 
 
-def _read_text(path: str | os.PathLike, refuse: Callable[[str], ReadBackError],
+def read_text(path: str | os.PathLike, refuse: Callable[[str], ReadBackError],
                max_bytes: int) -> str:
+    """The text of ``path``, read with a size limit as UTF-8; a fault is ``refuse(...)``."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -96,7 +99,7 @@ def _parse_object(text: str, refuse: Callable[[str], ReadBackError],
     except RecursionError:  # only reachable with a max_depth above the parser's limit
         raise refuse("nests too deeply to be parsed") from None
     if not isinstance(data, dict):
-        raise refuse(f"holds {_json_type(data)}, not an object")
+        raise refuse(f"holds {json_type(data)}, not an object")
     return data
 
 
@@ -115,7 +118,7 @@ def json_depth(text: str, stop_above: int) -> int:
     return deepest
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     """``value``'s JSON type with its article: "an array", "a string", "null"."""
     names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
              int: "a number", float: "a number", type(None): "null"}
@@ -127,7 +130,7 @@ def check_keys(data: Mapping[str, Any], expected: Mapping[str, type | tuple[type
     """Refuse in one line a key of ``data`` not in ``expected``, a missing one (unless
     ``optional``) or a value whose type is not the expected one (a bool is no number)."""
     if not isinstance(data, Mapping):
-        raise ReadBackError(f"{where} is {_json_type(data)}, not an object of settings")
+        raise ReadBackError(f"{where} is {json_type(data)}, not an object of settings")
     unknown = [k for k in data if k not in expected]
     if unknown:
         raise ReadBackError(f"{where} has unknown keys {', '.join(map(repr, unknown))}; "
@@ -140,7 +143,7 @@ def check_keys(data: Mapping[str, Any], expected: Mapping[str, type | tuple[type
         kinds = expected[key] if isinstance(expected[key], tuple) else (expected[key],)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join(k.__name__ for k in kinds)
-            raise ReadBackError(f"{where}: {key!r} is {_json_type(value)} ({value!r:.40}), "
+            raise ReadBackError(f"{where}: {key!r} is {json_type(value)} ({value!r:.40}), "
                                 f"expected {names}")
 
 

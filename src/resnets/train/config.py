@@ -11,7 +11,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 from ..errors import ResnetsError, did_you_mean
 from ..limits import (BATCH_MAX, DEVICE, FLAG, FRACTION, SEED, TEXT, Limit, check_fields,
@@ -191,15 +191,7 @@ def from_dict(data: Any, source: str = "the configuration") -> TrainConfig:
     """
     if not isinstance(data, dict):
         raise ResnetsError(f"{source} is a {type(data).__name__}, not a dict of settings")
-    types_, pairs = field_types(), {}
-    for key, value in data.items():
-        if key in SECTIONS and not isinstance(value, dict):
-            raise ResnetsError(f"{source}: {key!r} is a {type(value).__name__}, not a dict of "
-                               f"{key}.* settings")
-        if key in SECTIONS:
-            pairs.update({f"{key}.{k}": v for k, v in value.items()})
-        else:
-            pairs[key] = value
+    types_, pairs = field_types(), dotted_pairs(data, SECTIONS, source)
     unknown = [k for k in pairs if k not in types_]
     missing = [k for k in types_ if k not in pairs]
     if unknown or missing:
@@ -215,6 +207,21 @@ def from_dict(data: Any, source: str = "the configuration") -> TrainConfig:
         return apply_overrides(TrainConfig(), pairs)
     except ResnetsError as exc:
         raise ResnetsError(f"{source}: {exc}") from None
+
+
+def dotted_pairs(data: dict[str, Any], sections: Iterable[str], source: str) -> dict[str, Any]:
+    """``{"optim": {"lr": 0.1}, "epochs": 3}`` -> ``{"optim.lr": 0.1, "epochs": 3}``; a
+    section that is not a dict is one line starting with ``source``."""
+    pairs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in sections and not isinstance(value, dict):
+            raise ResnetsError(f"{source}: {key!r} is a {type(value).__name__}, not a dict of "
+                               f"{key}.* settings")
+        if key in sections:
+            pairs.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            pairs[str(key)] = value
+    return pairs
 
 
 def field_types() -> dict[str, Any]:

@@ -1,0 +1,148 @@
+"""``--config FILE``: a training configuration read from a JSON or YAML file.
+
+The file has the nested keys of a run's ``config.json`` (``to_dict`` of the configuration);
+any subset will do, the keys it leaves out keep their values from below. The file is user
+input: it is read with the size, UTF-8, top-level-mapping and depth limits of
+:mod:`resnets.readback`, YAML with ``safe_load`` only, and an unknown key, a value of the
+wrong type or one outside its limit is one line naming the file and the key.
+
+What wins, lowest first: the defaults, ``--recipe``, ``--config FILE``, the shorthand flags
+(``--epochs``), ``key=value`` settings (:func:`resolve_train_config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ResnetsError, did_you_mean
+from ..readback import (MAX_JSON_DEPTH, check_keys, field_kinds, json_type,
+                        read_json, read_text, refusal)
+from .config import TrainConfig, apply_overrides, dotted_pairs, to_dict
+
+MAX_CONFIG_BYTES = 1 << 20  # a config.json is about 2 kB
+FORMATS = {".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
+FIX = "write it as --print-config prints one"
+
+# PyYAML follows YAML 1.1, where 1e-4 (no dot) is a string; a config means the number.
+_EXPONENT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, reading 1e-4 as a number."""
+
+
+_ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT, list("-+0123456789."))
+# Tokens that open and close a YAML collection, for the depth count.
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
+         yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def read_config_file(path: str | os.PathLike, cls: type = TrainConfig,
+                     option: str = "--config") -> dict[str, Any]:
+    """The settings of the JSON or YAML file ``path`` as dotted keys of the dataclass
+    ``cls`` (``{"optim.lr": 0.05}``), each of its field's JSON type; limits are checked
+    when they are applied (:func:`apply_config_file`)."""
+    kind = FORMATS.get(Path(path).suffix.lower())
+    if kind is None:
+        raise ResnetsError(f"{option} {str(path)!r}: name a .json, .yaml or .yml file")
+    what = f"{option} {kind} file"
+    if kind == "JSON":
+        data = read_json(path, what, FIX, max_bytes=MAX_CONFIG_BYTES)
+    else:
+        refuse = refusal(path, what, FIX)
+        data = _parse_yaml(read_text(path, refuse, MAX_CONFIG_BYTES), refuse)
+    return _dotted_settings(data, cls, f"{option} {str(path)!r}")
+
+
+def _parse_yaml(text: str, refuse, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """The mapping in YAML ``text``: its depth counted from the tokens before the (recursive)
+    parser runs; anchors refused, as a config needs none and aliases can multiply it."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=_ConfigLoader):
+            if isinstance(token, (yaml.AnchorToken, yaml.AliasToken)):
+                raise refuse("uses a YAML anchor or alias (&name, *name)")
+            depth += isinstance(token, _OPEN) - isinstance(token, _CLOSE)
+            if depth > max_depth:
+                raise refuse(f"nests more than {max_depth} levels deep")
+        data = yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader: no objects, no code
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise refuse(f"is not valid YAML ({where}{problem})") from None
+    if not isinstance(data, dict):
+        raise refuse(f"holds {json_type(data)}, not a mapping of settings")
+    return data
+
+
+def _sections(cls: type) -> dict[str, type]:
+    """The fields of ``cls`` that are configurations of their own (``model``, ``optim``)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)
+            if dataclasses.is_dataclass(hints[f.name])}
+
+
+def _dotted_settings(data: dict[str, Any], cls: type, where: str) -> dict[str, Any]:
+    sections = _sections(cls)
+    kinds = {k: v for k, v in field_kinds(cls).items() if k not in sections}
+    for name, section in sections.items():
+        kinds.update({f"{name}.{k}": v for k, v in field_kinds(section).items()})
+    pairs = dotted_pairs(data, sections, where)
+    for key in pairs:
+        if key not in kinds:
+            known = [*sections, *kinds]
+            raise ResnetsError(f"{where}: unknown setting {key!r}{did_you_mean(key, known)}; "
+                               "--print-config shows every key")
+    check_keys(pairs, kinds, where, optional=kinds)
+    return pairs
+
+
+def apply_config_file(cfg: TrainConfig, path: str | os.PathLike,
+                      option: str = "--config") -> TrainConfig:
+    """``cfg`` with the settings of the file ``path``; a bad one is one line naming both."""
+    return _apply(cfg, read_config_file(path, TrainConfig, option), f"{option} {str(path)!r}")
+
+
+def _apply(cfg: TrainConfig, pairs: dict[str, Any], where: str) -> TrainConfig:
+    try:
+        return apply_overrides(cfg, pairs)
+    except ResnetsError as exc:
+        raise ResnetsError(f"{where}: {exc}") from None
+
+
+def resolve_train_config(recipe: str | None, config_file: str | None,
+                         flags: dict[str, str], settings: dict[str, str]) -> TrainConfig:
+    """The configuration of a new run: the defaults, the recipe (``--recipe``, or the file's
+    ``recipe`` key), the file, the shorthand ``flags``, the ``key=value`` settings."""
+    from .recipes import DEFAULT_RECIPE, recipe_config
+
+    pairs = read_config_file(config_file) if config_file else {}
+    named = pairs.get("recipe") or None
+    if recipe and named and recipe != named:
+        raise ResnetsError(f"--recipe {recipe} and --config {config_file!r} (recipe "
+                           f"{named}) disagree; drop one")
+    try:
+        cfg = recipe_config(named or recipe or DEFAULT_RECIPE)
+    except ResnetsError as exc:
+        raise (ResnetsError(f"--config {config_file!r}: {exc}") if named else exc) from None
+    cfg = _apply(cfg, pairs, f"--config {config_file!r}")
+    return apply_overrides(cfg, {**flags, **settings})
+
+
+def config_text(cfg: Any, fmt: str = "json") -> str:
+    """``cfg`` as ``--print-config`` prints it: the layout of ``config.json``, in JSON or
+    YAML; either read back by ``--config`` gives the same configuration."""
+    data = to_dict(cfg)
+    if fmt == "yaml":
+        return yaml.safe_dump(data, sort_keys=False)
+    return json.dumps(data, indent=2) + "\n"
