@@ -50,6 +50,7 @@ APP_COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     from .bench import SuiteConfig
+    from .train.config_file import add_config_arguments
 
     parser = Parser(prog="resnets", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -57,12 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: ResNet-20 on the digits)")
     p.add_argument("--recipe", default=None, help="named recipe (see `resnets recipes`)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
-    p.add_argument("--config", metavar="FILE", help="settings from a JSON or YAML file with "
-                   "the keys of a run's config.json (over the recipe, under flags)")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved configuration and exit (feed it to --config)")
-    p.add_argument("--format", choices=("json", "yaml"), default=None,
-                   help="--print-config's format (default: json)")
+    add_config_arguments(p, over="the recipe")
     for flag, (key, typ) in TRAIN_FLAGS.items():
         p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None,
                        help=f"shorthand for {key}=...")
@@ -140,12 +136,10 @@ def train_config(args: argparse.Namespace):
 
     Lowest first: defaults, --recipe, --config FILE, the shorthand flags, key=value."""
     from .train.config import apply_overrides, parse_overrides, validate
-    from .train.config_file import resolve_train_config
+    from .train.config_file import check_print_config_format, resolve_train_config
     from .train.setup import load_run_config
 
-    if args.format and not args.print_config:
-        raise ResnetsError("--format is the format of --print-config; add --print-config "
-                           "or drop --format")
+    check_print_config_format(args.format, args.print_config)
     settings = parse_overrides(args.overrides)
     flags = {key: str(getattr(args, flag)) for flag, (key, _) in TRAIN_FLAGS.items()
              if getattr(args, flag) is not None}

@@ -81,6 +81,24 @@ def test_speech_train_needs_root_or_resume_and_resumes_only_speech_runs(tmp_path
     assert "not speech; resume it with `resnets train --resume`" in capsys.readouterr().err
 
 
+def test_printed_config_fed_back_trains_the_same_speech_run(commands, tmp_path, capsys):
+    args = ["speech", "train", "--root", str(commands), "--out", str(tmp_path / "runs"),
+            "iterations=1", *TRAIN]
+    assert main([*args, "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed)["model"]["name"] == "res8_narrow"
+    (tmp_path / "run.json").write_text(printed)
+    assert main(["speech", "train", "--config", str(tmp_path / "run.json")]) == 0
+    [made] = (tmp_path / "runs").iterdir()
+    assert (made / "config.json").read_text() == printed
+    # The file sits over this command's defaults: what it leaves out keeps them.
+    (tmp_path / "part.yaml").write_text(f"data: {{root: {commands}}}\n")
+    capsys.readouterr()
+    assert main(["speech", "train", "--config", str(tmp_path / "part.yaml"),
+                 "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"]["name"] == "res8"
+
+
 def test_speech_train_runs_under_torchrun_with_two_processes(commands, tmp_path):
     proc = torchrun(2, "-m", "resnets.cli", "speech", "train", "--root", str(commands),
                     "--out", str(tmp_path / "runs"), "--name", "ddp", "iterations=2", *TRAIN)

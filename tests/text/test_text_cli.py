@@ -149,3 +149,39 @@ def test_demo_on_a_full_disk_is_one_line(full_disk, capsys):
     assert main(["text", "demo", str(full_disk / "demo")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no space left on device" in err
+
+
+def test_printed_config_fed_back_trains_the_same_run(tmp_path, capsys):
+    root = tiny_set(tmp_path / "data")
+    args = ["text", "train", "--root", str(root), "--out", str(tmp_path / "runs"), *SMALL]
+    assert main([*args, "--print-config", "--format", "yaml"]) == 0
+    assert not (tmp_path / "runs").exists()  # printing reads no data and makes nothing
+    path = tmp_path / "run.yaml"
+    path.write_text(capsys.readouterr().out)
+    assert main(["text", "train", "--config", str(path)]) == 0
+    capsys.readouterr()
+    [made] = (tmp_path / "runs").iterdir()
+    assert main([*args, "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert (made / "config.json").read_text() == printed
+    # The run's config.json fed back is the same configuration; flags still win over it.
+    assert main(["text", "train", "--config", str(made / "config.json"), "--print-config"]) == 0
+    assert capsys.readouterr().out == printed
+    assert main(["text", "train", "--config", str(path), "--lr", "0.5", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["optim"]["lr"] == 0.5
+
+
+def test_config_file_refusals_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "c.json"
+    bad.write_text('{"optim": {"lrr": 0.1}}')
+    speech = tmp_path / "s.yaml"
+    speech.write_text("data: {dataset: speech, root: x}\n")
+    for argv, says in (
+            (["--config", str(bad)], f"--config {str(bad)!r}: unknown setting 'optim.lrr'"),
+            (["--config", str(speech)], "is for speech data"),
+            (["--resume", str(tmp_path), "--config", str(bad)], "drop --config"),
+            (["--root", str(tmp_path), "--format", "yaml"], "add --print-config")):
+        assert main(["text", "train", "--out", str(tmp_path / "runs"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()

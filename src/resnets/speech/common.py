@@ -20,6 +20,7 @@ import torch
 
 from ..errors import DataError, ResnetsError
 from ..limits import arg, integer
+from ..train.config_file import add_config_arguments
 
 
 @dataclass
@@ -74,6 +75,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, default_model: str) -> 
     parser.add_argument("--name", default=None, help="run directory name (run_name)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="leave unreadable files/rows out and count them instead of failing")
+    add_config_arguments(parser, over="this command's defaults")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="any training setting, e.g. optim.weight_decay=1e-4")
 
@@ -84,17 +86,28 @@ def train_command(args: argparse.Namespace, dataset: str, defaults: dict[str, st
 
     The run starts through the one launch path of ``resnets train``: torchrun, restarts and
     the resume rules of :mod:`resnets.train.resume` are the same for every command."""
+    from ..train.config_file import config_text
     from ..train.launch import launch
 
+    if args.print_config:  # the resolved settings, nothing read or written
+        cfg = train_config(args, dataset, defaults)
+        print(config_text(cfg, args.format or "json"), end="")
+        return 0
     return launch(lambda: train_config(args, dataset, defaults), args.resume,
                   print_summary)
 
 
 def train_config(args: argparse.Namespace, dataset: str, defaults: dict[str, str]):
-    """The run's configuration: a new run's, or the resumed run's own with the changes."""
-    from ..train.config import TrainConfig, apply_overrides, parse_overrides
+    """The run's configuration: a new run's, or the resumed run's own with the changes.
+
+    Lowest first: ``TrainConfig``'s defaults, this command's ``defaults``, ``--config
+    FILE``, the flags, ``key=value``; the dataset and ``source`` are the command's."""
+    from ..train.config import TrainConfig, apply_overrides, parse_overrides, validate
+    from ..train.config_file import (apply_config_pairs, check_print_config_format,
+                                     read_config_file)
     from ..train.setup import load_run_config
 
+    check_print_config_format(args.format, args.print_config)
     flags = {"data.root": args.root, "model.name": args.model, "epochs": args.epochs,
              "batch_size": args.batch_size, "optim.lr": args.lr, "out_dir": args.out,
              "run_name": args.name, "data.skip_corrupt": args.skip_bad or None}
@@ -104,17 +117,29 @@ def train_config(args: argparse.Namespace, dataset: str, defaults: dict[str, str
         raise ResnetsError(f"`resnets {dataset} train` trains on {dataset} data; drop "
                            "data.dataset= (or use `resnets train`)")
     if args.resume:
+        if args.config:
+            raise ResnetsError("--resume continues a run with its own config.json; drop "
+                               "--config")
         cfg = load_run_config(args.resume)
         if cfg.data.dataset != dataset:
             raise ResnetsError(f"{args.resume} is a run on {cfg.data.dataset} data, not "
                                f"{dataset}; resume it with `resnets train --resume`")
         return apply_overrides(cfg, given)
-    if args.root is None and "data.root" not in given:
+    where = f"--config {args.config!r}"
+    from_file = read_config_file(args.config) if args.config else {}
+    if from_file.get("data.dataset", dataset) != dataset:
+        raise ResnetsError(f"{where} is for {from_file['data.dataset']} data; "
+                           f"`resnets {dataset} train` trains on {dataset} data (use "
+                           "`resnets train --config`)")
+    if "data.root" not in {**from_file, **given}:
         raise ResnetsError("--root DIR is required: the data folder (or --resume RUN_DIR to "
                            "continue a run)")
-    settings = {**defaults, "model.name": args.default_model, **given,
-                "data.dataset": dataset, "source": f"resnets {dataset} train"}
-    return apply_overrides(TrainConfig(), settings)
+    cfg = apply_overrides(TrainConfig(), {**defaults, "model.name": args.default_model})
+    cfg = apply_config_pairs(cfg, from_file, where)
+    cfg = apply_overrides(cfg, {**given, "data.dataset": dataset,
+                                "source": f"resnets {dataset} train"})
+    validate(cfg)  # --print-config shows only a configuration that can run
+    return cfg
 
 
 def print_summary(summary: dict) -> None:

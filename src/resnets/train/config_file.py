@@ -12,6 +12,7 @@ What wins, lowest first: the defaults, ``--recipe``, ``--config FILE``, the shor
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -110,10 +111,12 @@ def _dotted_settings(data: dict[str, Any], cls: type, where: str) -> dict[str, A
 def apply_config_file(cfg: TrainConfig, path: str | os.PathLike,
                       option: str = "--config") -> TrainConfig:
     """``cfg`` with the settings of the file ``path``; a bad one is one line naming both."""
-    return _apply(cfg, read_config_file(path, TrainConfig, option), f"{option} {str(path)!r}")
+    return apply_config_pairs(cfg, read_config_file(path, TrainConfig, option),
+                              f"{option} {str(path)!r}")
 
 
-def _apply(cfg: TrainConfig, pairs: dict[str, Any], where: str) -> TrainConfig:
+def apply_config_pairs(cfg: Any, pairs: dict[str, Any], where: str) -> Any:
+    """``cfg`` with the settings ``pairs`` read from ``where``, which a refusal names."""
     try:
         return apply_overrides(cfg, pairs)
     except ResnetsError as exc:
@@ -135,8 +138,25 @@ def resolve_train_config(recipe: str | None, config_file: str | None,
         cfg = recipe_config(named or recipe or DEFAULT_RECIPE)
     except ResnetsError as exc:
         raise (ResnetsError(f"--config {config_file!r}: {exc}") if named else exc) from None
-    cfg = _apply(cfg, pairs, f"--config {config_file!r}")
+    cfg = apply_config_pairs(cfg, pairs, f"--config {config_file!r}")
     return apply_overrides(cfg, {**flags, **settings})
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, over: str = "the defaults") -> None:
+    """``--config FILE``, ``--print-config`` and ``--format`` of a training command."""
+    parser.add_argument("--config", metavar="FILE", help="settings from a JSON or YAML file "
+                        f"with the keys of a run's config.json (over {over}, under flags)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved configuration and exit (feed it to --config)")
+    parser.add_argument("--format", choices=("json", "yaml"), default=None,
+                        help="--print-config's format (default: json)")
+
+
+def check_print_config_format(fmt: str | None, print_config: bool) -> None:
+    """``--format`` says how ``--print-config`` prints; alone it would do nothing."""
+    if fmt and not print_config:
+        raise ResnetsError("--format is the format of --print-config; add --print-config "
+                           "or drop --format")
 
 
 def config_text(cfg: Any, fmt: str = "json") -> str:
