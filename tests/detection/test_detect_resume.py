@@ -1,6 +1,7 @@
 """`resnets detect train --resume`: an interrupted run, resumed, ends as an uninterrupted one."""
 
 import csv
+import json
 import shutil
 
 import pytest
@@ -83,6 +84,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(data, finished, tmp_path
     (["--lr", "0.1"], "drop --lr"),
     (["--train", "x.json", "--steps", "9"], "drop --train"),
     (["--skip-bad", "--fpn-channels", "16"], "drop --skip-bad --fpn-channels"),
+    (["--config", "c.yaml", "--steps", "9"], "drop --config"),
     ([], "already took 4 of its 4 steps; pass --steps N with N > 4"),
 ])
 def test_resume_refuses_other_settings(finished, capsys, extra, message):
@@ -184,3 +186,51 @@ def test_evaluate_refuses_wrong_checkpoint_metadata_before_building(finished, tm
     assert main(["detect", "evaluate", str(path), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert message in err and str(path) in err and len(err.strip().splitlines()) == 1
+
+
+def test_printed_config_fed_back_reproduces_the_run(data, finished, tmp_path, capsys):
+    saved = json.loads((finished / "config.json").read_text())
+    settings = {k: v for k, v in saved.items() if k not in ("classes", "category_ids")}
+    # The run's options, printed: its config.json less what the run read from its data.
+    assert main(["detect", "train", *data, *MODEL, *LOOP, "--out-dir", str(finished.parent),
+                 "--run-name", "whole", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out) == settings
+    # Its config.json fed back, printed as YAML with a new out-dir, trains the same run.
+    runs = tmp_path / "runs"
+    assert main(["detect", "train", "--config", str(finished / "config.json"), "--out-dir",
+                 str(runs), "--print-config", "--format", "yaml"]) == 0
+    (tmp_path / "run.yaml").write_text(capsys.readouterr().out)
+    assert not runs.exists()  # printing reads no data and makes nothing
+    assert main(["detect", "train", "--config", str(tmp_path / "run.yaml")]) == 0
+    again = json.loads((runs / "whole" / "config.json").read_text())
+    assert again == {**saved, "loop": {**saved["loop"], "out_dir": str(runs)}}
+    assert metrics_table(runs / "whole") == metrics_table(finished)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("loop: {lrr: 0.1}", "unknown setting 'loop.lrr' (did you mean 'loop.lr'"),
+    ("loop: {lr: 100}", "loop.lr must be"),
+    ("detector: {min_size: '64'}", "'min_size' is a string ('64'), expected int"),
+    ("loop: 3", "'loop' is a number, not a mapping of loop.* settings"),
+    ("task: segmentation", "the config of a segmentation run, not detection"),
+    ("loop: {steps: 2}", "--train and --val required"),
+])
+def test_a_bad_config_file_is_one_line(tmp_path, capsys, text, message):
+    (tmp_path / "c.yaml").write_text(text + "\n")
+    argv = ["detect", "train", "--config", str(tmp_path / "c.yaml"), "--out-dir",
+            str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["c.yaml"]
+
+
+def test_options_win_over_the_config_file(data, tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("loop: {steps: 7, lr: 0.5}\n"
+                                     "detector: {backbone: resnet18}\n")
+    assert main(["detect", "train", *data, "--config", str(tmp_path / "c.yaml"), "--steps", "3",
+                 "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["loop"]["steps"], printed["loop"]["lr"]) == (3, 0.5)
+    assert printed["detector"]["backbone"] == "resnet18"
+    assert printed["loop"]["batch_size"] == 4  # left out: the option's default

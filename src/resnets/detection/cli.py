@@ -22,6 +22,8 @@ from ..limits import DEVICE, FRACTION, SEED, Parser, arg, integer
 from .loop import LoopConfig, add_config_args, config_from_args
 from .models import DetectorConfig
 from .resume import resume_changes
+from .run_config import TaskCommand, printed_config, with_config_file
+from ..train.config_file import add_config_arguments, check_print_config_format, config_text
 
 
 def add_synth_parser(sub: argparse._SubParsersAction, task: str) -> None:
@@ -54,6 +56,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="skip and count bad annotations and missing images instead of failing")
     add_resume_option(p)
+    add_config_arguments(p)
     add_config_args(p, DetectorConfig)
     add_config_args(p, LoopConfig)
 
@@ -64,19 +67,25 @@ def add_resume_option(p: argparse.ArgumentParser) -> None:
                    "and --workers may be given too)")
 
 
-def train_or_resume(args: argparse.Namespace, argv: list[str],
-                    add_options: Callable[[argparse.ArgumentParser], None],
-                    resume: Callable[..., dict], start: Callable[[], dict]) -> int:
+def train_or_resume(args: argparse.Namespace, argv: list[str], command: TaskCommand,
+                    resume: Callable[..., dict],
+                    start: Callable[[argparse.Namespace], dict]) -> int:
     """``train``: continue the run of --resume (given only the options it allows) or, with
-    --train and --val, ``start()`` a new one; print the summary."""
+    --train and --val (options or ``--config FILE``), ``start(args)`` a new one; print the
+    summary, or with --print-config the new run's settings."""
+    check_print_config_format(args.format, args.print_config)
     if args.resume:
-        summary = resume(args.resume, **resume_changes(add_options, argv[1:]))
+        summary = resume(args.resume, **resume_changes(command.add_options, argv[1:]))
     else:
+        args = with_config_file(args, argv[1:], command)
         missing = [f"--{name}" for name in ("train", "val") if not getattr(args, name)]
         if missing:
             raise ResnetsError(f"{' and '.join(missing)} required: the training and "
                                "validation data (or --resume RUN_DIR to continue a run)")
-        summary = start()
+        if args.print_config:  # the resolved settings, nothing read or written
+            print(config_text(printed_config(args, command), args.format or "json"), end="")
+            return 0
+        summary = start(args)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -129,11 +138,14 @@ def main(argv: list[str]) -> int:
     if args.action == "synth":
         return run_synth(args, "detection")
     if args.action == "train":
-        return train_or_resume(args, argv, add_train_options, tasks.resume_detector,
-                               lambda: tasks.train_detector(
-                                   args.train, args.val, config_from_args(DetectorConfig, args),
-                                   config_from_args(LoopConfig, args), args.train_images,
-                                   args.val_images, args.skip_bad))
+        command = TaskCommand("detection", DetectorConfig, add_train_options,
+                              lambda a: tasks.run_data(a.train, a.val, a.train_images,
+                                                       a.val_images, a.skip_bad))
+        return train_or_resume(args, argv, command, tasks.resume_detector,
+                               lambda a: tasks.train_detector(
+                                   a.train, a.val, config_from_args(DetectorConfig, a),
+                                   config_from_args(LoopConfig, a), a.train_images,
+                                   a.val_images, a.skip_bad))
     if args.action == "evaluate":
         metrics = tasks.evaluate_run(args.checkpoint, args.data, args.images, args.device,
                                      args.skip_bad)

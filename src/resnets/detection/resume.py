@@ -69,6 +69,7 @@ def load_resume(run_dir: str, task: str, model_config: type, **changes: Any) -> 
     return Resume(run, config, loop, state)
 
 
+MODEL_KEYS = {"detection": "detector", "segmentation": "segmenter"}  # config.json's key
 # What detect/segment train write into a run's config.json (detection/train.py and
 # segmentation/train.py build it): top-level keys and the keys of its "data".
 RUN_KEYS = {
@@ -89,7 +90,7 @@ def check_run_config(config: dict[str, Any], task: str, model_config: type,
                      where: str) -> None:
     """Every key of a run's config.json known, present and of its type, in one line."""
     check_keys(config, RUN_KEYS[task], where)
-    model_key = "detector" if task == "detection" else "segmenter"
+    model_key = MODEL_KEYS[task]
     check_keys(config[model_key], field_kinds(model_config),
                f"{where}: {model_key!r}")
     check_keys(config["data"], DATA_KEYS[task], f"{where}: 'data'")
@@ -115,13 +116,27 @@ def resume_changes(add_options: Callable[[argparse.ArgumentParser], None],
     :data:`RESUME_CHANGES` (and --resume) is refused with one line naming it, even when it
     repeats the run's own value: the run's settings come from its config.json.
     """
-    parser = argparse.ArgumentParser(add_help=False)
-    add_options(parser)
-    flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
-    unset = object()  # argparse fills in a default only where the namespace lacks the name
-    given = vars(parser.parse_args(argv, argparse.Namespace(**dict.fromkeys(flags, unset))))
-    given = {k: v for k, v in given.items() if v is not unset and k != "resume"}
-    refuse_other_changes([flags[k] for k in given if k not in RESUME_CHANGES],
+    given = given_options(add_options, argv)
+    given.pop("resume", None)
+    flags = option_actions(add_options)
+    refuse_other_changes([flags[k].option_strings[0] for k in given if k not in RESUME_CHANGES],
                          [f"--{k}" for k in RESUME_CHANGES])
     return given
+
+
+def option_actions(add_options: Callable[[argparse.ArgumentParser], None],
+                   parser: argparse.ArgumentParser | None = None) -> dict[str, argparse.Action]:
+    """The options ``add_options`` adds to ``parser`` (a new one), keyed by their ``dest``."""
+    parser = parser or argparse.ArgumentParser(add_help=False)
+    add_options(parser)
+    return {a.dest: a for a in parser._actions if a.option_strings}
+
+
+def given_options(add_options: Callable[[argparse.ArgumentParser], None],
+                  argv: list[str]) -> dict[str, Any]:
+    """The options written on the command line ``argv`` (not their defaults), by ``dest``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    unset = object()  # argparse fills in a default only where the namespace lacks the name
+    blank = argparse.Namespace(**dict.fromkeys(option_actions(add_options, parser), unset))
+    return {k: v for k, v in vars(parser.parse_args(argv, blank)).items() if v is not unset}
 

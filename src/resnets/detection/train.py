@@ -35,7 +35,7 @@ DETECTIONS_FILE = "detections.json"  # predict's results, beside the drawn image
 def load_split(annotations: str | os.PathLike, images: str | os.PathLike | None = None,
                skip_bad: bool = False) -> tuple[CocoSet, Path]:
     """A checked COCO split; images default to the ``images`` folder beside the JSON."""
-    image_dir = Path(images) if images else Path(annotations).parent / "images"
+    image_dir = image_folder(annotations, images)
     coco = read_coco(annotations, image_dir, skip_bad)
     if coco.skipped:
         print(f"{annotations}: skipped " + ", ".join(f"{n} ({reason})" for reason, n
@@ -43,6 +43,20 @@ def load_split(annotations: str | os.PathLike, images: str | os.PathLike | None 
     if not coco.images:
         raise DataError(f"{annotations}: no usable image; check the image folder {image_dir}")
     return coco, image_dir
+
+
+def image_folder(annotations: str | os.PathLike, images: str | os.PathLike | None) -> Path:
+    """The folder of a split's images: ``images``, or ``images/`` beside the JSON."""
+    return Path(images) if images else Path(annotations).parent / "images"
+
+
+def run_data(train: str, val: str, train_images: str | None, val_images: str | None,
+             skip_bad: bool) -> dict[str, Any]:
+    """The ``data`` of a run's config.json: where its data is, as absolute paths."""
+    return {"train": os.path.abspath(train),
+            "train_images": os.path.abspath(image_folder(train, train_images)),
+            "val": os.path.abspath(val),
+            "val_images": os.path.abspath(image_folder(val, val_images)), "skip_bad": skip_bad}
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -79,9 +93,7 @@ def train_detector(train: str, val: str, detector: DetectorConfig, loop: LoopCon
     val_set = DetectionDataset(val_coco, val_dir)
     meta = {"task": "detection", "detector": asdict(detector),
             "classes": train_coco.class_names, "category_ids": train_coco.category_ids,
-            "data": {"train": os.path.abspath(train), "train_images": os.path.abspath(train_dir),
-                     "val": os.path.abspath(val), "val_images": os.path.abspath(val_dir),
-                     "skip_bad": skip_bad}}
+            "data": run_data(train, val, train_dir, val_dir, skip_bad)}
     return fit(model, _detection_loss, loader, loop, run_dir,
                lambda m: evaluate_detector(m, val_set, _model_device(m), loop.batch_size),
                meta, resume.state if resume else None)

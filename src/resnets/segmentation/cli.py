@@ -16,7 +16,9 @@ from ..detection.cli import (add_device_option, add_resume_option, add_synth_par
                              parse_checked, report_written, run_synth, train_or_resume,
                              write_metrics)
 from ..detection.loop import LoopConfig, add_config_args, config_from_args
+from ..detection.run_config import TaskCommand
 from ..limits import Parser, arg, integer
+from ..train.config_file import add_config_arguments
 from .models import SegmenterConfig
 
 
@@ -32,6 +34,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="skip and count bad image/mask pairs instead of failing")
     add_resume_option(p)
+    add_config_arguments(p)
     add_config_args(p, SegmenterConfig)
     add_config_args(p, LoopConfig)
 
@@ -66,11 +69,14 @@ def main(argv: list[str]) -> int:
     if args.action == "synth":
         return run_synth(args, "segmentation")
     if args.action == "train":
-        return train_or_resume(args, argv, add_train_options, tasks.resume_segmenter,
-                               lambda: tasks.train_segmenter(
-                                   args.train, args.val, config_from_args(SegmenterConfig, args),
-                                   config_from_args(LoopConfig, args), args.crop_size,
-                                   args.num_classes, args.skip_bad))
+        command = TaskCommand("segmentation", SegmenterConfig, add_train_options,
+                              lambda a: tasks.run_data(a.train, a.val, a.crop_size,
+                                                       a.num_classes, a.skip_bad))
+        return train_or_resume(args, argv, command, tasks.resume_segmenter,
+                               lambda a: tasks.train_segmenter(
+                                   a.train, a.val, config_from_args(SegmenterConfig, a),
+                                   config_from_args(LoopConfig, a), a.crop_size,
+                                   a.num_classes, a.skip_bad))
     if args.action == "evaluate":
         write_metrics(tasks.evaluate_run(args.checkpoint, args.data, args.device,
                                          args.skip_bad), args.out)

@@ -68,6 +68,13 @@ def evaluate_segmenter(model: nn.Module, dataset: MaskFolderDataset,
     return score.compute()
 
 
+def run_data(train: str, val: str, crop_size: int, num_classes: int,
+             skip_bad: bool) -> dict[str, Any]:
+    """The ``data`` of a run's config.json: its folders as absolute paths, how it is read."""
+    return {"train": os.path.abspath(train), "val": os.path.abspath(val),
+            "crop_size": crop_size, "num_classes": num_classes, "skip_bad": skip_bad}
+
+
 def train_segmenter(train: str, val: str, segmenter: SegmenterConfig, loop: LoopConfig,
                     crop_size: int = 0, num_classes: int = 0, skip_bad: bool = False,
                     resume: Resume | None = None) -> dict[str, Any]:
@@ -87,9 +94,7 @@ def train_segmenter(train: str, val: str, segmenter: SegmenterConfig, loop: Loop
     loader = StepLoader(train_set, loop.batch_size, loop.seed, loop.workers,
                         drop_last=len(train_set) >= loop.batch_size)
     meta = {"task": "segmentation", "segmenter": asdict(segmenter), "classes": classes,
-            "data": {"train": os.path.abspath(train), "val": os.path.abspath(val),
-                     "crop_size": crop_size, "num_classes": num_classes,
-                     "skip_bad": skip_bad}}
+            "data": run_data(train, val, crop_size, num_classes, skip_bad)}
     return fit(model, _segmentation_loss, loader, loop, run_dir,
                lambda m: evaluate_segmenter(m, val_set, classes), meta,
                resume.state if resume else None)

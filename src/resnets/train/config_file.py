@@ -52,16 +52,20 @@ def read_config_file(path: str | os.PathLike, cls: type = TrainConfig,
     """The settings of the JSON or YAML file ``path`` as dotted keys of the dataclass
     ``cls`` (``{"optim.lr": 0.05}``), each of its field's JSON type; limits are checked
     when they are applied (:func:`apply_config_file`)."""
+    return _dotted_settings(read_settings_file(path, option), cls, f"{option} {str(path)!r}")
+
+
+def read_settings_file(path: str | os.PathLike, option: str = "--config") -> dict[str, Any]:
+    """The mapping in the JSON or YAML file ``path``, read with the limits of user input;
+    its keys are not checked here."""
     kind = FORMATS.get(Path(path).suffix.lower())
     if kind is None:
         raise ResnetsError(f"{option} {str(path)!r}: name a .json, .yaml or .yml file")
     what = f"{option} {kind} file"
     if kind == "JSON":
-        data = read_json(path, what, FIX, max_bytes=MAX_CONFIG_BYTES)
-    else:
-        refuse = refusal(path, what, FIX)
-        data = _parse_yaml(read_text(path, refuse, MAX_CONFIG_BYTES), refuse)
-    return _dotted_settings(data, cls, f"{option} {str(path)!r}")
+        return read_json(path, what, FIX, max_bytes=MAX_CONFIG_BYTES)
+    refuse = refusal(path, what, FIX)
+    return _parse_yaml(read_text(path, refuse, MAX_CONFIG_BYTES), refuse)
 
 
 def _parse_yaml(text: str, refuse, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
@@ -161,8 +165,9 @@ def check_print_config_format(fmt: str | None, print_config: bool) -> None:
 
 def config_text(cfg: Any, fmt: str = "json") -> str:
     """``cfg`` as ``--print-config`` prints it: the layout of ``config.json``, in JSON or
-    YAML; either read back by ``--config`` gives the same configuration."""
-    data = to_dict(cfg)
+    YAML; either read back by ``--config`` gives the same configuration. A dict (the
+    settings of ``resnets detect train``) is printed as it is."""
+    data = cfg if isinstance(cfg, dict) else to_dict(cfg)
     if fmt == "yaml":
         return yaml.safe_dump(data, sort_keys=False)
     return json.dumps(data, indent=2) + "\n"
