@@ -87,3 +87,26 @@ def test_a_corrupt_checkpoint_falls_back_and_a_run_extends(finished, tmp_path, c
     assert len(err.strip().splitlines()) == 1 and "drop --crop-size" in err
     assert main(["segment", "train", "--resume", str(tmp_path / "nothing")]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+def test_printed_config_fed_back_reproduces_the_run(data, finished, tmp_path, capsys):
+    saved = json.loads((finished / "config.json").read_text())
+    settings = {k: v for k, v in saved.items() if k != "classes"}  # classes: from the data
+    assert main(["segment", "train", *data, *SETTINGS, "--out-dir", str(finished.parent),
+                 "--run-name", "whole", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out) == settings
+    runs = tmp_path / "runs"
+    assert main(["segment", "train", "--config", str(finished / "config.json"), "--out-dir",
+                 str(runs), "--print-config"]) == 0
+    (tmp_path / "run.json").write_text(capsys.readouterr().out)
+    assert main(["segment", "train", "--config", str(tmp_path / "run.json")]) == 0
+    again = json.loads((runs / "whole" / "config.json").read_text())
+    assert again == {**saved, "loop": {**saved["loop"], "out_dir": str(runs)}}
+    assert_same_end(runs / "whole", finished)
+    assert main(["segment", "train", "--resume", str(runs / "whole"), "--config",
+                 str(tmp_path / "run.json")]) == 2
+    assert "drop --config" in capsys.readouterr().err
+    (tmp_path / "bad.yaml").write_text("data: {crop_size: -3}\n")
+    assert main(["segment", "train", "--config", str(tmp_path / "bad.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.yaml': data.crop_size must be" in err, err
