@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import CheckpointError, ResnetsError
 from ..readback import check_keys, field_kinds, read_json
 from ..train.checkpoint import CheckpointManager
+from ..train.config_file import options_given
 from ..train.resume import refuse_other_changes
 from ..train.metadata import check_classes, check_count
 from .loop import LoopConfig, train_command
@@ -124,19 +125,17 @@ def resume_changes(add_options: Callable[[argparse.ArgumentParser], None],
     return given
 
 
-def option_actions(add_options: Callable[[argparse.ArgumentParser], None],
-                   parser: argparse.ArgumentParser | None = None) -> dict[str, argparse.Action]:
-    """The options ``add_options`` adds to ``parser`` (a new one), keyed by their ``dest``."""
-    parser = parser or argparse.ArgumentParser(add_help=False)
+def option_actions(add_options: Callable[[argparse.ArgumentParser], None]
+                   ) -> dict[str, argparse.Action]:
+    """The options ``add_options`` adds to a parser, keyed by their ``dest``."""
+    parser = argparse.ArgumentParser(add_help=False)
     add_options(parser)
     return {a.dest: a for a in parser._actions if a.option_strings}
 
 
 def given_options(add_options: Callable[[argparse.ArgumentParser], None],
                   argv: list[str]) -> dict[str, Any]:
-    """The options written on the command line ``argv`` (not their defaults), by ``dest``."""
+    """The options ``add_options`` adds that are written in ``argv``, by ``dest``."""
     parser = argparse.ArgumentParser(add_help=False)
-    unset = object()  # argparse fills in a default only where the namespace lacks the name
-    blank = argparse.Namespace(**dict.fromkeys(option_actions(add_options, parser), unset))
-    return {k: v for k, v in vars(parser.parse_args(argv, blank)).items() if v is not unset}
-
+    add_options(parser)
+    return options_given(parser, argv)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ResnetsError, did_you_mean
 from ..readback import check_keys, field_kinds, json_type
-from ..train.config_file import read_settings_file
+from ..train.config_file import check_limits, read_settings_file
 from .loop import LoopConfig, config_from_args
 from .resume import DATA_KEYS, MODEL_KEYS, given_options, option_actions
 
@@ -73,10 +73,8 @@ def read_task_config(path: str, command: TaskCommand) -> dict[str, Any]:
                 refuse_unknown(where, f"{key}.{name}",
                                [f"{key}.{known}" for known in sections[key]])
         check_keys(value, sections[key], f"{where}: {key!r}", optional=sections[key])
-        for name, setting in value.items():
-            limit = getattr(actions[name].type, "limit", None)
-            if limit is not None and limit.problem(setting):
-                raise ResnetsError(f"{where}: {limit.message(f'{key}.{name}', setting)}")
+        check_limits(value, {name: getattr(actions[name].type, "limit", None)
+                             for name in value}, where, f"{key}.")
         settings.update(value)
     return settings
 

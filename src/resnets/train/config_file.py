@@ -156,6 +156,24 @@ def add_config_arguments(parser: argparse.ArgumentParser, over: str = "the defau
                         help="--print-config's format (default: json)")
 
 
+def options_given(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, Any]:
+    """The options written in ``argv`` (not their defaults) by ``dest``: what wins over a
+    ``--config`` file. ``parser`` has no subcommands."""
+    unset = object()  # argparse fills in a default only where the namespace lacks the name
+    blank = argparse.Namespace(**{a.dest: unset for a in parser._actions if a.option_strings})
+    return {k: v for k, v in vars(parser.parse_args(argv, blank)).items() if v is not unset}
+
+
+def check_limits(values: dict[str, Any], limits: dict[str, Any], where: str,
+                 section: str = "") -> None:
+    """One line naming ``where`` and the key for the first value outside its limit (a key
+    whose limit is None is checked where it is used)."""
+    for key, value in values.items():
+        limit = limits.get(key)
+        if limit is not None and limit.problem(value):
+            raise ResnetsError(f"{where}: {limit.message(section + key, value)}")
+
+
 def check_print_config_format(fmt: str | None, print_config: bool) -> None:
     """``--format`` says how ``--print-config`` prints; alone it would do nothing."""
     if fmt and not print_config:
