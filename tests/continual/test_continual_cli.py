@@ -86,3 +86,39 @@ def test_an_unfinished_run_directory_is_not_reused(tmp_path, capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "already exists; delete it or choose another --run-name" in err
     assert sorted(p.name for p in run.iterdir()) == ["config.json"]
+
+
+def test_printed_config_fed_back_reproduces_the_run(compared, tmp_path, capsys):
+    run = compared / "continual-finetune-synthetic"
+    saved = (run / "config.json").read_text()
+    out = tmp_path / "again"
+    capsys.readouterr()
+    assert main(["continual", *TINY, "--out", str(out), "--print-config"]) == 0
+    assert capsys.readouterr().out == saved.replace(str(compared), str(out))  # nothing run
+    assert main(["continual", "--config", str(run / "config.json"), "--out", str(out),
+                 "--print-config", "--format", "yaml"]) == 0
+    (tmp_path / "run.yaml").write_text(capsys.readouterr().out)
+    assert not out.exists()
+    assert main(["continual", "--config", str(tmp_path / "run.yaml")]) == 0
+    again = out / "continual-finetune-synthetic"
+    assert (again / "config.json").read_text() == saved.replace(str(compared), str(out))
+    assert (again / "accuracy_matrix.csv").read_text() == (
+        run / "accuracy_matrix.csv").read_text()
+
+
+def test_options_win_over_the_config_file_and_a_bad_one_is_one_line(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("tasks: 3\nlr: 0.2\naugment: false\nstrategy: replay\n")
+    assert main(["continual", "--config", str(path), "--tasks", "2", "--print-config"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert (cfg["tasks"], cfg["lr"], cfg["augment"], cfg["strategy"]) == (2, 0.2, False,
+                                                                          "replay")
+    for text, says in (("lr: 50\n", "lr must be a finite number in (0, 10], got 50"),
+                       ("lrr: 0.1\n", "unknown setting 'lrr'")):
+        path.write_text(text)
+        assert main(["continual", "--config", str(path), "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--config {str(path)!r}: {says}" in err, err
+    assert main(["continual", "--strategy", "replay,ewc", "--print-config"]) == 2
+    assert "name one --strategy" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

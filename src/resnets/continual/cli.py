@@ -11,6 +11,8 @@ import dataclasses
 
 from ..errors import ResnetsError
 from ..limits import Parser, field_arg
+from ..train.config_file import (add_config_arguments, check_limits, check_print_config_format,
+                                 config_text, options_given, read_config_file)
 from .runner import DATASETS, ContinualConfig, check_config, run_continual
 from .strategies import MEMORY_POLICIES, STRATEGIES
 
@@ -63,7 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device", default=DEFAULTS.device, help="auto | cpu | cuda | cuda:N | mps")
     add("--out", default=DEFAULTS.out, help="parent folder of the run directories")
     add("--run-name", default="", help="run directory name (one strategy only)")
+    add_config_arguments(p)
     return p
+
+
+def with_config_file(args: argparse.Namespace, argv: list[str],
+                     parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """``args`` with the settings of ``--config FILE`` (a run's config.json, or any part of
+    it) wherever ``argv`` gave no option."""
+    if not args.config:
+        return args
+    where = f"--config {args.config!r}"
+    settings = read_config_file(args.config, ContinualConfig)
+    check_limits(settings, ContinualConfig.LIMITS, where)
+    if "augment" in settings:  # the file's key; --no-augment is its option
+        settings["no_augment"] = not settings.pop("augment")
+    written = options_given(parser, argv)
+    return argparse.Namespace(**{**vars(args), **{k: v for k, v in settings.items()
+                                                  if k not in written}})
 
 
 def configs_from_args(args: argparse.Namespace) -> list[ContinualConfig]:
@@ -96,8 +115,16 @@ def comparison_table(summaries: list[dict]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    configs = configs_from_args(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_print_config_format(args.format, args.print_config)
+    configs = configs_from_args(with_config_file(args, argv, parser))
+    if args.print_config:  # the resolved settings, nothing read or written
+        if len(configs) > 1:
+            raise ResnetsError("--print-config prints the config of one run; name one "
+                               "--strategy")
+        print(config_text(configs[0], args.format or "json"), end="")
+        return 0
     summaries = []
     for cfg in configs:
         print(f"== {cfg.strategy} on {cfg.data}, {cfg.tasks} tasks", flush=True)
