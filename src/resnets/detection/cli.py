@@ -138,13 +138,10 @@ def main(argv: list[str]) -> int:
     if args.action == "synth":
         return run_synth(args, "detection")
     if args.action == "train":
-        command = TaskCommand("detection", DetectorConfig, add_train_options,
-                              lambda a: tasks.run_data(a.train, a.val, a.train_images,
-                                                       a.val_images, a.skip_bad))
+        command = TaskCommand("detection", DetectorConfig, add_train_options, tasks.run_data)
         return train_or_resume(args, argv, command, tasks.resume_detector,
                                lambda a: tasks.train_detector(
-                                   a.train, a.val, config_from_args(DetectorConfig, a),
-                                   config_from_args(LoopConfig, a), a.train_images,
+                                   a.train, a.val, *command.configs(a), a.train_images,
                                    a.val_images, a.skip_bad))
     if args.action == "evaluate":
         metrics = tasks.evaluate_run(args.checkpoint, args.data, args.images, args.device,

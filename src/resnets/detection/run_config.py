@@ -31,7 +31,11 @@ class TaskCommand:
     task: str  # "detection" | "segmentation"
     model_config: type  # DetectorConfig | SegmenterConfig
     add_options: Callable[[argparse.ArgumentParser], None]  # the train options
-    data_section: Callable[[argparse.Namespace], dict[str, Any]]  # config.json's "data"
+    run_data: Callable[..., dict[str, Any]]  # config.json's "data", from its keys' options
+
+    def configs(self, args: argparse.Namespace) -> tuple[Any, LoopConfig]:
+        """The model and loop settings of a new run, from its options."""
+        return config_from_args(self.model_config, args), config_from_args(LoopConfig, args)
 
     def sections(self) -> dict[str, dict[str, Any]]:
         """Each section of the file and the JSON types of its keys."""
@@ -86,7 +90,7 @@ def refuse_unknown(where: str, key: str, known: list[str]) -> None:
 
 def printed_config(args: argparse.Namespace, command: TaskCommand) -> dict[str, Any]:
     """The settings of a new run as its ``config.json`` holds them, less :data:`DERIVED`."""
-    model = config_from_args(command.model_config, args)
+    model, loop = command.configs(args)
+    data = {key: getattr(args, key) for key in DATA_KEYS[command.task]}
     return {"task": command.task, MODEL_KEYS[command.task]: asdict(model),
-            "data": command.data_section(args), "loop": asdict(config_from_args(LoopConfig,
-                                                                              args))}
+            "data": command.run_data(**data), "loop": asdict(loop)}

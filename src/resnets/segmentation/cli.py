@@ -15,7 +15,7 @@ import argparse
 from ..detection.cli import (add_device_option, add_resume_option, add_synth_parser,
                              parse_checked, report_written, run_synth, train_or_resume,
                              write_metrics)
-from ..detection.loop import LoopConfig, add_config_args, config_from_args
+from ..detection.loop import LoopConfig, add_config_args
 from ..detection.run_config import TaskCommand
 from ..limits import Parser, arg, integer
 from ..train.config_file import add_config_arguments
@@ -69,13 +69,10 @@ def main(argv: list[str]) -> int:
     if args.action == "synth":
         return run_synth(args, "segmentation")
     if args.action == "train":
-        command = TaskCommand("segmentation", SegmenterConfig, add_train_options,
-                              lambda a: tasks.run_data(a.train, a.val, a.crop_size,
-                                                       a.num_classes, a.skip_bad))
+        command = TaskCommand("segmentation", SegmenterConfig, add_train_options, tasks.run_data)
         return train_or_resume(args, argv, command, tasks.resume_segmenter,
                                lambda a: tasks.train_segmenter(
-                                   a.train, a.val, config_from_args(SegmenterConfig, a),
-                                   config_from_args(LoopConfig, a), a.crop_size,
+                                   a.train, a.val, *command.configs(a), a.crop_size,
                                    a.num_classes, a.skip_bad))
     if args.action == "evaluate":
         write_metrics(tasks.evaluate_run(args.checkpoint, args.data, args.device,
