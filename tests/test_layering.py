@@ -55,8 +55,10 @@ KNOWN_VIOLATIONS = {
     "upward: resnets.data.shapes -> resnets.detection.coco",
     "upward: resnets.data.shapes -> resnets.segmentation.data",
     # the single engine: segmentation trains through detection's loop, batches, resume, CLI
+    # and run config file (--config/--print-config)
     "sibling: resnets.segmentation.cli -> resnets.detection.cli",
     "sibling: resnets.segmentation.cli -> resnets.detection.loop",
+    "sibling: resnets.segmentation.cli -> resnets.detection.run_config",
     "sibling: resnets.segmentation.train -> resnets.detection.batches",
     "sibling: resnets.segmentation.train -> resnets.detection.loop",
     "sibling: resnets.segmentation.train -> resnets.detection.resume",
