@@ -51,9 +51,8 @@ KNOWN_VIOLATIONS = {
     "upward: resnets.train.pipeline -> resnets.text.data",
     # the single engine: engine.train runs distributed.launch, which calls engine.train back
     "cycle: resnets.train.distributed <-> resnets.train.engine",
-    # item 4: the synthetic shapes write detection's and segmentation's formats
+    # item 4: the synthetic shapes write detection's COCO format
     "upward: resnets.data.shapes -> resnets.detection.coco",
-    "upward: resnets.data.shapes -> resnets.segmentation.data",
     # the single engine: segmentation trains through detection's loop, batches, resume, CLI
     # and run config file (--config/--print-config)
     "sibling: resnets.segmentation.cli -> resnets.detection.cli",
@@ -65,13 +64,9 @@ KNOWN_VIOLATIONS = {
     "sibling: resnets.segmentation.train -> resnets.detection.train",
     # item 4: the registry backbone that both dense-prediction tasks build on moves down
     "sibling: resnets.segmentation.models -> resnets.detection.backbone",
-    # item 4: the VOC palette moves down (data), for detection's drawings
-    "sibling: resnets.detection.draw -> resnets.segmentation.data",
     # the single engine: text trains and evaluates through speech's common commands
     "sibling: resnets.text.cli -> resnets.speech.common",
     "sibling: resnets.text.data -> resnets.speech.common",
-    # item 4: the figure writer that continual's plots use moves down
-    "sibling: resnets.continual.metrics -> resnets.experiments.report",
 }
 
 

@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from resnets.errors import DataError
-from resnets.segmentation.data import (MaskFolderDataset, random_crop, read_classes, read_mask,
-                                       voc_palette, write_index_png)
+from resnets.data.masks import voc_palette, write_index_png
+from resnets.segmentation.data import MaskFolderDataset, random_crop, read_classes, read_mask
 
 
 def test_voc_palette_colours():

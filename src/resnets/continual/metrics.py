@@ -73,7 +73,7 @@ def summarise(matrix: Matrix) -> dict:
 
 def matrix_figure(matrix: Matrix, path: Path, title: str) -> Path:
     """The matrix as a heat map with the accuracy (%) written in each cell."""
-    from ..experiments.report import pyplot, save_figure
+    from ..train.logger import pyplot, save_figure
 
     size = check_matrix(matrix)
     plt = pyplot()
@@ -88,4 +88,4 @@ def matrix_figure(matrix: Matrix, path: Path, title: str) -> Path:
     ax.set_xticks(ticks, [str(t + 1) for t in ticks])
     ax.set_yticks(ticks, [str(t + 1) for t in ticks])
     ax.set(xlabel="evaluated on task", ylabel="after training task", title=title)
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=80, tight=True)

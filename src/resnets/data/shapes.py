@@ -26,6 +26,7 @@ from ..errors import DataError
 from ..files import atomic_path, write_text_atomic
 from ..limits import Limit, check_fields, integer
 from .destination import prepare_destination
+from .masks import write_index_png
 
 SHAPE_CLASSES = ("circle", "square", "triangle")  # class ids 1, 2, 3 (0 = background)
 
@@ -165,8 +166,6 @@ def write_detection_split(folder: str | os.PathLike, num_images: int,
 def write_segmentation_split(folder: str | os.PathLike, num_images: int,
                              cfg: ShapesConfig = ShapesConfig(), seed: int = 0) -> Path:
     """Write ``folder/images/*.png`` and ``folder/masks/*.png`` (palette PNGs of class ids)."""
-    from ..segmentation.data import write_index_png
-
     folder = Path(folder)
     for file_name, image, shapes in _scenes(num_images, cfg, seed):
         _save_png(image, folder / "images" / file_name)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torchvision.utils import draw_bounding_boxes
 
+from ..data.masks import voc_palette
+
 
 def class_colour(label: int) -> tuple[int, int, int]:
     """The PASCAL VOC palette colour of class ``label`` (the masks' colours too)."""
-    from ..segmentation.data import voc_palette
-
     r, g, b = voc_palette()[label]
     return int(r), int(g), int(b)
 

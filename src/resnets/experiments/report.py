@@ -8,6 +8,9 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..train.logger import pyplot  # noqa: F401 (the experiments' figures import it here)
+from ..train.logger import save_figure as save_train_figure
+
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
            "tab:pink", "tab:gray")
 FIGURE_DPI = 80  # keeps each figure well under 200 KB
@@ -52,21 +55,9 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def pyplot():
-    """matplotlib's pyplot on the file-only backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def save_figure(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=FIGURE_DPI)
-    pyplot().close(fig)
-    return path
+    """An experiment's figure: tight layout at :data:`FIGURE_DPI`, written atomically."""
+    return save_train_figure(fig, path, dpi=FIGURE_DPI, tight=True)
 
 
 def write_report(path: Path, title: str, command: str, sections: Sequence[str]) -> Path:

@@ -22,7 +22,8 @@ from ..detection.resume import Resume, load_resume
 from ..data.outputs import plan_outputs
 from ..detection.train import build_from_checkpoint, read_task_checkpoint
 from ..files import atomic_path
-from .data import IGNORE_INDEX, MaskFolderDataset, read_classes, voc_palette, write_index_png
+from ..data.masks import voc_palette, write_index_png
+from .data import IGNORE_INDEX, MaskFolderDataset, read_classes
 from .metrics import SegmentationScore
 from .models import SegmenterConfig, build_segmenter
 

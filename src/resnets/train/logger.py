@@ -95,12 +95,7 @@ class RunLogger:
         rows = self.rows()
         if not self.enabled or not rows:
             return None
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (ax_err, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+        fig, (ax_err, ax_loss) = pyplot().subplots(1, 2, figsize=(11, 4))
         steps = [r["step"] for r in rows]
         for key, style, label in (("train_error", "--", "train"), ("val_error", "-.", "val"),
                                   ("test_error", "-", "test")):
@@ -116,23 +111,33 @@ class RunLogger:
         for ax in (ax_err, ax_loss):
             ax.grid(alpha=0.3)
             ax.legend()
-        fig.tight_layout()
-        return save_figure(fig, self.run_dir / CURVES_PNG)
+        return save_figure(fig, self.run_dir / CURVES_PNG, tight=True)
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
 
 
-def save_figure(fig, path: Path) -> Path:
-    """Save a matplotlib figure as PNG atomically (a full disk: one line), then close it."""
+def pyplot():
+    """matplotlib's pyplot on the file-only backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: Path, dpi: int = 110, tight: bool = False) -> Path:
+    """Save a matplotlib figure atomically (a full disk: one line), then close it; the
+    format follows the file's suffix (PNG when it has none)."""
     try:
+        if tight:
+            fig.tight_layout()
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
+            fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
     return path
 
 
