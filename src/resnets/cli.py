@@ -247,42 +247,24 @@ def run_app(command: str, argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in APP_COMMANDS:  # the application parses its own arguments
-        try:
-            return run_app(argv[0], argv[1:])
-        except ResnetsError as exc:
-            print(f"resnets {argv[0]}: error: {one_line(str(exc))}", file=sys.stderr)
-            return 2
-        except BrokenPipeError:
-            return quiet_broken_pipe()
-        except KeyboardInterrupt:
-            return interrupted(argv[0])
+    app = argv[0] if argv and argv[0] in APP_COMMANDS else ""
     try:
+        if app:  # the application parses its own arguments
+            return run_app(app, argv[1:])
         parser = build_parser()  # imports torch for the bench's options: Ctrl-C may land here
-        args = parse_args(parser, argv)
+        args = parser.parse_with_settings(argv)
         if args.command is None:
             parser.print_help()
             return 2
         return COMMANDS[args.command](args)
     except ResnetsError as exc:
-        print(f"resnets: error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"resnets{' ' + app if app else ''}: error: {one_line(str(exc))}",
+              file=sys.stderr)
         return 2
     except BrokenPipeError:
         return quiet_broken_pipe()
     except KeyboardInterrupt:
         return interrupted(argv[0] if argv else "")
-
-
-def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    args, extra = parser.parse_known_args(argv)
-    # key=value overrides may stand anywhere among the flags of `train`.
-    settings = [a for a in extra if "=" in a and not a.startswith("-")]
-    if args.command == "train" and settings:
-        args.overrides = [*args.overrides, *settings]
-        extra = [a for a in extra if a not in settings]
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args
 
 
 def interrupted(command: str) -> int:

@@ -218,3 +218,15 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_with_settings(self, argv: list[str]) -> argparse.Namespace:
+        """Parse ``argv``; the ``key=value`` settings of a ``train`` subcommand may stand
+        anywhere among its flags (they join its ``overrides``)."""
+        args, extra = self.parse_known_args(list(argv))
+        if getattr(args, "command", None) == "train":
+            settings = [a for a in extra if "=" in a and not a.startswith("-")]
+            args.overrides = [*args.overrides, *settings]
+            extra = [a for a in extra if a not in settings]
+        if extra:
+            self.error(f"unrecognized arguments: {' '.join(extra)}")
+        return args

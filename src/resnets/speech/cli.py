@@ -54,7 +54,7 @@ def encode_clips(files: Sequence[str], state: dict, device: torch.device) -> tor
 
 
 def main(argv: Sequence[str]) -> int:
-    args = common.parse_args(build_parser(), argv)
+    args = build_parser().parse_with_settings(argv)
     if args.command == "demo":
         counts = make_demo(args.out, DemoConfig(clips_per_word=args.clips_per_word,
                                                 seed=args.seed), force=args.force)

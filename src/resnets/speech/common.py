@@ -47,18 +47,6 @@ class Samples:
         return Samples(self.images[index], self.labels[index], list(self.classes))
 
 
-def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    """Parse ``argv``; ``key=value`` settings of ``train`` may stand among its flags."""
-    args, extra = parser.parse_known_args(list(argv))
-    settings = [a for a in extra if "=" in a and not a.startswith("-")]
-    if args.command == "train":
-        args.overrides = [*args.overrides, *settings]
-        extra = [a for a in extra if a not in settings]
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args
-
-
 def add_train_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
     """``train``'s flags: the common shorthands, then any ``section.key=value``."""
     parser.add_argument("--root", default=None,

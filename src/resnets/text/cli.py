@@ -55,7 +55,7 @@ def encode_texts(texts: Sequence[str], state: dict, device: torch.device) -> tor
 
 
 def main(argv: Sequence[str]) -> int:
-    args = common.parse_args(build_parser(), argv)
+    args = build_parser().parse_with_settings(argv)
     if args.command == "demo":
         counts = make_text_demo(args.out, TextDemoConfig(
             train_per_class=args.train_per_class, test_per_class=args.test_per_class,
