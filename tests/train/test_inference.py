@@ -66,6 +66,15 @@ def test_an_impossible_config_in_a_checkpoint_is_refused(trained, tmp_path):
         inference.load_trained(path, torch.device("cpu"))
 
 
+def test_a_checkpoint_trained_on_a_gpu_loads_where_there_is_none(trained, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    config = {**trained["config"], "device": "cuda:1"}
+    path = save_checkpoint(tmp_path / "gpu.pt", _changed(trained, config=config))
+    model, _, cfg = inference.load_trained(path, torch.device("cpu"))
+    assert cfg.device == "cuda:1" and next(model.parameters()).device.type == "cpu"
+
+
 def test_a_checkpoint_as_written_loads(trained, tmp_path):
     path = save_checkpoint(tmp_path / "good.pt", trained)
     model, state, cfg = inference.load_trained(path, torch.device("cpu"))

@@ -322,9 +322,17 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
 def validate(cfg: TrainConfig) -> None:
     """Reject settings that do not go together, an unknown model or a missing device, before
     any work starts (each field's own limit was checked when the config was made)."""
+    from .device import resolve_device
+
+    check_settings(cfg)
+    resolve_device(cfg.device)
+
+
+def check_settings(cfg: TrainConfig) -> None:
+    """:func:`validate` without the device: for a run's config read on another machine (a
+    checkpoint trained on a GPU is evaluated where there is none)."""
     from ..models.blocks import canonical_shortcut
     from ..models.registry import check_modality
-    from .device import resolve_device
 
     if not (cfg.epochs > 0 or cfg.iterations > 0):
         raise ResnetsError("set epochs or iterations to a positive number")
@@ -332,4 +340,3 @@ def validate(cfg: TrainConfig) -> None:
                    DATA_MODALITY.get(cfg.data.dataset, "image"), f"{cfg.data.dataset} data")
     if cfg.model.shortcut:
         canonical_shortcut(cfg.model.shortcut)
-    resolve_device(cfg.device)

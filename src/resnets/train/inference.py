@@ -14,7 +14,7 @@ from .. import data as D
 from ..errors import CheckpointError, ResnetsError
 from ..files import check_writable, write_text_atomic
 from .checkpoint import CheckpointManager, load_checkpoint
-from .config import TrainConfig, apply_overrides, from_dict, validate
+from .config import TrainConfig, apply_overrides, check_settings, from_dict
 from .setup import build_model, resolve_device
 from .evaluate import evaluate
 from .logger import save_figure
@@ -45,9 +45,9 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
                               "resnets.load_weights")
     where = f"checkpoint {str(path)!r}"
     check_trained_model(state, where)
-    try:  # evaluate uses its batch sizes and data settings
+    try:  # evaluate uses its batch sizes and data settings; its own device, not the run's
         cfg = from_dict(state["config"], "the settings")
-        validate(cfg)
+        check_settings(cfg)
     except ResnetsError as exc:
         raise CheckpointError(f"{where}: its config is impossible ({exc}); the file is "
                               "damaged") from None
