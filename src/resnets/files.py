@@ -144,14 +144,6 @@ def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8
     return write_bytes_atomic(path, text.encode(encoding))
 
 
-def append_text(path: str | os.PathLike, text: str) -> None:
-    """Append ``text`` to ``path`` (metrics rows), flushed; failures become a WriteError."""
-    with guard_write(path):
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-
-
 def check_writable(folder: str | os.PathLike, create: bool = True) -> Path:
     """Fail in one line, before any work, if files cannot be created in ``folder``.
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
-from ..files import WriteError, fsync_dir, write_error, write_text_atomic
+from ..files import WriteError, write_error, write_text_atomic
 from ..weights import load_torch_file
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -167,8 +167,7 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any],
         if keep_previous and verify_checksum(path) is None:
             _keep_as_previous(path)
         os.replace(tmp, path)
-        write_text_atomic(checksum_path(path), f"{digest}  {path.name}\n")
-        fsync_dir(path.parent)
+        write_text_atomic(checksum_path(path), f"{digest}  {path.name}\n")  # fsyncs the folder
     except (OSError, RuntimeError, WriteError) as exc:  # torch.save: RuntimeError
         raise _write_failure(path, exc) from exc
     finally:

@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..errors import ResnetsError, one_line
 from . import distributed
-from .config import TrainConfig, validate
+from .config import TrainConfig
 
 
 def launch(build_config: Callable[[], TrainConfig], resume_dir: str | os.PathLike | None,
@@ -22,8 +22,7 @@ def launch(build_config: Callable[[], TrainConfig], resume_dir: str | os.PathLik
     calls ``report(summary)`` at the end. Returns the exit status of this process."""
     env = distributed.detect()
     try:
-        cfg = build_config()
-        validate(cfg)  # before a process group, a run directory or any data
+        cfg = build_config()  # validated there, before a process group, a run or any data
     except ResnetsError:
         if env.rank:  # the same mistake in every process: rank 0 reports it
             return 2
