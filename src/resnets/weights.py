@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
+from .files import atomic_path
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
 _PREFIXES = ("module.", "_orig_mod.")  # added by DistributedDataParallel and torch.compile
@@ -171,15 +171,8 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
     if path.suffix != ".safetensors":
         raise CheckpointError(f"save_weights writes safetensors; name the file "
                               f"{path.with_suffix('.safetensors').name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     # safetensors refuses shared or non-contiguous storage: save independent copies.
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:  # a failed write: one line, the old file kept
         save_file(tensors, tmp, metadata={"format": "pt"})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .. import data as D
 from ..errors import ResnetsError
-from ..files import atomic_path, guard_write, write_text_atomic
+from ..files import write_text_atomic
 from ..limits import (BATCH_MAX, DEVICE, FLAG, FRACTION, SEED, SEED_MAX, TEXT, Limit,
                       check_fields, choice, integer, number)
 from ..models import create_model
@@ -246,8 +246,7 @@ def _run(cfg: ContinualConfig, device: torch.device, run_dir: Path, train, tasks
                **metrics.summarise(matrix), "strategy_state": strategy.describe(),
                "train_seconds": seconds, "run_dir": str(run_dir)}
     write_outputs(run_dir, matrix, summary, f"{cfg.strategy} on {cfg.data}")
-    with guard_write(run_dir / "model.safetensors"):
-        save_weights(trainer.model, run_dir / "model.safetensors")
+    save_weights(trainer.model, run_dir / "model.safetensors")
     write_text_atomic(run_dir / "summary.json", json_text(summary))
     return summary
 
@@ -261,8 +260,7 @@ def write_outputs(run_dir: Path, matrix: list[list[float]], summary: dict, title
     write_text_atomic(run_dir / "accuracy_matrix.json",
                  json_text({"matrix": matrix, "rows": "after training task i",
                             "columns": "test accuracy on task j"}))
-    with atomic_path(run_dir / "accuracy_matrix.png") as tmp:
-        metrics.matrix_figure(matrix, tmp, title)
+    metrics.matrix_figure(matrix, run_dir / "accuracy_matrix.png", title)  # atomic itself
 
 
 def json_text(data) -> str:
