@@ -27,8 +27,8 @@ from torch import nn
 
 from ..errors import CheckpointError, ResnetsError
 from ..files import write_text_atomic
-from ..limits import (DEVICE, FRACTION, SEED, TEXT, Limit, arg, check_fields, choice, integer,
-                      number)
+from ..limits import (DEVICE, FRACTION, SEED, TEXT, Limit, check_fields, choice,
+                      field_arg, integer, number)
 from ..train.checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from ..train.context import StopRequested, stop_on_interrupt
 from ..train.logger import RunLogger
@@ -264,7 +264,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[str,
         if f.name in skip:
             continue
         kind = ({"action": argparse.BooleanOptionalAction} if isinstance(f.default, bool)
-                else {"type": arg(cls.LIMITS[f.name])})  # the field's own limit
+                else {"type": field_arg(cls, f.name)})  # the field's own limit
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=f.default,
                             help=f"{comments.get(f.name, '')} (default: {f.default!r})", **kind)
 

@@ -24,10 +24,10 @@ from .coco import CocoSet, DetectionDataset, collate, read_coco
 from .draw import draw_detections
 from .evaluate import detect, evaluate_detector, to_results
 from .batches import StepLoader
-from .loop import LoopConfig, fit, make_run_dir
+from .loop import LoopConfig, fit, make_run_dir, train_command
 from .models import DetectorConfig, build_detector
 from ..data.outputs import plan_outputs
-from .resume import Resume, load_resume
+from .resume import MODEL_KEYS, Resume, load_resume
 
 DETECTIONS_FILE = "detections.json"  # predict's results, beside the drawn images
 
@@ -120,9 +120,8 @@ def read_task_checkpoint(path: str | os.PathLike, task: str,
         raise CheckpointError(f"{str(path)!r} holds no checkpoint; train first")
     if state.get("task") != task:
         raise CheckpointError(f"{str(path)!r} is not a {task} checkpoint (task "
-                              f"{state.get('task')!r}); pass a run of `resnets "
-                              f"{'detect' if task == 'detection' else 'segment'} train`")
-    where, key = f"checkpoint {str(path)!r}", "detector" if task == "detection" else "segmenter"
+                              f"{state.get('task')!r}); pass a run of `{train_command(task)}`")
+    where, key = f"checkpoint {str(path)!r}", MODEL_KEYS[task]
     classes = check_classes(state.get("classes"), where)
     check_keys(state.get(key), field_kinds(model_config), f"{where}: {key!r}")
     ids = state.get("category_ids", list(range(len(classes))))

@@ -23,8 +23,9 @@ from .. import data as D
 from ..errors import ResnetsError
 from ..train.context import Hook
 from ..train.evaluate import evaluate
+from ..train.logger import pyplot
 from .core import Spec
-from .report import (errors_table, group_errors, mean_std, percent, pyplot, runs_section,
+from .report import (errors_table, group_errors, mean_std, percent, runs_section,
                      save_figure, write_csv, write_report)
 from .runner import MemberResult
 from .settings import Budget, ExperimentConfig, Member, parse_budget

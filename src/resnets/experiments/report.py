@@ -8,7 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..train.logger import pyplot  # noqa: F401 (the experiments' figures import it here)
+from ..train.logger import pyplot
 from ..train.logger import save_figure as save_train_figure
 
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",

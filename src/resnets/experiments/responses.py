@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from ..train.engine import Hook
+from ..train.logger import pyplot
 from .core import Spec
-from .report import (COLOURS, markdown_table, mean_std, pyplot, runs_section, save_figure,
+from .report import (COLOURS, markdown_table, mean_std, runs_section, save_figure,
                      write_csv, write_report)
 from .runner import MemberResult
 from .settings import Budget, ExperimentConfig, Member, deep_net_overrides, parse_budget
