@@ -87,11 +87,13 @@ class MaskFolderDataset(torch.utils.data.Dataset):
         images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         self.pairs: list[tuple[Path, Path]] = []
         problems = []
+        sizes: dict[tuple[int, int], Path] = {}  # each size of a good image: its first file
         for image, status in zip(images, check_images(images)):
             mask = mask_dir / f"{image.stem}.png"
             problem = self._check(image, status, mask)
             if problem is None:
                 self.pairs.append((image, mask))
+                sizes.setdefault(status.size, image)
             else:
                 self.skipped[problem[0]] += 1
                 problems.append(problem[1])
@@ -100,21 +102,11 @@ class MaskFolderDataset(torch.utils.data.Dataset):
                             "are bad: fix them, or pass --skip-bad to skip and count them")
         if not self.pairs:
             raise DataError(f"no usable image/mask pair in {root}")
-        if train and not crop_size:
-            self._check_one_size()
-
-    def _check_one_size(self) -> None:
-        """Whole training images must share one size to stack in a batch."""
-        sizes: dict[tuple[int, int], Path] = {}
-        for image, _ in self.pairs:
-            with Image.open(image) as opened:
-                sizes.setdefault(opened.size, image)
-            if len(sizes) > 1:
-                (w1, h1), (w2, h2) = sizes
-                first, second = sizes.values()
-                raise DataError(f"training images differ in size ({first.name} is {w1}x{h1}, "
-                                f"{second.name} {w2}x{h2}); pass --crop-size N to train on "
-                                "N x N crops")
+        if train and not crop_size and len(sizes) > 1:  # whole images must stack in a batch
+            ((w1, h1), first), ((w2, h2), second) = list(sizes.items())[:2]
+            raise DataError(f"training images differ in size ({first.name} is {w1}x{h1}, "
+                            f"{second.name} {w2}x{h2}); pass --crop-size N to train on "
+                            "N x N crops")
 
     def _check(self, image: Path, status: ImageStatus, mask: Path) -> tuple[str, str] | None:
         """None for a good pair, else (reason, message naming the file and the fix)."""
