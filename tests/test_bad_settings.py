@@ -38,7 +38,8 @@ from resnets.robust.evaluate import AttackSettings
 from resnets.segmentation.models import SegmenterConfig
 from resnets.speech.demo import DemoConfig
 from resnets.text.demo import TextDemoConfig
-from resnets.train.config import TrainConfig, field_types
+from resnets.train.config import EngineConfig, TrainConfig, field_types
+from resnets.train.config import sections as config_sections
 
 HUGE = 10**20  # beyond 64 bits
 CONFIGS = {cls: cls() for cls in (LoopConfig, DetectorConfig, SegmenterConfig, ShapesConfig,
@@ -62,7 +63,7 @@ VALID = {
         "data.mixup_alpha", "data.cutmix_alpha", "data.crop_padding", "optim.momentum",
         "optim.weight_decay",
         "optim.label_smoothing", "optim.grad_clip", "optim.ema_decay", "adv.eps",
-        "optim.scale_lr_with_batch", "checkpoint_every", "iterations", "data.workers",
+        "optim.scale_lr_with_batch", "checkpoint_every", "eval_every", "iterations", "data.workers",
         "schedule.min_lr", "schedule.warmup_iters", "schedule.warmup_lr",
         "schedule.warmup_until_error", "--warmup-iters", "--clip-grad", "--eval-every",
         "--momentum", "--weight-decay", "--threads", "--limit", "--step-size", "--eps",
@@ -175,7 +176,7 @@ def option_cases():
             limit = getattr(parse, "limit", None)
             keys = [f"{' '.join(path)} {flag}", flag]
             if path == ("train",) and action.dest in TRAIN_FLAGS:
-                keys.append(TRAIN_FLAGS[action.dest][0])
+                keys.append(TRAIN_FLAGS[action.dest])
             if action.choices:
                 values = ["nonsense"]
             elif limit is not None:
@@ -225,7 +226,7 @@ def test_every_option_refuses_bad_values(path, action, value, tmp_path, monkeypa
     assert run([*path, *need, flag, str(value)]) == 2
     names = {action.dest, flag.lstrip("-")}
     if path == ("train",) and action.dest in TRAIN_FLAGS:
-        names.add(TRAIN_FLAGS[action.dest][0])
+        names.add(TRAIN_FLAGS[action.dest])
     one_line_naming(capsys.readouterr().err, names, value if flag in TEXT_BAD else None)
     assert not any(tmp_path.iterdir())
 
@@ -249,8 +250,10 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                     and name.endswith(("Config", "Settings")) and name not in NOT_SETTINGS
                     and obj.__module__.startswith("resnets.")):
                 found[name] = obj
-    assert set(found.values()) == {TrainConfig, *SECTIONS, *CONFIGS}
+    assert set(found.values()) == {EngineConfig, TrainConfig, *SECTIONS, *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}
-        sections = {"model", "data", "optim", "schedule", "adv"} if cls is TrainConfig else set()
-        assert names - set(cls.LIMITS) == sections, cls
+        parts = {f.name for f in dataclasses.fields(cls)
+                 if dataclasses.is_dataclass(f.type if isinstance(f.type, type) else None)}
+        parts = set(config_sections(cls)) if issubclass(cls, EngineConfig) else parts
+        assert names - set(cls.LIMITS) == parts, cls

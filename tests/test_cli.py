@@ -179,9 +179,9 @@ def test_ctrl_c_during_start_up_is_one_line_and_status_130(command, monkeypatch,
 
 
 def test_ctrl_c_while_the_data_is_read_is_one_line(tmp_path, monkeypatch, capsys):
-    from resnets.train import engine
+    from resnets.train import classification
 
-    monkeypatch.setattr(engine, "build_pipeline", _ctrl_c)
+    monkeypatch.setattr(classification, "build_pipeline", _ctrl_c)
     assert main_interrupted(["train", *TINY, "--out", str(tmp_path), "--name", "early"]) == 130
     assert capsys.readouterr().err == "resnets train: interrupted (Ctrl-C)\n"
 

@@ -46,11 +46,6 @@ INDEPENDENT = {"tasks"}  # layers whose units never import one another
 KNOWN_VIOLATIONS = {
     # the single engine: adversarial training becomes an objective the tasks hand it
     "upward: resnets.train.objectives -> resnets.robust.training",
-    # the single engine: audio and text register their pipelines instead of being named
-    "upward: resnets.train.pipeline -> resnets.speech.data",
-    "upward: resnets.train.pipeline -> resnets.text.data",
-    # the single engine: engine.train runs distributed.launch, which calls engine.train back
-    "cycle: resnets.train.distributed <-> resnets.train.engine",
     # item 4: the synthetic shapes write detection's COCO format
     "upward: resnets.data.shapes -> resnets.detection.coco",
     # the single engine: segmentation trains through detection's loop, batches, resume, CLI

@@ -25,13 +25,12 @@ from typing import Sequence
 from .errors import ResnetsError, one_line
 from .limits import Parser, arg, field_arg, integer
 
-# Flags that are shorthands for common `key=value` overrides.
+# Flags that are shorthands for common `key=value` settings of `resnets train`.
 TRAIN_FLAGS = {
-    "model": ("model.name", str), "data": ("data.dataset", str), "root": ("data.root", str),
-    "epochs": ("epochs", int), "iterations": ("iterations", int),
-    "batch_size": ("batch_size", int), "lr": ("optim.lr", float), "seed": ("seed", int),
-    "device": ("device", str), "out": ("out_dir", str), "name": ("run_name", str),
-    "pretrained": ("model.pretrained", str), "freeze": ("model.freeze_stages", int),
+    "model": "model.name", "data": "data.dataset", "root": "data.root", "epochs": "epochs",
+    "iterations": "iterations", "batch_size": "batch_size", "lr": "optim.lr", "seed": "seed",
+    "device": "device", "out": "out_dir", "name": "run_name", "pretrained": "model.pretrained",
+    "freeze": "model.freeze_stages",
 }
 
 # Applications: each module parses its own arguments, main(argv) -> exit status.
@@ -50,20 +49,13 @@ APP_COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     from .bench import SuiteConfig
-    from .train.config_file import add_config_arguments
+    from .train.command import add_arguments
 
     parser = Parser(prog="resnets", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model (default: ResNet-20 on the digits)")
-    p.add_argument("--recipe", default=None, help="named recipe (see `resnets recipes`)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
-    add_config_arguments(p, over="the recipe")
-    for flag, (key, typ) in TRAIN_FLAGS.items():
-        p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None,
-                       help=f"shorthand for {key}=...")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="any setting, e.g. optim.lr=0.05 schedule.name=cosine")
+    add_arguments(p, train_command())
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint or run directory")
     p.add_argument("checkpoint", help="run directory or checkpoint file")
@@ -111,16 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def train_command():
+    """``resnets train``: classification of images, audio or text (any ``data.dataset``)."""
+    from .train.command import TrainCommand
+    from .train.config import TrainConfig
+    from .train.recipes import DEFAULT_RECIPE
+
+    return TrainCommand("resnets train", TrainConfig, TRAIN_FLAGS, recipes=True,
+                        default_recipe=DEFAULT_RECIPE)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train; under torchrun this runs in every process, and rank 0 prints."""
-    from .train.launch import launch
+    from .train.command import run
 
-    if args.print_config:  # the resolved settings, nothing read or written
-        from .train.config_file import config_text
-
-        print(config_text(train_config(args), args.format or "json"), end="")
-        return 0
-    return launch(lambda: train_config(args), args.resume, print_train_summary)
+    return run(args, train_command(), print_train_summary)
 
 
 def print_train_summary(summary: dict) -> None:
@@ -129,29 +126,6 @@ def print_train_summary(summary: dict) -> None:
               f"(top-1 error {100 * summary['test_error']:.2f}%) after {summary['steps']} "
               f"steps, {summary['train_seconds']:.0f} s")
     print(f"run directory: {summary['run_dir']}")
-
-
-def train_config(args: argparse.Namespace):
-    """The run's configuration: a recipe, or a resumed run's own, with the overrides.
-
-    Lowest first: defaults, --recipe, --config FILE, the shorthand flags, key=value."""
-    from .train.config import apply_overrides, parse_overrides, validate
-    from .train.config_file import check_print_config_format, resolve_train_config
-    from .train.setup import load_run_config
-
-    check_print_config_format(args.format, args.print_config)
-    settings = parse_overrides(args.overrides)
-    flags = {key: str(getattr(args, flag)) for flag, (key, _) in TRAIN_FLAGS.items()
-             if getattr(args, flag) is not None}
-    if args.resume:
-        if args.recipe or args.config:
-            raise ResnetsError("--resume continues a run with its own config.json; drop "
-                               + ("--recipe" if args.recipe else "--config"))
-        cfg = apply_overrides(load_run_config(args.resume), {**flags, **settings})
-    else:
-        cfg = resolve_train_config(args.recipe, args.config, flags, settings)
-    validate(cfg)  # before a process group, a run directory or any data
-    return cfg
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -237,6 +211,14 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
             "experiment": cmd_experiment}
 
 
+READS_RUN_DATA = ("train", "evaluate", "predict")  # commands that read any data.dataset
+
+
+def register_applications() -> None:
+    """Import the applications that register a ``data.dataset`` pipeline of their own."""
+    from . import speech, text  # noqa: F401
+
+
 def run_app(command: str, argv: list[str]) -> int:
     """Hand the arguments to an application's own parser."""
     import importlib
@@ -256,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        if args.command in READS_RUN_DATA:
+            register_applications()
         return COMMANDS[args.command](args)
     except ResnetsError as exc:
         print(f"resnets{' ' + app if app else ''}: error: {one_line(str(exc))}",

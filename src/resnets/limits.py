@@ -223,7 +223,7 @@ class Parser(argparse.ArgumentParser):
         """Parse ``argv``; the ``key=value`` settings of a ``train`` subcommand may stand
         anywhere among its flags (they join its ``overrides``)."""
         args, extra = self.parse_known_args(list(argv))
-        if getattr(args, "command", None) == "train":
+        if isinstance(getattr(args, "overrides", None), list):  # a train command
             settings = [a for a in extra if "=" in a and not a.startswith("-")]
             args.overrides = [*args.overrides, *settings]
             extra = [a for a in extra if a not in settings]

@@ -74,11 +74,11 @@ def test_an_interrupted_run_resumed_with_speech_train_resume_is_bitwise_identica
 
 def test_speech_train_needs_root_or_resume_and_resumes_only_speech_runs(tmp_path, capsys):
     assert main(["speech", "train", "iterations=1"]) == 2
-    assert "--root DIR is required" in capsys.readouterr().err
+    assert "--root is required" in capsys.readouterr().err
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(json.dumps(to_dict(TrainConfig())))
     assert main(["speech", "train", "--resume", str(tmp_path / "run")]) == 2
-    assert "not speech; resume it with `resnets train --resume`" in capsys.readouterr().err
+    assert "not of `resnets speech train`; resume it with `resnets train --resume`" in capsys.readouterr().err
 
 
 def test_printed_config_fed_back_trains_the_same_speech_run(commands, tmp_path, capsys):

@@ -178,7 +178,7 @@ def test_config_file_refusals_are_one_line(tmp_path, capsys):
     speech.write_text("data: {dataset: speech, root: x}\n")
     for argv, says in (
             (["--config", str(bad)], f"--config {str(bad)!r}: unknown setting 'optim.lrr'"),
-            (["--config", str(speech)], "is for speech data"),
+            (["--config", str(speech)], "is for data.dataset=speech"),
             (["--resume", str(tmp_path), "--config", str(bad)], "drop --config"),
             (["--root", str(tmp_path), "--format", "yaml"], "add --print-config")):
         assert main(["text", "train", "--out", str(tmp_path / "runs"), *argv]) == 2

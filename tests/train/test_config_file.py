@@ -7,9 +7,20 @@ import pytest
 
 from resnets.errors import ResnetsError
 from resnets.train.config import TrainConfig
-from resnets.train.config_file import (apply_config_file, config_text, read_config_file,
-                                       resolve_train_config)
+from resnets.cli import build_parser, train_command
+from resnets.train.command import resolve_config
+from resnets.train.config_file import apply_config_file, config_text, read_config_file
 from resnets.train.recipes import recipe_config
+
+
+def resolve_train_config(recipe, config_file, flags, settings):
+    """`resnets train` resolving --recipe, --config FILE, shorthand flags, key=value."""
+    argv = ["train", *(["--recipe", recipe] if recipe else []),
+            *(["--config", config_file] if config_file else [])]
+    for flag, value in flags.items():
+        argv += [f"--{flag.replace('_', '-')}", value]
+    argv += [f"{k}={v}" for k, v in settings.items()]
+    return resolve_config(build_parser().parse_with_settings(argv), train_command())
 
 
 def write(tmp_path, name, text):

@@ -164,7 +164,7 @@ def finished_run(tmp_path_factory):
     ({"step": 2.5}, "step is 2.5, not an integer"),
     ({"position": 99}, "position is 99, outside 0..3"),
     ({"step": 50}, "step 50 does not match epoch 1 and position 0"),
-    ({"best_val_error": "low"}, "best_val_error is 'low', not a number"),
+    ({"best": "low"}, "best is 'low', not a number"),
     ({"classes": ["x"] * 10}, "classes name 'x' twice"),
 ])
 def test_resume_refuses_a_checkpoint_with_a_wrong_position(finished_run, tmp_path, fields,

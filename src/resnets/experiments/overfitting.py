@@ -50,7 +50,7 @@ class CleanTrainError(Hook):
     (eval mode, no augmentation, no mixing), written to the summary as ``clean_train_error``."""
 
     def on_train_end(self, ctx, summary: dict) -> None:
-        pipe = ctx.pipe
+        pipe = ctx.data
         batches = D.InMemoryLoader(pipe.train.dataset, ctx.cfg.eval_batch_size, shuffle=False,
                                    drop_last=False, device=ctx.device, mean=pipe.mean,
                                    std=pipe.std)

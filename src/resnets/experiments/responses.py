@@ -84,7 +84,7 @@ class ResponseHook(Hook):
 
     def on_train_end(self, ctx, summary: dict) -> None:
         if ctx.is_main:
-            write_csv(ctx.run_dir / RESPONSES_FILE, response_stds(ctx.model, ctx.pipe.test))
+            write_csv(ctx.run_dir / RESPONSES_FILE, response_stds(ctx.model, ctx.data.test))
 
 
 def members(cfg: ExperimentConfig, budget: Budget) -> list[Member]:

@@ -8,5 +8,7 @@ evaluate and predict commands (docs/speech.md).
 from .features import AugmentConfig, FeatureConfig, LogMel, mel_filterbank
 from .wav import read_wav, write_wav
 
+from . import data  # noqa: F401 (registers the data.dataset=speech pipeline)
+
 __all__ = ["AugmentConfig", "FeatureConfig", "LogMel", "mel_filterbank", "read_wav",
            "write_wav"]

@@ -17,6 +17,7 @@ import torch
 
 from ..data.destination import add_force_option
 from ..limits import Parser, field_arg
+from ..train.command import add_arguments, run
 from . import common
 from .commands import clip_to_int16, load_clip
 from .data import FEATURES
@@ -28,6 +29,8 @@ DEFAULTS = {"batch_size": "64", "epochs": "20", "optim.lr": "0.1", "optim.moment
             "optim.weight_decay": "1e-5", "schedule.name": "cosine",
             "schedule.warmup_iters": "50", "eval_batch_size": "256"}
 
+TRAIN = common.train_command("speech", "res8", DEFAULTS)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="resnets speech", description=__doc__.split("\n")[0])
@@ -38,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default=DemoConfig.clips_per_word)
     p.add_argument("--seed", type=field_arg(DemoConfig, "seed"), default=0)
     add_force_option(p)
-    common.add_train_arguments(sub.add_parser("train", help="train a keyword spotter"), "res8")
+    add_arguments(sub.add_parser("train", help="train a keyword spotter"), TRAIN)
     common.add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
     common.add_predict_arguments(sub.add_parser("predict", help="the words in WAV files"),
                                  "files", "WAV files (16-bit PCM or 32-bit float)")
@@ -62,7 +65,7 @@ def main(argv: Sequence[str]) -> int:
               f"{counts['val']} validation, {counts['test']} test clips")
         return 0
     if args.command == "train":
-        return common.train_command(args, "speech", DEFAULTS)
+        return run(args, TRAIN, common.print_summary)
     if args.command == "evaluate":
         return common.evaluate_command(args)
     return common.predict_command(args, args.files, "speech", encode_clips)

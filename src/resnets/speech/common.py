@@ -20,7 +20,6 @@ import torch
 
 from ..errors import DataError, ResnetsError
 from ..limits import arg, integer
-from ..train.config_file import add_config_arguments
 
 
 @dataclass
@@ -47,87 +46,24 @@ class Samples:
         return Samples(self.images[index], self.labels[index], list(self.classes))
 
 
-def add_train_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
-    """``train``'s flags: the common shorthands, then any ``section.key=value``."""
-    parser.add_argument("--root", default=None,
-                        help="the data folder (data.root); not needed with --resume")
-    parser.add_argument("--resume", metavar="RUN_DIR", default=None,
-                        help="continue the run in RUN_DIR (as `resnets train --resume`)")
-    parser.add_argument("--model", default=None,
-                        help=f"registry name (model.name; default {default_model})")
-    parser.set_defaults(default_model=default_model)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (optim.lr)")
-    parser.add_argument("--out", default=None, help="parent of run directories (out_dir)")
-    parser.add_argument("--name", default=None, help="run directory name (run_name)")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="leave unreadable files/rows out and count them instead of failing")
-    add_config_arguments(parser, over="this command's defaults")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="any training setting, e.g. optim.weight_decay=1e-4")
+# The shorthand flags of `resnets speech train` and `resnets text train`.
+TRAIN_FLAGS = {"root": "data.root", "model": "model.name", "epochs": "epochs",
+               "batch_size": "batch_size", "lr": "optim.lr", "out": "out_dir",
+               "name": "run_name", "skip_bad": "data.skip_corrupt"}
 
 
-def train_command(args: argparse.Namespace, dataset: str, defaults: dict[str, str]) -> int:
-    """Train with ``defaults`` for ``dataset``, the flags, then the overrides, or continue the
-    run of ``--resume`` with the flags and overrides alone; rank 0 prints a summary.
+def train_command(dataset: str, default_model: str, defaults: dict[str, str]):
+    """``resnets DATASET train``: ``resnets train`` on ``dataset`` data with the application's
+    ``defaults`` (its papers' recipe) and ``default_model``; the same launch, resume rules
+    and torchrun as every training command (:mod:`resnets.train.command`)."""
+    from ..train.command import TrainCommand
+    from ..train.config import TrainConfig
 
-    The run starts through the one launch path of ``resnets train``: torchrun, restarts and
-    the resume rules of :mod:`resnets.train.resume` are the same for every command."""
-    from ..train.config_file import config_text
-    from ..train.launch import launch
-
-    if args.print_config:  # the resolved settings, nothing read or written
-        cfg = train_config(args, dataset, defaults)
-        print(config_text(cfg, args.format or "json"), end="")
-        return 0
-    return launch(lambda: train_config(args, dataset, defaults), args.resume,
-                  print_summary)
-
-
-def train_config(args: argparse.Namespace, dataset: str, defaults: dict[str, str]):
-    """The run's configuration: a new run's, or the resumed run's own with the changes.
-
-    Lowest first: ``TrainConfig``'s defaults, this command's ``defaults``, ``--config
-    FILE``, the flags, ``key=value``; the dataset and ``source`` are the command's."""
-    from ..train.config import TrainConfig, apply_overrides, parse_overrides, validate
-    from ..train.config_file import (apply_config_pairs, check_print_config_format,
-                                     read_config_file)
-    from ..train.setup import load_run_config
-
-    check_print_config_format(args.format, args.print_config)
-    flags = {"data.root": args.root, "model.name": args.model, "epochs": args.epochs,
-             "batch_size": args.batch_size, "optim.lr": args.lr, "out_dir": args.out,
-             "run_name": args.name, "data.skip_corrupt": args.skip_bad or None}
-    given = {**{k: str(v) for k, v in flags.items() if v is not None},
-             **parse_overrides(args.overrides)}
-    if given.get("data.dataset", dataset) != dataset:
-        raise ResnetsError(f"`resnets {dataset} train` trains on {dataset} data; drop "
-                           "data.dataset= (or use `resnets train`)")
-    if args.resume:
-        if args.config:
-            raise ResnetsError("--resume continues a run with its own config.json; drop "
-                               "--config")
-        cfg = load_run_config(args.resume)
-        if cfg.data.dataset != dataset:
-            raise ResnetsError(f"{args.resume} is a run on {cfg.data.dataset} data, not "
-                               f"{dataset}; resume it with `resnets train --resume`")
-        return apply_overrides(cfg, given)
-    where = f"--config {args.config!r}"
-    from_file = read_config_file(args.config) if args.config else {}
-    if from_file.get("data.dataset", dataset) != dataset:
-        raise ResnetsError(f"{where} is for {from_file['data.dataset']} data; "
-                           f"`resnets {dataset} train` trains on {dataset} data (use "
-                           "`resnets train --config`)")
-    if "data.root" not in {**from_file, **given}:
-        raise ResnetsError("--root DIR is required: the data folder (or --resume RUN_DIR to "
-                           "continue a run)")
-    cfg = apply_overrides(TrainConfig(), {**defaults, "model.name": args.default_model})
-    cfg = apply_config_pairs(cfg, from_file, where)
-    cfg = apply_overrides(cfg, {**given, "data.dataset": dataset,
-                                "source": f"resnets {dataset} train"})
-    validate(cfg)  # --print-config shows only a configuration that can run
-    return cfg
+    return TrainCommand(f"resnets {dataset} train", TrainConfig, TRAIN_FLAGS,
+                        defaults={**defaults, "model.name": default_model,
+                                  "source": f"resnets {dataset} train"},
+                        fixed={"data.dataset": dataset},
+                        required={"data.root": "the data folder"})
 
 
 def print_summary(summary: dict) -> None:

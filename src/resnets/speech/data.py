@@ -17,7 +17,7 @@ import torch
 from ..data import InMemoryLoader
 from ..errors import DataError
 from ..train.config import TrainConfig
-from ..train.pipeline import NonEmpty, Pipeline, class_balanced_subset
+from ..train.pipeline import NonEmpty, Pipeline, class_balanced_subset, register_pipeline
 from .commands import load_speech_commands
 from .features import AugmentConfig, FeatureConfig, Featurizer, spectrogram_stats
 
@@ -59,3 +59,6 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
     val = evaluation(data.val) if len(data.val) else None
     return Pipeline(loader, evaluation(data.test), val, list(train.classes), 1,
                     FEATURES.frames, [mean], [std], len(train), skipped=data.skipped)
+
+
+register_pipeline("speech", build_pipeline)

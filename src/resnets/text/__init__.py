@@ -8,4 +8,6 @@ and predict commands (docs/text.md).
 from .csvdata import read_csv_dataset
 from .vocab import Vocabulary
 
+from . import data  # noqa: F401 (registers the data.dataset=text pipeline)
+
 __all__ = ["Vocabulary", "read_csv_dataset"]

@@ -18,6 +18,7 @@ from ..data.destination import add_force_option
 from ..errors import ResnetsError
 from ..limits import Parser, field_arg
 from ..speech import common
+from ..train.command import add_arguments, run
 from .data import VOCABULARY
 from .demo import TextDemoConfig, make_text_demo
 
@@ -26,6 +27,8 @@ from .demo import TextDemoConfig, make_text_demo
 DEFAULTS = {"batch_size": "128", "epochs": "15", "optim.lr": "0.01", "optim.momentum": "0.9",
             "optim.weight_decay": "0", "schedule.name": "cosine", "schedule.warmup_iters": "0",
             "eval_batch_size": "256"}
+
+TRAIN = common.train_command("text", "vdcnn9", DEFAULTS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name.replace('_', '-')}", type=field_arg(TextDemoConfig, name),
                        default=getattr(TextDemoConfig, name))
     add_force_option(p)
-    common.add_train_arguments(sub.add_parser("train", help="train a text classifier"),
-                               "vdcnn9")
+    add_arguments(sub.add_parser("train", help="train a text classifier"), TRAIN)
     common.add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
     common.add_predict_arguments(sub.add_parser("predict", help="the classes of texts"),
                                  "texts", "texts to classify (quote each)")
@@ -63,7 +65,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"wrote {args.out}: {counts['train']} training and {counts['test']} test rows")
         return 0
     if args.command == "train":
-        return common.train_command(args, "text", DEFAULTS)
+        return run(args, TRAIN, common.print_summary)
     if args.command == "evaluate":
         return common.evaluate_command(args)
     return common.predict_command(args, args.texts, "text", encode_texts)

@@ -17,7 +17,7 @@ from ..data import InMemoryLoader, split_train_val
 from ..errors import DataError
 from ..speech.common import Samples
 from ..train.config import TrainConfig
-from ..train.pipeline import NonEmpty, Pipeline, class_balanced_subset
+from ..train.pipeline import NonEmpty, Pipeline, class_balanced_subset, register_pipeline
 from .csvdata import read_csv_dataset
 from .vocab import Vocabulary
 
@@ -62,3 +62,6 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
     return Pipeline(loader, evaluation(test), evaluation(val) if val is not None else None,
                     list(classes), len(VOCABULARY), VOCABULARY.length, [], [], len(train),
                     skipped=train_rows.problems + test_rows.problems)
+
+
+register_pipeline("text", build_pipeline)

@@ -18,6 +18,10 @@ from ..limits import (BATCH_MAX, DEVICE, FLAG, FRACTION, SEED, TEXT, Limit, chec
                       choice, integer, number, parse_number)
 from .schedules import ScheduleConfig
 
+OPTIMIZERS = ("sgd", "adamw")  # optim.name
+# Each task's name in config.json and checkpoints -> the command that trains it.
+TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",
+                 "segmentation": "resnets segment train", "continual": "resnets continual"}
 IMAGE_SIDE_MAX = 2048  # classification image sides, pixels: 2048^2 x 3 floats = 48 MiB each
 
 
@@ -88,8 +92,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    name: str = "sgd"  # sgd (momentum) | adamw (decoupled weight decay, Loshchilov 2019)
     lr: float = 0.1  # peak learning rate for one step of the (global) batch
-    momentum: float = 0.9  # SGD momentum
+    momentum: float = 0.9  # SGD momentum (adamw: unused)
     nesterov: bool = False  # Nesterov momentum
     weight_decay: float = 1e-4  # L2 penalty per step
     decay_norm_and_bias: bool = True  # False: no weight decay on norm parameters and biases
@@ -101,8 +106,8 @@ class OptimConfig:
 
     KEY: ClassVar[str] = "optim.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
-        "lr": number(0, 10, open_low=True), "momentum": FRACTION, "nesterov": FLAG,
-        "weight_decay": number(0, 1), "decay_norm_and_bias": FLAG,
+        "name": choice(*OPTIMIZERS), "lr": number(0, 10, open_low=True), "momentum": FRACTION,
+        "nesterov": FLAG, "weight_decay": number(0, 1), "decay_norm_and_bias": FLAG,
         "label_smoothing": FRACTION, "grad_clip": number(0, 1e6), "ema_decay": FRACTION,
         "scale_lr_with_batch": integer(0, BATCH_MAX), "backbone_lr_scale": number(0, 100),
     }
@@ -134,18 +139,19 @@ class AdversarialConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+class EngineConfig:
+    """What every task's run is made of besides the task's own sections: how long, how fast,
+    where and on what. A task's configuration is a subclass that adds its sections (and may
+    give these fields other defaults)."""
+
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    adv: AdversarialConfig = field(default_factory=AdversarialConfig)
     epochs: int = 30  # passes over the training data (ignored when iterations > 0)
     iterations: int = 0  # optimiser steps in total; > 0 overrides epochs (the paper: 64000)
-    batch_size: int = 128  # the global batch: images per optimiser step, all processes together
+    batch_size: int = 128  # the global batch: samples per optimiser step, all processes together
     sync_bn: bool = False  # several processes: BatchNorm statistics of the global batch
     dist_timeout: int = 600  # seconds a process waits for the others before it fails
-    eval_batch_size: int = 512  # images per evaluation step
+    eval_batch_size: int = 512  # samples per evaluation step
     seed: int = 0  # seeds weights, data order and augmentation
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "fp32"  # fp32 | bf16 (autocast)
@@ -153,9 +159,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     deterministic: bool = False  # deterministic kernels: bitwise-repeatable runs on CPU
     out_dir: str = "runs"  # parent directory of run directories
-    run_name: str = ""  # run directory name; "" = recipe and time
+    run_name: str = ""  # run directory name; "" = recipe (or model) and time
     checkpoint_every: int = 0  # also save a checkpoint every N steps; 0 = epoch ends only
-    eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
+    eval_every: int = 1  # epochs between evaluations; 0 = only after the last epoch
     recipe: str = ""  # the recipe this configuration came from
     source: str = ""  # the paper or page the recipe follows
 
@@ -165,7 +171,7 @@ class TrainConfig:
         "eval_batch_size": integer(1, BATCH_MAX), "seed": SEED, "device": DEVICE,
         "precision": choice("fp32", "bf16"), "channels_last": FLAG, "compile": FLAG,
         "deterministic": FLAG, "out_dir": TEXT, "run_name": TEXT,
-        "checkpoint_every": integer(0), "eval_every": integer(1, 100_000), "recipe": TEXT,
+        "checkpoint_every": integer(0), "eval_every": integer(0, 100_000), "recipe": TEXT,
         "source": TEXT,
     }
 
@@ -173,25 +179,63 @@ class TrainConfig:
         check_fields(self)
 
 
-SECTIONS = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig,
-            "schedule": ScheduleConfig, "adv": AdversarialConfig}
+@dataclass(frozen=True)
+class TrainConfig(EngineConfig):
+    """Image, audio and text classification (``resnets train``)."""
+
+    TASK: ClassVar[str] = "classification"
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    adv: AdversarialConfig = field(default_factory=AdversarialConfig)
+
+
 DATA_MODALITY = {"speech": "audio", "text": "text"}  # data.dataset -> its models' modality
 
 
+def sections(cls: type) -> dict[str, type]:
+    """The fields of the configuration class ``cls`` that are sections (``optim``, ``model``):
+    dataclasses of their own, set as ``section.field``."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)
+            if dataclasses.is_dataclass(hints[f.name])}
+
+
+SECTIONS = sections(TrainConfig)
+
+
 def to_dict(cfg: Any) -> dict:
-    """A JSON-ready nested dict of a config (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+    """A JSON-ready nested dict of a config (tuples become lists), led by the ``task`` it
+    configures when its class names one."""
+    task = {"task": cfg.TASK} if hasattr(cfg, "TASK") else {}
+    return {**task, **json.loads(json.dumps(dataclasses.asdict(cfg)))}
 
 
-def from_dict(data: Any, source: str = "the configuration") -> TrainConfig:
-    """Rebuild a :class:`TrainConfig` from :func:`to_dict` output (e.g. a run's config.json).
+def without_task(data: dict[str, Any], cls: type, source: str) -> dict[str, Any]:
+    """``data`` less its ``task`` key, which must name the task of ``cls`` when present: the
+    configuration of another task's run is one line naming the command that trains it."""
+    if "task" not in data:
+        return data
+    if data["task"] != getattr(cls, "TASK", None):
+        command = TASK_COMMANDS.get(data["task"]) if isinstance(data["task"], str) else None
+        fix = f"pass it to `{command}`" if command else "it was not written by resnets"
+        raise ResnetsError(f"{source} configures a {data['task']!r} run, not "
+                           f"{getattr(cls, 'TASK', cls.__name__)}; {fix}")
+    return {k: v for k, v in data.items() if k != "task"}
+
+
+def from_dict(data: Any, source: str = "the configuration",
+              cls: type = TrainConfig) -> Any:
+    """Rebuild a configuration of class ``cls`` from :func:`to_dict` output (e.g. a run's
+    config.json).
 
     What was read back is checked like user input: every setting present, none unknown, each
     of its type; a fault is one line that starts with ``source``.
     """
     if not isinstance(data, dict):
         raise ResnetsError(f"{source} is a {type(data).__name__}, not a dict of settings")
-    types_, pairs = field_types(), dotted_pairs(data, SECTIONS, source)
+    data = without_task(data, cls, source)
+    types_, pairs = field_types(cls), dotted_pairs(data, sections(cls), source)
     unknown = [k for k in pairs if k not in types_]
     missing = [k for k in types_ if k not in pairs]
     if unknown or missing:
@@ -204,7 +248,7 @@ def from_dict(data: Any, source: str = "the configuration") -> TrainConfig:
             raise ResnetsError(f"{source}: {key}={value!r} is not a valid "
                                f"{_type_name(types_[key])}")
     try:
-        return apply_overrides(TrainConfig(), pairs)
+        return apply_overrides(cls(), pairs)
     except ResnetsError as exc:
         raise ResnetsError(f"{source}: {exc}") from None
 
@@ -224,15 +268,15 @@ def dotted_pairs(data: dict[str, Any], sections: Iterable[str], source: str) -> 
     return pairs
 
 
-def field_types() -> dict[str, Any]:
-    """Every overridable dotted key and its type."""
-    hints = typing.get_type_hints(TrainConfig)
+def field_types(cls: type = TrainConfig) -> dict[str, Any]:
+    """Every overridable dotted key of the configuration class ``cls`` and its type."""
+    hints, parts = typing.get_type_hints(cls), sections(cls)
     out = {}
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in SECTIONS:
-            sub = typing.get_type_hints(SECTIONS[f.name])
+    for f in dataclasses.fields(cls):
+        if f.name in parts:
+            sub = typing.get_type_hints(parts[f.name])
             out.update({f"{f.name}.{g.name}": sub[g.name]
-                        for g in dataclasses.fields(SECTIONS[f.name])})
+                        for g in dataclasses.fields(parts[f.name])})
         else:
             out[f.name] = hints[f.name]
     return out
@@ -287,9 +331,9 @@ def _type_name(typ: Any) -> str:
         typ, getattr(typ, "__name__", str(typ)))
 
 
-def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
     """A new config with dotted ``overrides`` applied, each type-checked."""
-    types_ = field_types()
+    types_ = field_types(type(cfg))
     top: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
     for key, raw in overrides.items():
@@ -328,14 +372,19 @@ def validate(cfg: TrainConfig) -> None:
     resolve_device(cfg.device)
 
 
+def check_engine_settings(cfg: EngineConfig) -> None:
+    """What every task's run needs of the engine's fields, besides their limits."""
+    if not (cfg.epochs > 0 or cfg.iterations > 0):
+        raise ResnetsError("set epochs or iterations to a positive number")
+
+
 def check_settings(cfg: TrainConfig) -> None:
     """:func:`validate` without the device: for a run's config read on another machine (a
     checkpoint trained on a GPU is evaluated where there is none)."""
     from ..models.blocks import canonical_shortcut
     from ..models.registry import check_modality
 
-    if not (cfg.epochs > 0 or cfg.iterations > 0):
-        raise ResnetsError("set epochs or iterations to a positive number")
+    check_engine_settings(cfg)
     check_modality("model.name", cfg.model.name,
                    DATA_MODALITY.get(cfg.data.dataset, "image"), f"{cfg.data.dataset} data")
     if cfg.model.shortcut:

@@ -7,17 +7,15 @@ input: it is read with the size, UTF-8, top-level-mapping and depth limits of
 wrong type or one outside its limit is one line naming the file and the key.
 
 What wins, lowest first: the defaults, ``--recipe``, ``--config FILE``, the shorthand flags
-(``--epochs``), ``key=value`` settings (:func:`resolve_train_config`).
+(``--epochs``), ``key=value`` settings (:func:`resnets.train.command.resolve_config`).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import re
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,8 @@ import yaml
 from ..errors import ResnetsError, did_you_mean
 from ..readback import (MAX_JSON_DEPTH, check_keys, field_kinds, json_type,
                         read_json, read_text, refusal)
-from .config import TrainConfig, apply_overrides, dotted_pairs, to_dict
+from .config import TrainConfig, apply_overrides, dotted_pairs, to_dict, without_task
+from .config import sections as config_sections
 
 MAX_CONFIG_BYTES = 1 << 20  # a config.json is about 2 kB
 FORMATS = {".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
@@ -90,15 +89,9 @@ def _parse_yaml(text: str, refuse, max_depth: int = MAX_JSON_DEPTH) -> dict[str,
     return data
 
 
-def _sections(cls: type) -> dict[str, type]:
-    """The fields of ``cls`` that are configurations of their own (``model``, ``optim``)."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)
-            if dataclasses.is_dataclass(hints[f.name])}
-
-
 def _dotted_settings(data: dict[str, Any], cls: type, where: str) -> dict[str, Any]:
-    sections = _sections(cls)
+    data = without_task(data, cls, where)
+    sections = config_sections(cls)
     kinds = {k: v for k, v in field_kinds(cls).items() if k not in sections}
     for name, section in sections.items():
         kinds.update({f"{name}.{k}": v for k, v in field_kinds(section).items()})
@@ -125,25 +118,6 @@ def apply_config_pairs(cfg: Any, pairs: dict[str, Any], where: str) -> Any:
         return apply_overrides(cfg, pairs)
     except ResnetsError as exc:
         raise ResnetsError(f"{where}: {exc}") from None
-
-
-def resolve_train_config(recipe: str | None, config_file: str | None,
-                         flags: dict[str, str], settings: dict[str, str]) -> TrainConfig:
-    """The configuration of a new run: the defaults, the recipe (``--recipe``, or the file's
-    ``recipe`` key), the file, the shorthand ``flags``, the ``key=value`` settings."""
-    from .recipes import DEFAULT_RECIPE, recipe_config
-
-    pairs = read_config_file(config_file) if config_file else {}
-    named = pairs.get("recipe") or None
-    if recipe and named and recipe != named:
-        raise ResnetsError(f"--recipe {recipe} and --config {config_file!r} (recipe "
-                           f"{named}) disagree; drop one")
-    try:
-        cfg = recipe_config(named or recipe or DEFAULT_RECIPE)
-    except ResnetsError as exc:
-        raise (ResnetsError(f"--config {config_file!r}: {exc}") if named else exc) from None
-    cfg = apply_config_pairs(cfg, pairs, f"--config {config_file!r}")
-    return apply_overrides(cfg, {**flags, **settings})
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, over: str = "the defaults") -> None:

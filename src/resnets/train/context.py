@@ -12,8 +12,6 @@ from typing import Any
 
 import torch
 
-from .config import TrainConfig
-from .pipeline import Pipeline
 
 
 class StopRequested(Exception):
@@ -36,23 +34,24 @@ class Hook:
 class Context:
     """What a run holds; hooks read it."""
 
-    cfg: TrainConfig
+    cfg: Any  # the task's configuration (an EngineConfig)
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    pipe: Pipeline
+    data: Any  # what the task's build_data returned (TaskData or the like)
     run_dir: Path
     device: torch.device
     step: int = 0  # optimiser steps taken
     epoch: int = 0  # current epoch (0-based)
     position: int = 0  # batches of the current epoch already consumed
-    best_val_error: float = math.inf
-    sums: dict = field(default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0})
+    best: float = math.inf  # the best value of the task's monitored metric so far
+    sums: dict = field(default_factory=dict)  # the epoch's running sums of the steps
     loss: torch.Tensor | None = None
     is_main: bool = True  # rank 0 writes files
     world_size: int = 1  # processes training together
     peak_lr: float = 0.0  # optim.lr after the linear scaling rule
     stop_requested: bool = False  # set by Ctrl-C; the loop stops after the current step
-    objective: Any = None  # (net, images, labels) -> (loss, logits): see objectives.py
+    step_fn: Any = None  # (net, batch, device) -> StepOutput: the task's build_step
+    task: Any = None  # the Task being trained
 
 
 @contextlib.contextmanager

@@ -10,8 +10,9 @@ after a torchrun restart and calls ``train`` with a DDP wrapper.
 ``batch_size`` is the global batch: each step every process takes ``batch_size / N`` images of
 one global batch and DDP averages the gradients, so N processes take the steps one would.
 
-The other functions are collectives that every process calls at the same point of the loop.
-With one process they return their input unchanged, so the engine calls them unconditionally.
+The collectives that every process calls at the same point of the loop live in
+:mod:`resnets.train.collectives` (the engine imports them from there, this module imports the
+engine); their names stay importable from here.
 """
 
 from __future__ import annotations
@@ -31,16 +32,17 @@ from torch import nn
 
 from ..errors import ResnetsError
 from .checkpoint import CheckpointWarning
-from .config import TrainConfig
+from .collectives import (DistributedError, active, all_sum, any_rank,  # noqa: F401
+                          broadcast_text, global_evaluation, global_sums, same_everywhere,
+                          sync_buffers)
+from .config import EngineConfig
+from .engine import train
+from .optim import scaled_lr  # noqa: F401 (the rule the engine applies to every run)
 from .rundir import lock_owner
 from .sync_norm import GlobalBatchNorm, convert_to_global_batchnorm
 
 LAUNCHER_HINT = ("start the processes with torchrun, which sets RANK, WORLD_SIZE, LOCAL_RANK, "
                  "MASTER_ADDR and MASTER_PORT")
-
-
-class DistributedError(ResnetsError):
-    """The processes of a run could not start together, or lost one another."""
 
 
 @dataclass(frozen=True)
@@ -97,18 +99,7 @@ def _env_int(env: Mapping[str, str], name: str) -> int:
                                + LAUNCHER_HINT) from None
 
 
-def scaled_lr(lr: float, batch_size: int, reference_batch: int) -> float:
-    """The linear scaling rule (Goyal et al. 2017): ``lr * batch_size / reference_batch``.
-
-    ``lr`` is tuned for a global batch of ``reference_batch`` images; 0 turns the rule off.
-    """
-    if reference_batch < 0:
-        raise ResnetsError(f"optim.scale_lr_with_batch must be >= 0 (0 turns it off), got "
-                           f"{reference_batch}")
-    return lr * batch_size / reference_batch if reference_batch else lr
-
-
-def restart_dir(cfg: TrainConfig, env: DistEnv) -> Path | None:
+def restart_dir(cfg: EngineConfig, env: DistEnv) -> Path | None:
     """The run directory to resume when torchrun has restarted the processes, else None.
 
     Restarted processes find the run again by its name, so ``--max-restarts`` needs one; the
@@ -131,11 +122,10 @@ def own_restarted_run(path: Path, env: DistEnv) -> bool:
     return owner is not None and owner.get("torchrun_run_id") == env.run_id
 
 
-def run(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
-        hooks: Sequence[Any] = (), env: DistEnv | None = None) -> dict:
-    """``train(cfg)`` in one of the processes torchrun started, or alone without torchrun."""
-    from .engine import train
-
+def run(cfg: EngineConfig, resume_dir: str | os.PathLike | None = None,
+        hooks: Sequence[Any] = (), env: DistEnv | None = None, task: Any = None) -> dict:
+    """``train(cfg)`` (of ``task``, by default the task of ``cfg``'s class) in one of the
+    processes torchrun started, or alone without torchrun."""
     env = detect() if env is None else env
     if resume_dir is None:
         resume_dir = restart_dir(cfg, env)
@@ -144,11 +134,12 @@ def run(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
         Path(cfg.out_dir) / cfg.run_name, env)
     with session(cfg, env) as wrap_model:
         return train(cfg, resume_dir=resume_dir, hooks=hooks, rank=env.rank,
-                     world_size=env.world_size, wrap_model=wrap_model, reenter=reenter)
+                     world_size=env.world_size, wrap_model=wrap_model, reenter=reenter,
+                     task=task)
 
 
 @contextlib.contextmanager
-def session(cfg: TrainConfig, env: DistEnv) -> Iterator[Callable[[nn.Module], nn.Module] | None]:
+def session(cfg: EngineConfig, env: DistEnv) -> Iterator[Callable[[nn.Module], nn.Module] | None]:
     """Join the process group for the run; yields the model wrapper (None for one process).
 
     A process that waits longer than ``cfg.dist_timeout`` seconds for the others fails, and a
@@ -196,7 +187,7 @@ def _attempt_store(env: DistEnv, timeout: datetime.timedelta) -> dist.Store:
     return dist.PrefixStore(f"resnets/attempt_{env.restart_count}", store)
 
 
-def _process_device(cfg: TrainConfig, env: DistEnv) -> torch.device | None:
+def _process_device(cfg: EngineConfig, env: DistEnv) -> torch.device | None:
     """The CUDA device of this process (NCCL), or None to train on the CPU (Gloo)."""
     name = cfg.device
     if name.startswith("cuda") or (name == "auto" and torch.cuda.is_available()):
@@ -245,106 +236,3 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return re.sub(r"^\[[^\]]*\] ", "", line)  # drop the C++ source location
-
-
-# ---- collectives: every process calls them at the same point; alone they change nothing ----
-
-def active() -> bool:
-    """Whether this process is one of several in a process group."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def _device() -> torch.device:
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def all_sum(*values: Any) -> list[float]:
-    """Each value (number or one-element tensor) summed over the processes, as floats."""
-    if not active():
-        return [float(v) for v in values]
-    total = torch.stack([torch.as_tensor(v, dtype=torch.float64).to(_device()).reshape(())
-                         for v in values])
-    dist.all_reduce(total)
-    return total.tolist()
-
-
-def any_rank(*flags: bool) -> list[bool]:
-    """Each flag ORed over the processes: all of them take the same branch."""
-    if not active():
-        return [bool(f) for f in flags]
-    raised = torch.tensor([float(bool(f)) for f in flags], device=_device())
-    dist.all_reduce(raised, op=dist.ReduceOp.MAX)
-    return [bool(f) for f in raised.tolist()]
-
-
-def same_everywhere(value: int, what: str) -> None:
-    """Raise unless every process holds the same ``value`` (e.g. the step it resumed at)."""
-    if not active():
-        return
-    bounds = torch.tensor([value, -value], dtype=torch.int64, device=_device())
-    dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
-    high, low = int(bounds[0]), -int(bounds[1])
-    if high != low:
-        raise DistributedError(f"the processes disagree on {what} ({low} to {high}); out_dir "
-                               "must be one directory that every machine sees")
-
-
-def broadcast_text(text: str) -> str:
-    """Rank 0's ``text`` on every process (e.g. the run directory it chose)."""
-    if not active():
-        return text
-    data = torch.tensor(list(text.encode()), dtype=torch.uint8, device=_device())
-    size = torch.tensor([len(data)], dtype=torch.int64, device=_device())
-    dist.broadcast(size, 0)
-    if dist.get_rank() != 0:
-        data = torch.empty(int(size), dtype=torch.uint8, device=_device())
-    dist.broadcast(data, 0)
-    return bytes(data.tolist()).decode()
-
-
-def sync_buffers(module: nn.Module) -> None:
-    """Give every process rank 0's buffers (BatchNorm statistics), so all evaluate one model.
-
-    DDP broadcasts them before each forward pass, but the pass itself updates each process's
-    copy with its own share of the batch.
-    """
-    if active():
-        for buffer in module.buffers():
-            dist.broadcast(buffer.data, 0)
-
-
-def global_sums(sums: dict) -> dict:
-    """The epoch's running sums (loss, correct, seen, gate window) added over the processes.
-
-    Rank 0 saves these in checkpoints; a resumed run gives them to its rank 0 and zeros to the
-    others, so they stay right when the number of processes changes.
-    """
-    if not active():
-        return dict(sums)
-    window = sums.get("window")
-    totals = all_sum(sums["loss"], sums["correct"], sums["seen"], *(window or ()))
-    out = {"loss": totals[0], "correct": round(totals[1]), "seen": round(totals[2])}
-    if window is not None:
-        out["window"] = (round(totals[3]), round(totals[4]))
-    return out
-
-
-def global_evaluation(result: dict) -> dict:
-    """Combine the evaluations of each process's share of a split into that of the split.
-
-    ``result`` is what ``evaluate`` returns; its confusion matrix counts the images.
-    """
-    if not active():
-        return result
-    confusion = result["confusion"].to(_device())
-    seen = float(confusion.sum())
-    parts = [result[k] * seen if seen else 0.0 for k in ("loss", "top1_error", "top5_error")]
-    loss, wrong1, wrong5, total = all_sum(*parts, seen)
-    dist.all_reduce(confusion)
-    confusion = confusion.cpu()
-    if not total:
-        return {**result, "confusion": confusion}
-    return {"loss": loss / total, "top1_error": round(wrong1) / total,
-            "top5_error": round(wrong5) / total, "confusion": confusion}

@@ -1,10 +1,12 @@
-"""The training loop: short enough to read in one sitting.
+"""The training loop of every task: short enough to read in one sitting.
 
-``train(cfg)`` builds data, model and optimiser from a :class:`TrainConfig`, runs SGD with the
-configured schedule, evaluates every ``eval_every`` epochs, and writes a run directory
-(config, metrics, curves, checkpoints, summary). A checkpoint holds everything needed to
-continue bit-for-bit: weights, optimiser, EMA, schedule state, RNG states, and the position in
-the epoch. Hook objects see named points of the loop and may carry state of their own.
+``train(cfg)`` runs the task of ``cfg`` (:mod:`resnets.train.task`: its data, model, batch
+loss and evaluation) with what the engine owns: the device, precision, compile, the optimiser
+and schedule, EMA, gradient clipping, evaluation every ``eval_every`` epochs, the run
+directory (config, metrics, curves, checkpoints, summary), Ctrl-C and the NaN guard. A
+checkpoint holds everything needed to continue bit-for-bit: weights, optimiser, EMA, schedule
+state, hooks, RNG states, the running sums and the position in the epoch. Hook objects see
+named points of the loop and may carry state of their own.
 """
 
 from __future__ import annotations
@@ -16,30 +18,29 @@ import os
 import shlex
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from ..errors import CheckpointError, ResnetsError
 from ..files import check_writable, write_text_atomic
-from ..models import model_info
+from . import classification  # noqa: F401 (registers the task of TrainConfig)
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
-from .config import TrainConfig, to_dict, validate
+from .collectives import (all_sum, any_rank, broadcast_text, global_sums, same_everywhere,
+                          sync_buffers)
+from .config import check_engine_settings, to_dict
 from .context import Context, Hook, StopRequested, stop_on_interrupt
-from .distributed import (all_sum, any_rank, broadcast_text, global_evaluation, global_sums,
-                          same_everywhere, scaled_lr, sync_buffers)
+from .device import resolve_device
 from .ema import ModelEMA
-from .evaluate import autocast, batch_to_device, evaluate
-from .finetune import check_pretrained
+from .evaluate import autocast
 from .logger import RunLogger, progress
-from .metadata import check_classes, check_fits, check_position
-from .objectives import build_objective
-from .optim import build_optimizer
-from .pipeline import build_pipeline
+from .metadata import check_position
+from .optim import build_optimizer, scaled_lr
 from .resume import check_steps_left, resume_changes, resume_command, store_config
 from .rundir import hold_run_dir
 from .schedules import ErrorGatedWarmup, apply_lr, lr_at
-from .setup import build_model, load_run_config, new_run_dir, resolve_device
+from .setup import load_run_config, new_run_dir
+from .task import Task, task_for
 
 GATE_WINDOW = 50  # steps between updates of the error-gated warm-up (one host sync each)
 
@@ -48,31 +49,33 @@ class TrainingDiverged(ResnetsError):
     """The loss became NaN or infinite."""
 
 
-def train(cfg: TrainConfig, resume_dir: str | os.PathLike | None = None,
+def train(cfg: Any, resume_dir: str | os.PathLike | None = None,
           hooks: Sequence[Hook] = (), rank: int = 0, world_size: int = 1,
-          wrap_model=None, reenter: bool = False) -> dict:
+          wrap_model=None, reenter: bool = False, task: Task | None = None) -> dict:
     """Train as ``cfg`` says; returns the summary (also written to ``summary.json``).
 
-    A new run gets a new run directory (``reenter``: the existing one of ``cfg``, for
-    processes that torchrun restarted before their first checkpoint); ``resume_dir``
-    continues that run with the changes :mod:`resnets.train.resume` allows. Rank 0 holds
-    the run directory's lock until the end.
+    ``task`` defaults to the task registered for ``cfg``'s class. A new run gets a new run
+    directory (``reenter``: the existing one of ``cfg``, for processes that torchrun restarted
+    before their first checkpoint); ``resume_dir`` continues that run with the changes the
+    task allows (:mod:`resnets.train.resume`). Rank 0 holds the run directory's lock until
+    the end.
     """
-    validate(cfg)
-    model_info(cfg.model.name)  # an unknown model fails before the data is read
-    if resume_dir:  # a refused change fails before the data is read, too
-        changes = resume_changes(load_run_config(resume_dir), cfg)
-    else:  # so does a missing backbone file (a resumed run has its weights)
-        check_pretrained(cfg.model.pretrained, cfg.model.name)
-        changes = {}
-    run_dir = _open_run_dir(cfg, resume_dir, rank == 0, reenter)
+    task = task or task_for(cfg)
+    check_engine_settings(cfg)
+    resolve_device(cfg.device)
+    task.check(cfg, resuming=bool(resume_dir))  # a bad setting fails before the data is read
+    changes = {}
+    if resume_dir:  # so does a refused change
+        changes = resume_changes(load_run_config(resume_dir, type(cfg)), cfg,
+                                 task.resume_settings)
+    run_dir = _open_run_dir(task, cfg, resume_dir, rank == 0, reenter)
     with (hold_run_dir(run_dir, discard_unused=not resume_dir) if rank == 0
           else contextlib.nullcontext()):
-        return _train(cfg, run_dir, bool(resume_dir), changes, hooks, rank, world_size,
+        return _train(task, cfg, run_dir, bool(resume_dir), changes, hooks, rank, world_size,
                       wrap_model)
 
 
-def _open_run_dir(cfg: TrainConfig, resume_dir, is_main: bool, reenter: bool) -> Path:
+def _open_run_dir(task: Task, cfg: Any, resume_dir, is_main: bool, reenter: bool) -> Path:
     """The run directory, checked writable; rank 0 makes a new one and tells the others."""
     if resume_dir:
         if is_main:
@@ -82,7 +85,7 @@ def _open_run_dir(cfg: TrainConfig, resume_dir, is_main: bool, reenter: bool) ->
     text = ""
     if is_main:
         try:
-            text = str(new_run_dir(cfg, reenter))
+            text = str(new_run_dir(cfg, task.run_name(cfg), reenter))
         except ResnetsError as exc:
             broadcast_text("\0" + str(exc))  # the others stop with the same line
             raise
@@ -92,7 +95,7 @@ def _open_run_dir(cfg: TrainConfig, resume_dir, is_main: bool, reenter: bool) ->
     return Path(text)
 
 
-def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
+def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
            hooks: Sequence[Hook], rank: int, world_size: int, wrap_model) -> dict:
     device = resolve_device(cfg.device)
     if device.type == "cuda" and device.index is not None:
@@ -102,23 +105,23 @@ def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
         torch.backends.cudnn.benchmark = False
     torch.manual_seed(cfg.seed)
     peak_lr = scaled_lr(cfg.optim.lr, cfg.batch_size, cfg.optim.scale_lr_with_batch)
-    pipe = build_pipeline(cfg, device, rank, world_size)
-    # A resumed run's weights come from its checkpoint, not from model.pretrained again.
-    model = build_model(cfg, len(pipe.classes), pipe.in_chans, device,
-                        load_pretrained=not resuming)
-    optimizer = build_optimizer(model, lr=peak_lr, momentum=cfg.optim.momentum,
-                                weight_decay=cfg.optim.weight_decay,
-                                nesterov=cfg.optim.nesterov,
-                                decay_norm_and_bias=cfg.optim.decay_norm_and_bias,
-                                backbone_lr_scale=cfg.optim.backbone_lr_scale)
-    ema = ModelEMA(model, decay=cfg.optim.ema_decay) if cfg.optim.ema_decay else None
+    data = task.build_data(cfg, device, rank, world_size)
+    # A resumed run's weights come from its checkpoint, not from a pretrained file again.
+    model = task.build_model(cfg, data, device, load_pretrained=not resuming)
+    o = cfg.optim
+    optimizer = build_optimizer(model, lr=peak_lr, momentum=o.momentum,
+                                weight_decay=o.weight_decay, nesterov=o.nesterov,
+                                decay_norm_and_bias=o.decay_norm_and_bias,
+                                backbone_lr_scale=o.backbone_lr_scale, name=o.name)
+    ema = ModelEMA(model, decay=o.ema_decay) if o.ema_decay else None
     gate = ErrorGatedWarmup.from_config(cfg.schedule)
+    hooks = [*task.hooks(cfg, data), *hooks]
     is_main = rank == 0
     ckpts = CheckpointManager(run_dir)
-    ctx = Context(cfg, model, optimizer, pipe, run_dir, device, is_main=is_main,
-                  world_size=world_size, peak_lr=peak_lr,
-                  objective=build_objective(cfg, pipe.mean, pipe.std, len(pipe.classes)))
-    steps_per_epoch = len(pipe.train)
+    ctx = Context(cfg, model, optimizer, data, run_dir, device, is_main=is_main,
+                  world_size=world_size, peak_lr=peak_lr, step_fn=task.build_step(cfg, data),
+                  task=task, best=task.initial_best())
+    steps_per_epoch = len(data.train)
     total_steps = cfg.iterations or cfg.epochs * steps_per_epoch
     epochs = math.ceil(total_steps / steps_per_epoch)
     if resuming:
@@ -132,9 +135,9 @@ def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
         store_config(run_dir, cfg)
         if changes:
             print("resume changes " + " ".join(f"{k}={v}" for k, v in changes.items()))
-    if pipe.skipped and is_main:
-        write_text_atomic(run_dir / "skipped.txt", "\n".join(pipe.skipped) + "\n")
-        print(f"skipped {len(pipe.skipped)} unreadable files (see {run_dir / 'skipped.txt'})")
+    if data.skipped and is_main:
+        write_text_atomic(run_dir / "skipped.txt", "\n".join(data.skipped) + "\n")
+        print(f"skipped {len(data.skipped)} unreadable files (see {run_dir / 'skipped.txt'})")
     logger = RunLogger(run_dir, enabled=is_main)
     if logger.jsonl_path.exists():  # rows logged after the checkpoint come again
         logger.truncate_after(ctx.step)
@@ -148,10 +151,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
                 "gate": gate.state_dict() if gate else None,
                 "hooks": [h.state_dict() for h in hooks], "rng": capture_rng_state(),
                 "step": ctx.step, "epoch": ctx.epoch, "position": ctx.position,
-                "sums": sums, "best_val_error": ctx.best_val_error,
-                "config": to_dict(cfg), "model_name": cfg.model.name,
-                "classes": pipe.classes, "in_chans": pipe.in_chans,
-                "image_size": pipe.image_size, "mean": pipe.mean, "std": pipe.std}
+                "sums": sums, "best": ctx.best, "task": task.name, "config": to_dict(cfg),
+                **task.metadata(cfg, data)}
 
     def save(best: bool = False) -> None:
         _check_finite(ctx, weights=True)  # never replace a good checkpoint with a diverged one
@@ -175,15 +176,15 @@ def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
         try:
             while ctx.epoch < epochs and ctx.step < total_steps:
                 row = _run_epoch(ctx, net, ema, gate, hooks, epochs, total_steps, save)
-                improved = row.get("val_error", math.inf) < ctx.best_val_error
+                improved = bool(task.monitor) and task.is_better(row, ctx.best)
                 if improved:
-                    ctx.best_val_error = row["val_error"]
+                    ctx.best = row[task.monitor]
                 logger.log(row)
                 for h in hooks:
                     h.on_epoch_end(ctx, row)
                 ctx.epoch += 1
                 ctx.position = 0
-                ctx.sums = {"loss": 0.0, "correct": 0, "seen": 0}
+                ctx.sums = {}
                 save(best=improved)
         except StopRequested:
             save()
@@ -192,16 +193,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
             _stop_message(ctx, ckpts.kept_note())
 
     rows = logger.rows() if is_main else []
-    seconds = time.perf_counter() - started
-    last = rows[-1] if rows else {}
-    summary = {"run_dir": str(run_dir), "model": cfg.model.name, "recipe": cfg.recipe,
-               "steps": ctx.step, "epochs": ctx.epoch,
-               "test_error": last.get("test_error"), "test_top5_error": last.get("test_top5"),
-               "test_accuracy": None if last.get("test_error") is None
-               else 1 - last["test_error"],
-               "best_val_error": None if math.isinf(ctx.best_val_error)
-               else ctx.best_val_error,
-               "train_seconds": seconds, "skipped_files": len(pipe.skipped)}
+    common = {"run_dir": str(run_dir), "steps": ctx.step, "epochs": ctx.epoch,
+              "train_seconds": time.perf_counter() - started,
+              "skipped_files": len(data.skipped)}
+    summary = task.summary(cfg, common, rows[-1] if rows else {}, ctx.best)
     for h in hooks:
         h.on_train_end(ctx, summary)
     if is_main:
@@ -214,22 +209,22 @@ def _train(cfg: TrainConfig, run_dir: Path, resuming: bool, changes: dict,
 def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: int,
                save) -> dict:
     """One pass over the training batches (from ``ctx.position`` on), then evaluation."""
-    cfg, pipe, optimizer = ctx.cfg, ctx.pipe, ctx.optimizer
-    steps_per_epoch = len(pipe.train)
-    pipe.train.set_epoch(ctx.epoch, start=ctx.position)
+    cfg, optimizer = ctx.cfg, ctx.optimizer
+    train_batches = ctx.data.train
+    steps_per_epoch = len(train_batches)
+    train_batches.set_epoch(ctx.epoch, start=ctx.position)
     net.train()
     t_epoch = time.perf_counter()
-    batches = progress(pipe.train, steps_per_epoch - ctx.position,
+    batches = progress(train_batches, steps_per_epoch - ctx.position,
                        f"epoch {ctx.epoch + 1}/{epochs}", enabled=ctx.is_main)
-    for images, labels in batches:
+    for batch in batches:
         lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, ctx.peak_lr)
         apply_lr(optimizer, gate.factor_or_lr(lr) if gate else lr)
-        images, labels = batch_to_device(images, labels, ctx.device, cfg.channels_last)
         with autocast(ctx.device, cfg.precision):
-            loss, logits = ctx.objective(net, images, labels)
+            out = ctx.step_fn(net, batch, ctx.device)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        ctx.loss = loss
+        out.loss.backward()
+        ctx.loss = out.loss
         for h in hooks:
             h.after_backward(ctx)
         if cfg.optim.grad_clip:
@@ -239,13 +234,10 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
             ema.update(ctx.model)
         ctx.step += 1
         ctx.position += 1
-        _accumulate(ctx, loss, logits, labels)
+        for key, value in out.sums.items():  # on the device: no host sync per step
+            ctx.sums[key] = ctx.sums.get(key, 0) + value
         if gate and ctx.step % GATE_WINDOW == 0:
-            # The error of the last GATE_WINDOW steps (all processes), not the epoch's average.
-            window = ctx.sums.pop("window", (0, 0))
-            correct, seen = all_sum(ctx.sums["correct"] - window[0], ctx.sums["seen"] - window[1])
-            gate.update(1 - correct / max(seen, 1))
-            ctx.sums["window"] = (ctx.sums["correct"], ctx.sums["seen"])
+            _update_gate(ctx, gate)
         for h in hooks:
             h.on_step_end(ctx)
         # Processes may only stop together, so several of them stop at a check.
@@ -262,24 +254,24 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
     return _end_epoch(ctx, ema, epochs, total_steps, time.perf_counter() - t_epoch)
 
 
+def _update_gate(ctx: Context, gate: ErrorGatedWarmup) -> None:
+    """The error-gated warm-up sees the training error of the last GATE_WINDOW steps (all
+    processes), not the epoch's average."""
+    window = ctx.sums.pop("window", (0, 0))
+    correct, seen = all_sum(ctx.sums["correct"] - window[0], ctx.sums["seen"] - window[1])
+    gate.update(1 - correct / max(seen, 1))
+    ctx.sums["window"] = (ctx.sums["correct"], ctx.sums["seen"])
+
+
 def _stop_message(ctx: Context, what: str) -> None:
     if ctx.is_main:
         # Every setting the run needs is in its config.json, changes of resumes included.
-        then = (f"Resume with:\n  {resume_command(ctx.cfg, ctx.run_dir)}"
-                if CheckpointManager(ctx.run_dir).has_checkpoint()
+        command = resume_command(ctx.task.train_command(ctx.cfg), ctx.run_dir)
+        then = (f"Resume with:\n  {command}" if CheckpointManager(ctx.run_dir).has_checkpoint()
                 else f"No checkpoint was written yet: start a new run (another --name, or "
                      f"delete {shlex.quote(str(ctx.run_dir))} first).")
         print(f"\ninterrupted at step {ctx.step}; {what}. {then}", flush=True)
     raise SystemExit(130)
-
-
-def _accumulate(ctx: Context, loss: torch.Tensor, logits: torch.Tensor,
-                labels: torch.Tensor) -> None:
-    """Running sums for the epoch's training loss and error (kept on the device)."""
-    n = len(labels)
-    ctx.sums["loss"] = ctx.sums["loss"] + loss.detach().float() * n
-    ctx.sums["correct"] = ctx.sums["correct"] + (logits.argmax(1) == labels).sum()
-    ctx.sums["seen"] += n
 
 
 def _check_finite(ctx: Context, weights: bool = False) -> bool:
@@ -302,36 +294,17 @@ def _check_finite(ctx: Context, weights: bool = False) -> bool:
 
 def _end_epoch(ctx: Context, ema: ModelEMA | None, epochs: int, total_steps: int,
                seconds: float) -> dict:
-    cfg, pipe, sums = ctx.cfg, ctx.pipe, global_sums(ctx.sums)
-    seen = max(int(sums["seen"]), 1)
+    cfg, task, sums = ctx.cfg, ctx.task, global_sums(ctx.sums)
     row = {"epoch": ctx.epoch + 1, "step": ctx.step,
-           "lr": ctx.optimizer.param_groups[0]["lr"],
-           "train_loss": float(sums["loss"]) / seen,
-           "train_error": 1 - float(sums["correct"]) / seen,
-           "images_per_second": sums["seen"] / max(seconds, 1e-9)}
+           "lr": ctx.optimizer.param_groups[0]["lr"], **task.train_metrics(sums),
+           "images_per_second": float(sums.get("seen", 0)) / max(seconds, 1e-9)}
     last = ctx.epoch + 1 >= epochs or ctx.step >= total_steps
-    if (ctx.epoch + 1) % cfg.eval_every == 0 or last:
+    if last or (cfg.eval_every and (ctx.epoch + 1) % cfg.eval_every == 0):
         model = ema.module if ema else ctx.model
         sync_buffers(model)  # each process evaluates its share of a split with one model
-        n = len(pipe.classes)
-        if pipe.val is not None:
-            val = global_evaluation(evaluate(model, pipe.val, n, ctx.device, cfg.precision,
-                                             cfg.channels_last, show_progress=ctx.is_main))
-            row.update(val_loss=val["loss"], val_error=val["top1_error"])
-        test = global_evaluation(evaluate(model, pipe.test, n, ctx.device, cfg.precision,
-                                          cfg.channels_last, show_progress=ctx.is_main))
-        row.update(test_loss=test["loss"], test_error=test["top1_error"],
-                   test_top5=test["top5_error"])
+        row.update(task.evaluate(model, ctx.data, cfg, ctx.device, ctx.is_main))
     if ctx.is_main:
-        parts = [f"epoch {row['epoch']}/{epochs}", f"step {row['step']}",
-                 f"lr {row['lr']:.4g}", f"train loss {row['train_loss']:.4f}",
-                 f"train err {100 * row['train_error']:.2f}%"]
-        if "val_error" in row:
-            parts.append(f"val err {100 * row['val_error']:.2f}%")
-        if "test_error" in row:
-            parts.append(f"test err {100 * row['test_error']:.2f}%")
-        parts.append(f"{row['images_per_second']:.0f} img/s")
-        print("  ".join(parts), flush=True)
+        print(task.progress_line(row, epochs), flush=True)
     return row
 
 
@@ -344,16 +317,10 @@ def _to_device(value, device: torch.device):
 
 
 def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> None:
-    saved = state.get("model_name")
-    if saved != ctx.cfg.model.name:
-        raise CheckpointError(f"the checkpoint was trained with {saved!r}, not "
-                              f"{ctx.cfg.model.name!r}; resume with the same model")
     where = f"the last checkpoint in {str(ctx.run_dir)!r}"
-    check_position(state, where, len(ctx.pipe.train))
-    if check_classes(state.get("classes"), where) != list(ctx.pipe.classes):
-        raise CheckpointError(f"the checkpoint in {str(ctx.run_dir)!r} was trained on other "
-                              "classes than the data holds now; restore the data")
-    check_fits(ctx.model, state.get("model"), where, len(ctx.pipe.classes))
+    ctx.task.check_checkpoint(ctx.cfg, state, ctx.data, where)
+    check_position(state, where, len(ctx.data.train))
+    ctx.task.check_weights(ctx.model, state, ctx.data, where)
     ctx.model.load_state_dict(state["model"])
     ctx.optimizer.load_state_dict(state["optimizer"])
     if ema and state.get("ema"):
@@ -363,7 +330,7 @@ def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> No
     for h, s in zip(hooks, state.get("hooks", [])):
         h.load_state_dict(s)
     ctx.step, ctx.epoch, ctx.position = state["step"], state["epoch"], state["position"]
-    ctx.best_val_error = state["best_val_error"]
+    ctx.best = state["best"]
     # The saved sums are those of all processes: rank 0 carries them on, the others start at 0.
     sums = state["sums"] if ctx.is_main else {k: (0, 0) if k == "window" else 0
                                               for k in state["sums"]}

@@ -113,8 +113,8 @@ def check_position(state: Mapping[str, Any], where: str, steps_per_epoch: int) -
     if not position <= step <= epoch * steps_per_epoch + position:
         raise _refuse(where, "step", f"{step} does not match epoch {epoch} and position "
                       f"{position} at {steps_per_epoch} steps per epoch")
-    best = state.get("best_val_error")
+    best = state.get("best")
     if isinstance(best, bool) or not isinstance(best, (int, float)) or math.isnan(best):
-        raise _refuse(where, "best_val_error", f"is {best!r:.40}, not a number")
+        raise _refuse(where, "best", f"is {best!r:.40}, not a number")
     if not isinstance(state.get("sums"), Mapping):
         raise _refuse(where, "sums", "is not a dict of running sums")

@@ -1,4 +1,4 @@
-"""The SGD optimiser of the ResNet papers, with optional no-decay parameter groups.
+"""The SGD optimiser of the ResNet papers (and AdamW), with optional no-decay parameter groups.
 
 He et al. 2015 decay every parameter (weight decay 1e-4, momentum 0.9). Later practice
 (Goyal et al. 2017, "Bag of Tricks" 2018) leaves normalisation parameters and biases undecayed,
@@ -47,8 +47,12 @@ def split_decay(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter
 def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
                     weight_decay: float = 1e-4, nesterov: bool = False,
                     decay_norm_and_bias: bool = True,
-                    backbone_lr_scale: float = 1.0) -> torch.optim.SGD:
-    """SGD over ``model``'s trainable parameters.
+                    backbone_lr_scale: float = 1.0,
+                    name: str = "sgd") -> torch.optim.Optimizer:
+    """SGD (``name="sgd"``) or AdamW (``"adamw"``) over ``model``'s trainable parameters.
+
+    AdamW decays the weights apart from the gradient step (Loshchilov and Hutter 2019), by
+    ``lr * weight_decay`` per step; ``momentum`` and ``nesterov`` are SGD's.
 
     Groups carry a ``name`` ("decay" / "no_decay") and an ``lr_scale``, which
     :func:`resnets.train.schedules.apply_lr` multiplies into the scheduled lr. With
@@ -78,15 +82,30 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
 
         head = head_parameters(model)
         split = []
-        for name, params, wd, _ in sets:
-            split.append((name, [p for p in params if id(p) not in head], wd,
+        for group, params, wd, _ in sets:
+            split.append((group, [p for p in params if id(p) not in head], wd,
                           backbone_lr_scale))
-            split.append((f"head_{name}", [p for p in params if id(p) in head], wd, 1.0))
+            split.append((f"head_{group}", [p for p in params if id(p) in head], wd, 1.0))
         sets = [entry for entry in split if entry[3] > 0]  # scale 0: the backbone stays put
-    groups = [{"params": params, "weight_decay": wd, "name": name, "lr_scale": scale,
-               "lr": lr * scale} for name, params, wd, scale in sets if params]
+    groups = [{"params": params, "weight_decay": wd, "name": group, "lr_scale": scale,
+               "lr": lr * scale} for group, params, wd, scale in sets if params]
     if not groups:
         raise ResnetsError(f"{type(model).__name__} has no trainable parameters "
                            "(are they all frozen?)")
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    if name != "sgd":
+        raise ResnetsError(f"optim.name={name!r} is not an optimiser here; use sgd or adamw")
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
                            nesterov=nesterov)
+
+
+def scaled_lr(lr: float, batch_size: int, reference_batch: int) -> float:
+    """The linear scaling rule (Goyal et al. 2017): ``lr * batch_size / reference_batch``.
+
+    ``lr`` is tuned for a global batch of ``reference_batch`` images; 0 turns the rule off.
+    """
+    if reference_batch < 0:
+        raise ResnetsError(f"optim.scale_lr_with_batch must be >= 0 (0 turns it off), got "
+                           f"{reference_batch}")
+    return lr * batch_size / reference_batch if reference_batch else lr

@@ -6,7 +6,6 @@ batch by batch there; image folders stream through a ``torch.utils.data.DataLoad
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -18,9 +17,15 @@ from ..errors import DataError
 from .config import TrainConfig
 
 DIGITS_TEST_FRACTION = 0.2  # share of the 1,797 digits held out as the test split
-# data.dataset values whose pipelines live with their models: "module:function".
-OTHER_PIPELINES = {"speech": "resnets.speech.data:build_pipeline",
-                   "text": "resnets.text.data:build_pipeline"}
+# data.dataset values whose pipelines live with their applications, which register them
+# (register_pipeline) when imported: the package that registers each.
+OTHER_PIPELINES: dict[str, Any] = {}
+REGISTERING_PACKAGES = ("speech", "text")  # resnets.speech and resnets.text
+
+
+def register_pipeline(dataset: str, build) -> None:
+    """``build(cfg, device, rank, world_size) -> Pipeline`` reads ``data.dataset=dataset``."""
+    OTHER_PIPELINES[dataset] = build
 
 
 @dataclass
@@ -104,9 +109,12 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
     if cfg.batch_size % world_size:
         raise DataError(f"batch_size {cfg.batch_size} is not divisible by the "
                         f"{world_size} processes; it is the global batch")
-    if cfg.data.dataset in OTHER_PIPELINES:  # audio and text: their packages build them
-        module, _, func = OTHER_PIPELINES[cfg.data.dataset].partition(":")
-        pipe = getattr(importlib.import_module(module), func)(cfg, device, rank, world_size)
+    if cfg.data.dataset in REGISTERING_PACKAGES:  # audio and text: their packages build them
+        if cfg.data.dataset not in OTHER_PIPELINES:
+            raise DataError(f"data.dataset={cfg.data.dataset} is read by its application "
+                            f"package: import resnets.{cfg.data.dataset} first (the resnets "
+                            "command does)")
+        pipe = OTHER_PIPELINES[cfg.data.dataset](cfg, device, rank, world_size)
     elif cfg.data.dataset == "folder":
         pipe = _folder_pipeline(cfg, device, rank, world_size)
     else:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ResnetsError, did_you_mean
-from .config import TrainConfig, apply_overrides
+from .config import TASK_COMMANDS, TrainConfig, apply_overrides
 
 RESNET_PAPER = "He et al. 2015, arXiv:1512.03385, Sec. 4.2"
 PREACT_PAPER = "He et al. 2016, arXiv:1603.05027, Sec. 4 and Appendix"
@@ -22,7 +22,8 @@ class Recipe:
     name: str
     summary: str  # one line shown by `resnets recipes`
     source: str  # where the setup is published
-    overrides: dict[str, Any]  # dotted keys of TrainConfig
+    overrides: dict[str, Any]  # dotted keys of the task's configuration
+    task: str = "classification"  # the TASK of the configuration it sets
 
 
 # The paper's CIFAR schedule: batch 128, lr 0.1 divided by 10 at 32k and 48k, stop at 64k.
@@ -110,12 +111,32 @@ def get_recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def recipe_config(name: str = DEFAULT_RECIPE, overrides: dict[str, Any] | None = None
-                  ) -> TrainConfig:
-    """The base config with the recipe applied, then the user's ``overrides``."""
+def register_recipes(recipes: list[Recipe]) -> None:
+    """Add the recipes of a task (its package calls this when imported)."""
+    for recipe in recipes:
+        if recipe.name in RECIPES:
+            raise ValueError(f"recipe {recipe.name!r} is registered twice")
+        RECIPES[recipe.name] = recipe
+
+
+def recipe_overrides(name: str, cls: type = TrainConfig) -> dict[str, Any]:
+    """The settings of recipe ``name`` (with its name and source) for a configuration of
+    class ``cls``; a recipe of another task is one line naming the command that runs it."""
     recipe = get_recipe(name)
-    cfg = apply_overrides(TrainConfig(), {**recipe.overrides, "recipe": recipe.name,
-                                          "source": recipe.source})
+    if recipe.task != cls.TASK:
+        command = TASK_COMMANDS.get(recipe.task, recipe.task)
+        raise ResnetsError(f"recipe {name!r} is a {recipe.task} recipe; run it with "
+                           f"`{command} --recipe {name}`")
+    return {**recipe.overrides, "recipe": recipe.name, "source": recipe.source}
+
+
+def recipe_config(name: str = DEFAULT_RECIPE, overrides: dict[str, Any] | None = None,
+                  cls: type | None = None) -> Any:
+    """The base config of the recipe's task with the recipe applied, then ``overrides``."""
+    from .task import TASKS
+
+    cls = cls or TASKS[get_recipe(name).task].config_class
+    cfg = apply_overrides(cls(), recipe_overrides(name, cls))
     return apply_overrides(cfg, overrides or {})
 
 

@@ -17,23 +17,18 @@ from typing import Any
 
 from ..errors import ResnetsError
 from ..files import write_text_atomic
-from .config import TrainConfig, field_types, to_dict
+from .config import field_types, to_dict
 
-# `resnets train --resume RUN key=value`: the keys that may change. Training longer stretches
-# the schedule from the resumed step on; the others do not change what is computed
-# (`data.root`: the same data set, moved to another folder or machine).
-TRAIN_RESUME_SETTINGS = ("epochs", "iterations", "device", "data.root", "data.workers",
-                         "eval_batch_size", "checkpoint_every", "dist_timeout")
-
-
-# The applications' own train commands, which resume their runs with their own summary;
-# `resnets train --resume` resumes every run, whatever command started it.
-APPLICATION_COMMANDS = {"speech": "resnets speech train", "text": "resnets text train"}
+# `--resume RUN key=value`: the engine's keys that may change, for every task. Training longer
+# stretches the schedule from the resumed step on; the others do not change what is computed.
+ENGINE_RESUME_SETTINGS = ("epochs", "iterations", "device", "eval_batch_size",
+                          "checkpoint_every", "dist_timeout")
+# Those of `resnets train` (`data.root`: the same data set, moved to another folder or machine).
+TRAIN_RESUME_SETTINGS = (*ENGINE_RESUME_SETTINGS, "data.root", "data.workers")
 
 
-def resume_command(cfg: TrainConfig, run_dir: str | os.PathLike) -> str:
-    """The command line that continues the run in ``run_dir`` (``cfg``: its settings)."""
-    command = APPLICATION_COMMANDS.get(cfg.data.dataset, "resnets train")
+def resume_command(command: str, run_dir: str | os.PathLike) -> str:
+    """The command line that continues the run in ``run_dir`` (``command`` trains it)."""
     return f"{command} --resume {shlex.quote(str(run_dir))}"
 
 
@@ -45,21 +40,22 @@ def refuse_other_changes(changed: Iterable[str], allowed: Iterable[str]) -> None
                            f"drop {' '.join(changed)} (only {', '.join(allowed)} may change)")
 
 
-def _value(cfg: TrainConfig, key: str) -> Any:
+def _value(cfg: Any, key: str) -> Any:
     """The value of the dotted setting ``key`` (``optim.lr``) in ``cfg``."""
     section, _, name = key.partition(".")
     return getattr(getattr(cfg, section), name) if name else getattr(cfg, section)
 
 
-def resume_changes(saved: TrainConfig, cfg: TrainConfig) -> dict[str, Any]:
+def resume_changes(saved: Any, cfg: Any,
+                   allowed: tuple[str, ...] = TRAIN_RESUME_SETTINGS) -> dict[str, Any]:
     """The settings of ``cfg`` that differ from the run's ``saved`` ones, as key -> value.
 
-    Raises a one-line ResnetsError when any of them is not in :data:`TRAIN_RESUME_SETTINGS`.
+    Raises a one-line ResnetsError when any of them is not in ``allowed``.
     """
-    changed = {key: _value(cfg, key) for key in field_types()
+    changed = {key: _value(cfg, key) for key in field_types(type(cfg))
                if _value(cfg, key) != _value(saved, key)}
-    refuse_other_changes([f"{k}={v}" for k, v in changed.items()
-                          if k not in TRAIN_RESUME_SETTINGS], TRAIN_RESUME_SETTINGS)
+    refuse_other_changes([f"{k}={v}" for k, v in changed.items() if k not in allowed],
+                         allowed)
     return changed
 
 
@@ -72,6 +68,6 @@ def check_steps_left(run_dir: str | os.PathLike, done: int, total: int) -> None:
                            "steps; pass epochs=N or iterations=N with more to train on")
 
 
-def store_config(run_dir: str | os.PathLike, cfg: TrainConfig) -> None:
+def store_config(run_dir: str | os.PathLike, cfg: Any) -> None:
     """Write the run's configuration (as it now stands) to its config.json, atomically."""
     write_text_atomic(Path(run_dir) / "config.json", json.dumps(to_dict(cfg), indent=2) + "\n")

@@ -61,19 +61,19 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
     return model
 
 
-def new_run_dir(cfg: TrainConfig, reenter: bool = False) -> Path:
-    """Make and lock a new run directory for ``cfg`` (see :mod:`resnets.train.rundir`)."""
-    return create_run_dir(cfg.out_dir, cfg.run_name, timestamped(cfg.recipe or cfg.model.name),
-                          reenter=reenter)
+def new_run_dir(cfg: Any, stem: str, reenter: bool = False) -> Path:
+    """Make and lock a new run directory for ``cfg``, named ``stem`` and the time unless
+    ``cfg.run_name`` names it (see :mod:`resnets.train.rundir`)."""
+    return create_run_dir(cfg.out_dir, cfg.run_name, timestamped(stem), reenter=reenter)
 
 
-def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
+def load_run_config(run_dir: str | os.PathLike, cls: type = TrainConfig) -> Any:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{str(run_dir)!r} is not a run directory (no config.json)")
     fix = "the run cannot be resumed from it; start a new run"
     data = read_json(path, "run config", fix)
     try:
-        return from_dict(data, f"run config {str(path)!r}")
+        return from_dict(data, f"run config {str(path)!r}", cls)
     except ResnetsError as exc:
         raise ReadBackError(f"{exc}; {fix}") from None
