@@ -51,8 +51,6 @@ KNOWN_VIOLATIONS = {
     "upward: resnets.train.pipeline -> resnets.text.data",
     # the single engine: engine.train runs distributed.launch, which calls engine.train back
     "cycle: resnets.train.distributed <-> resnets.train.engine",
-    # item 4: the synthetic shapes write detection's COCO format
-    "upward: resnets.data.shapes -> resnets.detection.coco",
     # the single engine: segmentation trains through detection's loop, batches, resume, CLI
     # and run config file (--config/--print-config)
     "sibling: resnets.segmentation.cli -> resnets.detection.cli",
