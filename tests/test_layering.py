@@ -60,8 +60,6 @@ KNOWN_VIOLATIONS = {
     "sibling: resnets.segmentation.train -> resnets.detection.loop",
     "sibling: resnets.segmentation.train -> resnets.detection.resume",
     "sibling: resnets.segmentation.train -> resnets.detection.train",
-    # item 4: the registry backbone that both dense-prediction tasks build on moves down
-    "sibling: resnets.segmentation.models -> resnets.detection.backbone",
     # the single engine: text trains and evaluates through speech's common commands
     "sibling: resnets.text.cli -> resnets.speech.common",
     "sibling: resnets.text.data -> resnets.speech.common",
