@@ -60,9 +60,6 @@ KNOWN_VIOLATIONS = {
     "sibling: resnets.segmentation.train -> resnets.detection.loop",
     "sibling: resnets.segmentation.train -> resnets.detection.resume",
     "sibling: resnets.segmentation.train -> resnets.detection.train",
-    # the single engine: text trains and evaluates through speech's common commands
-    "sibling: resnets.text.cli -> resnets.speech.common",
-    "sibling: resnets.text.data -> resnets.speech.common",
 }
 
 

@@ -1,13 +1,10 @@
-"""Pieces the speech and text applications share: an in-memory sample set and the CLI.
+"""The ``train``, ``evaluate`` and ``predict`` commands of a task that trains through the
+engine as ``resnets train`` does (``resnets speech``, ``resnets text``).
 
-:class:`Samples` holds any per-sample tensor (int16 clips, token ids) with its labels; it
-has the surface :class:`resnets.data.InMemoryLoader` and :func:`resnets.data.split_train_val`
-use (``images``, ``labels``, ``classes``, ``subset``), so both applications train through the
-same loader and engine as the image datasets.
-
-The CLI helpers give ``resnets speech`` and ``resnets text`` the same ``train``,
-``evaluate`` and ``predict`` commands: training is ``resnets train`` with the application's
-defaults, evaluation is :func:`resnets.train.inference.evaluate_checkpoint`.
+Training is ``resnets train`` with the task's defaults and its ``data.dataset`` fixed,
+through the same launch path (torchrun, restarts, resume rules); evaluation is
+:func:`resnets.train.inference.evaluate_checkpoint`; prediction prints each input's top
+classes, with the task's ``encode`` making the model's batch.
 """
 
 from __future__ import annotations
@@ -18,33 +15,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..errors import DataError, ResnetsError
+from ..errors import ResnetsError
 from ..limits import arg, integer
-from ..train.config_file import add_config_arguments
+from .config_file import add_config_arguments
 
-
-@dataclass
-class Samples:
-    """Per-sample tensors (N x ...), int64 labels (N) and the class names in label order."""
-
-    images: torch.Tensor  # int16 clips or int64 token ids: whatever the loader serves
-    labels: torch.Tensor
-    classes: list[str]
-
-    def __post_init__(self) -> None:
-        if len(self.images) != len(self.labels):
-            raise DataError(f"{len(self.images)} samples but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def subset(self, indices: torch.Tensor) -> Samples:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        return Samples(self.images[index], self.labels[index], list(self.classes))
+Encode = Callable[[Sequence[str], dict, torch.device], torch.Tensor]
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
@@ -74,8 +49,8 @@ def train_command(args: argparse.Namespace, dataset: str, defaults: dict[str, st
 
     The run starts through the one launch path of ``resnets train``: torchrun, restarts and
     the resume rules of :mod:`resnets.train.resume` are the same for every command."""
-    from ..train.config_file import config_text
-    from ..train.launch import launch
+    from .config_file import config_text
+    from .launch import launch
 
     if args.print_config:  # the resolved settings, nothing read or written
         cfg = train_config(args, dataset, defaults)
@@ -90,10 +65,10 @@ def train_config(args: argparse.Namespace, dataset: str, defaults: dict[str, str
 
     Lowest first: ``TrainConfig``'s defaults, this command's ``defaults``, ``--config
     FILE``, the flags, ``key=value``; the dataset and ``source`` are the command's."""
-    from ..train.config import TrainConfig, apply_overrides, parse_overrides, validate
-    from ..train.config_file import (apply_config_pairs, check_print_config_format,
+    from .config import TrainConfig, apply_overrides, parse_overrides, validate
+    from .config_file import (apply_config_pairs, check_print_config_format,
                                      read_config_file)
-    from ..train.setup import load_run_config
+    from .setup import load_run_config
 
     check_print_config_format(args.format, args.print_config)
     flags = {"data.root": args.root, "model.name": args.model, "epochs": args.epochs,
@@ -146,7 +121,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """Evaluate a run on the data its configuration names (the run's own data pipeline)."""
-    from ..train.inference import evaluate_checkpoint
+    from .inference import evaluate_checkpoint
 
     report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
                                  out_dir=args.out)
@@ -166,9 +141,9 @@ def add_predict_arguments(parser: argparse.ArgumentParser, inputs: str, help_tex
 
 
 def predict_command(args: argparse.Namespace, inputs: Sequence[str], dataset: str,
-                    encode: Callable[[Sequence[str], dict, torch.device], torch.Tensor]) -> int:
+                    encode: Encode) -> int:
     """Print the ``--topk`` classes of each input; ``encode`` makes the model's batch."""
-    from ..train.inference import load_trained
+    from .inference import load_trained
 
     device = torch.device("cpu")
     model, state, cfg = load_trained(args.checkpoint, device)
@@ -184,3 +159,31 @@ def predict_command(args: argparse.Namespace, inputs: Sequence[str], dataset: st
         for p, k in zip(values.tolist(), indices.tolist()):
             print(f"  {state['classes'][k]:>16}  {100 * p:6.2f}%")
     return 0
+
+
+@dataclass(frozen=True)
+class TaskCommands:
+    """What a task's ``train``, ``evaluate`` and ``predict`` need to know of it."""
+
+    dataset: str  # data.dataset of its runs, and its word: `resnets speech train`
+    defaults: dict[str, str]  # its settings over TrainConfig's, below --config and the flags
+    default_model: str
+    trains: str  # train's help, e.g. "train a keyword spotter"
+    predicts: str  # predict's help
+    inputs: str  # predict's positional argument, e.g. "files"
+    inputs_help: str
+    encode: Encode  # (inputs, checkpoint state, device) -> the model's batch
+
+    def add_parsers(self, sub: argparse._SubParsersAction) -> None:
+        add_train_arguments(sub.add_parser("train", help=self.trains), self.default_model)
+        add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
+        add_predict_arguments(sub.add_parser("predict", help=self.predicts), self.inputs,
+                              self.inputs_help)
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Run the ``train``, ``evaluate`` or ``predict`` command that ``args`` names."""
+        if args.command == "train":
+            return train_command(args, self.dataset, self.defaults)
+        if args.command == "evaluate":
+            return evaluate_command(args)
+        return predict_command(args, getattr(args, self.inputs), self.dataset, self.encode)
