@@ -28,7 +28,7 @@ from torch import nn
 
 from .. import data as D
 from ..data.folder import _image_files
-from ..errors import DataError, ResnetsError
+from ..errors import DataError, ResnetsError, first_line
 
 SUFFIXES = (".npz", ".safetensors")
 
@@ -183,9 +183,8 @@ def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
                 features = f.get_tensor("features")
                 names = json.loads((f.metadata() or {}).get("names", "[]"))
     except Exception as exc:  # a damaged archive, header or name list: it was not ours
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ResnetsError(f"embeddings file {str(path)!r} cannot be read ({reason}); write it "
-                           "again with `resnets embed`") from None
+        raise ResnetsError(f"embeddings file {str(path)!r} cannot be read ({first_line(exc)}); "
+                           "write it again with `resnets embed`") from None
     if features.ndim != 2 or not isinstance(names, list) or len(names) != len(features) \
             or not all(isinstance(n, str) for n in names):
         raise ResnetsError(f"embeddings file {str(path)!r} does not hold one name per row of "
