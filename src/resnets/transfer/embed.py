@@ -69,16 +69,18 @@ def from_checkpoint(path: str | os.PathLike, device: torch.device) -> Embedder:
                     f"run {str(path)!r} ({state['model_name']})")
 
 
+FEATURES_OF_IMAGES = "a feature extractor of images"  # what the modality check says it needs
+
+
 def from_weights(model_name: str, weights: str, device: torch.device,
                  image_size: int | None = None) -> Embedder:
     """Registry model ``model_name`` without a classifier, with ``weights`` ("imagenet",
     "imagenet:v2", a weights file or run directory; "" keeps the random initialisation)."""
-    from ..models import create_model, model_info
+    from ..models import create_model
+    from ..models.registry import check_modality
     from ..train.finetune import load_pretrained
 
-    info = model_info(model_name)
-    if info.modality != "image":
-        raise ResnetsError(f"{model_name} takes {info.modality} input; embed takes images")
+    info = check_modality("model", model_name, "image", FEATURES_OF_IMAGES)
     model = create_model(model_name, num_classes=0)
     if weights:
         load_pretrained(model, weights, model_name)
