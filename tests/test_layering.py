@@ -39,12 +39,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 INDEPENDENT = {"tasks"}  # layers whose units never import one another
 
-# Violations of the real tree still to fix; each names what removes it: the single engine
-# (issue #16, next session) or moving what two tasks share down a layer (#16 item 4, next
-# session). The test asserts that the checker finds exactly these: a new one fails, and a
+# Violations of the real tree still to fix; each names what removes it (the single engine,
+# issue #16). The test asserts that the checker finds exactly these: a new one fails, and a
 # fixed one must be deleted here (and from docs/architecture.md).
 KNOWN_VIOLATIONS = {
-    # the single engine: adversarial training becomes an objective the tasks hand it
+    # robust.training only re-exports train/adversarial.py: import it from .adversarial
     "upward: resnets.train.objectives -> resnets.robust.training",
     # the single engine: audio and text register their pipelines instead of being named
     "upward: resnets.train.pipeline -> resnets.speech.data",
