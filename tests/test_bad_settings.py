@@ -61,9 +61,9 @@ VALID = {
     **{(k, "0"): OFF for k in (
         "model.drop_rate", "model.drop_path_rate", "model.block_dropout", "data.val_size",
         "data.mixup_alpha", "data.cutmix_alpha", "data.crop_padding", "optim.momentum",
-        "optim.weight_decay",
+        "optim.weight_decay", "eval_every",
         "optim.label_smoothing", "optim.grad_clip", "optim.ema_decay", "adv.eps",
-        "optim.scale_lr_with_batch", "checkpoint_every", "eval_every", "iterations", "data.workers",
+        "optim.scale_lr_with_batch", "checkpoint_every", "iterations", "data.workers",
         "schedule.min_lr", "schedule.warmup_iters", "schedule.warmup_lr",
         "schedule.warmup_until_error", "--warmup-iters", "--clip-grad", "--eval-every",
         "--momentum", "--weight-decay", "--threads", "--limit", "--step-size", "--eps",

@@ -39,15 +39,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 INDEPENDENT = {"tasks"}  # layers whose units never import one another
 
-# Violations of the real tree still to fix; each names what removes it: the single engine
-# (issue #16, next session) or moving what two tasks share down a layer (#16 item 4, next
-# session). The test asserts that the checker finds exactly these: a new one fails, and a
+# Violations of the real tree still to fix; each names what removes it (the single engine,
+# issue #16). The test asserts that the checker finds exactly these: a new one fails, and a
 # fixed one must be deleted here (and from docs/architecture.md).
 KNOWN_VIOLATIONS = {
-    # the single engine: adversarial training becomes an objective the tasks hand it
-    "upward: resnets.train.objectives -> resnets.robust.training",
-    # item 4: the synthetic shapes write detection's COCO format
-    "upward: resnets.data.shapes -> resnets.detection.coco",
     # the single engine: segmentation trains through detection's loop, batches, resume, CLI
     # and run config file (--config/--print-config)
     "sibling: resnets.segmentation.cli -> resnets.detection.cli",
@@ -57,11 +52,6 @@ KNOWN_VIOLATIONS = {
     "sibling: resnets.segmentation.train -> resnets.detection.loop",
     "sibling: resnets.segmentation.train -> resnets.detection.resume",
     "sibling: resnets.segmentation.train -> resnets.detection.train",
-    # item 4: the registry backbone that both dense-prediction tasks build on moves down
-    "sibling: resnets.segmentation.models -> resnets.detection.backbone",
-    # the single engine: text trains and evaluates through speech's common commands
-    "sibling: resnets.text.cli -> resnets.speech.common",
-    "sibling: resnets.text.data -> resnets.speech.common",
 }
 
 

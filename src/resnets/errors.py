@@ -8,6 +8,7 @@ raised as one of these, before any expensive work starts.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -48,3 +49,18 @@ def one_line(message: str) -> str:
     last = lines[-1]
     head, sep, tail = last.partition(": ")
     return tail if sep and head.endswith("Error") else last
+
+
+def first_line(error: BaseException | str, default: str | None = None) -> str:
+    """The first non-blank line of an error's message, terminal colour codes removed.
+
+    For a library's long message (torch.load's, a C++ runtime error) whose first line says
+    what failed. With no text, ``default``, or the exception's class name.
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if line:
+        return line
+    if default is not None:
+        return default
+    return type(error).__name__ if isinstance(error, BaseException) else ""

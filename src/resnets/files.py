@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ResnetsError
+from .errors import ResnetsError, first_line
 
 
 class WriteError(ResnetsError):
@@ -48,16 +48,14 @@ _ADVICE = {
 def write_error(path: str | os.PathLike, exc: BaseException) -> WriteError:
     """The one-line error for a failed write of ``path``."""
     code = getattr(exc, "errno", None)
-    text = str(exc)
     if code is None and _is_torch_write_failure(exc):
         # torch.save's C++ writer loses errno; a full disk is by far the usual cause.
         code = errno.ENOSPC if _nearly_full(path) else None
     if code in _ADVICE:
         what, fix = _ADVICE[code]
         return WriteError(f"cannot write {str(path)!r}: {what}; {fix}")
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return WriteError(f"cannot write {str(path)!r}: {first}; check the free space and "
-                      "permissions of its folder")
+    return WriteError(f"cannot write {str(path)!r}: {first_line(exc)}; check the free space "
+                      "and permissions of its folder")
 
 
 def _is_torch_write_failure(exc: BaseException) -> bool:

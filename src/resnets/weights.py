@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import CheckpointError
+from .errors import CheckpointError, first_line
 from .files import atomic_path
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
@@ -55,11 +55,10 @@ def load_error(path: str | os.PathLike, exc: BaseException, what: str,
     if head[:2] not in (b"PK", b"\x80\x02"):  # torch writes zip archives (or legacy pickles)
         return CheckpointError(f"{name} is not a {what}: it is neither a torch file nor "
                                f"safetensors; {fix}")
-    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()]
+    reason = first_line(exc)
     if "Weights only load failed" in text:  # the cause follows torch's advice
-        after = text.partition("WeightsUnpickler error:")[2].strip().splitlines()
-        lines = [after[0].strip()] if after else ["not a torch file"]
-    reason = next((line for line in lines if line), type(exc).__name__).split(". ")[0]
+        reason = first_line(text.partition("WeightsUnpickler error:")[2], "not a torch file")
+    reason = reason.split(". ")[0]
     return CheckpointError(f"{name} is a damaged or unknown {what} ({reason}); {fix}")
 
 
@@ -74,9 +73,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             state = load_file(str(path))
         except Exception as exc:  # a damaged header or data
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
             raise CheckpointError(f"{str(path)!r} is not a readable safetensors file "
-                                  f"({reason}); {SAFE_FORMATS}") from None
+                                  f"({first_line(exc, 'unreadable')}); {SAFE_FORMATS}"
+                                  ) from None
     else:
         state = load_torch_file(path)
     for key in _WRAPPER_KEYS:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from resnets.data.shapes import SHAPE_CLASSES, ShapesConfig, render_scene, write_shapes
-from resnets.detection.coco import read_coco
+from resnets.data.coco import read_coco
 from resnets.errors import DataError, ResnetsError
 from resnets.files import WriteError
 from resnets.segmentation.data import MaskFolderDataset, read_classes, read_mask

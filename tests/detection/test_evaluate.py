@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from resnets.detection.coco import CocoSet
+from resnets.data.coco import CocoSet
 from resnets.detection.evaluate import coco_map, to_results
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from resnets.errors import ResnetsError
 from resnets.robust import (AttackSettings, PixelSpace, build_attacks, fgsm, margin, pgd,
                             pgd_loss_trace, robust_accuracy, square_attack, to_pixels)
-from resnets.robust.attacks import project, random_start, square_side
+from resnets.train.attacks import project, random_start, square_side
 
 SHAPE = (1, 4, 4)  # one channel, 4 x 4 pixels
 D = 16

@@ -78,7 +78,8 @@ def test_speech_train_needs_root_or_resume_and_resumes_only_speech_runs(tmp_path
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(json.dumps(to_dict(TrainConfig())))
     assert main(["speech", "train", "--resume", str(tmp_path / "run")]) == 2
-    assert "not of `resnets speech train`; resume it with `resnets train --resume`" in capsys.readouterr().err
+    assert ("not of `resnets speech train`; resume it with `resnets train --resume`"
+            in capsys.readouterr().err)
 
 
 def test_printed_config_fed_back_trains_the_same_speech_run(commands, tmp_path, capsys):

@@ -123,6 +123,11 @@ def test_probe_separates_colours_end_to_end(image_folder, tmp_path, capsys):
      r"argument --batch-size: must be an integer in \[1, 4096\], got '0'"),
     (["probe", "{root}/train", "--model", "resnet20", "--weights", "none"],
      "image folder .*train/train not found"),
+    (["embed", "{tmp}/nowhere", "--out", "{tmp}/f.npz", "--model", "res8", "--weights",
+      "none"], "--model='res8' is an audio model; a feature extractor of images needs an image "
+     "model"),
+    (["probe", "{tmp}/nowhere", "--model", "vdcnn9", "--weights", "none"],
+     "--model='vdcnn9' is a text model; a feature extractor of images needs an image model"),
     (["probe", "{root}", "--model", "resnet20", "--weights", "none", "--c", "0"],
      r"argument --c: must be a finite number in \(0, 1e\+06\], got '0'"),
 ])

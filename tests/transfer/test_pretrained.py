@@ -73,6 +73,21 @@ def test_a_wrong_file_in_the_cache_is_refused(hub):
         create_model("resnet18", pretrained=True)
 
 
+@pytest.mark.parametrize("message, shown", [("", "RuntimeError"),
+                                            ("\n\x1b[31mPytorchStreamReader failed\x1b[0m\nat",
+                                             "PytorchStreamReader failed")])
+def test_a_read_failure_with_a_bare_message_is_still_one_line(hub, monkeypatch, message,
+                                                              shown):
+    hub("resnet18", torchvision.models.resnet18().state_dict())
+
+    def fails(*args, **kwargs):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fails)
+    with pytest.raises(CheckpointError, match=rf"cannot read .*: {shown}; delete it"):
+        create_model("resnet18", pretrained=True)
+
+
 def test_models_without_weights_and_unknown_tags_are_refused_before_any_work(hub):
     with pytest.raises(ResnetsError, match="resnet20 has no published.*resnet18, resnet34"):
         create_model("resnet20", pretrained=True)

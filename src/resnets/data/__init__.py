@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError, did_you_mean
 from .augment import CropFlip, channel_stats, normalize, random_crop, random_flip
-from .base import ArrayDataset, derive_seed, split_train_val
+from .base import ArrayDataset, Samples, derive_seed, split_train_val
 from .cifar import CIFAR_SPECS, check_md5, load_cifar, md5sum
 from .digits import load_digits
 from .folder import IMAGE_EXTENSIONS, ImageFolderDataset, decode_image
@@ -72,5 +72,5 @@ __all__ = [
     "IMAGE_EXTENSIONS", "ImageFolderDataset", "InMemoryLoader", "build_dataset",
     "channel_stats", "check_md5", "decode_image", "derive_seed", "imagenet_eval_transform",
     "imagenet_train_transform", "load_cifar", "load_digits", "make_synthetic", "md5sum",
-    "normalize", "random_crop", "random_flip", "split_train_val",
+    "Samples", "normalize", "random_crop", "random_flip", "split_train_val",
 ]

@@ -2,7 +2,9 @@
 
 CIFAR, digits and the synthetic set all fit in memory as one uint8 tensor, so they share one
 container: :class:`ArrayDataset`. Keeping pixels as uint8 (4x smaller than float32) lets the
-loader hold a whole dataset on the training device and convert batch by batch.
+loader hold a whole dataset on the training device and convert batch by batch. Samples that
+are not images (int16 speech clips, text as token ids) are :class:`Samples`, with the same
+surface for the loader and the split.
 """
 
 from __future__ import annotations
@@ -61,6 +63,30 @@ class ArrayDataset:
         if index.numel() and (int(index.min()) < -len(self) or int(index.max()) >= len(self)):
             raise DataError(f"subset index out of range for a dataset of {len(self)} samples")
         return ArrayDataset(self.images[index], self.labels[index], list(self.classes))
+
+
+@dataclass
+class Samples:
+    """Per-sample tensors (N x ...), int64 labels (N) and the class names in label order."""
+
+    images: torch.Tensor  # int16 clips or int64 token ids: whatever the loader serves
+    labels: torch.Tensor
+    classes: list[str]
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise DataError(f"{len(self.images)} samples but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, indices: Sequence[int] | torch.Tensor) -> Samples:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return Samples(self.images[index], self.labels[index], list(self.classes))
 
 
 def split_train_val(ds: ArrayDataset, val_size: int, seed: int

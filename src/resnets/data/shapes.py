@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw
 from ..errors import DataError
 from ..files import atomic_path, write_text_atomic
 from ..limits import Limit, check_fields, integer
+from .coco import CocoSet, write_coco
 from .destination import prepare_destination
 from .masks import write_index_png
 
@@ -143,8 +144,6 @@ def _scenes(num_images: int, cfg: ShapesConfig, seed: int):
 def write_detection_split(folder: str | os.PathLike, num_images: int,
                           cfg: ShapesConfig = ShapesConfig(), seed: int = 0) -> Path:
     """Write ``folder/images/*.png`` and ``folder/annotations.json`` (COCO); returns the JSON."""
-    from ..detection.coco import CocoSet, write_coco
-
     folder = Path(folder)
     images, annotations = [], []
     for image_id, (file_name, image, shapes) in enumerate(_scenes(num_images, cfg, seed), 1):

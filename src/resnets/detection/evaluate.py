@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .coco import CocoSet, DetectionDataset, collate
+from ..data.coco import CocoSet, DetectionDataset, collate
 
 # COCOeval.stats, in order (area ranges: small < 32^2 <= medium < 96^2 <= large pixels)
 STAT_NAMES = ("map", "map50", "map75", "map_small", "map_medium", "map_large",

@@ -19,8 +19,8 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP
 
 from ..errors import ResnetsError
 from ..limits import FRACTION, SIDE_MAX, TEXT, Limit, check_fields, choice, integer
+from ..models.backbone import NORMS, FPNBackbone, build_body
 from ..models.registry import check_modality
-from .backbone import NORMS, FPNBackbone, build_body
 
 ARCHS = ("fasterrcnn", "retinanet")
 

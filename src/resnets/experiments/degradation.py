@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .core import Spec
 from .report import (curves_rows, error_curves_figure, errors_table, final_errors,
-                     group_errors, percent, runs_section, write_csv, write_report)
+                     group_errors, percent, write_csv, write_findings)
 from .runner import MemberResult
 from .settings import Budget, ExperimentConfig, Member, parse_budget
 
@@ -69,20 +69,15 @@ def report(cfg: ExperimentConfig, results: list[MemberResult], out: Path,
                 "The degradation effect did not appear")
     headline += (f" (a difference counts when it exceeds {100 * MARGIN:.0f} point; errors are "
                  f"means over {len(cfg.seeds)} seed(s)).")
-    sections = [
-        f"Plain and residual networks of depths {', '.join(map(str, cfg.depths))}, trained "
-        f"on {cfg.data} for {parse_budget(cfg.budget).text()} with the same recipe and "
-        f"seeds ({', '.join(map(str, cfg.seeds))}).",
-        "## Result\n\n" + headline + "\n\n" + "\n".join(lines),
+    intro = (f"Plain and residual networks of depths {', '.join(map(str, cfg.depths))}, "
+             f"trained on {cfg.data} for {parse_budget(cfg.budget).text()} with the same "
+             f"recipe and seeds ({', '.join(map(str, cfg.seeds))}).")
+    return write_findings(out, "Degradation of plain networks", command, intro, headline, lines, [
         "![training (dashed) and test (solid) error against iterations](degradation.png)",
         "## Final errors\n\nThe last epoch's training error (running, as the paper plots it) "
         "and test error; mean ± standard deviation over seeds. Raw numbers: "
         "`final_errors.csv` (per run) and `curves.csv` (per epoch).\n\n"
-        + errors_table(groups, ("network", "depth")),
-        runs_section(results, out),
-    ]
-    write_report(out / "report.md", "Degradation of plain networks", command, sections)
-    return [headline, *lines]
+        + errors_table(groups, ("network", "depth"))], results)
 
 
 SPEC = Spec("degradation", depths=(20, 32, 44, 56),

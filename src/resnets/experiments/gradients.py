@@ -18,8 +18,8 @@ from torch import nn
 from ..train.engine import Hook
 from ..train.logger import pyplot
 from .core import Spec
-from .report import (COLOURS, markdown_table, mean_std, runs_section, save_figure,
-                     write_csv, write_report)
+from .report import (COLOURS, markdown_table, mean_std, save_figure, write_csv,
+                     write_findings)
 from .runner import MemberResult
 from .settings import Budget, ExperimentConfig, Member, parse_budget
 
@@ -219,19 +219,15 @@ def report(cfg: ExperimentConfig, results: list[MemberResult], out: Path,
         ["network", "depth", "seeds", "first/last at init", f"first/last after {k} steps"],
         [[n, d, g["seeds"], f"{g['ratio']:.3g}", f"{by_key[n, d, k]['ratio']:.3g}"]
          for (n, d, s), g in sorted(by_key.items()) if s == 0])
-    sections = [
-        f"The L2 norm of the gradient of every convolution's weight, on the first training "
-        f"step (initialisation) and on step {k} of normal training, on {cfg.data}; seeds "
-        f"{', '.join(map(str, cfg.seeds))} (curves and ratios are geometric means over them).",
-        "## Result\n\n" + headline + "\n\n" + "\n".join(lines),
+    intro = (f"The L2 norm of the gradient of every convolution's weight, on the first "
+             f"training step (initialisation) and on step {k} of normal training, on "
+             f"{cfg.data}; seeds {', '.join(map(str, cfg.seeds))} (curves and ratios are "
+             "geometric means over them).")
+    return write_findings(out, "Gradient norms per layer", command, intro, headline, lines, [
         "![gradient norm against layer index](gradients.png)",
         "![first/last layer gradient norm against depth](gradient_ratio.png)",
         "## First layer over last layer\n\nRaw numbers: `grad_norms.csv` (every layer, with "
-        "the weight norms) and `ratios.csv` (per run).\n\n" + table,
-        runs_section(results, out),
-    ]
-    write_report(out / "report.md", "Gradient norms per layer", command, sections)
-    return [headline, *lines]
+        "the weight norms) and `ratios.csv` (per run).\n\n" + table], results)
 
 
 SPEC = Spec("gradients", depths=(20, 32, 44, 56, 110), budgets={"other": "100"},

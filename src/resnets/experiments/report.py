@@ -109,6 +109,16 @@ def runs_section(results, out: Path) -> str:
             + markdown_table(["run", "steps", "seconds"], rows))
 
 
+def write_findings(out: Path, title: str, command: str, intro: str, headline: str,
+                   lines: Sequence[str], sections: Sequence[str], results) -> list[str]:
+    """``out/report.md``: ``intro``, the result (``headline`` and its ``lines``), the other
+    ``sections`` (figures, tables), then the member runs; returns the lines to print."""
+    result = "## Result\n\n" + headline + "\n\n" + "\n".join(lines)
+    write_report(out / "report.md", title, command,
+                 [intro, result, *sections, runs_section(results, out)])
+    return [headline, *lines]
+
+
 def mean_curves(results) -> dict[str, list]:
     """Per-epoch training and test error averaged over runs that differ only in the seed."""
     rows = [[row for row in r.rows if row.get("test_error") is not None] for r in results]

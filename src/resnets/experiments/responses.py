@@ -17,8 +17,8 @@ from torch import nn
 from ..train.engine import Hook
 from ..train.logger import pyplot
 from .core import Spec
-from .report import (COLOURS, markdown_table, mean_std, runs_section, save_figure,
-                     write_csv, write_report)
+from .report import (COLOURS, markdown_table, mean_std, save_figure, write_csv,
+                     write_findings)
 from .runner import MemberResult
 from .settings import Budget, ExperimentConfig, Member, deep_net_overrides, parse_budget
 
@@ -158,19 +158,16 @@ def report(cfg: ExperimentConfig, results: list[MemberResult], out: Path,
                            [[net, d, len(mean_profile(rows, net, d)), f"{means[net, d]:.3f}",
                              f"{max(mean_profile(rows, net, d)):.3f}"]
                             for net in NETWORKS for d in cfg.depths])
-    sections = [
-        f"Plain and residual networks of depths {', '.join(map(str, cfg.depths))} trained on "
-        f"{cfg.data} for {parse_budget(cfg.budget).text()}; seeds "
-        f"{', '.join(map(str, cfg.seeds))}. The response of a layer is its 3x3 convolution's "
-        "output after BN, before the ReLU or the addition; its std is taken per channel over "
-        "the test images and positions (evaluation mode), then averaged over channels.",
-        "## Result\n\n" + headline + "\n\n" + "\n".join(lines),
+    intro = (f"Plain and residual networks of depths {', '.join(map(str, cfg.depths))} "
+             f"trained on {cfg.data} for {parse_budget(cfg.budget).text()}; seeds "
+             f"{', '.join(map(str, cfg.seeds))}. The response of a layer is its 3x3 "
+             "convolution's output after BN, before the ReLU or the addition; its std is taken "
+             "per channel over the test images and positions (evaluation mode), then averaged "
+             "over channels.")
+    return write_findings(out, "Layer responses", command, intro, headline, lines, [
         "![std of layer responses, in network order and sorted](responses.png)",
-        "## Per network\n\nRaw numbers: `responses.csv` (every layer of every run).\n\n" + table,
-        runs_section(results, out),
-    ]
-    write_report(out / "report.md", "Layer responses", command, sections)
-    return [headline, *lines]
+        "## Per network\n\nRaw numbers: `responses.csv` (every layer of every run).\n\n"
+        + table], results)
 
 
 SPEC = Spec("responses", depths=(20, 56, 110),

@@ -133,6 +133,23 @@ class _Block(nn.Module):
                                "network has nothing else: set drop_path_rate=0 or a shortcut")
         self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
 
+    def _init_layers(self, convs: list[nn.Conv2d], norm_layer: LayerFactory,
+                     act_layer: LayerFactory) -> None:
+        """Register the branch as ``conv1``, ``bn1``, ``act1``, ``conv2``, ... (torchvision's
+        names and order): each convolution followed by its BN and activation, or, in a
+        pre-activation block, preceded by them. A post-activation block's last activation
+        follows the sum: ``act_out``."""
+        for i, conv in enumerate(convs, 1):
+            if self.preact:  # BN and activation of the convolution's input, then it
+                setattr(self, f"bn{i}", norm_layer(conv.in_channels))
+                setattr(self, f"act{i}", act_layer(inplace=True))
+                setattr(self, f"conv{i}", conv)
+            else:  # the convolution, then BN and activation of its output
+                setattr(self, f"conv{i}", conv)
+                setattr(self, f"bn{i}", norm_layer(conv.out_channels))
+                setattr(self, "act_out" if i == len(convs) else f"act{i}",
+                        act_layer(inplace=True))
+
     def convs(self, x: torch.Tensor) -> torch.Tensor:
         """The branch's convolutions (and norms, activations, dropout)."""
         raise NotImplementedError
@@ -161,21 +178,8 @@ def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
     return int(planes * (base_width / 64.0)) * groups
 
 
-class _PostActBlock(_Block):
-    """y = ReLU(F(x) + shortcut(x)): the original residual unit (He et al. 2015, Fig. 2)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fx = self.drop_path(self.branch(x))  # F(x); stochastic depth drops it per sample
-        y = fx + self.shortcut(x) if self.residual else fx  # a plain block has no shortcut
-        return self.act_out(y)
-
-
-class BasicBlock(_PostActBlock):
-    """Two 3x3 convolutions: y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 2 left).
-
-    F(x) = BN(conv3x3(ReLU(BN(conv3x3(x))))). With ``shortcut="none"`` the block is the plain
-    counterpart, y = ReLU(F(x)), with exactly the same layers.
-    """
+class _BasicShape(_Block):
+    """Two 3x3 convolutions, the first with the stride: a basic block's branch (Fig. 2 left)."""
 
     expansion = 1
 
@@ -186,26 +190,15 @@ class BasicBlock(_PostActBlock):
                  block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
         out_chs = planes * self.expansion
-        self.conv1 = conv3x3(in_chs, planes, stride, first_dilation or dilation)
-        self.bn1 = norm_layer(planes)
-        self.act1 = act_layer(inplace=True)
-        self.conv2 = conv3x3(planes, out_chs, 1, dilation)
-        self.bn2 = norm_layer(out_chs)
-        self.act_out = act_layer(inplace=True)  # after the sum
+        self._init_layers([conv3x3(in_chs, planes, stride, first_dilation or dilation),
+                           conv3x3(planes, out_chs, 1, dilation)], norm_layer, act_layer)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
         self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
                            drop_path)
 
-    def convs(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.drop(self.act1(self.bn1(self.conv1(x))))
-        return self.bn2(self.conv2(out))
 
-    def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn2.weight)
-
-
-class BottleneckBlock(_PostActBlock):
-    """1x1 reduce, 3x3, 1x1 expand (x4): y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 5).
+class _BottleneckShape(_Block):
+    """1x1 reduce, 3x3, 1x1 expand (x4): a bottleneck's branch (Fig. 5).
 
     The stride sits on the 3x3 convolution ("ResNet v1.5", as torchvision does), or with
     ``stride_in_1x1=True`` on the first 1x1 as in the original paper. ``groups`` and
@@ -225,18 +218,44 @@ class BottleneckBlock(_PostActBlock):
         out_chs = planes * self.expansion
         width = bottleneck_width(planes, groups, base_width)
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self.conv1 = conv1x1(in_chs, width, s1)
-        self.bn1 = norm_layer(width)
-        self.act1 = act_layer(inplace=True)
-        self.conv2 = conv3x3(width, width, s3, first_dilation or dilation, groups)
-        self.bn2 = norm_layer(width)
-        self.act2 = act_layer(inplace=True)
-        self.conv3 = conv1x1(width, out_chs)
-        self.bn3 = norm_layer(out_chs)
-        self.act_out = act_layer(inplace=True)  # after the sum
+        self._init_layers([conv1x1(in_chs, width, s1),
+                           conv3x3(width, width, s3, first_dilation or dilation, groups),
+                           conv1x1(width, out_chs)], norm_layer, act_layer)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
         self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
                            drop_path)
+
+
+class _PostActBlock(_Block):
+    """y = ReLU(F(x) + shortcut(x)): the original residual unit (He et al. 2015, Fig. 2)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fx = self.drop_path(self.branch(x))  # F(x); stochastic depth drops it per sample
+        y = fx + self.shortcut(x) if self.residual else fx  # a plain block has no shortcut
+        return self.act_out(y)
+
+
+class BasicBlock(_BasicShape, _PostActBlock):
+    """Two 3x3 convolutions: y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 2 left).
+
+    F(x) = BN(conv3x3(ReLU(BN(conv3x3(x))))). With ``shortcut="none"`` the block is the plain
+    counterpart, y = ReLU(F(x)), with exactly the same layers.
+    """
+
+    def convs(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.drop(self.act1(self.bn1(self.conv1(x))))
+        return self.bn2(self.conv2(out))
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn2.weight)
+
+
+class BottleneckBlock(_BottleneckShape, _PostActBlock):
+    """1x1 reduce, 3x3, 1x1 expand (x4): y = ReLU(F(x) + shortcut(x)) (He et al. 2015, Fig. 5).
+
+    F(x) = BN(conv1x1(ReLU(BN(conv3x3(ReLU(BN(conv1x1(x)))))))); see :class:`_BottleneckShape`
+    for the stride, ``groups`` and ``base_width``.
+    """
 
     def convs(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -263,7 +282,8 @@ class _PreActBlock(_Block):
 
     def _init_shortcut(self, shortcut: str, in_chs: int, out_chs: int, stride: int,
                        norm_layer: LayerFactory | None) -> None:
-        super()._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
+        # A projection reads the pre-activated input: a bare 1x1, with no BN of its own.
+        super()._init_shortcut(shortcut, in_chs, out_chs, stride, None)
         self.projects = isinstance(self.downsample, nn.Sequential)  # a 1x1 reads pre
 
     def zero_init_last(self) -> None:
@@ -273,60 +293,16 @@ class _PreActBlock(_Block):
         )
 
 
-class PreActBasicBlock(_PreActBlock):
+class PreActBasicBlock(_BasicShape, _PreActBlock):
     """Pre-activation basic block: F(x) = conv3x3(ReLU(BN(conv3x3(ReLU(BN(x))))))."""
-
-    expansion = 1
-
-    def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
-                 first_dilation: int | None = None, shortcut: str = "B",
-                 norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 attn_layer: str | None = None, se_reduction: int = 16,
-                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
-        super().__init__()
-        out_chs = planes * self.expansion
-        self.bn1 = norm_layer(in_chs)
-        self.act1 = act_layer(inplace=True)
-        self.conv1 = conv3x3(in_chs, planes, stride, first_dilation or dilation)
-        self.bn2 = norm_layer(planes)
-        self.act2 = act_layer(inplace=True)
-        self.conv2 = conv3x3(planes, out_chs, 1, dilation)
-        self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
-        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
-                           drop_path)
 
     def convs(self, pre: torch.Tensor) -> torch.Tensor:
         """Given the pre-activated input ReLU(BN(x))."""
         return self.conv2(self.drop(self.act2(self.bn2(self.conv1(pre)))))
 
 
-class PreActBottleneckBlock(_PreActBlock):
+class PreActBottleneckBlock(_BottleneckShape, _PreActBlock):
     """Pre-activation bottleneck: BN-ReLU-conv1x1, BN-ReLU-conv3x3, BN-ReLU-conv1x1 (x4)."""
-
-    expansion = 4
-
-    def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
-                 first_dilation: int | None = None, shortcut: str = "B",
-                 norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
-                 stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
-                 attn_layer: str | None = None, se_reduction: int = 16,
-                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
-        super().__init__()
-        out_chs = planes * self.expansion
-        width = bottleneck_width(planes, groups, base_width)
-        s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self.bn1 = norm_layer(in_chs)
-        self.act1 = act_layer(inplace=True)
-        self.conv1 = conv1x1(in_chs, width, s1)
-        self.bn2 = norm_layer(width)
-        self.act2 = act_layer(inplace=True)
-        self.conv2 = conv3x3(width, width, s3, first_dilation or dilation, groups)
-        self.bn3 = norm_layer(width)
-        self.act3 = act_layer(inplace=True)
-        self.conv3 = conv1x1(width, out_chs)
-        self._init_shortcut(shortcut, in_chs, out_chs, stride, None)
-        self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
-                           drop_path)
 
     def convs(self, pre: torch.Tensor) -> torch.Tensor:
         """Given the pre-activated input ReLU(BN(x))."""

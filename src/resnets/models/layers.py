@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -19,6 +20,12 @@ from torch import nn
 from ..errors import ResnetsError
 
 ATTENTION_LAYERS = ("se",)
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 32 groups of at least 4 channels (Wu and He 2018 use 32)."""
+    groups = math.gcd(math.gcd(32, channels), max(channels // 4, 1))
+    return nn.GroupNorm(groups, channels)
 
 
 def check_probability(name: str, p: float) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError, ResnetsError, did_you_mean
+from ..errors import CheckpointError, ResnetsError, did_you_mean, first_line
 from ..weights import load_error
 
 TORCHVISION_MODELS = "https://download.pytorch.org/models/"
@@ -147,13 +147,13 @@ def fetch_state_dict(entry: PublishedWeights, progress: bool = True) -> dict[str
             raise CheckpointError(f"the download of {entry.url} does not hash to "
                                   f"{entry.hash_prefix}; try again, or fetch it by hand "
                                   f"into {folder}{os.sep}") from None
-        raise CheckpointError(f"cannot read {cached}: {str(exc).splitlines()[0]}; delete it "
+        raise CheckpointError(f"cannot read {cached}: {first_line(exc)}; delete it "
                               "and download it again") from None
     except Exception as exc:  # e.g. a file that torch.load(weights_only=True) refuses
         fix = "delete it and download it again"
         if cached.is_file():
             raise load_error(cached, exc, "weights file", fix) from None
-        raise CheckpointError(f"cannot read {cached}: {str(exc).splitlines()[0]}; "
+        raise CheckpointError(f"cannot read {cached}: {first_line(exc)}; "
                               f"{fix}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):

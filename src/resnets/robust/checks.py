@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .attacks import default_step_size, fgsm, pgd, pgd_loss_trace, square_attack
+from ..train.attacks import default_step_size, fgsm, pgd, pgd_loss_trace, square_attack
 
 EPS_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)  # multiples of the eps under test
 

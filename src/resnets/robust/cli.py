@@ -23,7 +23,7 @@ from ..train.config import apply_overrides
 from ..train.inference import load_trained
 from ..train.pipeline import build_pipeline
 from ..train.setup import resolve_device
-from .attacks import PixelSpace, to_pixels
+from ..train.attacks import PixelSpace, to_pixels
 from .checks import ensemble_warnings, format_checks, gradient_masking_checks
 from .evaluate import (ATTACKS, AttackSettings, build_attacks, check_attack_names, describe,
                        robust_accuracy, settings_dict)

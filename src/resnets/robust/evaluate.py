@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import ResnetsError, did_you_mean
 from ..limits import SEED, Limit, check_fields, choice, integer, number
-from .attacks import NORMS, default_step_size, fgsm, pgd, square_attack
+from ..train.attacks import NORMS, default_step_size, fgsm, pgd, square_attack
 
 ATTACKS = ("fgsm", "pgd", "square")
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -19,8 +19,8 @@ from torchvision.models.segmentation.fcn import FCNHead
 
 from ..errors import ResnetsError
 from ..limits import FLAG, TEXT, Limit, check_fields, choice, integer
+from ..models.backbone import NORMS, RegistryBackbone, build_body
 from ..models.registry import check_modality
-from ..detection.backbone import NORMS, RegistryBackbone, build_body
 
 HEADS = ("fcn", "deeplabv3")
 

@@ -17,8 +17,7 @@ import torch
 
 from ..data.destination import add_force_option
 from ..limits import Parser, field_arg
-from ..train.command import add_arguments, run
-from . import common
+from ..train.commands import TaskCommands
 from .commands import clip_to_int16, load_clip
 from .data import FEATURES
 from .demo import DemoConfig, make_demo
@@ -29,7 +28,6 @@ DEFAULTS = {"batch_size": "64", "epochs": "20", "optim.lr": "0.1", "optim.moment
             "optim.weight_decay": "1e-5", "schedule.name": "cosine",
             "schedule.warmup_iters": "50", "eval_batch_size": "256"}
 
-TRAIN = common.train_command("speech", "res8", DEFAULTS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,10 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default=DemoConfig.clips_per_word)
     p.add_argument("--seed", type=field_arg(DemoConfig, "seed"), default=0)
     add_force_option(p)
-    add_arguments(sub.add_parser("train", help="train a keyword spotter"), TRAIN)
-    common.add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
-    common.add_predict_arguments(sub.add_parser("predict", help="the words in WAV files"),
-                                 "files", "WAV files (16-bit PCM or 32-bit float)")
+    COMMANDS.add_parsers(sub)
     return parser
 
 
@@ -56,6 +51,11 @@ def encode_clips(files: Sequence[str], state: dict, device: torch.device) -> tor
     return (features - state["mean"][0]) / state["std"][0]
 
 
+COMMANDS = TaskCommands("speech", DEFAULTS, "res8", "train a keyword spotter",
+                        "the words in WAV files", "files",
+                        "WAV files (16-bit PCM or 32-bit float)", encode_clips)
+
+
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_with_settings(argv)
     if args.command == "demo":
@@ -64,8 +64,4 @@ def main(argv: Sequence[str]) -> int:
         print(f"wrote {counts['words']} words to {args.out}: {counts['train']} train, "
               f"{counts['val']} validation, {counts['test']} test clips")
         return 0
-    if args.command == "train":
-        return run(args, TRAIN, common.print_summary)
-    if args.command == "evaluate":
-        return common.evaluate_command(args)
-    return common.predict_command(args, args.files, "speech", encode_clips)
+    return COMMANDS.run(args)

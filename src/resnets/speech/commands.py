@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data import Samples
 from ..errors import DataError
 from ..train.logger import progress
-from .common import Samples
 from .features import FeatureConfig
 from .wav import read_wav, resample
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import torch
 
-from ..data import InMemoryLoader
 from ..errors import DataError
 from ..train.config import TrainConfig
-from ..train.pipeline import NonEmpty, Pipeline, class_balanced_subset, register_pipeline
+from ..train.pipeline import Pipeline, class_balanced_subset, register_pipeline
+from ..train.samples import check_sample_settings, sample_loaders
 from .commands import load_speech_commands
 from .features import AugmentConfig, FeatureConfig, Featurizer, spectrogram_stats
 
@@ -27,15 +27,11 @@ FEATURES = FeatureConfig()
 def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
                    world_size: int = 1) -> Pipeline:
     d = cfg.data
-    if not d.root:
-        raise DataError("data.root is empty: point it at a Speech Commands folder (one folder "
-                        "of WAV files per word), e.g. data.root=/data/speech_commands")
+    check_sample_settings(cfg, "speech", "a Speech Commands folder (one folder of WAV files "
+                          "per word), e.g. data.root=/data/speech_commands")
     if d.augment not in ("auto", "none"):
         raise DataError(f"data.augment={d.augment!r} is for images; speech takes auto (time "
                         "shift + background noise) or none")
-    if d.mixup_alpha or d.cutmix_alpha or cfg.adv.method != "none":
-        raise DataError("mixup, cutmix and adversarial training are for images; switch them "
-                        "off for speech")
     data = load_speech_commands(d.root, FEATURES, skip_bad=d.skip_corrupt,
                                 show_progress=rank == 0)
     train = data.train
@@ -43,22 +39,13 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
         train = class_balanced_subset(train, d.train_fraction, seed=cfg.seed)
     plain = Featurizer(device, FEATURES)
     mean, std = spectrogram_stats(train.images, plain)
-    augment = None if d.augment == "none" else AugmentConfig()
-    per_rank = cfg.batch_size // world_size
-    loader = InMemoryLoader(train, per_rank, shuffle=True, drop_last=True,
-                            augment=Featurizer(device, FEATURES, augment, data.noise),
-                            device=device, seed=cfg.seed, mean=[mean], std=[std], rank=rank,
-                            world_size=world_size)
-
-    def evaluation(split):
-        batches = InMemoryLoader(split, cfg.eval_batch_size, shuffle=False, drop_last=False,
-                                 augment=plain, device=device, mean=[mean], std=[std],
-                                 rank=rank, world_size=world_size)
-        return NonEmpty(batches) if world_size > 1 else batches
-
-    val = evaluation(data.val) if len(data.val) else None
-    return Pipeline(loader, evaluation(data.test), val, list(train.classes), 1,
-                    FEATURES.frames, [mean], [std], len(train), skipped=data.skipped)
+    noisy = Featurizer(device, FEATURES, None if d.augment == "none" else AugmentConfig(),
+                       data.noise)
+    loader, (test, val) = sample_loaders(
+        cfg, train, [data.test, data.val if len(data.val) else None], rank, world_size,
+        augment=(noisy, plain), device=device, mean=[mean], std=[std])
+    return Pipeline(loader, test, val, list(train.classes), 1, FEATURES.frames, [mean], [std],
+                    len(train), skipped=data.skipped)
 
 
 register_pipeline("speech", build_pipeline)

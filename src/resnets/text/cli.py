@@ -17,8 +17,7 @@ import torch
 from ..data.destination import add_force_option
 from ..errors import ResnetsError
 from ..limits import Parser, field_arg
-from ..speech import common
-from ..train.command import add_arguments, run
+from ..train.commands import TaskCommands
 from .data import VOCABULARY
 from .demo import TextDemoConfig, make_text_demo
 
@@ -28,7 +27,6 @@ DEFAULTS = {"batch_size": "128", "epochs": "15", "optim.lr": "0.01", "optim.mome
             "optim.weight_decay": "0", "schedule.name": "cosine", "schedule.warmup_iters": "0",
             "eval_batch_size": "256"}
 
-TRAIN = common.train_command("text", "vdcnn9", DEFAULTS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,10 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name.replace('_', '-')}", type=field_arg(TextDemoConfig, name),
                        default=getattr(TextDemoConfig, name))
     add_force_option(p)
-    add_arguments(sub.add_parser("train", help="train a text classifier"), TRAIN)
-    common.add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
-    common.add_predict_arguments(sub.add_parser("predict", help="the classes of texts"),
-                                 "texts", "texts to classify (quote each)")
+    COMMANDS.add_parsers(sub)
     return parser
 
 
@@ -56,6 +51,11 @@ def encode_texts(texts: Sequence[str], state: dict, device: torch.device) -> tor
     return VOCABULARY.encode(list(texts)).long().to(device)
 
 
+COMMANDS = TaskCommands("text", DEFAULTS, "vdcnn9", "train a text classifier",
+                        "the classes of texts", "texts", "texts to classify (quote each)",
+                        encode_texts)
+
+
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_with_settings(argv)
     if args.command == "demo":
@@ -64,8 +64,4 @@ def main(argv: Sequence[str]) -> int:
             seed=args.seed), args.force)
         print(f"wrote {args.out}: {counts['train']} training and {counts['test']} test rows")
         return 0
-    if args.command == "train":
-        return run(args, TRAIN, common.print_summary)
-    if args.command == "evaluate":
-        return common.evaluate_command(args)
-    return common.predict_command(args, args.texts, "text", encode_texts)
+    return COMMANDS.run(args)

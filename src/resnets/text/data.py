@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import torch
 
-from ..data import InMemoryLoader, split_train_val
-from ..errors import DataError
-from ..speech.common import Samples
+from ..data import InMemoryLoader, Samples, split_train_val
 from ..train.config import TrainConfig
-from ..train.pipeline import NonEmpty, Pipeline, class_balanced_subset, register_pipeline
+from ..train.pipeline import Pipeline, class_balanced_subset, register_pipeline
+from ..train.samples import check_sample_settings, sample_loaders
 from .csvdata import read_csv_dataset
 from .vocab import Vocabulary
 
@@ -34,12 +33,8 @@ class TokenLoader(InMemoryLoader):
 def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
                    world_size: int = 1) -> Pipeline:
     d = cfg.data
-    if not d.root:
-        raise DataError("data.root is empty: point it at a folder with train.csv and test.csv "
-                        "(label, title, text per row), e.g. data.root=/data/ag_news")
-    if d.mixup_alpha or d.cutmix_alpha or cfg.adv.method != "none":
-        raise DataError("mixup, cutmix and adversarial training are for images; switch them "
-                        "off for text")
+    check_sample_settings(cfg, "text", "a folder with train.csv and test.csv (label, title, "
+                          "text per row), e.g. data.root=/data/ag_news")
     train_rows, test_rows, classes = read_csv_dataset(d.root, skip_bad=d.skip_corrupt)
     train = Samples(VOCABULARY.encode(train_rows.texts),
                     torch.tensor(train_rows.labels, dtype=torch.int64), classes)
@@ -50,18 +45,10 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
         train, val = split_train_val(train, d.val_size, seed=cfg.seed)
     if d.train_fraction < 1:
         train = class_balanced_subset(train, d.train_fraction, seed=cfg.seed)
-    common = dict(device=device, rank=rank, world_size=world_size)
-    loader = TokenLoader(train, cfg.batch_size // world_size, shuffle=True, drop_last=True,
-                         seed=cfg.seed, **common)
-
-    def evaluation(split):
-        batches = TokenLoader(split, cfg.eval_batch_size, shuffle=False, drop_last=False,
-                              **common)
-        return NonEmpty(batches) if world_size > 1 else batches
-
-    return Pipeline(loader, evaluation(test), evaluation(val) if val is not None else None,
-                    list(classes), len(VOCABULARY), VOCABULARY.length, [], [], len(train),
-                    skipped=train_rows.problems + test_rows.problems)
+    loader, evaluation = sample_loaders(cfg, train, [test, val], rank, world_size,
+                                        loader=TokenLoader, device=device)
+    return Pipeline(loader, *evaluation, list(classes), len(VOCABULARY), VOCABULARY.length,
+                    [], [], len(train), skipped=train_rows.problems + test_rows.problems)
 
 
 register_pipeline("text", build_pipeline)

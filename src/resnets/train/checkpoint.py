@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, first_line
 from ..files import WriteError, write_error, write_text_atomic
 from ..weights import load_torch_file
 
@@ -112,11 +112,6 @@ def to_plain(obj: Any, where: str = "state") -> Any:
     raise CheckpointError(f"checkpoint {where} is a {type(obj).__name__}, which cannot be "
                           "loaded back safely; store tensors, numbers, strings, lists or dicts "
                           "(for a dataclass, dataclasses.asdict)")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _temp_name(path: Path) -> Path:
@@ -243,7 +238,7 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
         torch.set_rng_state(state["torch"])
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
         raise CheckpointError(f"the checkpoint's random state is malformed "
-                              f"({_first_line(exc)}); resume without it") from exc
+                              f"({first_line(exc)}); resume without it") from exc
     if "cuda" in state and torch.cuda.is_available():
         cuda_states = state["cuda"]
         if isinstance(cuda_states, torch.Tensor):

@@ -145,7 +145,12 @@ def resolve_config(args: argparse.Namespace, command: TrainCommand) -> Any:
     if recipe:
         from .recipes import recipe_overrides
 
-        cfg = apply_overrides(cfg, recipe_overrides(recipe, cls))
+        try:
+            cfg = apply_overrides(cfg, recipe_overrides(recipe, cls))
+        except ResnetsError as exc:  # the file named it: say so
+            named_by_file = pairs.get("recipe") == recipe and not getattr(args, "recipe", None)
+            raise (ResnetsError(f"--config {args.config!r}: {exc}") if named_by_file
+                   else exc) from None
     cfg = apply_config_pairs(cfg, pairs, f"--config {args.config!r}")
     cfg = apply_overrides(cfg, {**given, **command.fixed})
     for key, what in command.required.items():

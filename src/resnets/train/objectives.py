@@ -33,7 +33,7 @@ def build_objective(cfg: TrainConfig, mean: list[float], std: list[float],
                     num_classes: int) -> Objective:
     """The configured objective; ``mean``/``std`` map the loader's images back to pixels."""
     if cfg.adv.method != "none":
-        from ..robust.training import adversarial_objective
+        from .adversarial import adversarial_objective
 
         return adversarial_objective(cfg, mean, std)
     if cfg.data.mixup_alpha or cfg.data.cutmix_alpha:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -11,16 +10,11 @@ import torch
 
 from ..errors import CheckpointError, ResnetsError
 from ..models import create_model
+from ..models.layers import group_norm
 from ..readback import ReadBackError, read_json
 from .config import TrainConfig, from_dict
 from .device import resolve_device  # noqa: F401 (where the pieces of a run are built)
 from .rundir import create_run_dir, timestamped
-
-
-def group_norm(channels: int) -> torch.nn.GroupNorm:
-    """GroupNorm with up to 32 groups of at least 4 channels (Wu and He 2018 use 32)."""
-    groups = math.gcd(math.gcd(32, channels), max(channels // 4, 1))
-    return torch.nn.GroupNorm(groups, channels)
 
 
 def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,

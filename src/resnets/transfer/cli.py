@@ -36,13 +36,14 @@ def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_source(args: argparse.Namespace):
     """The weights spec and the device of the backbone arguments, checked."""
-    from ..models import model_info
-    from ..train.setup import resolve_device
+    from ..models.registry import check_modality
     from ..train.finetune import check_pretrained
+    from ..train.setup import resolve_device
+    from .embed import FEATURES_OF_IMAGES
 
     weights = "" if args.weights.lower() == "none" else args.weights
     if args.model:
-        model_info(args.model)
+        check_modality("--model", args.model, "image", FEATURES_OF_IMAGES)
         check_pretrained(weights, args.model)
     elif args.image_size:
         raise ResnetsError("--image-size applies to --model; a run embeds at its own size")

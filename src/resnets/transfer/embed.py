@@ -28,7 +28,7 @@ from torch import nn
 
 from .. import data as D
 from ..data.folder import _image_files
-from ..errors import DataError, ResnetsError
+from ..errors import DataError, ResnetsError, first_line
 
 SUFFIXES = (".npz", ".safetensors")
 
@@ -69,16 +69,18 @@ def from_checkpoint(path: str | os.PathLike, device: torch.device) -> Embedder:
                     f"run {str(path)!r} ({state['model_name']})")
 
 
+FEATURES_OF_IMAGES = "a feature extractor of images"  # what the modality check says it needs
+
+
 def from_weights(model_name: str, weights: str, device: torch.device,
                  image_size: int | None = None) -> Embedder:
     """Registry model ``model_name`` without a classifier, with ``weights`` ("imagenet",
     "imagenet:v2", a weights file or run directory; "" keeps the random initialisation)."""
-    from ..models import create_model, model_info
+    from ..models import create_model
+    from ..models.registry import check_modality
     from ..train.finetune import load_pretrained
 
-    info = model_info(model_name)
-    if info.modality != "image":
-        raise ResnetsError(f"{model_name} takes {info.modality} input; embed takes images")
+    info = check_modality("model", model_name, "image", FEATURES_OF_IMAGES)
     model = create_model(model_name, num_classes=0)
     if weights:
         load_pretrained(model, weights, model_name)
@@ -183,9 +185,8 @@ def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
                 features = f.get_tensor("features")
                 names = json.loads((f.metadata() or {}).get("names", "[]"))
     except Exception as exc:  # a damaged archive, header or name list: it was not ours
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ResnetsError(f"embeddings file {str(path)!r} cannot be read ({reason}); write it "
-                           "again with `resnets embed`") from None
+        raise ResnetsError(f"embeddings file {str(path)!r} cannot be read ({first_line(exc)}); "
+                           "write it again with `resnets embed`") from None
     if features.ndim != 2 or not isinstance(names, list) or len(names) != len(features) \
             or not all(isinstance(n, str) for n in names):
         raise ResnetsError(f"embeddings file {str(path)!r} does not hold one name per row of "

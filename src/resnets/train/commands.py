@@ -1,13 +1,10 @@
-"""Pieces the speech and text applications share: an in-memory sample set and the CLI.
+"""The ``train``, ``evaluate`` and ``predict`` commands of a task that trains through the
+engine as ``resnets train`` does (``resnets speech``, ``resnets text``).
 
-:class:`Samples` holds any per-sample tensor (int16 clips, token ids) with its labels; it
-has the surface :class:`resnets.data.InMemoryLoader` and :func:`resnets.data.split_train_val`
-use (``images``, ``labels``, ``classes``, ``subset``), so both applications train through the
-same loader and engine as the image datasets.
-
-The CLI helpers give ``resnets speech`` and ``resnets text`` the same ``train``,
-``evaluate`` and ``predict`` commands: training is ``resnets train`` with the application's
-defaults, evaluation is :func:`resnets.train.inference.evaluate_checkpoint`.
+Training is ``resnets train`` with the task's defaults and its ``data.dataset`` fixed,
+through the same launch path (torchrun, restarts, resume rules); evaluation is
+:func:`resnets.train.inference.evaluate_checkpoint`; prediction prints each input's top
+classes, with the task's ``encode`` making the model's batch.
 """
 
 from __future__ import annotations
@@ -18,32 +15,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..errors import DataError, ResnetsError
+from ..errors import ResnetsError
 from ..limits import arg, integer
+from .command import TrainCommand, add_arguments, run
 
-
-@dataclass
-class Samples:
-    """Per-sample tensors (N x ...), int64 labels (N) and the class names in label order."""
-
-    images: torch.Tensor  # int16 clips or int64 token ids: whatever the loader serves
-    labels: torch.Tensor
-    classes: list[str]
-
-    def __post_init__(self) -> None:
-        if len(self.images) != len(self.labels):
-            raise DataError(f"{len(self.images)} samples but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def subset(self, indices: torch.Tensor) -> Samples:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        return Samples(self.images[index], self.labels[index], list(self.classes))
+Encode = Callable[[Sequence[str], dict, torch.device], torch.Tensor]
 
 
 # The shorthand flags of `resnets speech train` and `resnets text train`.
@@ -52,12 +28,12 @@ TRAIN_FLAGS = {"root": "data.root", "model": "model.name", "epochs": "epochs",
                "name": "run_name", "skip_bad": "data.skip_corrupt"}
 
 
-def train_command(dataset: str, default_model: str, defaults: dict[str, str]):
+def train_command(dataset: str, default_model: str,
+                  defaults: dict[str, str]) -> TrainCommand:
     """``resnets DATASET train``: ``resnets train`` on ``dataset`` data with the application's
     ``defaults`` (its papers' recipe) and ``default_model``; the same launch, resume rules
     and torchrun as every training command (:mod:`resnets.train.command`)."""
-    from ..train.command import TrainCommand
-    from ..train.config import TrainConfig
+    from .config import TrainConfig
 
     return TrainCommand(f"resnets {dataset} train", TrainConfig, TRAIN_FLAGS,
                         defaults={**defaults, "model.name": default_model,
@@ -82,7 +58,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """Evaluate a run on the data its configuration names (the run's own data pipeline)."""
-    from ..train.inference import evaluate_checkpoint
+    from .inference import evaluate_checkpoint
 
     report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
                                  out_dir=args.out)
@@ -102,9 +78,9 @@ def add_predict_arguments(parser: argparse.ArgumentParser, inputs: str, help_tex
 
 
 def predict_command(args: argparse.Namespace, inputs: Sequence[str], dataset: str,
-                    encode: Callable[[Sequence[str], dict, torch.device], torch.Tensor]) -> int:
+                    encode: Encode) -> int:
     """Print the ``--topk`` classes of each input; ``encode`` makes the model's batch."""
-    from ..train.inference import load_trained
+    from .inference import load_trained
 
     device = torch.device("cpu")
     model, state, cfg = load_trained(args.checkpoint, device)
@@ -120,3 +96,34 @@ def predict_command(args: argparse.Namespace, inputs: Sequence[str], dataset: st
         for p, k in zip(values.tolist(), indices.tolist()):
             print(f"  {state['classes'][k]:>16}  {100 * p:6.2f}%")
     return 0
+
+
+@dataclass(frozen=True)
+class TaskCommands:
+    """What a task's ``train``, ``evaluate`` and ``predict`` need to know of it."""
+
+    dataset: str  # data.dataset of its runs, and its word: `resnets speech train`
+    defaults: dict[str, str]  # its settings over TrainConfig's, below --config and the flags
+    default_model: str
+    trains: str  # train's help, e.g. "train a keyword spotter"
+    predicts: str  # predict's help
+    inputs: str  # predict's positional argument, e.g. "files"
+    inputs_help: str
+    encode: Encode  # (inputs, checkpoint state, device) -> the model's batch
+
+    def train(self) -> TrainCommand:
+        return train_command(self.dataset, self.default_model, self.defaults)
+
+    def add_parsers(self, sub: argparse._SubParsersAction) -> None:
+        add_arguments(sub.add_parser("train", help=self.trains), self.train())
+        add_evaluate_arguments(sub.add_parser("evaluate", help="evaluate a trained run"))
+        add_predict_arguments(sub.add_parser("predict", help=self.predicts), self.inputs,
+                              self.inputs_help)
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Run the ``train``, ``evaluate`` or ``predict`` command that ``args`` names."""
+        if args.command == "train":
+            return run(args, self.train(), print_summary)
+        if args.command == "evaluate":
+            return evaluate_command(args)
+        return predict_command(args, getattr(args, self.inputs), self.dataset, self.encode)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from resnets.detection.coco import CocoSet, DetectionDataset, read_coco, write_coco
+from resnets.data.coco import CocoSet, DetectionDataset, read_coco, write_coco
 from resnets.errors import DataError
 
 

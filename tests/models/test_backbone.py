@@ -6,10 +6,10 @@ from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from resnets.detection.backbone import (FPNBackbone, RegistryBackbone, build_body,
-                                        freeze_batchnorm, set_trainable_stages)
 from resnets.errors import ResnetsError
 from resnets.models import create_model
+from resnets.models.backbone import (FPNBackbone, RegistryBackbone, build_body,
+                                     freeze_batchnorm, set_trainable_stages)
 
 # one cheap model per family, with its input side
 FAMILIES = [("resnet", "resnet20", {}, 32), ("plain", "plain20", {}, 32),

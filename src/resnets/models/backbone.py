@@ -1,5 +1,7 @@
 """Registry models as backbones for torchvision's detection and segmentation heads.
 
+It is the models' (both dense-prediction tasks build on it), as timm's ``features_only``.
+
 torchvision's heads read an ``OrderedDict`` of feature maps from a backbone that has an
 ``out_channels`` attribute. :class:`RegistryBackbone` gives them the maps of any registry
 model through its ``forward_intermediates`` and ``feature_info``, so every family (ResNet,
@@ -22,9 +24,9 @@ from torchvision.ops import FeaturePyramidNetwork, FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock
 
 from ..errors import ResnetsError
-from ..models import create_model
-from ..train.setup import group_norm
 from ..weights import load_weights
+from .layers import group_norm
+from .registry import create_model
 
 NORMS = ("frozen", "batch", "group")  # backbone normalisation choices
 

@@ -12,8 +12,9 @@ from resnets.errors import ResnetsError
 from resnets.train.checkpoint import CheckpointManager
 from resnets.train.config import TrainConfig, apply_overrides
 from resnets.train.engine import train
+from resnets.train.adversarial import adversarial_objective, restored_buffers
+from resnets.train.ema import unwrap_model
 from resnets.train.recipes import recipe_config
-from resnets.robust.training import adversarial_objective, restored_buffers, unwrap
 
 MEAN, STD = [0.3], [0.2]
 
@@ -86,7 +87,7 @@ def test_under_distributed_data_parallel_the_attack_bypasses_the_reducer(tmp_pat
                             world_size=1)
     try:
         plain, wrapped = bn_net(), nn.parallel.DistributedDataParallel(bn_net())
-        assert unwrap(Compiled(wrapped)) is wrapped.module
+        assert unwrap_model(Compiled(wrapped)) is wrapped.module
         objective = adversarial_objective(adv_config(method="pgd", steps=2), MEAN, STD)
         for step in range(2):
             images = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(step))

@@ -31,19 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ResnetsError
-from ..train.config import TrainConfig
 from .attacks import PixelSpace, check_norm, fgsm, pgd, to_pixels
-
-
-def unwrap(net: nn.Module) -> nn.Module:
-    """The plain module under torch.compile (``_orig_mod``) and DDP (``module``) wrappers."""
-    while True:
-        if isinstance(getattr(net, "_orig_mod", None), nn.Module):
-            net = net._orig_mod
-        elif isinstance(net, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            net = net.module
-        else:
-            return net
+from .config import TrainConfig
+from .ema import unwrap_model
 
 
 @contextlib.contextmanager
@@ -82,7 +72,7 @@ def adversarial_objective(cfg: TrainConfig, mean: list[float], std: list[float])
                    random_init=adv.random_start, keep_best=False)
 
     def objective(net, images, labels):
-        plain = unwrap(net)
+        plain = unwrap_model(net)
         pixels = to_pixels(images, mean, std)
         with restored_buffers(plain):
             attacked = attack(PixelSpace(plain, mean, std), pixels, labels)
