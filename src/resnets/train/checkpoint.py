@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, first_line
-from ..files import WriteError, write_error, write_text_atomic
+from ..files import WriteError, atomic_path, write_error, write_text_atomic
 from ..weights import load_torch_file
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -149,24 +149,15 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any],
         raise CheckpointError(f"a checkpoint is a dict, got {type(state).__name__}")
     plain = to_plain(dict(state))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temp_name(path)
-    except OSError as exc:
-        raise _write_failure(path, exc) from exc
-    try:
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:  # fsynced, renamed over ``path``
             torch.save(plain, f)
             f.flush()
-            os.fsync(f.fileno())
-        digest = sha256_file(tmp)
-        if keep_previous and verify_checksum(path) is None:
-            _keep_as_previous(path)
-        os.replace(tmp, path)
+            digest = sha256_file(tmp)
+            if keep_previous and verify_checksum(path) is None:
+                _keep_as_previous(path)
         write_text_atomic(checksum_path(path), f"{digest}  {path.name}\n")  # fsyncs the folder
     except (OSError, RuntimeError, WriteError) as exc:  # torch.save: RuntimeError
         raise _write_failure(path, exc) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -39,6 +39,7 @@ class ClassificationTask(Task):
     config_class = TrainConfig
     command = "resnets train"
     resume_settings = TRAIN_RESUME_SETTINGS
+    counts_errors = True
 
     def train_command(self, cfg: TrainConfig) -> str:
         return APPLICATION_COMMANDS.get(cfg.data.dataset, self.command)

@@ -175,13 +175,10 @@ def _recipe_name(flag: str | None, pairs: dict[str, Any], config_file: str | Non
 def _checked(cfg: Any, resuming: bool) -> Any:
     """``cfg`` once the engine and its task accept it (the device exists, the model is
     known): before a process group, a run directory or any data."""
-    from .config import check_engine_settings
-    from .device import resolve_device
+    from .engine import check_run
     from .task import task_for
 
-    check_engine_settings(cfg)
-    resolve_device(cfg.device)
-    task_for(cfg).check(cfg, resuming)
+    check_run(task_for(cfg), cfg, resuming)
     return cfg
 
 

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..errors import ResnetsError
+from ..errors import ResnetsError, first_line
 from .checkpoint import CheckpointWarning
 from .collectives import (DistributedError, active, all_sum, any_rank,  # noqa: F401
                           broadcast_text, global_evaluation, global_sums, same_everywhere,
@@ -233,6 +233,4 @@ def _is_lost_peer(exc: BaseException) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return re.sub(r"^\[[^\]]*\] ", "", line)  # drop the C++ source location
+    return re.sub(r"^\[[^\]]*\] ", "", first_line(exc))  # drop the C++ source location

@@ -61,9 +61,7 @@ def train(cfg: Any, resume_dir: str | os.PathLike | None = None,
     the end.
     """
     task = task or task_for(cfg)
-    check_engine_settings(cfg)
-    resolve_device(cfg.device)
-    task.check(cfg, resuming=bool(resume_dir))  # a bad setting fails before the data is read
+    check_run(task, cfg, resuming=bool(resume_dir))  # before the data is read
     changes = {}
     if resume_dir:  # so does a refused change
         changes = resume_changes(load_run_config(resume_dir, type(cfg)), cfg,
@@ -73,6 +71,16 @@ def train(cfg: Any, resume_dir: str | os.PathLike | None = None,
           else contextlib.nullcontext()):
         return _train(task, cfg, run_dir, bool(resume_dir), changes, hooks, rank, world_size,
                       wrap_model)
+
+
+def check_run(task: Task, cfg: Any, resuming: bool) -> None:
+    """Refuse settings the engine or ``task`` cannot run, and a device that is not here."""
+    check_engine_settings(cfg)
+    if cfg.schedule.warmup_until_error and not task.counts_errors:
+        raise ResnetsError(f"schedule.warmup_until_error gates on the training error, which "
+                           f"the {task.name} task does not count; set it to 0")
+    resolve_device(cfg.device)
+    task.check(cfg, resuming)
 
 
 def _open_run_dir(task: Task, cfg: Any, resume_dir, is_main: bool, reenter: bool) -> Path:

@@ -50,6 +50,9 @@ class Task:
     command: ClassVar[str] = "resnets train"  # trains and resumes runs of this task
     monitor: ClassVar[str] = "val_error"  # row key whose best value keeps best.pt ("": none)
     higher_is_better: ClassVar[bool] = False  # for ``monitor``
+    # Whether the steps' sums count ``correct`` and ``seen``: a training error, which the
+    # error-gated warm-up (schedule.warmup_until_error) needs.
+    counts_errors: ClassVar[bool] = False
     # The settings a `--resume` may change (dotted keys): how long, where, loader processes.
     resume_settings: ClassVar[tuple[str, ...]] = ENGINE_RESUME_SETTINGS
 
