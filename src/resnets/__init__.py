@@ -9,10 +9,13 @@ __version__ = "0.1.0"
 # Imported on first use: `import resnets.cli` must not import torch (seconds), so that the
 # command's start-up, Ctrl-C included, runs inside its main() and its error handling.
 _LAZY = {"create_model": ".models", "list_models": ".models", "model_info": ".models",
-         "register_model": ".models", "load_weights": ".weights", "save_weights": ".weights"}
+         "register_model": ".models", "load_weights": ".weights", "save_weights": ".weights",
+         "resolve_data_config": ".data.published", "create_transform": ".data.published",
+         "imagenet_classes": ".models.pretrained"}
 
-__all__ = ["ResnetsError", "create_model", "list_models", "load_weights", "model_info",
-           "register_model", "save_weights", "__version__"]
+__all__ = ["ResnetsError", "create_model", "create_transform", "imagenet_classes",
+           "list_models", "load_weights", "model_info", "register_model",
+           "resolve_data_config", "save_weights", "__version__"]
 
 
 def __getattr__(name: str):

@@ -140,7 +140,7 @@ def test_format_markdown():
     assert len(table) == 2 + len(rows)
     assert len({line.count("|") for line in table}) == 1
     assert set(table[1]) == set("|-:")  # the alignment row
-    assert table[2] == "| `resnet20` | resnet | 32 | 0.27M | 40.6M | 0.27M | - | [1] |"
+    assert table[2] == "| `resnet20` | resnet | 32 | 0.27M | 40.6M | 0.27M | - | - | [1] |"
     refs = [line for line in lines if re.match(r"\d\. ", line)]
     assert [ref[:18] for ref in refs] == ["1. He et al. 2015,", "2. He et al. 2016,"]
 
@@ -156,4 +156,5 @@ def test_the_weights_column_marks_models_with_published_weights():
     assert cells == {"resnet20": "-", "resnet50": "v1+v2", "densenet121": "v1"}
     assert "pretrained=True" in text
     markdown = format_markdown(list(rows.values())).splitlines()
-    assert "| `resnet50` | resnet | 224 | 25.56M | 4.09G | 25.6M | v1+v2 | [1] |" in markdown
+    assert ("| `resnet50` | resnet | 224 | 25.56M | 4.09G | 25.6M | v1+v2 | "
+            "76.13/92.86, 80.86/95.43 | [1] |") in markdown

@@ -59,7 +59,7 @@ def hub(tmp_path, monkeypatch):
         digest = hash_digits or hashlib.sha256(staging.read_bytes()).hexdigest()[:8]
         path = staging.rename(server / f"{model_name}-{digest}.pth")
         monkeypatch.setitem(pretrained.PUBLISHED, (model_name, tag),
-                            pretrained.PublishedWeights(model_name, tag, path.name, 0.0))
+                            pretrained.PublishedWeights(model_name, tag, path.name, 0.0, 0.0, 256))
         return path
 
     return publish

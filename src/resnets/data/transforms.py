@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import v2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # per-channel RGB mean of ImageNet train, 0..1 scale
-IMAGENET_STD = (0.229, 0.224, 0.225)  # per-channel RGB std of ImageNet train, 0..1 scale
+from ..models.pretrained import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 (data's names too)
+
 EVAL_CROP_FRACTION = 0.875  # 224 / 256: share of the resized image the centre crop keeps
 
 

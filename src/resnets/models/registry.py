@@ -117,7 +117,10 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
     options["num_classes"] = info.num_classes if num_classes is None else num_classes
     if in_chans is not None:
         options["in_chans"] = in_chans
-    return info.builder(**options)
+    model = info.builder(**options)
+    # What it is (timm's attribute): resolve_data_config reads it; pretrained adds "tag".
+    model.pretrained_cfg = {"architecture": name}
+    return model
 
 
 def create_pretrained(name: str, num_classes: int | None = None, in_chans: int | None = None,
@@ -133,6 +136,7 @@ def create_pretrained(name: str, num_classes: int | None = None, in_chans: int |
     entry = published_weights(name, weights)  # a model without weights fails before any work
     model = create_model(name, num_classes=num_classes, in_chans=in_chans, **options)
     load_backbone(model, fetch_state_dict(entry, progress), source=entry.file_name)
+    model.pretrained_cfg = {"architecture": name, "tag": entry.tag}
     return model
 
 

@@ -18,12 +18,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import ResnetsError
-from .pretrained import weight_tags
+from .pretrained import published_weights, weight_tags
 from .registry import create_model, list_models, model_info
 
-COLUMNS = ("model", "family", "input", "params", "MACs", "paper params", "weights", "ref")
+COLUMNS = ("model", "family", "input", "params", "MACs", "paper params", "weights",
+           "top-1/top-5", "ref")
 WEIGHTS_LEGEND = ("weights: published ImageNet weights (torchvision's v1 and v2), loaded by "
-                  "create_model(name, pretrained=True)")
+                  "create_model(name, pretrained=True); top-1/top-5: their ImageNet-1k "
+                  "validation accuracy as published (%), in the order of the tags")
 
 
 def count_params(model: nn.Module) -> int:
@@ -171,6 +173,12 @@ def model_rows(pattern: str = "*") -> list[dict]:
     return rows
 
 
+def accuracy_cell(name: str, tags: tuple[str, ...]) -> str:
+    """'76.13/92.86, 80.86/95.43': each set of weights' published top-1/top-5, %."""
+    return ", ".join(f"{w.top1:.2f}/{w.top5:.2f}" for w in
+                     (published_weights(name, tag) for tag in tags)) or "-"
+
+
 def format_params(n: int) -> str:
     """Parameters in millions with two decimals, as the papers print them: '11.69M'."""
     return f"{n / 1e6:.2f}M"
@@ -195,6 +203,7 @@ def _cells(rows: list[dict]) -> tuple[list[list[str]], list[str]]:
         table.append([row["name"], row["family"], row.get("input") or str(row["input_size"]),
                       format_params(row["params"]), format_macs(row["macs"]),
                       row["published_params"] or "-", "+".join(row["weights"]) or "-",
+                      accuracy_cell(row["name"], row["weights"]),
                       f"[{refs.index(row['reference']) + 1}]"])
     return table, refs
 
@@ -203,7 +212,7 @@ def format_table(rows: list[dict]) -> str:
     """An aligned text table (names and families left, numbers right) and its references."""
     table, refs = _cells(rows)
     widths = [max(len(c) for c in col) for col in zip(COLUMNS, *table)]
-    numeric = [False, False, True, True, True, True, False, False]
+    numeric = [False, False, True, True, True, True, False, False, False]
 
     def line(cells) -> str:
         return "  ".join(c.rjust(w) if right else c.ljust(w)
@@ -218,7 +227,7 @@ def format_table(rows: list[dict]) -> str:
 def format_markdown(rows: list[dict]) -> str:
     """A GitHub-flavoured Markdown table with numbered references below it."""
     table, refs = _cells(rows)
-    align = ["---", "---", "---:", "---:", "---:", "---:", "---", "---"]
+    align = ["---", "---", "---:", "---:", "---:", "---:", "---", "---", "---"]
     out = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(align) + "|"]
     out += ["| " + " | ".join([f"`{cells[0]}`", *cells[1:]]) + " |" for cells in table]
     out += ["", WEIGHTS_LEGEND + ".", ""]

@@ -28,27 +28,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..errors import CheckpointError, ResnetsError
 from ..weights import read_state_dict
 from ..models.mapping import head_prefix, load_backbone
-from ..models.pretrained import TAGS, fetch_state_dict, published_weights
-
-IMAGENET = "imagenet"
-
-
-def parse_imagenet_spec(spec: str) -> str | None:
-    """The weights tag that ``spec`` asks for ("imagenet" -> "v1"), or None for a path."""
-    name, sep, tag = spec.partition(":")
-    if name.lower() != IMAGENET:
-        return None
-    if sep and tag not in TAGS:
-        raise ResnetsError(f"model.pretrained={spec!r}: the tag after 'imagenet:' is one of "
-                           f"{', '.join(TAGS)}")
-    return tag or "v1"
-
+from ..models.pretrained import fetch_state_dict, parse_weights_spec, published_weights
 
 def check_pretrained(spec: str, model_name: str) -> None:
     """Refuse a ``model.pretrained`` value that cannot work, without reading any weights."""
     if not spec:
         return
-    tag = parse_imagenet_spec(spec)
+    tag = parse_weights_spec(spec, "model.pretrained")
     if tag is not None:
         published_weights(model_name, tag)
     elif not Path(spec).expanduser().exists():
@@ -59,7 +45,7 @@ def check_pretrained(spec: str, model_name: str) -> None:
 def read_pretrained(spec: str, model_name: str,
                     progress: bool = True) -> tuple[dict[str, torch.Tensor], str]:
     """(state dict, a name for it in messages) of the weights that ``spec`` names."""
-    tag = parse_imagenet_spec(spec)
+    tag = parse_weights_spec(spec, "model.pretrained")
     if tag is not None:
         entry = published_weights(model_name, tag)
         return fetch_state_dict(entry, progress), entry.file_name
