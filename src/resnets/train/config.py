@@ -100,6 +100,7 @@ class OptimConfig:
     decay_norm_and_bias: bool = True  # False: no weight decay on norm parameters and biases
     label_smoothing: float = 0.0  # target probability mass spread uniformly over classes
     grad_clip: float = 0.0  # clip the global gradient norm to this value; 0 = off
+    accum_steps: int = 1  # batches whose gradients add up to one optimiser step
     ema_decay: float = 0.0  # exponential moving average of weights per step; 0 = off
     scale_lr_with_batch: int = 0  # batch that lr is tuned for: lr *= batch_size / this; 0 = off
     backbone_lr_scale: float = 1.0  # pretrained backbone's lr = this x lr (the new head: lr)
@@ -108,7 +109,8 @@ class OptimConfig:
     LIMITS: ClassVar[dict[str, Limit]] = {
         "name": choice(*OPTIMIZERS), "lr": number(0, 10, open_low=True), "momentum": FRACTION,
         "nesterov": FLAG, "weight_decay": number(0, 1), "decay_norm_and_bias": FLAG,
-        "label_smoothing": FRACTION, "grad_clip": number(0, 1e6), "ema_decay": FRACTION,
+        "label_smoothing": FRACTION, "grad_clip": number(0, 1e6),
+        "accum_steps": integer(1, 4096), "ema_decay": FRACTION,
         "scale_lr_with_batch": integer(0, BATCH_MAX), "backbone_lr_scale": number(0, 100),
     }
 
@@ -154,7 +156,7 @@ class EngineConfig:
     eval_batch_size: int = 512  # samples per evaluation step
     seed: int = 0  # seeds weights, data order and augmentation
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with loss scaling) | auto
     channels_last: bool = True  # NHWC for 4-D inputs: faster convolutions (oneDNN, tensor cores)
     compile: bool = False  # torch.compile the model
     deterministic: bool = False  # deterministic kernels: bitwise-repeatable runs on CPU
@@ -169,7 +171,8 @@ class EngineConfig:
         "epochs": integer(0, 100_000), "iterations": integer(0), "batch_size":
         integer(1, BATCH_MAX), "sync_bn": FLAG, "dist_timeout": integer(1, 7 * 24 * 3600),
         "eval_batch_size": integer(1, BATCH_MAX), "seed": SEED, "device": DEVICE,
-        "precision": choice("fp32", "bf16"), "channels_last": FLAG, "compile": FLAG,
+        "precision": choice("fp32", "bf16", "fp16", "auto"), "channels_last": FLAG,
+        "compile": FLAG,
         "deterministic": FLAG, "out_dir": TEXT, "run_name": TEXT,
         "checkpoint_every": integer(0), "eval_every": integer(0, 100_000), "recipe": TEXT,
         "source": TEXT,

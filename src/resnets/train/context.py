@@ -52,6 +52,8 @@ class Context:
     stop_requested: bool = False  # set by Ctrl-C; the loop stops after the current step
     step_fn: Any = None  # (net, batch, device) -> StepOutput: the task's build_step
     task: Any = None  # the Task being trained
+    scaler: Any = None  # torch.amp.GradScaler (enabled for fp16)
+    ddp: Any = None  # the DistributedDataParallel wrapper, when there is one
 
 
 @contextlib.contextmanager

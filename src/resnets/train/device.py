@@ -34,3 +34,18 @@ def resolve_device(name: str) -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise ResnetsError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return device
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` as the precision this device runs fastest: bf16 where the hardware computes
+    it natively (CUDA compute capability 8.0+, CPUs with AVX512-BF16 or AMX), fp16 on older
+    GPUs, fp32 elsewhere; any other value as it is."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
+    if device.type == "cpu":
+        from ..models.fuse import bf16_supported
+
+        return "bf16" if bf16_supported() else "fp32"
+    return "fp32"

@@ -12,11 +12,13 @@ named points of the loop and may carry state of their own.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
 import shlex
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,7 +32,7 @@ from .collectives import (all_sum, any_rank, broadcast_text, global_sums, same_e
                           sync_buffers)
 from .config import check_engine_settings, to_dict
 from .context import Context, Hook, StopRequested, stop_on_interrupt
-from .device import resolve_device
+from .device import resolve_device, resolve_precision
 from .ema import ModelEMA
 from .evaluate import autocast
 from .logger import RunLogger, progress
@@ -62,6 +64,8 @@ def train(cfg: Any, resume_dir: str | os.PathLike | None = None,
     """
     task = task or task_for(cfg)
     check_run(task, cfg, resuming=bool(resume_dir))  # before the data is read
+    # The run's config.json records the precision that `auto` picked on this hardware.
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, resolve_device(cfg.device)))
     changes = {}
     if resume_dir:  # so does a refused change
         changes = resume_changes(load_run_config(resume_dir, type(cfg)), cfg,
@@ -128,8 +132,9 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
     ckpts = CheckpointManager(run_dir)
     ctx = Context(cfg, model, optimizer, data, run_dir, device, is_main=is_main,
                   world_size=world_size, peak_lr=peak_lr, step_fn=task.build_step(cfg, data),
-                  task=task, best=task.initial_best())
-    steps_per_epoch = len(data.train)
+                  task=task, best=task.initial_best(),
+                  scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"))
+    steps_per_epoch = _steps_per_epoch(data.train, o.accum_steps)
     total_steps = cfg.iterations or cfg.epochs * steps_per_epoch
     epochs = math.ceil(total_steps / steps_per_epoch)
     if resuming:
@@ -150,6 +155,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
     if logger.jsonl_path.exists():  # rows logged after the checkpoint come again
         logger.truncate_after(ctx.step)
     net = wrap_model(model) if wrap_model else model
+    ctx.ddp = net if wrap_model else None  # its no_sync() skips all-reduce while accumulating
     if cfg.compile:
         net = torch.compile(net)
 
@@ -157,6 +163,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "ema": ema.state_dict() if ema else None,
                 "gate": gate.state_dict() if gate else None,
+                "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else None,
                 "hooks": [h.state_dict() for h in hooks], "rng": capture_rng_state(),
                 "step": ctx.step, "epoch": ctx.epoch, "position": ctx.position,
                 "sums": sums, "best": ctx.best, "task": task.name, "config": to_dict(cfg),
@@ -214,36 +221,58 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
     return summary
 
 
+def _steps_per_epoch(train_batches, accum_steps: int) -> int:
+    """Optimiser steps per epoch: ``accum_steps`` batches each (a remainder is left out)."""
+    steps = len(train_batches) // accum_steps
+    if steps == 0:
+        raise ResnetsError(f"optim.accum_steps={accum_steps} is more than the "
+                           f"{len(train_batches)} batches of an epoch; lower it")
+    return steps
+
+
 def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: int,
                save) -> dict:
-    """One pass over the training batches (from ``ctx.position`` on), then evaluation."""
-    cfg, optimizer = ctx.cfg, ctx.optimizer
+    """One pass over the training batches (from step ``ctx.position`` of the epoch on), then
+    evaluation. Each optimiser step adds up the gradients of ``optim.accum_steps`` batches."""
+    cfg, optimizer, scaler = ctx.cfg, ctx.optimizer, ctx.scaler
+    accum = cfg.optim.accum_steps
     train_batches = ctx.data.train
-    steps_per_epoch = len(train_batches)
-    train_batches.set_epoch(ctx.epoch, start=ctx.position)
+    steps_per_epoch = _steps_per_epoch(train_batches, accum)
+    train_batches.set_epoch(ctx.epoch, start=ctx.position * accum)
     net.train()
     t_epoch = time.perf_counter()
-    batches = progress(train_batches, steps_per_epoch - ctx.position,
+    batches = progress(itertools.islice(train_batches, (steps_per_epoch - ctx.position) * accum),
+                       (steps_per_epoch - ctx.position) * accum,
                        f"epoch {ctx.epoch + 1}/{epochs}", enabled=ctx.is_main)
-    for batch in batches:
-        lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, ctx.peak_lr)
-        apply_lr(optimizer, gate.factor_or_lr(lr) if gate else lr)
-        with autocast(ctx.device, cfg.precision):
-            out = ctx.step_fn(net, batch, ctx.device)
-        optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+    for index, batch in enumerate(batches):
+        last_of_step = (index + 1) % accum == 0
+        if index % accum == 0:
+            optimizer.zero_grad(set_to_none=True)
+        # While gradients accumulate, the processes need not exchange them (DDP's no_sync).
+        quiet = ctx.ddp.no_sync() if ctx.ddp and not last_of_step else contextlib.nullcontext()
+        with quiet:
+            with autocast(ctx.device, cfg.precision):
+                out = ctx.step_fn(net, batch, ctx.device)
+            loss = out.loss / accum if accum > 1 else out.loss
+            scaler.scale(loss).backward()
+        for key, value in out.sums.items():  # on the device: no host sync per step
+            ctx.sums[key] = ctx.sums.get(key, 0) + value
         ctx.loss = out.loss
+        if not last_of_step:
+            continue
+        scaler.unscale_(optimizer)  # hooks and clipping see the true gradients
         for h in hooks:
             h.after_backward(ctx)
         if cfg.optim.grad_clip:
             torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
+        lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, ctx.peak_lr)
+        apply_lr(optimizer, gate.factor_or_lr(lr) if gate else lr)
+        scaler.step(optimizer)  # fp16: skipped when the scaled gradients overflowed
+        scaler.update()
         if ema:
             ema.update(ctx.model)
         ctx.step += 1
         ctx.position += 1
-        for key, value in out.sums.items():  # on the device: no host sync per step
-            ctx.sums[key] = ctx.sums.get(key, 0) + value
         if gate and ctx.step % GATE_WINDOW == 0:
             _update_gate(ctx, gate)
         for h in hooks:
@@ -327,7 +356,7 @@ def _to_device(value, device: torch.device):
 def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> None:
     where = f"the last checkpoint in {str(ctx.run_dir)!r}"
     ctx.task.check_checkpoint(ctx.cfg, state, ctx.data, where)
-    check_position(state, where, len(ctx.data.train))
+    check_position(state, where, _steps_per_epoch(ctx.data.train, ctx.cfg.optim.accum_steps))
     ctx.task.check_weights(ctx.model, state, ctx.data, where)
     ctx.model.load_state_dict(state["model"])
     ctx.optimizer.load_state_dict(state["optimizer"])
@@ -335,6 +364,8 @@ def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> No
         ema.load_state_dict(state["ema"])
     if gate and state.get("gate"):
         gate.load_state_dict(state["gate"])
+    if ctx.scaler.is_enabled() and state.get("scaler"):
+        ctx.scaler.load_state_dict(state["scaler"])
     for h, s in zip(hooks, state.get("hooks", [])):
         h.load_state_dict(s)
     ctx.step, ctx.epoch, ctx.position = state["step"], state["epoch"], state["position"]
