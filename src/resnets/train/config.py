@@ -18,7 +18,7 @@ from ..limits import (BATCH_MAX, DEVICE, FLAG, FRACTION, SEED, TEXT, Limit, chec
                       choice, integer, number, parse_number)
 from .schedules import ScheduleConfig
 
-OPTIMIZERS = ("sgd", "adamw")  # optim.name
+OPTIMIZERS = ("sgd", "adamw", "lamb", "lars")  # optim.name
 # Each task's name in config.json and checkpoints -> the command that trains it.
 TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",
                  "segmentation": "resnets segment train", "continual": "resnets continual"}
@@ -92,7 +92,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "sgd"  # sgd (momentum) | adamw (decoupled weight decay, Loshchilov 2019)
+    name: str = "sgd"  # sgd | adamw (decoupled decay) | lamb | lars (layer-wise, large batches)
     lr: float = 0.1  # peak learning rate for one step of the (global) batch
     momentum: float = 0.9  # SGD momentum (adamw: unused)
     nesterov: bool = False  # Nesterov momentum

@@ -18,6 +18,9 @@ import torch
 from torch import nn
 
 from ..errors import ResnetsError
+from .layerwise import LAMB, LARS
+
+LAYERWISE = ("lamb", "lars")  # the layer-wise adaptive optimisers (large batches)
 
 # Modules whose parameters (scale and shift) are normalisation parameters.
 NORM_TYPES: tuple[type[nn.Module], ...] = (
@@ -49,7 +52,9 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
                     decay_norm_and_bias: bool = True,
                     backbone_lr_scale: float = 1.0,
                     name: str = "sgd") -> torch.optim.Optimizer:
-    """SGD (``name="sgd"``) or AdamW (``"adamw"``) over ``model``'s trainable parameters.
+    """SGD (``name="sgd"``), AdamW (``"adamw"``), LAMB or LARS over ``model``'s trainable
+    parameters (:mod:`resnets.train.layerwise`: norm parameters and biases are neither
+    decayed nor adapted there, whatever ``decay_norm_and_bias``).
 
     AdamW decays the weights apart from the gradient step (Loshchilov and Hutter 2019), by
     ``lr * weight_decay`` per step; ``momentum`` and ``nesterov`` are SGD's.
@@ -74,7 +79,7 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
         if not ok:
             raise ResnetsError(message)
     decay, no_decay = split_decay(model)
-    if decay_norm_and_bias:
+    if decay_norm_and_bias and name not in LAYERWISE:  # LARS/LAMB always leave them out
         decay, no_decay = decay + no_decay, []
     sets = [("decay", decay, weight_decay, 1.0), ("no_decay", no_decay, 0.0, 1.0)]
     if backbone_lr_scale != 1.0:
@@ -89,13 +94,22 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
         sets = [entry for entry in split if entry[3] > 0]  # scale 0: the backbone stays put
     groups = [{"params": params, "weight_decay": wd, "name": group, "lr_scale": scale,
                "lr": lr * scale} for group, params, wd, scale in sets if params]
+    if name in LAYERWISE:  # norm parameters and biases: neither decayed nor adapted
+        for group in groups:
+            group["adapt"] = not group["name"].endswith("no_decay")
     if not groups:
         raise ResnetsError(f"{type(model).__name__} has no trainable parameters "
                            "(are they all frozen?)")
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    if name == "lamb":
+        return LAMB(groups, lr=lr, weight_decay=weight_decay)
+    if name == "lars":
+        return LARS(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                    nesterov=nesterov)
     if name != "sgd":
-        raise ResnetsError(f"optim.name={name!r} is not an optimiser here; use sgd or adamw")
+        raise ResnetsError(f"optim.name={name!r} is not an optimiser here; use one of "
+                           "sgd, adamw, lamb, lars")
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
                            nesterov=nesterov)
 
