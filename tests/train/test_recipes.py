@@ -1,0 +1,118 @@
+"""One recipe registry for every task: `resnets recipes` lists it grouped by task."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+
+from resnets.cli import main
+from resnets.errors import ResnetsError
+from resnets.train.config import EngineConfig, to_dict
+from resnets.train.recipes import RECIPES, Recipe, recipe_config, recipes_by_task
+from resnets.train.task import TASKS, Task
+
+FAKE_TASK = "recipes_test_task"  # a name no real task has
+
+
+@dataclass(frozen=True)
+class FakeConfig(EngineConfig):
+    TASK: ClassVar[str] = FAKE_TASK
+
+
+class FakeTask(Task):
+    config_class = FakeConfig
+    command = "fake train"
+
+
+FAKE = Recipe("fake-recipe", "a recipe of a task registered by this test", "this test",
+              {"epochs": 3, "optim.lr": 0.5}, task=FAKE_TASK)
+
+
+@pytest.fixture
+def fake_task(monkeypatch):
+    """The fake task and its recipe, registered for one test and removed after it."""
+    monkeypatch.setitem(TASKS, FAKE_TASK, FakeTask)
+    monkeypatch.setitem(RECIPES, FAKE.name, FAKE)
+
+
+def listed_groups(out: str) -> dict[str, list[str]]:
+    """`resnets recipes` output -> {task of each heading: the recipe lines under it}."""
+    groups: dict[str, list[str]] = {}
+    for block in out.strip().split("\n\n"):
+        heading, *lines = block.splitlines()
+        groups[heading.split(" ")[0]] = lines
+    return groups
+
+
+def test_every_task_s_recipes_are_listed_under_its_heading(fake_task, capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    groups = listed_groups(out)
+    registered = {task: recipes for task, recipes in recipes_by_task().items() if recipes}
+    assert list(groups) == list(registered) and list(groups)[0] == "classification"
+    assert list(groups)[-1] == FAKE_TASK  # a task TASK_COMMANDS does not name comes last
+    assert out.splitlines()[0] == "classification (`resnets train --recipe NAME`):"
+    assert f"\n\n{FAKE_TASK} (`fake train --recipe NAME`):\n" in out
+    width = max(len(name) for name in RECIPES)
+    for task, recipes in registered.items():  # each line as `resnets recipes` printed it
+        assert groups[task] == [f"{r.name:<{width}}  {r.summary}  [{r.source}]"
+                                for r in recipes]
+    # The applications' recipes are classification recipes, registered by their packages.
+    names = [line.split()[0] for line in groups["classification"]]
+    assert {"digits-resnet20", "speech-commands-res8", "ag-news-vdcnn9"} <= set(names)
+
+
+def test_one_task_s_recipes(fake_task, capsys):
+    assert main(["recipes", "--task", FAKE_TASK]) == 0
+    out = capsys.readouterr().out
+    assert listed_groups(out) == {FAKE_TASK: [
+        f"{FAKE.name}  {FAKE.summary}  [{FAKE.source}]"]}
+    assert main(["recipes", "--task", "classification"]) == 0
+    assert FAKE.name not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--task", "detectoin"], "no task 'detectoin' (did you mean 'detection'?); the tasks: "
+                              "classification, detection"),
+    (["--show", "fake-recipee"], "unknown recipe 'fake-recipee' (did you mean 'fake-recipe'?)"),
+    (["--task", "classification", "--show", "digits-resnet20"], "not allowed with argument"),
+])
+def test_bad_requests_are_one_line(fake_task, capsys, argv, says):
+    assert main(["recipes", *argv]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1, err
+
+
+def test_show_resolves_a_recipe_of_any_task(fake_task, capsys):
+    assert main(["recipes", "--show", FAKE.name]) == 0
+    out = capsys.readouterr().out
+    comments, _, body = out.partition("\n{")
+    assert comments == f"# {FAKE.name}: {FAKE.summary}\n# source: {FAKE.source}"
+    shown = json.loads("{" + body)
+    assert shown["task"] == FAKE_TASK and (shown["epochs"], shown["optim"]["lr"]) == (3, 0.5)
+    assert shown["recipe"] == FAKE.name and shown == json.loads(json.dumps(
+        to_dict(recipe_config(FAKE.name))))
+    assert main(["recipes", "--show", "speech-commands-res8"]) == 0
+    speech = json.loads("{" + capsys.readouterr().out.partition("\n{")[2])
+    assert (speech["task"], speech["data"]["dataset"]) == ("classification", "speech")
+
+
+def test_a_recipe_whose_task_is_not_registered_is_one_line(monkeypatch):
+    monkeypatch.setitem(RECIPES, FAKE.name, FAKE)  # the recipe without its task
+    with pytest.raises(ResnetsError, match=f"for the {FAKE_TASK!r} task, which is not "
+                                           "registered"):
+        recipe_config(FAKE.name)
+
+
+def test_show_works_in_a_fresh_process():
+    """`resnets recipes --show` registers the classification task it resolves (it raised
+    KeyError when nothing had imported the engine yet)."""
+    proc = subprocess.run([sys.executable, "-m", "resnets.cli", "recipes", "--show",
+                           "digits-resnet20"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads("{" + proc.stdout.partition("\n{")[2])["model"]["name"] == "resnet20"
