@@ -12,8 +12,8 @@ import pytest
 
 from resnets.cli import main
 from resnets.errors import ResnetsError
-from resnets.train.config import EngineConfig, to_dict
-from resnets.train.recipes import RECIPES, Recipe, recipe_config, recipes_by_task
+from resnets.train.config import EngineConfig, TrainConfig, apply_overrides, to_dict
+from resnets.train.recipes import RECIPES, Recipe, get_recipe, recipe_config, recipes_by_task
 from resnets.train.task import TASKS, Task
 
 FAKE_TASK = "recipes_test_task"  # a name no real task has
@@ -117,3 +117,32 @@ def test_recipe_config_works_in_a_fresh_process():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert (proc.returncode, proc.stdout) == (0, "resnet20\n"), proc.stderr
+
+
+# What `resnets speech|text train` trained before their recipes were registered: the DEFAULTS
+# of src/resnets/speech/cli.py and src/resnets/text/cli.py (at dd186f5) and their models.
+OLD_DEFAULTS = {
+    "speech": {"batch_size": "64", "epochs": "20", "optim.lr": "0.1", "optim.momentum": "0.9",
+               "optim.weight_decay": "1e-5", "schedule.name": "cosine",
+               "schedule.warmup_iters": "50", "eval_batch_size": "256", "model.name": "res8"},
+    "text": {"batch_size": "128", "epochs": "15", "optim.lr": "0.01", "optim.momentum": "0.9",
+             "optim.weight_decay": "0", "schedule.name": "cosine",
+             "schedule.warmup_iters": "0", "eval_batch_size": "256", "model.name": "vdcnn9"},
+}
+
+
+@pytest.mark.parametrize("app, recipe", [("speech", "speech-commands-res8"),
+                                         ("text", "ag-news-vdcnn9")])
+def test_speech_and_text_train_run_their_recipe_with_the_settings_they_had(
+        app, recipe, tmp_path, capsys):
+    assert main([app, "train", "--root", str(tmp_path), "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    old = to_dict(apply_overrides(TrainConfig(), {**OLD_DEFAULTS[app], "data.dataset": app,
+                                                  "data.root": str(tmp_path)}))
+    new = json.loads(printed)
+    assert (new.pop("recipe"), new.pop("source")) == (recipe, get_recipe(recipe).source)
+    assert new == {k: v for k, v in json.loads(json.dumps(old)).items()
+                   if k not in ("recipe", "source")}
+    # `resnets train --recipe` resolves the same run.
+    assert main(["train", "--recipe", recipe, f"data.root={tmp_path}", "--print-config"]) == 0
+    assert capsys.readouterr().out == printed
