@@ -235,14 +235,21 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
             "experiment": cmd_experiment}
 
 
-# Commands that read any data.dataset or name any task's recipe.
-READS_RUN_DATA = ("train", "evaluate", "predict", "recipes")
+READS_RUN_DATA = ("train", "evaluate", "predict")  # commands that read any data.dataset
 
 
-def register_applications() -> None:
-    """Import the task packages: each registers its task, its recipes and any
-    ``data.dataset`` pipeline of its own when imported."""
-    from . import continual, detection, segmentation, speech, text  # noqa: F401
+def register_applications(tasks: bool = False) -> None:
+    """Import the task packages: each registers its recipes and any ``data.dataset``
+    pipeline of its own when imported. ``tasks``: their ``task`` modules too, which register
+    the tasks (and whatever recipes those import): `resnets recipes` lists and resolves all."""
+    import importlib
+    import importlib.util
+
+    from . import continual, detection, segmentation, speech, text
+
+    for package in (continual, detection, segmentation, speech, text):
+        if tasks and importlib.util.find_spec(f"{package.__name__}.task") is not None:
+            importlib.import_module(f"{package.__name__}.task")
 
 
 def run_app(command: str, argv: list[str]) -> int:
@@ -264,8 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        if args.command in READS_RUN_DATA:
-            register_applications()
+        if args.command in READS_RUN_DATA or args.command == "recipes":
+            register_applications(tasks=args.command == "recipes")
         return COMMANDS[args.command](args)
     except ResnetsError as exc:
         print(f"resnets{' ' + app if app else ''}: error: {one_line(str(exc))}",

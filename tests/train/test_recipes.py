@@ -67,6 +67,13 @@ def test_every_task_s_recipes_are_listed_under_its_heading(fake_task, capsys):
     assert {"digits-resnet20", "speech-commands-res8", "ag-news-vdcnn9"} <= set(names)
 
 
+def test_every_listed_recipe_resolves_for_its_registered_task(capsys):
+    assert main(["recipes"]) == 0  # imports every task package and its task module
+    for recipe in RECIPES.values():
+        assert recipe.task in TASKS, recipe.name
+        assert recipe_config(recipe.name).TASK == recipe.task
+
+
 def test_one_task_s_recipes(fake_task, capsys):
     assert main(["recipes", "--task", FAKE_TASK]) == 0
     out = capsys.readouterr().out
