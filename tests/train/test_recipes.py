@@ -69,8 +69,7 @@ def test_every_task_s_recipes_are_listed_under_its_heading(fake_task, capsys):
 
 def test_every_listed_recipe_resolves_for_its_registered_task(capsys):
     assert main(["recipes"]) == 0  # imports every task package and its task module
-    for recipe in RECIPES.values():
-        assert recipe.task in TASKS, recipe.name
+    for recipe in RECIPES.values():  # a task not registered: one line saying so
         assert recipe_config(recipe.name).TASK == recipe.task
 
 
