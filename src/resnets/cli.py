@@ -208,8 +208,10 @@ def cmd_recipes(args: argparse.Namespace) -> int:
         task: recipes for task, recipes in groups.items() if recipes}
     width = max((len(r.name) for recipes in shown.values() for r in recipes), default=0)
     for index, (task, recipes) in enumerate(shown.items()):
+        if index:
+            print()  # a blank line between the groups
         command = TASK_COMMANDS.get(task) or _task_command(task)
-        print(f"{chr(10) if index else ''}{task} (`{command} --recipe NAME`):")
+        print(f"{task} (`{command} --recipe NAME`):")
         for recipe in recipes:
             print(f"{recipe.name:<{width}}  {recipe.summary}  [{recipe.source}]")
         if not recipes:
@@ -247,8 +249,10 @@ def register_applications(tasks: bool = False) -> None:
 
     from . import continual, detection, segmentation, speech, text
 
+    if not tasks:
+        return
     for package in (continual, detection, segmentation, speech, text):
-        if tasks and importlib.util.find_spec(f"{package.__name__}.task") is not None:
+        if importlib.util.find_spec(f"{package.__name__}.task") is not None:
             importlib.import_module(f"{package.__name__}.task")
 
 
