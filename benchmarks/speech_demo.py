@@ -1,8 +1,8 @@
 """Benchmark: keyword spotting on the espeak-ng demo set (10 words), CPU only.
 
 The target (issue #9): at least 90% test accuracy within 10 minutes on CPU, generating the
-set included. Writes the set into a temporary folder, trains res8 with the `resnets speech
-train` defaults and reports accuracy and times.
+set included. Writes the set into a temporary folder, trains res8 with `resnets speech
+train`'s recipe (speech-commands-res8) and reports accuracy and times.
 
     OMP_NUM_THREADS=1 python benchmarks/speech_demo.py [--epochs 15] [--model res8]
 """
@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from resnets.bench.suite import machine
-from resnets.speech.cli import DEFAULTS
 from resnets.speech.demo import DemoConfig, make_demo
-from resnets.train.config import TrainConfig, apply_overrides
+from resnets.speech.recipes import SPEECH_RECIPE
 from resnets.train.engine import train
+from resnets.train.recipes import recipe_config
 
 
 def main() -> None:
@@ -35,9 +35,9 @@ def main() -> None:
         counts = make_demo(f"{tmp}/data", DemoConfig(clips_per_word=args.clips_per_word,
                                                      seed=args.seed))
         generated = time.perf_counter() - start
-        cfg = apply_overrides(TrainConfig(), {
-            **DEFAULTS, "data.dataset": "speech", "data.root": f"{tmp}/data",
-            "model.name": args.model, "epochs": str(args.epochs), "seed": str(args.seed),
+        cfg = recipe_config(SPEECH_RECIPE.name, {
+            "data.root": f"{tmp}/data", "model.name": args.model,
+            "epochs": str(args.epochs), "seed": str(args.seed),
             "device": "cpu", "out_dir": f"{tmp}/runs"})
         summary = train(cfg)
         total = time.perf_counter() - start

@@ -1,8 +1,8 @@
 """Benchmark: VDCNN on the generated four-topic text demo set, CPU only.
 
 The target (issue #9): at least 90% test accuracy in a short run. Writes the set into a
-temporary folder, trains with the `resnets text train` defaults (batch, epochs and learning
-rate as given) and reports accuracy and times.
+temporary folder, trains with `resnets text train`'s recipe (ag-news-vdcnn9; batch, epochs
+and learning rate as given) and reports accuracy and times.
 
     OMP_NUM_THREADS=1 python benchmarks/text_demo.py [--model vdcnn9] [--epochs 4]
 """
@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from resnets.bench.suite import machine
-from resnets.text.cli import DEFAULTS
 from resnets.text.demo import TextDemoConfig, make_text_demo
-from resnets.train.config import TrainConfig, apply_overrides
+from resnets.text.recipes import TEXT_RECIPE
 from resnets.train.engine import train
+from resnets.train.recipes import recipe_config
 
 
 def main() -> None:
@@ -37,9 +37,8 @@ def main() -> None:
         start = time.perf_counter()
         counts = make_text_demo(f"{tmp}/data", TextDemoConfig(
             train_per_class=args.train_per_class, seed=args.seed))
-        cfg = apply_overrides(TrainConfig(), {
-            **DEFAULTS, "data.dataset": "text", "data.root": f"{tmp}/data",
-            "model.name": args.model, "epochs": str(args.epochs),
+        cfg = recipe_config(TEXT_RECIPE.name, {
+            "data.root": f"{tmp}/data", "model.name": args.model, "epochs": str(args.epochs),
             "batch_size": str(args.batch_size), "optim.lr": str(args.lr),
             "optim.grad_clip": str(args.grad_clip),
             "seed": str(args.seed), "device": "cpu", "out_dir": f"{tmp}/runs"})

@@ -97,7 +97,7 @@ TEXT_BAD = {"model.name": ["res9000"], "model.shortcut": ["Z"], "--model": ["res
             "--seeds": ["-1"], "--depths": ["21"], "--attacks": ["sqare"],
             "--models": ["resnet19"], "train --data": ["cifar11"],
             "--config": ["no-such.yaml"],
-            "continual --data": ["cifar11"],
+            "continual --data": ["cifar11"], "recipes --task": ["detectoin"],
             **{f"experiment {name} --data": ["cifar11"] for name in NAMES}}
 
 TEXT_VALUES = {int: ["abc", "-1", "0", str(HUGE)],

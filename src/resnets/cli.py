@@ -4,7 +4,7 @@
     resnets evaluate RUN_DIR|CHECKPOINT              test error, per-class accuracy, confusion
     resnets predict --checkpoint RUN IMAGE...        top-k classes of image files
     resnets models [PATTERN]                         every registered model
-    resnets recipes [--show NAME]                    the named training recipes
+    resnets recipes [--task NAME|--show NAME]        every task's named training recipes
     resnets experiment NAME                          reproduce a claim of the papers
     resnets bench                                    speed and memory against torchvision
     resnets embed|probe|detect|segment|speech|text|attack|continual ...
@@ -90,8 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run every case this many times, interleaved; report medians")
     p.add_argument("--out", default="benchmarks/results/bench.json")
 
-    p = sub.add_parser("recipes", help="list the named training recipes")
-    p.add_argument("--show", metavar="NAME", help="print one recipe's resolved config")
+    p = sub.add_parser("recipes", help="list the named training recipes, grouped by task")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--task", metavar="NAME", help="list one task's recipes only "
+                       "(classification, detection, segmentation, continual)")
+    which.add_argument("--show", metavar="NAME", help="print one recipe's resolved config")
     p = sub.add_parser("experiment", help="reproduce a claim of the papers: figures, CSV and "
                        "a report in one directory")
     from .experiments.command import add_arguments
@@ -186,18 +189,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
-    from .train.config import to_dict
-    from .train.recipes import RECIPES, get_recipe, recipe_config
+    """The recipes of every task (or of ``--task``), a heading per task naming the command
+    that runs them; ``--show NAME``: one recipe's resolved configuration."""
+    from .errors import did_you_mean
+    from .train.config import TASK_COMMANDS, to_dict
+    from .train.recipes import get_recipe, recipe_config, recipes_by_task
 
     if args.show:
         recipe = get_recipe(args.show)
         print(f"# {recipe.name}: {recipe.summary}\n# source: {recipe.source}")
         print(json.dumps(to_dict(recipe_config(recipe.name)), indent=2))
         return 0
-    width = max(len(n) for n in RECIPES)
-    for recipe in RECIPES.values():
-        print(f"{recipe.name:<{width}}  {recipe.summary}  [{recipe.source}]")
+    groups = recipes_by_task()
+    if args.task and args.task not in groups:
+        raise ResnetsError(f"no task {args.task!r}{did_you_mean(args.task, groups)}; the "
+                           f"tasks: {', '.join(groups)}")
+    shown = {args.task: groups[args.task]} if args.task else {
+        task: recipes for task, recipes in groups.items() if recipes}
+    width = max((len(r.name) for recipes in shown.values() for r in recipes), default=0)
+    for index, (task, recipes) in enumerate(shown.items()):
+        if index:
+            print()  # a blank line between the groups
+        command = TASK_COMMANDS.get(task) or _task_command(task)
+        print(f"{task} (`{command} --recipe NAME`):")
+        for recipe in recipes:
+            print(f"{recipe.name:<{width}}  {recipe.summary}  [{recipe.source}]")
+        if not recipes:
+            print("(none yet)")
     return 0
+
+
+def _task_command(task: str) -> str:
+    """The train command of a task that ``TASK_COMMANDS`` does not name."""
+    from .train.task import TASKS
+
+    return TASKS[task].command if task in TASKS else f"the {task} task's train command"
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -214,9 +240,20 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
 READS_RUN_DATA = ("train", "evaluate", "predict")  # commands that read any data.dataset
 
 
-def register_applications() -> None:
-    """Import the applications that register a ``data.dataset`` pipeline of their own."""
-    from . import speech, text  # noqa: F401
+def register_applications(tasks: bool = False) -> None:
+    """Import the task packages: each registers its recipes and any ``data.dataset``
+    pipeline of its own when imported. ``tasks``: their ``task`` modules too, which register
+    the tasks (and whatever recipes those import): `resnets recipes` lists and resolves all."""
+    import importlib
+    import importlib.util
+
+    from . import continual, detection, segmentation, speech, text
+
+    if not tasks:
+        return
+    for package in (continual, detection, segmentation, speech, text):
+        if importlib.util.find_spec(f"{package.__name__}.task") is not None:
+            importlib.import_module(f"{package.__name__}.task")
 
 
 def run_app(command: str, argv: list[str]) -> int:
@@ -238,8 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        if args.command in READS_RUN_DATA:
-            register_applications()
+        if args.command in READS_RUN_DATA or args.command == "recipes":
+            register_applications(tasks=args.command == "recipes")
         return COMMANDS[args.command](args)
     except ResnetsError as exc:
         print(f"resnets{' ' + app if app else ''}: error: {one_line(str(exc))}",

@@ -58,6 +58,15 @@ def test_the_generic_train_command_uses_the_speech_pipeline(commands, tmp_path, 
     assert "test accuracy" in capsys.readouterr().out
 
 
+
+def test_the_generic_train_command_runs_the_speech_recipe(commands, tmp_path):
+    assert main(["train", "--recipe", "speech-commands-res8", f"data.root={commands}",
+                 "model.name=res8_narrow", "iterations=1", "batch_size=6", "device=cpu",
+                 f"out_dir={tmp_path}", "run_name=r"]) == 0
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (config["recipe"], config["data"]["dataset"]) == ("speech-commands-res8", "speech")
+
+
 def test_an_interrupted_run_resumed_with_speech_train_resume_is_bitwise_identical(
         commands, tmp_path, capsys, monkeypatch):
     args = ["speech", "train", "--root", str(commands), "--epochs", "2", "--out",

@@ -56,6 +56,16 @@ def test_generic_train_and_validation_split(tmp_path):
     assert "val_error" in rows[-1]
 
 
+
+def test_the_generic_train_command_runs_the_text_recipe(tmp_path):
+    root = tiny_set(tmp_path / "data")
+    assert main(["train", "--recipe", "ag-news-vdcnn9", f"data.root={root}", "iterations=1",
+                 "batch_size=4", "eval_batch_size=16", "device=cpu", f"out_dir={tmp_path}",
+                 "run_name=r"]) == 0
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (config["recipe"], config["data"]["dataset"]) == ("ag-news-vdcnn9", "text")
+
+
 def test_an_interrupted_run_resumed_with_text_train_resume_is_bitwise_identical(
         tmp_path, capsys, monkeypatch):
     root = tiny_set(tmp_path / "data")

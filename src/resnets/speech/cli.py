@@ -22,12 +22,7 @@ from .commands import clip_to_int16, load_clip
 from .data import FEATURES
 from .demo import DemoConfig, make_demo
 from .features import Featurizer
-
-# Tang & Lin train with SGD, momentum 0.9, weight decay 1e-5 and lr 0.1 lowered over time.
-DEFAULTS = {"batch_size": "64", "epochs": "20", "optim.lr": "0.1", "optim.momentum": "0.9",
-            "optim.weight_decay": "1e-5", "schedule.name": "cosine",
-            "schedule.warmup_iters": "50", "eval_batch_size": "256"}
-
+from .recipes import SPEECH_RECIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +46,7 @@ def encode_clips(files: Sequence[str], state: dict, device: torch.device) -> tor
     return (features - state["mean"][0]) / state["std"][0]
 
 
-COMMANDS = TaskCommands("speech", DEFAULTS, "res8", "train a keyword spotter",
+COMMANDS = TaskCommands("speech", SPEECH_RECIPE.name, "train a keyword spotter",
                         "the words in WAV files", "files",
                         "WAV files (16-bit PCM or 32-bit float)", encode_clips)
 

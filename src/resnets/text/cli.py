@@ -20,13 +20,7 @@ from ..limits import Parser, field_arg
 from ..train.commands import TaskCommands
 from .data import VOCABULARY
 from .demo import TextDemoConfig, make_text_demo
-
-# Conneau et al. train with SGD, batch 128, lr 0.01, momentum 0.9, halving the lr on
-# plateaus; a cosine schedule stands in for the plateau rule.
-DEFAULTS = {"batch_size": "128", "epochs": "15", "optim.lr": "0.01", "optim.momentum": "0.9",
-            "optim.weight_decay": "0", "schedule.name": "cosine", "schedule.warmup_iters": "0",
-            "eval_batch_size": "256"}
-
+from .recipes import TEXT_RECIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +45,7 @@ def encode_texts(texts: Sequence[str], state: dict, device: torch.device) -> tor
     return VOCABULARY.encode(list(texts)).long().to(device)
 
 
-COMMANDS = TaskCommands("text", DEFAULTS, "vdcnn9", "train a text classifier",
+COMMANDS = TaskCommands("text", TEXT_RECIPE.name, "train a text classifier",
                         "the classes of texts", "texts", "texts to classify (quote each)",
                         encode_texts)
 

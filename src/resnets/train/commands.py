@@ -1,7 +1,7 @@
 """The ``train``, ``evaluate`` and ``predict`` commands of a task that trains through the
 engine as ``resnets train`` does (``resnets speech``, ``resnets text``).
 
-Training is ``resnets train`` with the task's defaults and its ``data.dataset`` fixed,
+Training is ``resnets train`` from the task's recipe with its ``data.dataset`` fixed,
 through the same launch path (torchrun, restarts, resume rules); evaluation is
 :func:`resnets.train.inference.evaluate_checkpoint`; prediction prints each input's top
 classes, with the task's ``encode`` making the model's batch.
@@ -28,18 +28,15 @@ TRAIN_FLAGS = {"root": "data.root", "model": "model.name", "epochs": "epochs",
                "name": "run_name", "skip_bad": "data.skip_corrupt"}
 
 
-def train_command(dataset: str, default_model: str,
-                  defaults: dict[str, str]) -> TrainCommand:
-    """``resnets DATASET train``: ``resnets train`` on ``dataset`` data with the application's
-    ``defaults`` (its papers' recipe) and ``default_model``; the same launch, resume rules
+def train_command(dataset: str, recipe: str) -> TrainCommand:
+    """``resnets DATASET train``: ``resnets train`` on ``dataset`` data, from the application's
+    ``recipe`` (its papers' setup, registered by its package); the same launch, resume rules
     and torchrun as every training command (:mod:`resnets.train.command`)."""
     from .config import TrainConfig
 
     return TrainCommand(f"resnets {dataset} train", TrainConfig, TRAIN_FLAGS,
-                        defaults={**defaults, "model.name": default_model,
-                                  "source": f"resnets {dataset} train"},
                         fixed={"data.dataset": dataset},
-                        required={"data.root": "the data folder"})
+                        required={"data.root": "the data folder"}, default_recipe=recipe)
 
 
 def print_summary(summary: dict) -> None:
@@ -103,8 +100,7 @@ class TaskCommands:
     """What a task's ``train``, ``evaluate`` and ``predict`` need to know of it."""
 
     dataset: str  # data.dataset of its runs, and its word: `resnets speech train`
-    defaults: dict[str, str]  # its settings over TrainConfig's, below --config and the flags
-    default_model: str
+    recipe: str  # what train runs, below --config and the flags (`resnets recipes`)
     trains: str  # train's help, e.g. "train a keyword spotter"
     predicts: str  # predict's help
     inputs: str  # predict's positional argument, e.g. "files"
@@ -112,7 +108,7 @@ class TaskCommands:
     encode: Encode  # (inputs, checkpoint state, device) -> the model's batch
 
     def train(self) -> TrainCommand:
-        return train_command(self.dataset, self.default_model, self.defaults)
+        return train_command(self.dataset, self.recipe)
 
     def add_parsers(self, sub: argparse._SubParsersAction) -> None:
         add_arguments(sub.add_parser("train", help=self.trains), self.train())

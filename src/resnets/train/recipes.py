@@ -1,7 +1,9 @@
-"""Named training recipes: the papers' setups as overrides of the base configuration.
+"""Named training recipes: the papers' setups as overrides of a task's configuration.
 
-Each recipe cites its source. ``resnets recipes`` prints them; ``resnets train --recipe NAME
-key=value ...`` runs one with any field overridden.
+Each recipe cites its source and names its task. This module holds the classification
+recipes; a task package registers its own (:func:`register_recipes`) when imported.
+``resnets recipes`` lists them grouped by task; ``resnets train --recipe NAME key=value ...``
+(or the task's own train command) runs one with any field overridden.
 """
 
 from __future__ import annotations
@@ -119,6 +121,15 @@ def register_recipes(recipes: list[Recipe]) -> None:
         RECIPES[recipe.name] = recipe
 
 
+def recipes_by_task() -> dict[str, list[Recipe]]:
+    """Every task's recipes in the order registered: the tasks of ``TASK_COMMANDS`` first
+    (in its order, empty for a task without recipes), then any other."""
+    groups: dict[str, list[Recipe]] = {task: [] for task in TASK_COMMANDS}
+    for recipe in RECIPES.values():
+        groups.setdefault(recipe.task, []).append(recipe)
+    return groups
+
+
 def recipe_overrides(name: str, cls: type = TrainConfig) -> dict[str, Any]:
     """The settings of recipe ``name`` (with its name and source) for a configuration of
     class ``cls``; a recipe of another task is one line naming the command that runs it."""
@@ -133,9 +144,14 @@ def recipe_overrides(name: str, cls: type = TrainConfig) -> dict[str, Any]:
 def recipe_config(name: str = DEFAULT_RECIPE, overrides: dict[str, Any] | None = None,
                   cls: type | None = None) -> Any:
     """The base config of the recipe's task with the recipe applied, then ``overrides``."""
+    from . import classification  # noqa: F401 (registers the task of this module's recipes)
     from .task import TASKS
 
-    cls = cls or TASKS[get_recipe(name).task].config_class
+    task = get_recipe(name).task
+    if cls is None and task not in TASKS:  # its package registered recipes, not the task
+        raise ResnetsError(f"recipe {name!r} is for the {task!r} task, which is not "
+                           "registered; import the package that registers it")
+    cls = cls or TASKS[task].config_class
     cfg = apply_overrides(cls(), recipe_overrides(name, cls))
     return apply_overrides(cfg, overrides or {})
 
