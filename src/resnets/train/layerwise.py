@@ -26,7 +26,26 @@ def trust_ratio(numerator: torch.Tensor, denominator: torch.Tensor,
     return torch.where(ok, numerator / denominator, torch.ones_like(numerator))
 
 
-class LARS(torch.optim.Optimizer):
+class LayerwiseOptimizer(torch.optim.Optimizer):
+    """Steps each parameter with a gradient through ``update(p, group, state)``."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.update(p, group, self.state[p])
+        return loss
+
+    def update(self, p: torch.Tensor, group: dict, state: dict) -> None:
+        raise NotImplementedError
+
+
+class LARS(LayerwiseOptimizer):
     """LARS: layer-wise adaptive rate scaling of momentum SGD."""
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
@@ -35,38 +54,26 @@ class LARS(torch.optim.Optimizer):
                                       nesterov=nesterov, trust_coeff=trust_coeff, eps=eps,
                                       adapt=True))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            wd, momentum = group["weight_decay"], group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                if group["adapt"]:
-                    w_norm, g_norm = p.norm(), grad.norm()
-                    trust = trust_ratio(group["trust_coeff"] * w_norm,
-                                        g_norm + wd * w_norm + group["eps"], w_norm, g_norm)
-                    grad = grad.add(p, alpha=wd).mul_(trust)
-                elif wd:
-                    grad = grad.add(p, alpha=wd)
-                if momentum:
-                    state = self.state[p]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = grad.clone()
-                    else:
-                        state["momentum_buffer"].mul_(momentum).add_(grad)
-                    buf = state["momentum_buffer"]
-                    grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
-                p.add_(grad, alpha=-group["lr"])
-        return loss
+    def update(self, p: torch.Tensor, group: dict, state: dict) -> None:
+        wd, momentum, grad = group["weight_decay"], group["momentum"], p.grad
+        if group["adapt"]:
+            w_norm, g_norm = p.norm(), grad.norm()
+            trust = trust_ratio(group["trust_coeff"] * w_norm,
+                                g_norm + wd * w_norm + group["eps"], w_norm, g_norm)
+            grad = grad.add(p, alpha=wd).mul_(trust)
+        elif wd:
+            grad = grad.add(p, alpha=wd)
+        if momentum:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = grad.clone()
+            else:
+                state["momentum_buffer"].mul_(momentum).add_(grad)
+            buf = state["momentum_buffer"]
+            grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
+        p.add_(grad, alpha=-group["lr"])
 
 
-class LAMB(torch.optim.Optimizer):
+class LAMB(LayerwiseOptimizer):
     """LAMB: layer-wise adaptive moments (Adam with a per-tensor trust ratio)."""
 
     def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999),
@@ -74,33 +81,19 @@ class LAMB(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       adapt=True))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            wd = group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-                m.lerp_(p.grad, 1 - beta1)
-                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                denom = (v.sqrt() / (1 - beta2 ** t) ** 0.5).add_(group["eps"])
-                update = (m / (1 - beta1 ** t)).div_(denom)
-                if wd:
-                    update.add_(p, alpha=wd)
-                if group["adapt"]:
-                    w_norm, u_norm = p.norm(), update.norm()
-                    update.mul_(trust_ratio(w_norm, u_norm, w_norm, u_norm))
-                p.add_(update, alpha=-group["lr"])
-        return loss
+    def update(self, p: torch.Tensor, group: dict, state: dict) -> None:
+        beta1, beta2 = group["betas"]
+        if not state:
+            state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+        state["step"] += 1
+        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+        m.lerp_(p.grad, 1 - beta1)
+        v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+        denom = (v.sqrt() / (1 - beta2 ** t) ** 0.5).add_(group["eps"])
+        update = (m / (1 - beta1 ** t)).div_(denom)
+        if group["weight_decay"]:
+            update.add_(p, alpha=group["weight_decay"])
+        if group["adapt"]:
+            w_norm, u_norm = p.norm(), update.norm()
+            update.mul_(trust_ratio(w_norm, u_norm, w_norm, u_norm))
+        p.add_(update, alpha=-group["lr"])
