@@ -159,6 +159,8 @@ def accuracy_row(summary: dict, tasks: int) -> list[float]:
 
 def _finish(cfg: ContinualConfig, run_dir: Path, sequence: Sequence, summaries: list[dict],
             strategy, final_weights: dict[str, torch.Tensor], is_main: bool) -> dict:
+    if not is_main:  # the other processes' engine summaries hold no metrics
+        return {"run_dir": str(run_dir)}
     tasks = len(sequence.splits)
     matrix = [accuracy_row(s, tasks) for s in summaries]
     c, classes = cfg.continual, sequence.train.classes
@@ -167,12 +169,11 @@ def _finish(cfg: ContinualConfig, run_dir: Path, sequence: Sequence, summaries: 
                **metrics.summarise(matrix), "strategy_state": strategy.describe(),
                "train_seconds": sum(s["train_seconds"] for s in summaries),
                "run_dir": str(run_dir)}
-    if is_main:
-        write_outputs(run_dir, matrix, f"{c.strategy} on {c.data}")
-        model = new_model(cfg, sequence.train)
-        model.load_state_dict(final_weights)
-        save_weights(model, run_dir / "model.safetensors")
-        write_text_atomic(run_dir / "summary.json", json_text(summary))
+    write_outputs(run_dir, matrix, f"{c.strategy} on {c.data}")
+    model = new_model(cfg, sequence.train)
+    model.load_state_dict(final_weights)
+    save_weights(model, run_dir / "model.safetensors")
+    write_text_atomic(run_dir / "summary.json", json_text(summary))
     return summary
 
 
