@@ -58,13 +58,13 @@ class ContinualTask(Task):
         if c.data in ("cifar10", "cifar100") and not c.root:
             raise ResnetsError(f"--data {c.data} needs --root, the folder holding the "
                                f"{c.data} files")
-        if c.data in ("cifar10", "cifar100") and not Path(c.root).is_dir():
-            raise ResnetsError(f"--root {c.root!r} is not a folder; point it at the folder "
-                               f"holding the {c.data} files")
         model_info(c.model)  # an unknown model fails before the data is read
         check_modality("--model", c.model, "image", "continual learning on images")
         if cfg.run_name:
             check_run_name(cfg.run_name, "--run-name")
+        if c.data in ("cifar10", "cifar100") and not Path(c.root).is_dir():
+            raise ResnetsError(f"--root {c.root!r} is not a folder; point it at the folder "
+                               f"holding the {c.data} files")
         if not resuming and (run_directory(cfg) / "summary.json").exists():
             raise ResnetsError(f"{run_directory(cfg)} already holds a finished run; choose "
                                "another --out or --run-name")
