@@ -70,6 +70,9 @@ def test_replay_summary_records_a_class_balanced_memory(compared):
     (["--run-name", "a/b"], "--run-name 'a/b' is not a folder name"),
     (["--run-name", ".."], "--run-name '..' is not a folder name"),
     (["--model", "resnet21"], "resnet21"),
+    (["--strategy", "replay,ewc", "--run-name", "x"], "--run-name names one run"),
+    (["--strategy", "replay,replay"], "names a strategy twice"),
+    (["--strategy", "replay,ewc", "--resume", "runs/x"], "--resume continues one run"),
 ])
 def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, args, message):
     code = main(["continual", *TINY, "--out", str(tmp_path), *args])

@@ -59,14 +59,14 @@ def strategies_of(args: argparse.Namespace) -> list[str | None]:
         raise ResnetsError(f"--strategy is empty; choose from {', '.join(STRATEGIES)}")
     if len(set(names)) != len(names):
         raise ResnetsError(f"--strategy {args.strategy!r} names a strategy twice")
-    if len(names) > 1:
-        for given, what in ((args.run_name or args.name, "--run-name names one run; drop it"),
-                            (args.print_config, "--print-config prints the config of one "
-                             "run; name one --strategy"),
-                            (args.resume, "--resume continues one run; drop --strategy")):
-            if given:
-                raise ResnetsError(f"{what} to compare several strategies" if "drop it" in
-                                   what else what)
+    refusals = ((args.run_name or args.name, "--run-name names one run; drop it to compare "
+                 "several strategies (each gets continual-STRATEGY-DATA)"),
+                (args.print_config, "--print-config prints the config of one run; name one "
+                 "--strategy"),
+                (args.resume, "--resume continues one run (its own strategy); drop --strategy"))
+    for given, refusal in refusals:
+        if given and len(names) > 1:
+            raise ResnetsError(refusal)
     return names
 
 
