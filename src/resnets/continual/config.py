@@ -22,7 +22,7 @@ DATASETS = ("digits", "cifar10", "cifar100", "synthetic")
 
 @dataclass(frozen=True)
 class ContinualSettings:
-    strategy: str = "finetune"  # finetune | replay | ewc | lwf
+    strategy: str = "finetune"  # finetune | replay | ewc | lwf (the option: a list to compare)
     data: str = "digits"  # digits | cifar10 | cifar100 | synthetic
     root: str = ""  # folder holding the CIFAR files ("" for digits and synthetic)
     tasks: int = 5  # tasks (experiences) the classes are split into, in order
