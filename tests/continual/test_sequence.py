@@ -85,6 +85,10 @@ def test_a_finished_sequence_is_not_resumed_and_a_resume_changes_only_what_it_ma
     assert main(["continual", "--resume", run, "--lr", "0.1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "drop optim.lr=0.1" in err
+    assert main(["continual", "--resume", f"{run}/experience-2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"resnets continual --resume {run}" in err
+    assert not list((tmp_path / "done" / "experience-2").glob("experience-*"))
 
 
 def test_two_processes_run_the_whole_sequence(tmp_path):
@@ -176,3 +180,17 @@ def test_recipes_of_the_continual_task(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["continual"]["strategy"] == "replay"
     assert main(["continual", "--recipe", "cifar10-resnet20", "--print-config"]) == 2
     assert "run it with `resnets train --recipe cifar10-resnet20`" in capsys.readouterr().err
+
+
+def test_a_global_batch_that_does_not_split_over_the_processes_is_refused():
+    from resnets.continual.task import ExperienceTask, Sequence, build_strategy
+    from resnets.errors import ResnetsError
+    from resnets.train.config import apply_overrides
+
+    cfg = apply_overrides(ContinualConfig(), {"continual.data": "synthetic",
+                                              "continual.synthetic_size": 48,
+                                              "continual.tasks": 2, "batch_size": 7})
+    task = ExperienceTask(0, Sequence.load(cfg), build_strategy(cfg), None)
+    with pytest.raises(ResnetsError, match="batch_size=7 does not split evenly over 2"):
+        task.build_data(cfg, torch.device("cpu"), 0, 2)
+    assert len(task.build_data(cfg, torch.device("cpu"), 0, 1).train) == len(task.split.train) // 7

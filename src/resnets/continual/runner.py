@@ -50,6 +50,10 @@ def run_continual(cfg: ContinualConfig, resume_dir: str | os.PathLike | None = N
     task.check(cfg, resuming=bool(resume_dir))
     changes: dict[str, Any] = {}
     if resume_dir:
+        if CheckpointManager(resume_dir).has_checkpoint():  # a sequence's directory has none
+            parent = Path(resume_dir).resolve().parent
+            raise ResnetsError(f"{resume_dir} is one experience of the sequence in {parent}; "
+                               f"resume the sequence: resnets continual --resume {parent}")
         changes = resume_changes(load_run_config(resume_dir, ContinualConfig), cfg,
                                  task.resume_settings)
         if (Path(resume_dir) / "summary.json").is_file():

@@ -186,6 +186,9 @@ class ExperienceTask(ContinualTask):
 
     def build_data(self, cfg: ContinualConfig, device: torch.device, rank: int,
                    world_size: int) -> ExperienceData:
+        if cfg.batch_size % world_size:
+            raise ResnetsError(f"batch_size={cfg.batch_size} does not split evenly over "
+                               f"{world_size} processes; it is the global batch")
         seed = cfg.seed * 1000 + self.index
         current = self.loader(cfg, self.split.train, device, seed, rank, world_size)
         memory = self.strategy.replay_data()
