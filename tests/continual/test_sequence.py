@@ -51,19 +51,24 @@ def final_weights(run_dir):
     return load_file(run_dir / "model.safetensors")
 
 
-@pytest.mark.parametrize("strategy, number, step", [("replay", 2, 3), ("ewc", 2, 1),
-                                                    ("lwf", 1, 3)])
-def test_an_interrupted_sequence_resumes_bit_for_bit(strategy, number, step, tmp_path,
+@pytest.mark.parametrize("strategy, number, step, crashed", [
+    ("replay", 2, 3, False), ("ewc", 2, 1, False), ("lwf", 1, 3, False),
+    ("replay", 2, 1, True)])
+def test_an_interrupted_sequence_resumes_bit_for_bit(strategy, number, step, crashed, tmp_path,
                                                      monkeypatch, capsys):
     argv = [*TINY, "--strategy", strategy, "--out", str(tmp_path)]
     assert main(["continual", *argv, "--run-name", "whole"]) == 0
     command = interrupted([*argv, "--run-name", "parts"], monkeypatch, capsys, number, step)
     parts = tmp_path / "parts"
+    stopped = parts / f"experience-{number}"
     assert command == ["resnets", "continual", "--resume", str(parts)]
-    assert not (parts / "summary.json").exists()
-    assert (parts / f"experience-{number}" / "last.pt").exists()
+    assert not (parts / "summary.json").exists() and (stopped / "last.pt").exists()
+    if crashed:  # killed before its first checkpoint: the experience starts again
+        for name in ("last.pt", "last.pt.sha256", "last.prev.pt", "last.prev.pt.sha256"):
+            (stopped / name).unlink(missing_ok=True)
     assert main(command[1:]) == 0
-    assert f"resumed {parts / f'experience-{number}'} at step {step}" in capsys.readouterr().out
+    resumed = f"resumed {stopped} at step {step}" in capsys.readouterr().out
+    assert resumed != crashed
     whole = tmp_path / "whole"
     for name in ("accuracy_matrix.csv", "accuracy_matrix.json"):
         assert (parts / name).read_text() == (whole / name).read_text()

@@ -63,24 +63,20 @@ def run_continual(cfg: ContinualConfig, resume_dir: str | os.PathLike | None = N
     is_main = env.rank == 0
     with distributed.session(cfg, env) as wrap_model:
         # A new run's directory is named by the sequence (no time stamp): rank 0 makes it.
-        named = cfg if resume_dir else replace_run_name(cfg, run_directory(cfg).name)
+        named = cfg if resume_dir else apply_overrides(cfg, {"run_name": run_directory(cfg).name})
         run_dir = open_run_dir(task, named, resume_dir, is_main, reenter=False)
         with (hold_run_dir(run_dir, discard_unused=not resume_dir) if is_main
               else contextlib.nullcontext()):
             if is_main and (changes or not resume_dir):
                 store_config(run_dir, cfg)
-            run = Run(cfg, sequence, run_dir, changes, hooks, env, wrap_model)
+            run = Experiences(cfg, sequence, run_dir, changes, hooks, env, wrap_model)
             summaries = [run.experience(i, echo if is_main else None)
                          for i in range(len(sequence.splits))]
             return _finish(cfg, run_dir, sequence, summaries, run.strategy, run.start_from,
                            is_main)
 
 
-def replace_run_name(cfg: ContinualConfig, name: str) -> ContinualConfig:
-    return apply_overrides(cfg, {"run_name": name})
-
-
-class Run:
+class Experiences:
     """The experiences of one sequence, trained in turn in one process group."""
 
     def __init__(self, cfg: ContinualConfig, sequence: Sequence, run_dir: Path,
