@@ -26,7 +26,7 @@ import resnets
 from command_tree import commands, options, run
 from resnets.bench import SuiteConfig
 from resnets.cli import TRAIN_FLAGS
-from resnets.continual.runner import ContinualConfig
+from resnets.continual.config import ContinualConfig, ContinualSettings
 from resnets.data.shapes import ShapesConfig
 from resnets.detection.loop import LoopConfig
 from resnets.detection.models import DetectorConfig
@@ -43,7 +43,7 @@ from resnets.train.config import sections as config_sections
 
 HUGE = 10**20  # beyond 64 bits
 CONFIGS = {cls: cls() for cls in (LoopConfig, DetectorConfig, SegmenterConfig, ShapesConfig,
-                                  ContinualConfig, SuiteConfig, DemoConfig, TextDemoConfig)}
+                                  ContinualSettings, SuiteConfig, DemoConfig, TextDemoConfig)}
 CONFIGS[AttackSettings] = AttackSettings(eps=0.1)
 CONFIGS[ExperimentConfig] = ExperimentConfig("degradation")
 SECTIONS = {type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)
@@ -67,7 +67,8 @@ VALID = {
         "schedule.min_lr", "schedule.warmup_iters", "schedule.warmup_lr",
         "schedule.warmup_until_error", "--warmup-iters", "--clip-grad", "--eval-every",
         "--momentum", "--weight-decay", "--threads", "--limit", "--step-size", "--eps",
-        "--ewc-lambda", "--lwf-alpha", "--fillers", "--distractors", "--typo-rate",
+        "--ewc-lambda", "--lwf-alpha", "continual.ewc_lambda", "continual.lwf_alpha",
+        "continual.resize", "--fillers", "--distractors", "--typo-rate",
         "--score-threshold", "--noise-level", "--resize", "--output-stride",
         "--trainable-layers", "--threshold", "optim.backbone_lr_scale", "--freeze",
         "model.freeze_stages", "LoopConfig --workers", "detect train --workers",
@@ -77,11 +78,11 @@ VALID = {
         "embed --image-size", "probe --image-size", "segment train --num-classes",
         "segment train --crop-size")},
     **{(k, "0"): "seed 0 is a seed" for k in ("seed", "--seed", "--class-order-seed",
-                                             "--seeds")},
+                                             "continual.class_order_seed", "--seeds")},
     ("--pitch", "0"): "espeak-ng's lowest pitch",
     **{(k, "-1"): "-1 = the model's own / label order / the default side" for k in (
         "model.block_dropout", "model.freeze_stages", "--freeze", "--class-order-seed",
-        "--resize", "--trainable-layers")},
+        "--resize", "continual.class_order_seed", "continual.resize", "--trainable-layers")},
 }
 # Free text: names and paths, read where they are used (bad ones fail there, in one line).
 FREE_TEXT = {"data.root", "model.pretrained", "out_dir", "run_name", "recipe", "source",
@@ -250,7 +251,8 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                     and name.endswith(("Config", "Settings")) and name not in NOT_SETTINGS
                     and obj.__module__.startswith("resnets.")):
                 found[name] = obj
-    assert set(found.values()) == {EngineConfig, TrainConfig, *SECTIONS, *CONFIGS}
+    assert set(found.values()) == {EngineConfig, TrainConfig, ContinualConfig, *SECTIONS,
+                                   *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}
         parts = {f.name for f in dataclasses.fields(cls)

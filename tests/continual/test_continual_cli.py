@@ -26,7 +26,8 @@ def test_every_strategy_writes_a_run_directory_whose_scores_match_its_matrix(com
     for strategy in ("finetune", "replay", "ewc", "lwf"):
         run_dir = compared / f"continual-{strategy}-synthetic"
         config = json.loads((run_dir / "config.json").read_text())
-        assert config["strategy"] == strategy and config["tasks"] == 2
+        assert config["task"] == "continual"
+        assert config["continual"]["strategy"] == strategy and config["continual"]["tasks"] == 2
         with open(run_dir / "accuracy_matrix.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
         matrix = [[float(row["task1"]), float(row["task2"])] for row in rows]
@@ -43,6 +44,12 @@ def test_every_strategy_writes_a_run_directory_whose_scores_match_its_matrix(com
         assert (run_dir / "model.safetensors").stat().st_size > 0
         # No temporary files left behind; .lock is the run directory's lock (kept).
         assert [p.name for p in run_dir.glob(".*")] == [".lock"]
+        # Each experience is an engine run of its own, in the sequence's directory.
+        for k in (1, 2):
+            experience = run_dir / f"experience-{k}"
+            assert json.loads((experience / "summary.json").read_text())[
+                "accuracy_task1"] == pytest.approx(matrix[k - 1][0], abs=1e-6)
+            assert (experience / "last.pt").is_file() and (experience / "strategy.pt").is_file()
 
 
 def test_replay_summary_records_a_class_balanced_memory(compared):
@@ -55,14 +62,17 @@ def test_replay_summary_records_a_class_balanced_memory(compared):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--strategy", "replya"], "--strategy must be one of finetune, replay, ewc, lwf, got "
-                               "'replya' (did you mean 'replay'?)"),
+    (["--strategy", "replya"], "continual.strategy must be one of finetune, replay, ewc, lwf, "
+                               "got 'replya' (did you mean 'replay'?)"),
     (["--data", "cifar10"], "needs --root"),
     (["--tasks", "11"], "between 1 and 10"),
-    (["--lr", "0"], "argument --lr: must be a finite number in (0, 10], got '0'"),
+    (["--lr", "0"], "optim.lr must be a finite number in (0, 10], got 0"),
     (["--run-name", "a/b"], "--run-name 'a/b' is not a folder name"),
     (["--run-name", ".."], "--run-name '..' is not a folder name"),
     (["--model", "resnet21"], "resnet21"),
+    (["--strategy", "replay,ewc", "--run-name", "x"], "--run-name names one run"),
+    (["--strategy", "replay,replay"], "names a strategy twice"),
+    (["--strategy", "replay,ewc", "--resume", "runs/x"], "--resume continues one run"),
 ])
 def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, args, message):
     code = main(["continual", *TINY, "--out", str(tmp_path), *args])
@@ -84,7 +94,7 @@ def test_an_unfinished_run_directory_is_not_reused(tmp_path, capsys):
     code = main(["continual", "--strategy", "finetune", *TINY, "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "already exists; delete it or choose another --run-name" in err
+    assert "already exists; resume it with --resume" in err
     assert sorted(p.name for p in run.iterdir()) == ["config.json"]
 
 
@@ -108,17 +118,20 @@ def test_printed_config_fed_back_reproduces_the_run(compared, tmp_path, capsys):
 
 def test_options_win_over_the_config_file_and_a_bad_one_is_one_line(tmp_path, capsys):
     path = tmp_path / "c.yaml"
-    path.write_text("tasks: 3\nlr: 0.2\naugment: false\nstrategy: replay\n")
+    path.write_text("continual:\n  tasks: 3\n  augment: false\n  strategy: replay\n"
+                    "optim:\n  lr: 0.2\n")
     assert main(["continual", "--config", str(path), "--tasks", "2", "--print-config"]) == 0
     cfg = json.loads(capsys.readouterr().out)
-    assert (cfg["tasks"], cfg["lr"], cfg["augment"], cfg["strategy"]) == (2, 0.2, False,
-                                                                          "replay")
-    for text, says in (("lr: 50\n", "lr must be a finite number in (0, 10], got 50"),
+    c = cfg["continual"]
+    assert (c["tasks"], cfg["optim"]["lr"], c["augment"], c["strategy"]) == (2, 0.2, False,
+                                                                             "replay")
+    for text, says in (("optim:\n  lr: 50\n", "optim.lr must be a finite number in (0, 10], "
+                                               "got 50"),
                        ("lrr: 0.1\n", "unknown setting 'lrr'")):
         path.write_text(text)
         assert main(["continual", "--config", str(path), "--out", str(tmp_path / "r")]) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"--config {str(path)!r}: {says}" in err, err
+        assert err.count("\n") == 1 and f"--config {str(path)!r}" in err and says in err, err
     assert main(["continual", "--strategy", "replay,ewc", "--print-config"]) == 2
     assert "name one --strategy" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()

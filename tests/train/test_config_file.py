@@ -128,3 +128,12 @@ def test_another_commands_dataclass_reads_its_own_keys(tmp_path):
     assert read_config_file(path, Outer, "--settings") == {"inner.size": 4, "name": "x"}
     with pytest.raises(ResnetsError, match=r"^--settings '.*': unknown setting 'optim';"):
         read_config_file(write(tmp_path, "d.yaml", "optim: {lr: 1}"), Outer, "--settings")
+
+
+def test_an_inherited_field_keeps_its_help_text():
+    from resnets.train.command import field_comments
+    from resnets.train.config import EngineConfig, TrainConfig
+
+    # TrainConfig declares no seed of its own: the comment is EngineConfig's.
+    assert field_comments(TrainConfig)["seed"] == field_comments(EngineConfig)["seed"]
+    assert field_comments(TrainConfig)["seed"].startswith("seeds weights")

@@ -2,6 +2,8 @@
 
 ``splits`` cuts a classification dataset into class-incremental tasks, ``strategies`` holds
 the ways to learn them (fine-tuning, experience replay, EWC, LwF), ``metrics`` scores the
-accuracy matrix (average accuracy, forgetting, backward transfer) and ``runner`` trains a
-sequence and writes a run directory; ``resnets continual`` is ``cli.main``.
+accuracy matrix (average accuracy, forgetting, backward transfer), ``config`` is the
+configuration (an engine configuration with a ``continual`` section) and its recipes,
+``task`` makes each experience one engine run and ``runner`` trains the sequence in one run
+directory; ``resnets continual`` is ``cli.main``.
 """

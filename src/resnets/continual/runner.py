@@ -1,265 +1,191 @@
-"""Train one network on a sequence of class-incremental tasks and score it after each one.
+"""Train a sequence of class-incremental experiences, each one engine run, and score it.
 
-The whole dataset lives on the training device (:class:`resnets.data.InMemoryLoader`). Each
-task gets a fresh SGD optimiser (:func:`resnets.train.optim.build_optimizer`) with a cosine
-learning-rate decay over the task's steps; after each task the network is evaluated on the
-test images of every task, which fills one row of the accuracy matrix.
-
-A run directory holds ``config.json``, ``accuracy_matrix.csv`` / ``.json``,
-``accuracy_matrix.png``, ``summary.json`` and the final weights (``model.safetensors``),
-each written atomically (a temporary file renamed into place).
+The sequence's run directory ``RUN`` holds its ``config.json``; experience k trains in
+``RUN/experience-k`` (the engine's run directory: config, metrics, checkpoints, summary, and
+``strategy.pt``, what the strategy carries to the next experience) from the weights the
+previous one ended with. At the end ``RUN`` gets ``accuracy_matrix.csv`` / ``.json`` /
+``.png``, ``summary.json`` and the final weights (``model.safetensors``). ``--resume RUN``
+skips the finished experiences, continues the first unfinished one through the engine's
+resume (bit-for-bit) and goes on. Under torchrun every process runs the same sequence in one
+process group.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
-import time
-from dataclasses import dataclass
+import os
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, Callable, Sequence as Seq
 
 import torch
-import torch.nn.functional as F
 
-from .. import data as D
-from ..errors import ResnetsError
-from ..files import write_text_atomic
-from ..limits import (BATCH_MAX, DEVICE, FLAG, FRACTION, SEED, SEED_MAX, TEXT, Limit,
-                      check_fields, choice, integer, number)
-from ..models import create_model
-from ..models.registry import check_modality
-from ..train.config import TrainConfig, apply_overrides
-from ..train.evaluate import evaluate
-from ..train.optim import build_optimizer
-from ..train.pipeline import load_arrays
-from ..train.rundir import check_run_name, create_run_dir, hold_run_dir
-from ..train.schedules import ScheduleConfig, apply_lr, lr_at
-from ..train.setup import resolve_device
+from ..errors import CheckpointError, ResnetsError
+from ..files import atomic_path, write_text_atomic
+from ..readback import read_json
+from ..train import distributed
+from ..train.checkpoint import CheckpointManager
+from ..train.config import apply_overrides
+from ..train.context import Context, Hook
+from ..train.engine import open_run_dir, train
+from ..train.resume import resume_changes, store_config
+from ..train.rundir import hold_run_dir
+from ..train.setup import load_run_config
 from ..weights import save_weights
 from . import metrics
-from .splits import Task, split_tasks
-from .strategies import (EWC, MEMORY_POLICIES, STRATEGIES, LwF, Replay, ReplayMemory,
-                         Strategy)
+from .config import ContinualConfig
+from .task import (EXPERIENCE, ContinualTask, ExperienceTask, Sequence, build_strategy,
+                   new_model, run_directory)
 
-DATASETS = ("digits", "cifar10", "cifar100", "synthetic")
-DIGITS_SIDE = 16  # the 8 x 8 digits are resized once to this side by default, pixels
-
-
-@dataclass(frozen=True)
-class ContinualConfig:
-    strategy: str = "finetune"  # finetune | replay | ewc | lwf
-    data: str = "digits"  # digits | cifar10 | cifar100 | synthetic
-    root: str = ""  # folder holding the CIFAR files ("" for digits and synthetic)
-    tasks: int = 5  # tasks the classes are split into, in order
-    class_order_seed: int = -1  # -1: classes in label order; else a seeded shuffle
-    model: str = "resnet20"  # registry name, see `resnets models`
-    epochs: int = 10  # passes over each task's training images
-    batch_size: int = 32  # current-task images per step (replay adds as many from memory)
-    lr: float = 0.05  # peak learning rate of each task (cosine decay to 0 over the task)
-    momentum: float = 0.9  # SGD momentum
-    weight_decay: float = 5e-4  # L2 penalty per step
-    augment: bool = True  # random shifts (digits) / pad-crop-flip (CIFAR) of training images
-    memory: int = 200  # replay: images kept from past tasks
-    memory_policy: str = "balanced"  # replay: balanced (per class) | reservoir
-    ewc_lambda: float = 1000.0  # ewc: strength of the quadratic anchor (lambda)
-    fisher_samples: int = 500  # ewc: training images per task for the diagonal Fisher
-    lwf_alpha: float = 1.0  # lwf: weight of the distillation term
-    lwf_temperature: float = 2.0  # lwf: softmax temperature T of the distillation
-    synthetic_size: int = 512  # synthetic data: training images (test: a quarter)
-    resize: int = -1  # resize the images once to this side, pixels; -1: digits 16, else keep
-    seed: int = 0  # seeds weights, batch order, augmentation and the replay memory
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    eval_batch_size: int = 512  # images per evaluation step
-    out: str = "runs"  # parent of the run directory
-    run_name: str = ""  # run directory name; "" = continual-STRATEGY-DATA
-
-    KEY: ClassVar[str] = "--{flag}"
-    LIMITS: ClassVar[dict[str, Limit]] = {
-        "strategy": choice(*STRATEGIES), "data": choice(*DATASETS), "root": TEXT,
-        "tasks": integer(1, 1000), "class_order_seed": integer(0, SEED_MAX, also=(-1,)),
-        "model": TEXT, "epochs": integer(1, 100_000), "batch_size": integer(1, BATCH_MAX),
-        "lr": number(0, 10, open_low=True), "momentum": FRACTION, "weight_decay": number(0, 1),
-        "augment": FLAG, "memory": integer(1, 1_000_000),
-        "memory_policy": choice(*MEMORY_POLICIES), "ewc_lambda": number(0, 1e9),
-        "fisher_samples": integer(1, 1_000_000), "lwf_alpha": number(0, 1000),
-        "lwf_temperature": number(0, 100, open_low=True),
-        "synthetic_size": integer(1, 1_000_000), "resize": integer(0, 2048, also=(-1,)),
-        "seed": SEED, "device": DEVICE, "eval_batch_size": integer(1, BATCH_MAX),
-        "out": TEXT, "run_name": TEXT,
-    }
-
-    def __post_init__(self) -> None:
-        check_fields(self)
+STRATEGY_STATE = "strategy.pt"  # in an experience's directory: the strategy after it
 
 
-def check_config(cfg: ContinualConfig) -> None:
-    """Reject impossible settings before any data is read."""
-    if cfg.data in ("cifar10", "cifar100") and not cfg.root:
-        raise ResnetsError(f"--data {cfg.data} needs --root, the folder holding the "
-                           f"{cfg.data} files")
-    check_modality("--model", cfg.model, "image", "continual learning on images")
-    resolve_device(cfg.device)
-    if cfg.run_name:
-        check_run_name(cfg.run_name, "--run-name")
-    if (run_directory(cfg) / "summary.json").exists():
-        raise ResnetsError(f"{run_directory(cfg)} already holds a finished run; choose another "
-                           "--out or --run-name")
+def run_continual(cfg: ContinualConfig, resume_dir: str | os.PathLike | None = None,
+                  hooks: Seq[Hook] = (), env: distributed.DistEnv | None = None,
+                  echo: Callable[[str], None] = print) -> dict:
+    """Train (or continue) the sequence of ``cfg``; returns the summary (also written to the
+    run directory). ``hooks`` see every experience's engine run."""
+    env = distributed.detect() if env is None else env
+    task = ContinualTask()
+    task.check(cfg, resuming=bool(resume_dir))
+    changes: dict[str, Any] = {}
+    if resume_dir:
+        if CheckpointManager(resume_dir).has_checkpoint():  # a sequence's directory has none
+            parent = Path(resume_dir).resolve().parent
+            raise ResnetsError(f"{resume_dir} is one experience of the sequence in {parent}; "
+                               f"resume the sequence: resnets continual --resume {parent}")
+        changes = resume_changes(load_run_config(resume_dir, ContinualConfig), cfg,
+                                 task.resume_settings)
+        if (Path(resume_dir) / "summary.json").is_file():
+            raise ResnetsError(f"--resume {resume_dir}: the run already trained its "
+                               f"{cfg.continual.tasks} experiences; start a new run")
+    sequence = Sequence.load(cfg)  # bad data fails before a run directory exists
+    is_main = env.rank == 0
+    with distributed.session(cfg, env) as wrap_model:
+        # A new run's directory is named by the sequence (no time stamp): rank 0 makes it.
+        named = cfg if resume_dir else apply_overrides(cfg, {"run_name": run_directory(cfg).name})
+        run_dir = open_run_dir(task, named, resume_dir, is_main, reenter=False)
+        with (hold_run_dir(run_dir, discard_unused=not resume_dir) if is_main
+              else contextlib.nullcontext()):
+            if is_main and (changes or not resume_dir):
+                store_config(run_dir, cfg)
+            run = Experiences(cfg, sequence, run_dir, changes, hooks, env, wrap_model)
+            summaries = [run.experience(i, echo if is_main else None)
+                         for i in range(len(sequence.splits))]
+            return _finish(cfg, run_dir, sequence, summaries, run.strategy, run.start_from,
+                           is_main)
 
 
-def run_directory(cfg: ContinualConfig) -> Path:
-    return Path(cfg.out) / (cfg.run_name or f"continual-{cfg.strategy}-{cfg.data}")
+class Experiences:
+    """The experiences of one sequence, trained in turn in one process group."""
+
+    def __init__(self, cfg: ContinualConfig, sequence: Sequence, run_dir: Path,
+                 changes: dict[str, Any], hooks: Seq[Hook], env: distributed.DistEnv,
+                 wrap_model) -> None:
+        self.cfg, self.sequence, self.run_dir, self.changes = cfg, sequence, run_dir, changes
+        self.hooks, self.env, self.wrap_model = hooks, env, wrap_model
+        self.strategy = build_strategy(cfg)
+        self.start_from: dict[str, torch.Tensor] | None = None  # the weights so far
+
+    def experience(self, index: int, echo: Callable[[str], None] | None) -> dict:
+        """Train experience ``index`` (or read it back, finished earlier); its summary."""
+        directory = self.run_dir / EXPERIENCE.format(index + 1)
+        task = ExperienceTask(index, self.sequence, self.strategy, self.start_from)
+        if (directory / "summary.json").is_file():  # finished by an earlier session
+            fix = "the run cannot be resumed; start a new run"
+            summary = read_json(directory / "summary.json", "experience summary", fix)
+            self.strategy.load_state_dict(load_state(directory / STRATEGY_STATE))
+        else:
+            resume = CheckpointManager(directory).has_checkpoint()
+            cfg = self.experience_config(directory, resume)
+            summary = train(cfg, resume_dir=directory if resume else None,
+                            hooks=[*self.hooks, SaveStrategy(self.strategy)],
+                            rank=self.env.rank, world_size=self.env.world_size,
+                            wrap_model=self.wrap_model, reenter=directory.is_dir(),
+                            task=task)
+        state = CheckpointManager(directory).load_latest()
+        if state is None:
+            raise CheckpointError(f"{directory} holds no checkpoint; start a new run")
+        self.start_from = state["model"]
+        if echo:
+            split, classes = task.split, self.sequence.train.classes
+            row = accuracy_row(summary, len(self.sequence.splits))
+            echo(f"{split.name} (classes {', '.join(classes[c] for c in split.classes)}): "
+                 f"train loss {summary['train_loss']:.4f}; accuracy "
+                 + " ".join(f"{100 * a:.1f}" for a in row))
+        return summary
+
+    def experience_config(self, directory: Path, resume: bool) -> ContinualConfig:
+        """A new experience trains the sequence's settings in ``directory``; a resumed one
+        its own, with the changes this resume makes."""
+        if resume:
+            return apply_overrides(load_run_config(directory, ContinualConfig), self.changes)
+        return apply_overrides(self.cfg, {"out_dir": str(self.run_dir),
+                                          "run_name": directory.name})
 
 
-def build_strategy(cfg: ContinualConfig) -> Strategy:
-    if cfg.strategy == "replay":
-        return Replay(ReplayMemory(cfg.memory, cfg.memory_policy, seed=cfg.seed))
-    if cfg.strategy == "ewc":
-        return EWC(cfg.ewc_lambda, cfg.fisher_samples, max_curvature=1.0 / cfg.lr)
-    if cfg.strategy == "lwf":
-        return LwF(cfg.lwf_alpha, cfg.lwf_temperature)
-    return Strategy()
+class SaveStrategy(Hook):
+    """Rank 0 writes the strategy's state at the end of an experience, before its summary
+    (a summary on disk means the state is there too)."""
+
+    def __init__(self, strategy) -> None:
+        self.strategy = strategy
+
+    def on_train_end(self, ctx: Context, summary: dict) -> None:
+        if ctx.is_main:
+            with atomic_path(ctx.run_dir / STRATEGY_STATE) as tmp:
+                torch.save(self.strategy.state_dict(), tmp)
 
 
-def image_side(cfg: ContinualConfig) -> int:
-    """The side the images are resized to (0: as stored)."""
-    if cfg.resize >= 0:
-        return cfg.resize
-    return DIGITS_SIDE if cfg.data == "digits" else 0
+def load_state(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"{str(path)!r} is missing: the experience did not finish "
+                              "writing; start a new run")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged file: one line
+        raise CheckpointError(f"cannot read {str(path)!r} ({type(exc).__name__}); start a "
+                              "new run") from None
 
 
-def load_data(cfg: ContinualConfig) -> tuple[D.ArrayDataset, D.ArrayDataset]:
-    """(train, test) of the chosen dataset, read as `resnets train` reads it (the digits
-    resized to DIGITS_SIDE)."""
-    if cfg.data in ("cifar10", "cifar100") and not Path(cfg.root).is_dir():
-        raise ResnetsError(f"--root {cfg.root!r} is not a folder; point it at the folder "
-                           f"holding the {cfg.data} files")
-    settings = {"data.dataset": cfg.data, "data.root": cfg.root, "seed": cfg.seed,
-                "data.synthetic_size": cfg.synthetic_size,
-                "data.resize": image_side(cfg)}
-    return load_arrays(apply_overrides(TrainConfig(), settings))
+def accuracy_row(summary: dict, tasks: int) -> list[float]:
+    """The experience's row of the accuracy matrix, from its summary."""
+    try:
+        return [float(summary[f"accuracy_task{j + 1}"]) for j in range(tasks)]
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"the summary in {summary.get('run_dir')!r} has no accuracy "
+                              f"on each of the {tasks} tasks; start a new run") from None
 
 
-def augmentation(cfg: ContinualConfig):
-    if not cfg.augment or cfg.data == "synthetic":
-        return None
-    return D.CropFlip(2, flip=False) if cfg.data == "digits" else D.CropFlip(4, flip=True)
-
-
-class TaskTrainer:
-    """Everything shared by the tasks of one run: data, device, model, normalisation."""
-
-    def __init__(self, cfg: ContinualConfig, train: D.ArrayDataset,
-                 device: torch.device) -> None:
-        self.cfg, self.device = cfg, device
-        # One normalisation for the whole sequence: the channel statistics of all training
-        # images (a mean and std per channel; the class-wise data stays unseen).
-        self.mean, self.std = D.channel_stats(train)
-        self.num_classes = train.num_classes
-        torch.manual_seed(cfg.seed)
-        self.model = create_model(cfg.model, num_classes=train.num_classes,
-                                  in_chans=train.images.shape[1]).to(device)
-
-    def loader(self, ds: D.ArrayDataset, train: bool, seed: int = 0) -> D.InMemoryLoader:
-        common = dict(device=self.device, mean=self.mean, std=self.std)
-        if not train:
-            return D.InMemoryLoader(ds, self.cfg.eval_batch_size, shuffle=False,
-                                    drop_last=False, **common)
-        batch = min(self.cfg.batch_size, len(ds))
-        return D.InMemoryLoader(ds, batch, shuffle=True, drop_last=True, seed=seed,
-                                augment=augmentation(self.cfg), **common)
-
-    def train_task(self, task: Task, strategy: Strategy) -> float:
-        """Train on ``task`` (plus the strategy's replay); returns the mean training loss."""
-        cfg, model = self.cfg, self.model
-        strategy.before_task(model, task)
-        batches = self.loader(task.train, train=True, seed=cfg.seed * 1000 + task.index)
-        memory = strategy.replay_data()
-        replay = None if memory is None else self.loader(
-            memory, train=True, seed=cfg.seed * 1000 + task.index + 500)
-        replay_iter = iter(()) if replay is None else iter(replay)
-        optimizer = build_optimizer(model, lr=cfg.lr, momentum=cfg.momentum,
-                                    weight_decay=cfg.weight_decay)
-        total = cfg.epochs * len(batches)
-        schedule = ScheduleConfig(name="cosine")
-        model.train()
-        step, loss_sum = 0, 0.0
-        for _ in range(cfg.epochs):
-            for images, labels in batches:
-                if replay is not None:
-                    old = next(replay_iter, None)
-                    if old is None:  # the memory's epoch ran out: start its next one
-                        replay_iter = iter(replay)
-                        old = next(replay_iter)
-                    images, labels = torch.cat([images, old[0]]), torch.cat([labels, old[1]])
-                apply_lr(optimizer, lr_at(step, schedule, len(batches), total, cfg.lr))
-                logits = model(images)
-                loss = F.cross_entropy(logits, labels) + strategy.penalty(model, images, logits)
-                if not torch.isfinite(loss):
-                    raise ResnetsError(f"training diverged on {task.name} (loss {loss.item()})"
-                                       "; lower --lr (or the strategy's strength)")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                loss_sum += loss.item()
-        strategy.after_task(model, task, self.loader(task.train, train=False))
-        return loss_sum / max(step, 1)
-
-    def accuracy(self, ds: D.ArrayDataset) -> float:
-        result = evaluate(self.model, self.loader(ds, train=False), self.num_classes,
-                          self.device)
-        return 1.0 - result["top1_error"]
-
-
-def run_continual(cfg: ContinualConfig, echo=print) -> dict:
-    """Train the sequence; returns the summary (also written to the run directory)."""
-    check_config(cfg)
-    device = resolve_device(cfg.device)
-    train, test = load_data(cfg)
-    tasks = split_tasks(train, test, cfg.tasks, cfg.class_order_seed)
-    # After the checks of the data (a refused input leaves nothing), before any training.
-    run_dir = create_run_dir(cfg.out, run_directory(cfg).name, "", option="--run-name",
-                             resumable=False)
-    with hold_run_dir(run_dir):
-        return _run(cfg, device, run_dir, train, tasks, echo)
-
-
-def _run(cfg: ContinualConfig, device: torch.device, run_dir: Path, train, tasks,
-         echo) -> dict:
-    write_text_atomic(run_dir / "config.json", json_text(dataclasses.asdict(cfg)))
-    trainer = TaskTrainer(cfg, train, device)
-    strategy = build_strategy(cfg)
-    matrix: list[list[float]] = []
-    started = time.perf_counter()
-    for task in tasks:
-        names = ", ".join(train.classes[c] for c in task.classes)
-        loss = trainer.train_task(task, strategy)
-        matrix.append([trainer.accuracy(t.test) for t in tasks])
-        row = matrix[-1]
-        echo(f"{task.name} (classes {names}): train loss {loss:.4f}; accuracy "
-             + " ".join(f"{100 * a:.1f}" for a in row)
-             + f"; average so far {100 * metrics.average_accuracy(matrix):.2f}%")
-    seconds = time.perf_counter() - started
-    summary = {"strategy": cfg.strategy, "data": cfg.data, "model": cfg.model,
-               "tasks": [[train.classes[c] for c in t.classes] for t in tasks],
+def _finish(cfg: ContinualConfig, run_dir: Path, sequence: Sequence, summaries: list[dict],
+            strategy, final_weights: dict[str, torch.Tensor], is_main: bool) -> dict:
+    if not is_main:  # the other processes' engine summaries hold no metrics
+        return {"run_dir": str(run_dir)}
+    tasks = len(sequence.splits)
+    matrix = [accuracy_row(s, tasks) for s in summaries]
+    c, classes = cfg.continual, sequence.train.classes
+    summary = {"strategy": c.strategy, "data": c.data, "model": c.model,
+               "tasks": [[classes[k] for k in s.classes] for s in sequence.splits],
                **metrics.summarise(matrix), "strategy_state": strategy.describe(),
-               "train_seconds": seconds, "run_dir": str(run_dir)}
-    write_outputs(run_dir, matrix, summary, f"{cfg.strategy} on {cfg.data}")
-    save_weights(trainer.model, run_dir / "model.safetensors")
+               "train_seconds": sum(s["train_seconds"] for s in summaries),
+               "run_dir": str(run_dir)}
+    write_outputs(run_dir, matrix, f"{c.strategy} on {c.data}")
+    model = new_model(cfg, sequence.train)
+    model.load_state_dict(final_weights)
+    save_weights(model, run_dir / "model.safetensors")
     write_text_atomic(run_dir / "summary.json", json_text(summary))
     return summary
 
 
-def write_outputs(run_dir: Path, matrix: list[list[float]], summary: dict, title: str) -> None:
+def write_outputs(run_dir: Path, matrix: list[list[float]], title: str) -> None:
     """The matrix as CSV, JSON and a figure."""
     header = "after_task," + ",".join(f"task{j + 1}" for j in range(len(matrix)))
     lines = [header] + [f"{i + 1}," + ",".join(f"{v:.6f}" for v in row)
                         for i, row in enumerate(matrix)]
     write_text_atomic(run_dir / "accuracy_matrix.csv", "\n".join(lines) + "\n")
     write_text_atomic(run_dir / "accuracy_matrix.json",
-                 json_text({"matrix": matrix, "rows": "after training task i",
-                            "columns": "test accuracy on task j"}))
+                      json_text({"matrix": matrix, "rows": "after training task i",
+                                 "columns": "test accuracy on task j"}))
     metrics.matrix_figure(matrix, run_dir / "accuracy_matrix.png", title)  # atomic itself
 
 

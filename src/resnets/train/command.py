@@ -20,7 +20,7 @@ import argparse
 import functools
 import inspect
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Callable
 
 from ..errors import ResnetsError
@@ -45,9 +45,13 @@ class TrainCommand:
 
 @functools.cache
 def field_comments(cls: type) -> dict[str, str]:
-    """The comment after each field of the dataclass ``cls``: its help text."""
-    return dict(re.findall(r"^\s+(\w+): [^=]+= .+?#\s*(.+)$", inspect.getsource(cls),
-                           flags=re.MULTILINE))
+    """The comment after each field of the dataclass ``cls`` (or of the base class that
+    declares it, for a field ``cls`` inherits): its help text."""
+    comments: dict[str, str] = {}
+    for base in reversed([c for c in cls.__mro__ if is_dataclass(c)]):
+        comments.update(re.findall(r"^\s+(\w+): [^=]+= .+?#\s*(.+)$", inspect.getsource(base),
+                                   flags=re.MULTILINE))
+    return comments
 
 
 def key_field(cls: type, key: str) -> tuple[type, str]:

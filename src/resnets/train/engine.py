@@ -70,7 +70,7 @@ def train(cfg: Any, resume_dir: str | os.PathLike | None = None,
     if resume_dir:  # so does a refused change
         changes = resume_changes(load_run_config(resume_dir, type(cfg)), cfg,
                                  task.resume_settings)
-    run_dir = _open_run_dir(task, cfg, resume_dir, rank == 0, reenter)
+    run_dir = open_run_dir(task, cfg, resume_dir, rank == 0, reenter)
     with (hold_run_dir(run_dir, discard_unused=not resume_dir) if rank == 0
           else contextlib.nullcontext()):
         return _train(task, cfg, run_dir, bool(resume_dir), changes, hooks, rank, world_size,
@@ -87,7 +87,7 @@ def check_run(task: Task, cfg: Any, resuming: bool) -> None:
     task.check(cfg, resuming)
 
 
-def _open_run_dir(task: Task, cfg: Any, resume_dir, is_main: bool, reenter: bool) -> Path:
+def open_run_dir(task: Task, cfg: Any, resume_dir, is_main: bool, reenter: bool) -> Path:
     """The run directory, checked writable; rank 0 makes a new one and tells the others."""
     if resume_dir:
         if is_main:
@@ -303,7 +303,8 @@ def _update_gate(ctx: Context, gate: ErrorGatedWarmup) -> None:
 def _stop_message(ctx: Context, what: str) -> None:
     if ctx.is_main:
         # Every setting the run needs is in its config.json, changes of resumes included.
-        command = resume_command(ctx.task.train_command(ctx.cfg), ctx.run_dir)
+        command = resume_command(ctx.task.train_command(ctx.cfg),
+                                 ctx.task.resume_dir(ctx.run_dir))
         then = (f"Resume with:\n  {command}" if CheckpointManager(ctx.run_dir).has_checkpoint()
                 else f"No checkpoint was written yet: start a new run (another --name, or "
                      f"delete {shlex.quote(str(ctx.run_dir))} first).")

@@ -17,9 +17,13 @@ from .config import TrainConfig
 
 
 def launch(build_config: Callable[[], TrainConfig], resume_dir: str | os.PathLike | None,
-           report: Callable[[dict], None]) -> int:
+           report: Callable[[dict], None], runner: Callable[..., dict] | None = None) -> int:
     """Train the run ``build_config()`` describes (continuing ``resume_dir`` if given); rank 0
-    calls ``report(summary)`` at the end. Returns the exit status of this process."""
+    calls ``report(summary)`` at the end. Returns the exit status of this process.
+
+    ``runner(cfg, resume_dir=..., env=...)`` trains in this process; by default one engine
+    run (:func:`resnets.train.distributed.run`), e.g. a sequence of them for continual
+    learning."""
     env = distributed.detect()
     try:
         cfg = build_config()  # validated there, before a process group, a run or any data
@@ -28,7 +32,7 @@ def launch(build_config: Callable[[], TrainConfig], resume_dir: str | os.PathLik
             return 2
         raise
     try:
-        summary = distributed.run(cfg, resume_dir=resume_dir, env=env)
+        summary = (runner or distributed.run)(cfg, resume_dir=resume_dir, env=env)
     except ResnetsError as exc:
         if env.rank:
             raise ResnetsError(f"[rank {env.rank}] {one_line(str(exc))}") from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -63,6 +64,11 @@ class Task:
     def train_command(self, cfg: Any) -> str:
         """The command that trains (and resumes) this run."""
         return self.command
+
+    def resume_dir(self, run_dir: Path) -> Path:
+        """The directory that ``--resume`` continues when this run stops (a task that runs
+        several engine runs in one directory names that one)."""
+        return run_dir
 
     def check(self, cfg: Any, resuming: bool) -> None:
         """Refuse settings that cannot work, before a run directory or any data exists."""
