@@ -1,0 +1,79 @@
+"""Segmentation as a task of the engine (``resnets segment train``).
+
+The batches are image and mask pairs, flipped and cropped at random
+(:class:`~resnets.data.steps.StepLoader`: a function of the seed and the step); the loss is the
+pixel cross-entropy of the head (``loss_out``) plus half that of the auxiliary head
+(``loss_aux``); the evaluation is the mean IoU of the validation folder, and the best ``miou``
+keeps ``best.pt``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.steps import StepLoader
+from ..train.dense import DenseData, DenseTask
+from ..train.task import register_task
+from .config import SegmentationConfig
+from .data import IGNORE_INDEX, read_classes
+from .models import build_segmenter
+from .train import evaluate_segmenter, load_set
+
+AUX_WEIGHT = 0.5  # weight of the auxiliary head's loss (torchvision's reference scripts)
+
+
+@register_task
+class SegmentationTask(DenseTask):
+    config_class = SegmentationConfig
+    command = "resnets segment train"
+    monitor = "miou"
+    shown = ("miou", "pixel_accuracy")
+
+    def run_name(self, cfg: SegmentationConfig) -> str:
+        return cfg.recipe or f"segment-{cfg.segmenter.head}-{cfg.segmenter.backbone}"
+
+    def build_data(self, cfg: SegmentationConfig, device: torch.device, rank: int,
+                   world_size: int) -> DenseData:
+        d = cfg.data
+        classes = read_classes(d.train, d.num_classes)
+        train = load_set(d.train, len(classes), True, d.crop_size, d.skip_bad)
+        val = load_set(d.val, len(classes), skip_bad=d.skip_bad)
+        # Whole batches: a BatchNorm after global pooling (ASPP) needs two images or more.
+        loader = StepLoader(train, cfg.batch_size, cfg.seed, d.workers,
+                            drop_last=len(train) >= cfg.batch_size, rank=rank,
+                            world_size=world_size)
+        return DenseData(loader, val=val, classes=classes)
+
+    def build_model(self, cfg: SegmentationConfig, data: DenseData, device: torch.device,
+                    load_pretrained: bool) -> nn.Module:
+        # A resumed run's weights come from its checkpoint, not from segmenter.weights again.
+        segmenter = cfg.segmenter if load_pretrained else replace(cfg.segmenter, weights="")
+        model = build_segmenter(segmenter, len(data.classes)).to(device)
+        return model.to(memory_format=torch.channels_last) if cfg.channels_last else model
+
+    def losses(self, cfg: SegmentationConfig, net: nn.Module, batch: Any,
+               device: torch.device) -> dict[str, torch.Tensor]:
+        images, masks = (t.to(device) for t in batch)
+        if cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        outputs = net(images)
+        ce = nn.functional.cross_entropy
+        terms = {"loss_out": ce(outputs["out"], masks, ignore_index=IGNORE_INDEX)}
+        if "aux" in outputs:
+            terms["loss_aux"] = AUX_WEIGHT * ce(outputs["aux"], masks,
+                                                ignore_index=IGNORE_INDEX)
+        return terms
+
+    def validation_metrics(self, model: nn.Module, data: DenseData, cfg: SegmentationConfig,
+                           device: torch.device) -> dict[str, Any]:
+        return evaluate_segmenter(model, data.val, list(data.classes))
+
+    def metadata(self, cfg: SegmentationConfig, data: DenseData) -> dict[str, Any]:
+        """What ``resnets segment evaluate|predict`` rebuild the segmenter and find its data
+        by."""
+        return {"segmenter": asdict(cfg.segmenter), "classes": data.classes,
+                "data": asdict(cfg.data)}
