@@ -39,6 +39,12 @@ class DetectionTask(DenseTask):
     monitor = "map"
     shown = ("map", "map50")
 
+    def check(self, cfg: DetectionConfig, resuming: bool) -> None:
+        for key in ("train", "val"):  # before a run directory is made
+            path = getattr(cfg.data, key)
+            if not os.path.isfile(path):
+                raise DataError(f"data.{key}: no COCO JSON file {path!r}; pass --{key} FILE")
+
     def run_name(self, cfg: DetectionConfig) -> str:
         return cfg.recipe or f"detect-{cfg.detector.arch}-{cfg.detector.backbone}"
 

@@ -9,6 +9,7 @@ keeps ``best.pt``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from ..data.steps import StepLoader
+from ..errors import DataError
 from ..train.dense import DenseData, DenseTask
 from ..train.task import register_task
 from .config import SegmentationConfig
@@ -32,6 +34,13 @@ class SegmentationTask(DenseTask):
     command = "resnets segment train"
     monitor = "miou"
     shown = ("miou", "pixel_accuracy")
+
+    def check(self, cfg: SegmentationConfig, resuming: bool) -> None:
+        for key in ("train", "val"):  # before a run directory is made
+            path = getattr(cfg.data, key)
+            if not os.path.isdir(path):
+                raise DataError(f"data.{key}: no folder {path!r}; pass --{key} with a folder "
+                                "holding images/ and masks/")
 
     def run_name(self, cfg: SegmentationConfig) -> str:
         return cfg.recipe or f"segment-{cfg.segmenter.head}-{cfg.segmenter.backbone}"

@@ -110,7 +110,8 @@ class RunLogger:
         ax_loss.set(xlabel="iterations", ylabel="cross-entropy", title="loss")
         for ax in (ax_err, ax_loss):
             ax.grid(alpha=0.3)
-            ax.legend()
+            if ax.get_legend_handles_labels()[0]:  # a task without error rates has no curve
+                ax.legend()
         return save_figure(fig, self.run_dir / CURVES_PNG, tight=True)
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ the ``train`` command's flags of the engine's settings and the options that move
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
@@ -28,7 +29,7 @@ RENAMED = {"eval-every": "eval_every=N evaluates every N epochs (0: after the la
 
 def model_flags(section: str, cls: type) -> dict[str, str]:
     """``--field`` for each field of a model's settings (``detector.*``, ``segmenter.*``)."""
-    return {f: f"{section}.{f}" for f in cls.__dataclass_fields__}
+    return {f.name: f"{section}.{f.name}" for f in dataclasses.fields(cls)}
 
 
 def add_synth_parser(sub: argparse._SubParsersAction, task: str) -> None:
