@@ -36,15 +36,15 @@ def value(config: dict, key: str):
     return config[section][name] if name else config[section]
 
 
-def assert_resumes_bit_for_bit(argv, finished, out, monkeypatch, capsys, step):
-    """``resnets ARGV`` stopped after ``step`` and resumed with the command it printed ends
-    with the weights and the metrics of the uninterrupted run ``finished``."""
+def assert_resumes_bit_for_bit(argv, finished, out, monkeypatch, capsys, step, extra=()):
+    """``resnets ARGV`` stopped after ``step`` and resumed with the command it printed (and
+    ``extra``) ends with the weights and the metrics of the uninterrupted run ``finished``."""
     command = interrupt([*argv, "--out-dir", str(out), "--run-name", "cut"], monkeypatch,
                         capsys, step)
     assert command[:3] == ["resnets", *argv[:2]] and command[3:] == ["--resume",
                                                                        str(out / "cut")]
     assert torch.load(out / "cut/last.pt", weights_only=True)["step"] == step
-    assert main(command[1:]) == 0
+    assert main([*command[1:], *extra]) == 0
     assert same_weights(out / "cut", finished) and rows(out / "cut") == rows(finished)
 
 
