@@ -18,7 +18,7 @@ from ..errors import DataError
 from ..files import atomic_path, write_text_atomic
 from ..train.device import resolve_device
 from ..train.task_checkpoint import build_from_checkpoint, read_task_checkpoint
-from .coco import CocoSet, DetectionDataset, collate, read_coco
+from .coco import CocoSet, DetectionDataset, read_coco
 from .draw import draw_detections
 from .evaluate import detect, evaluate_detector, to_results
 from .models import DetectorConfig, build_detector
