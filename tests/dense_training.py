@@ -9,12 +9,24 @@ from pathlib import Path
 
 import torch
 
-from launching import interrupt, same_weights, torchrun
+from launching import KeepWeights, interrupt, max_difference, same_weights, torchrun
 from resnets.cli import main
 from resnets.train import distributed
-from resnets.train.context import Hook
 
 TOLERANCE = 1e-5
+# The old flags of both train commands that set engine (and data) settings, each with the
+# setting it sets: (flags, dotted key, value).
+ENGINE_FLAG_CASES = [
+    (["--steps", "7"], "iterations", 7), (["--batch-size", "8"], "batch_size", 8),
+    (["--optimizer", "adamw"], "optim.name", "adamw"), (["--lr", "0.5"], "optim.lr", 0.5),
+    (["--momentum", "0.8"], "optim.momentum", 0.8),
+    (["--weight-decay", "0.001"], "optim.weight_decay", 0.001),
+    (["--warmup-iters", "3"], "schedule.warmup_iters", 3),
+    (["--clip-grad", "2"], "optim.grad_clip", 2.0), (["--workers", "1"], "data.workers", 1),
+    (["--seed", "3"], "seed", 3), (["--device", "cpu"], "device", "cpu"),
+    (["--out-dir", "elsewhere"], "out_dir", "elsewhere"), (["--run-name", "n"], "run_name", "n"),
+    (["--skip-bad"], "data.skip_bad", True),
+]
 
 
 def rows(run):
@@ -70,23 +82,6 @@ def assert_renamed(argv, renamed, capsys):
         assert err.count("\n") == 1 and f"{flag} is gone: {message}" in err, err
 
 
-class KeepWeights(Hook):
-    """A copy of the weights after ``step``."""
-
-    def __init__(self, step):
-        self.step, self.weights = step, None
-
-    def on_step_end(self, ctx):
-        if ctx.step == self.step:
-            self.weights = {k: v.clone() for k, v in ctx.model.state_dict().items()}
-
-
-def max_difference(a, b):
-    assert a.keys() == b.keys()
-    return max((a[k].double() - b[k].double()).abs().max().item() for k in a
-               if a[k].is_floating_point())
-
-
 def run_keeping(argv, monkeypatch, step):
     """``resnets ARGV`` in this process; returns the weights after ``step``."""
     real_run, keep = distributed.run, KeepWeights(step)
@@ -114,6 +109,6 @@ def weights(run):
     return torch.load(Path(run) / "last.pt", weights_only=True)["model"]
 
 
-__all__ = ["TOLERANCE", "assert_flags_set", "assert_print_config_round_trips",
+__all__ = ["ENGINE_FLAG_CASES", "TOLERANCE", "assert_flags_set", "assert_print_config_round_trips",
            "assert_renamed", "assert_resumes_bit_for_bit", "max_difference", "printed",
            "rows", "run_keeping", "two_processes", "value", "weights"]

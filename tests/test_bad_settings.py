@@ -42,6 +42,7 @@ from resnets.segmentation.models import SegmenterConfig
 from resnets.speech.demo import DemoConfig
 from resnets.text.demo import TextDemoConfig
 from resnets.train.config import EngineConfig, TrainConfig, field_types
+from resnets.train.dense import DenseConfig
 from resnets.train.config import sections as config_sections
 
 HUGE = 10**20  # beyond 64 bits
@@ -259,7 +260,7 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                     and name.endswith(("Config", "Settings")) and name not in NOT_SETTINGS
                     and obj.__module__.startswith("resnets.")):
                 found[name] = obj
-    assert set(found.values()) == {EngineConfig, TrainConfig, DetectionConfig,
+    assert set(found.values()) == {EngineConfig, TrainConfig, DenseConfig, DetectionConfig,
                                    SegmentationConfig, *SECTIONS, *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}

@@ -14,14 +14,6 @@ TINY = ["--backbone", "resnet18", "--norm", "batch", "--min-size", "64", "--max-
 
 
 @pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shapes")
-    assert main(["detect", "synth", str(root), "--num-train", "4", "--num-val", "2",
-                 "--image-size", "64", "--max-size", "24"]) == 0
-    return root
-
-
-@pytest.fixture(scope="module")
 def runs(shapes, tmp_path_factory):
     """A run directory holding run "r", trained for two steps on ``shapes``."""
     runs = tmp_path_factory.mktemp("runs")

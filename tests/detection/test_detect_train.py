@@ -6,9 +6,10 @@ import shutil
 
 import pytest
 
-from dense_training import (TOLERANCE, assert_flags_set, assert_print_config_round_trips,
-                            assert_renamed, assert_resumes_bit_for_bit, max_difference,
-                            printed, rows, run_keeping, two_processes, weights)
+from dense_training import (ENGINE_FLAG_CASES, TOLERANCE, assert_flags_set,
+                            assert_print_config_round_trips, assert_renamed,
+                            assert_resumes_bit_for_bit, max_difference, printed, rows,
+                            run_keeping, two_processes, weights)
 from resnets.cli import main
 from resnets.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -18,14 +19,6 @@ MODEL = ["--backbone", "resnet18", "--norm", "batch", "--min-size", "64", "--max
 # 4 images, 2 a step: 2 steps an epoch, an evaluation and a checkpoint after each epoch.
 LOOP = ["--steps", "4", "--batch-size", "2", "--optimizer", "adamw", "--lr", "0.001",
         "--warmup-iters", "2", "deterministic=true", "eval_every=1"]
-
-
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shapes")
-    assert main(["detect", "synth", str(root), "--num-train", "4", "--num-val", "2",
-                 "--image-size", "64", "--max-size", "24"]) == 0
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -82,16 +75,7 @@ def test_printed_config_fed_back_gives_the_same_config(data, tmp_path, capsys):
 
 
 OLD_FLAGS = [
-    (["--steps", "7"], "iterations", 7), (["--batch-size", "8"], "batch_size", 8),
-    (["--optimizer", "adamw"], "optim.name", "adamw"), (["--lr", "0.5"], "optim.lr", 0.5),
-    (["--momentum", "0.8"], "optim.momentum", 0.8),
-    (["--weight-decay", "0.001"], "optim.weight_decay", 0.001),
-    (["--warmup-iters", "3"], "schedule.warmup_iters", 3),
-    (["--clip-grad", "2"], "optim.grad_clip", 2.0), (["--workers", "1"], "data.workers", 1),
-    (["--seed", "3"], "seed", 3), (["--device", "cpu"], "device", "cpu"),
-    (["--out-dir", "elsewhere"], "out_dir", "elsewhere"), (["--run-name", "n"], "run_name", "n"),
-    (["--skip-bad"], "data.skip_bad", True), (["--arch", "retinanet"], "detector.arch",
-                                              "retinanet"),
+    *ENGINE_FLAG_CASES, (["--arch", "retinanet"], "detector.arch", "retinanet"),
     (["--backbone", "resnet34"], "detector.backbone", "resnet34"),
     (["--norm", "group"], "detector.norm", "group"),
     (["--trainable-layers", "5"], "detector.trainable_layers", 5),

@@ -11,14 +11,6 @@ from resnets.cli import main
 
 
 @pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shapes")
-    assert main(["segment", "synth", str(root), "--num-train", "4", "--num-val", "2",
-                 "--image-size", "32", "--min-size", "8", "--max-size", "16"]) == 0
-    return root
-
-
-@pytest.fixture(scope="module")
 def runs(shapes, tmp_path_factory):
     """A run directory holding run "r", trained for two steps on ``shapes``."""
     runs = tmp_path_factory.mktemp("runs")

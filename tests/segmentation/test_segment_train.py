@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from dense_training import (assert_flags_set, assert_print_config_round_trips, assert_renamed,
+from dense_training import (ENGINE_FLAG_CASES, assert_flags_set,
+                            assert_print_config_round_trips, assert_renamed,
                             assert_resumes_bit_for_bit, printed, rows, two_processes)
 from resnets.cli import main
 from resnets.train.checkpoint import CheckpointWarning, load_checkpoint
@@ -16,14 +17,6 @@ from resnets.train.checkpoint import CheckpointWarning, load_checkpoint
 SETTINGS = ["--backbone", "resnet18", "--output-stride", "16", "--crop-size", "24",
             "--batch-size", "2", "--steps", "5", "--warmup-iters", "2", "--device", "cpu",
             "deterministic=true", "eval_every=1"]
-
-
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shapes")
-    assert main(["segment", "synth", str(root), "--num-train", "4", "--num-val", "2",
-                 "--image-size", "32", "--min-size", "8", "--max-size", "16"]) == 0
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +75,7 @@ def test_printed_config_fed_back_gives_the_same_config(data, tmp_path, capsys):
 
 
 OLD_FLAGS = [
-    (["--steps", "7"], "iterations", 7), (["--batch-size", "8"], "batch_size", 8),
-    (["--optimizer", "adamw"], "optim.name", "adamw"), (["--lr", "0.5"], "optim.lr", 0.5),
-    (["--momentum", "0.8"], "optim.momentum", 0.8),
-    (["--weight-decay", "0.001"], "optim.weight_decay", 0.001),
-    (["--warmup-iters", "3"], "schedule.warmup_iters", 3),
-    (["--clip-grad", "2"], "optim.grad_clip", 2.0), (["--workers", "1"], "data.workers", 1),
-    (["--seed", "3"], "seed", 3), (["--device", "cpu"], "device", "cpu"),
-    (["--out-dir", "elsewhere"], "out_dir", "elsewhere"), (["--run-name", "n"], "run_name", "n"),
-    (["--skip-bad"], "data.skip_bad", True), (["--crop-size", "16"], "data.crop_size", 16),
+    *ENGINE_FLAG_CASES, (["--crop-size", "16"], "data.crop_size", 16),
     (["--num-classes", "4"], "data.num_classes", 4),
     (["--head", "fcn"], "segmenter.head", "fcn"),
     (["--backbone", "resnet34"], "segmenter.backbone", "resnet34"),

@@ -13,22 +13,13 @@ from __future__ import annotations
 import argparse
 
 from ..limits import FRACTION, arg
-from ..train.command import TrainCommand, run
-from ..train.task_cli import (ENGINE_FLAGS, RENAMED, build_task_parser, model_flags,
-                              parse_checked, print_summary, report_written, run_synth,
-                              write_metrics)
+from ..train.command import run
+from ..train.task_cli import (build_task_parser, dense_train_command, parse_checked,
+                              print_summary, report_written, run_synth, write_metrics)
 from .config import DetectionConfig
-from .models import DetectorConfig
 
-TRAIN = TrainCommand(
-    "resnets detect train", DetectionConfig,
-    {"train": "data.train", "val": "data.val", "train_images": "data.train_images",
-     "val_images": "data.val_images", "skip_bad": "data.skip_bad", "workers": "data.workers",
-     **ENGINE_FLAGS, **model_flags("detector", DetectorConfig)},
-    defaults={"source": "resnets detect train"},
-    required={"data.train": "the COCO JSON of the training images",
-              "data.val": "the COCO JSON of the validation images"},
-    renamed=RENAMED, recipes=True)
+TRAIN = dense_train_command("detect", DetectionConfig, ("train", "val", "train_images",
+                                                      "val_images"), "detector", "COCO JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..limits import FLAG, TEXT, Limit, check_fields, integer
-from ..train.config import EngineConfig, OptimConfig
-from ..train.dense import absolute_paths, dense_optim, dense_schedule
-from ..train.schedules import ScheduleConfig
+from ..train.dense import DenseConfig, absolute_paths
 from .models import DetectorConfig
 
 
@@ -34,17 +32,10 @@ class DetectionDataConfig:
 
 
 @dataclass(frozen=True)
-class DetectionConfig(EngineConfig):
+class DetectionConfig(DenseConfig):
     """Object detection on COCO-format data (``resnets detect train``)."""
 
     TASK: ClassVar[str] = "detection"
 
-    optim: OptimConfig = field(default_factory=dense_optim)
-    schedule: ScheduleConfig = field(default_factory=dense_schedule)
-    iterations: int = 1000  # optimiser steps in total (--steps); 0 = train epochs instead
-    batch_size: int = 4  # the global batch: images per step, all processes together
-    eval_batch_size: int = 4  # images per evaluation step
-    channels_last: bool = False  # NHWC weights (torchvision's detectors batch NCHW images)
-    eval_every: int = 0  # epochs between COCO evaluations; 0 = only after the last epoch
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     data: DetectionDataConfig = field(default_factory=DetectionDataConfig)

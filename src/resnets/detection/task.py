@@ -10,7 +10,7 @@ validation split (pycocotools), and the best ``map`` keeps ``best.pt``.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -37,16 +37,9 @@ class DetectionTask(DenseTask):
     config_class = DetectionConfig
     command = "resnets detect train"
     monitor = "map"
+    split, split_help = "file", "a COCO JSON file"
     shown = ("map", "map50")
-
-    def check(self, cfg: DetectionConfig, resuming: bool) -> None:
-        for key in ("train", "val"):  # before a run directory is made
-            path = getattr(cfg.data, key)
-            if not os.path.isfile(path):
-                raise DataError(f"data.{key}: no COCO JSON file {path!r}; pass --{key} FILE")
-
-    def run_name(self, cfg: DetectionConfig) -> str:
-        return cfg.recipe or f"detect-{cfg.detector.arch}-{cfg.detector.backbone}"
+    model_section, named_by, build = "detector", ("arch", "backbone"), build_detector
 
     def build_data(self, cfg: DetectionConfig, device: torch.device, rank: int,
                    world_size: int) -> DetectionData:
@@ -62,13 +55,6 @@ class DetectionTask(DenseTask):
         return DetectionData(loader, val=DetectionDataset(val, val_dir),
                              classes=train.class_names, category_ids=train.category_ids)
 
-    def build_model(self, cfg: DetectionConfig, data: DetectionData, device: torch.device,
-                    load_pretrained: bool) -> nn.Module:
-        # A resumed run's weights come from its checkpoint, not from detector.weights again.
-        detector = cfg.detector if load_pretrained else replace(cfg.detector, weights="")
-        model = build_detector(detector, len(data.category_ids)).to(device)
-        return model.to(memory_format=torch.channels_last) if cfg.channels_last else model
-
     def losses(self, cfg: DetectionConfig, net: nn.Module, batch: Any,
                device: torch.device) -> dict[str, torch.Tensor]:
         images, targets = batch
@@ -82,8 +68,7 @@ class DetectionTask(DenseTask):
     def metadata(self, cfg: DetectionConfig, data: DetectionData) -> dict[str, Any]:
         """What ``resnets detect evaluate|predict`` rebuild the detector and find its data by."""
         d = cfg.data
-        return {"detector": asdict(cfg.detector), "classes": data.classes,
-                "category_ids": data.category_ids,
+        return {**super().metadata(cfg, data), "category_ids": data.category_ids,
                 "data": {"train": d.train, "val": d.val, "skip_bad": d.skip_bad,
                          "train_images": os.path.abspath(image_folder(d.train, d.train_images)),
                          "val_images": os.path.abspath(image_folder(d.val, d.val_images))}}

@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import argparse
 
-from ..train.command import TrainCommand, run
-from ..train.task_cli import (ENGINE_FLAGS, RENAMED, build_task_parser, model_flags,
-                              parse_checked, print_summary, report_written, run_synth,
-                              write_metrics)
+from ..train.command import run
+from ..train.task_cli import (build_task_parser, dense_train_command, parse_checked,
+                              print_summary, report_written, run_synth, write_metrics)
 from .config import SegmentationConfig
-from .models import SegmenterConfig
 
-TRAIN = TrainCommand(
-    "resnets segment train", SegmentationConfig,
-    {"train": "data.train", "val": "data.val", "crop_size": "data.crop_size",
-     "num_classes": "data.num_classes", "skip_bad": "data.skip_bad",
-     "workers": "data.workers", **ENGINE_FLAGS, **model_flags("segmenter", SegmenterConfig)},
-    defaults={"source": "resnets segment train"},
-    required={"data.train": "the folder of the training images and masks",
-              "data.val": "the folder of the validation images and masks"},
-    renamed={**RENAMED, "no-aux-loss": "segmenter.aux_loss=false drops the auxiliary head"},
-    recipes=True)
+TRAIN = dense_train_command(
+    "segment", SegmentationConfig, ("train", "val", "crop_size", "num_classes"), "segmenter",
+    "folder (images/ and masks/)",
+    {"no-aux-loss": "segmenter.aux_loss=false drops the auxiliary head"})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..limits import FLAG, TEXT, Limit, check_fields, integer
-from ..train.config import EngineConfig, OptimConfig
-from ..train.dense import absolute_paths, dense_optim, dense_schedule
-from ..train.schedules import ScheduleConfig
+from ..train.dense import DenseConfig, absolute_paths
 from .models import SegmenterConfig
 
 
@@ -34,16 +32,10 @@ class SegmentationDataConfig:
 
 
 @dataclass(frozen=True)
-class SegmentationConfig(EngineConfig):
+class SegmentationConfig(DenseConfig):
     """Semantic segmentation of image and mask folders (``resnets segment train``)."""
 
     TASK: ClassVar[str] = "segmentation"
 
-    optim: OptimConfig = field(default_factory=dense_optim)
-    schedule: ScheduleConfig = field(default_factory=dense_schedule)
-    iterations: int = 1000  # optimiser steps in total (--steps); 0 = train epochs instead
-    batch_size: int = 4  # the global batch: images per step, all processes together
-    channels_last: bool = False  # NHWC images and weights
-    eval_every: int = 0  # epochs between mIoU evaluations; 0 = only after the last epoch
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     data: SegmentationDataConfig = field(default_factory=SegmentationDataConfig)

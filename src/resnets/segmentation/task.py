@@ -9,15 +9,13 @@ keeps ``best.pt``.
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..data.steps import StepLoader
-from ..errors import DataError
 from ..train.dense import DenseData, DenseTask
 from ..train.task import register_task
 from .config import SegmentationConfig
@@ -33,17 +31,9 @@ class SegmentationTask(DenseTask):
     config_class = SegmentationConfig
     command = "resnets segment train"
     monitor = "miou"
+    split, split_help = "folder", "a folder holding images/ and masks/"
     shown = ("miou", "pixel_accuracy")
-
-    def check(self, cfg: SegmentationConfig, resuming: bool) -> None:
-        for key in ("train", "val"):  # before a run directory is made
-            path = getattr(cfg.data, key)
-            if not os.path.isdir(path):
-                raise DataError(f"data.{key}: no folder {path!r}; pass --{key} with a folder "
-                                "holding images/ and masks/")
-
-    def run_name(self, cfg: SegmentationConfig) -> str:
-        return cfg.recipe or f"segment-{cfg.segmenter.head}-{cfg.segmenter.backbone}"
+    model_section, named_by, build = "segmenter", ("head", "backbone"), build_segmenter
 
     def build_data(self, cfg: SegmentationConfig, device: torch.device, rank: int,
                    world_size: int) -> DenseData:
@@ -56,13 +46,6 @@ class SegmentationTask(DenseTask):
                             drop_last=len(train) >= cfg.batch_size, rank=rank,
                             world_size=world_size)
         return DenseData(loader, val=val, classes=classes)
-
-    def build_model(self, cfg: SegmentationConfig, data: DenseData, device: torch.device,
-                    load_pretrained: bool) -> nn.Module:
-        # A resumed run's weights come from its checkpoint, not from segmenter.weights again.
-        segmenter = cfg.segmenter if load_pretrained else replace(cfg.segmenter, weights="")
-        model = build_segmenter(segmenter, len(data.classes)).to(device)
-        return model.to(memory_format=torch.channels_last) if cfg.channels_last else model
 
     def losses(self, cfg: SegmentationConfig, net: nn.Module, batch: Any,
                device: torch.device) -> dict[str, torch.Tensor]:
@@ -84,5 +67,4 @@ class SegmentationTask(DenseTask):
     def metadata(self, cfg: SegmentationConfig, data: DenseData) -> dict[str, Any]:
         """What ``resnets segment evaluate|predict`` rebuild the segmenter and find its data
         by."""
-        return {"segmenter": asdict(cfg.segmenter), "classes": data.classes,
-                "data": asdict(cfg.data)}
+        return {**super().metadata(cfg, data), "data": asdict(cfg.data)}

@@ -1,20 +1,21 @@
-"""What the dense prediction tasks (``resnets detect``, ``resnets segment``) share of their
-settings: the engine's defaults of a short fine-tuning run, and data paths made absolute."""
+"""What the dense prediction tasks (``resnets detect``, ``resnets segment``) share: the
+engine's defaults of a short fine-tuning run (:class:`DenseConfig`), data paths made absolute,
+and :class:`DenseTask`, the task they both are but for their data, model, loss and metric."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DataError
 from .collectives import broadcast_text
-from .config import OptimConfig
+from .config import EngineConfig, OptimConfig
 from .metadata import check_classes
 from .resume import ENGINE_RESUME_SETTINGS
 from .schedules import ScheduleConfig
@@ -40,6 +41,20 @@ def dense_optim() -> OptimConfig:
 
 def dense_schedule() -> ScheduleConfig:
     return ScheduleConfig(name="cosine", warmup_iters=100)
+
+
+@dataclass(frozen=True)
+class DenseConfig(EngineConfig):
+    """The engine's settings with the defaults of the detection and segmentation runs; each
+    task's configuration adds its model and its data."""
+
+    optim: OptimConfig = field(default_factory=dense_optim)
+    schedule: ScheduleConfig = field(default_factory=dense_schedule)
+    iterations: int = 1000  # optimiser steps in total (--steps); 0 = train epochs instead
+    batch_size: int = 4  # the global batch: images per step, all processes together
+    eval_batch_size: int = 4  # images per evaluation step (detection)
+    channels_last: bool = False  # NHWC weights (torchvision's detectors batch NCHW images)
+    eval_every: int = 0  # epochs between evaluations; 0 = only after the last epoch
 
 
 def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -83,6 +98,38 @@ class DenseTask(Task):
     # A resume may also change the loader processes: batches are a function of (seed, step).
     resume_settings = (*ENGINE_RESUME_SETTINGS, "data.workers")
     shown: ClassVar[tuple[str, ...]] = ()  # metrics printed after each evaluation
+    split: ClassVar[str] = "file"  # what data.train and data.val name: "file" | "folder"
+    split_help: ClassVar[str] = ""  # what they hold, for the message when one is missing
+    model_section: ClassVar[str]  # the configuration's section of model settings: "detector"
+    named_by: ClassVar[tuple[str, ...]]  # its fields that name a new run, after the word
+    # (model settings, classes) -> the model: build_detector, build_segmenter
+    build: ClassVar[Callable[[Any, int], nn.Module]]
+
+    def run_name(self, cfg: Any) -> str:
+        model = getattr(cfg, self.model_section)
+        word = self.command.split()[1]  # "detect" of `resnets detect train`
+        return cfg.recipe or "-".join([word, *(getattr(model, f) for f in self.named_by)])
+
+    def build_model(self, cfg: Any, data: DenseData, device: torch.device,
+                    load_pretrained: bool) -> nn.Module:
+        model = getattr(cfg, self.model_section)
+        if not load_pretrained:  # a resumed run's weights come from its checkpoint
+            model = replace(model, weights="")
+        net = type(self).build(model, len(data.classes)).to(device)
+        return net.to(memory_format=torch.channels_last) if cfg.channels_last else net
+
+    def metadata(self, cfg: Any, data: DenseData) -> dict[str, Any]:
+        """What ``evaluate`` and ``predict`` rebuild the model by: its settings and classes."""
+        return {self.model_section: asdict(getattr(cfg, self.model_section)),
+                "classes": data.classes}
+
+    def check(self, cfg: Any, resuming: bool) -> None:
+        exists = os.path.isfile if self.split == "file" else os.path.isdir
+        for key in ("train", "val"):  # before a run directory is made
+            path = getattr(cfg.data, key)
+            if not exists(path):
+                raise DataError(f"data.{key}: no {self.split} {path!r}; pass --{key} with "
+                                f"{self.split_help}")
 
     def losses(self, cfg: Any, net: nn.Module, batch: Any,
                device: torch.device) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ from ..data.shapes import ShapesConfig, write_shapes
 from ..files import write_text_atomic
 from ..limits import DEVICE, SEED, Parser, arg, integer
 from .command import TrainCommand, add_arguments, add_config_args, config_from_args
+from .config import sections
 
 # The flags of the detection and segmentation train commands that set engine settings,
 # spelled as they were before those commands trained through the engine.
@@ -27,9 +28,21 @@ RENAMED = {"eval-every": "eval_every=N evaluates every N epochs (0: after the la
            "log-every": "a metrics row is written after every epoch"}
 
 
-def model_flags(section: str, cls: type) -> dict[str, str]:
-    """``--field`` for each field of a model's settings (``detector.*``, ``segmenter.*``)."""
-    return {f.name: f"{section}.{f.name}" for f in dataclasses.fields(cls)}
+def dense_train_command(word: str, config_class: type, data_flags: tuple[str, ...],
+                        model_section: str, what: str,
+                        renamed: dict[str, str] | None = None) -> TrainCommand:
+    """``resnets WORD train``: ``--FIELD`` for each setting of ``data_flags`` (``data.*``),
+    of the model's section (``detector.*``) and the engine's flags as they were spelled;
+    ``what`` the training and validation data are (new runs need both)."""
+    model = sections(config_class)[model_section]
+    flags = {**{f: f"data.{f}" for f in (*data_flags, "skip_bad", "workers")},
+             **ENGINE_FLAGS,
+             **{f.name: f"{model_section}.{f.name}" for f in dataclasses.fields(model)}}
+    return TrainCommand(f"resnets {word} train", config_class, flags,
+                        defaults={"source": f"resnets {word} train"},
+                        required={"data.train": f"the {what} of the training images",
+                                  "data.val": f"the {what} of the validation images"},
+                        renamed={**RENAMED, **(renamed or {})}, recipes=True)
 
 
 def add_synth_parser(sub: argparse._SubParsersAction, task: str) -> None:
