@@ -75,6 +75,16 @@ def assert_flags_set(argv, cases, capsys):
         assert value(printed([*argv, *flags], capsys), key) == expected, flags
 
 
+def assert_recipes(argv, recipes, capsys):
+    """``--recipe NAME`` resolves each recipe: its settings, name and source."""
+    for name, settings in recipes.items():
+        config = printed([*argv, "--recipe", name], capsys)
+        assert config["recipe"] == name and config["source"], name
+        assert {key: value(config, key) for key in settings} == settings, name
+    assert main([*argv, "--recipe", "cifar10-resnet20"]) == 2  # another task's
+    assert "run it with `resnets train --recipe cifar10-resnet20`" in capsys.readouterr().err
+
+
 def assert_renamed(argv, renamed, capsys):
     for flag, message in renamed:
         assert main([*argv, flag, "3"]) == 2
@@ -109,6 +119,7 @@ def weights(run):
     return torch.load(Path(run) / "last.pt", weights_only=True)["model"]
 
 
-__all__ = ["ENGINE_FLAG_CASES", "TOLERANCE", "assert_flags_set", "assert_print_config_round_trips",
-           "assert_renamed", "assert_resumes_bit_for_bit", "max_difference", "printed",
-           "rows", "run_keeping", "two_processes", "value", "weights"]
+__all__ = ["ENGINE_FLAG_CASES", "TOLERANCE", "assert_flags_set",
+           "assert_print_config_round_trips", "assert_recipes", "assert_renamed",
+           "assert_resumes_bit_for_bit", "max_difference", "printed", "rows", "run_keeping",
+           "two_processes", "value", "weights"]

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from dense_training import (ENGINE_FLAG_CASES, TOLERANCE, assert_flags_set,
-                            assert_print_config_round_trips, assert_renamed,
+                            assert_print_config_round_trips, assert_recipes, assert_renamed,
                             assert_resumes_bit_for_bit, max_difference, printed, rows,
                             run_keeping, two_processes, weights)
 from resnets.cli import main
@@ -105,16 +105,10 @@ def test_each_old_flag_sets_its_setting(data, shapes, tmp_path, capsys, monkeypa
 
 
 def test_recipes_resolve(data, capsys):
-    demo = printed(["detect", "train", *data, "--recipe", "shapes-fasterrcnn"], capsys)
-    assert (demo["recipe"], demo["detector"]["backbone"], demo["iterations"]) == (
-        "shapes-fasterrcnn", "resnet18", 200)
-    coco = printed(["detect", "train", *data, "--recipe", "coco-fasterrcnn-resnet50-fpn"],
-                   capsys)
-    assert (coco["epochs"], coco["schedule"]["milestone_epochs"], coco["optim"]["lr"],
-            coco["batch_size"]) == (26, [16, 22], 0.02, 16)
-    assert "torchvision" in coco["source"]
-    assert main(["detect", "train", *data, "--recipe", "cifar10-resnet20"]) == 2
-    assert "run it with `resnets train --recipe cifar10-resnet20`" in capsys.readouterr().err
+    assert_recipes(["detect", "train", *data], {
+        "shapes-fasterrcnn": {"detector.backbone": "resnet18", "iterations": 200},
+        "coco-fasterrcnn-resnet50-fpn": {"epochs": 26, "schedule.milestone_epochs": [16, 22],
+                                         "optim.lr": 0.02, "batch_size": 16}}, capsys)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from dense_training import (ENGINE_FLAG_CASES, assert_flags_set,
-                            assert_print_config_round_trips, assert_renamed,
+                            assert_print_config_round_trips, assert_recipes, assert_renamed,
                             assert_resumes_bit_for_bit, printed, rows, two_processes)
 from resnets.cli import main
 from resnets.train.checkpoint import CheckpointWarning, load_checkpoint
@@ -99,14 +99,10 @@ def test_each_old_flag_sets_its_setting(data, shapes, capsys, monkeypatch):
 
 
 def test_recipes_resolve(data, capsys):
-    demo = printed(["segment", "train", *data, "--recipe", "shapes-deeplabv3"], capsys)
-    assert (demo["recipe"], demo["segmenter"]["backbone"], demo["iterations"]) == (
-        "shapes-deeplabv3", "resnet18", 150)
-    voc = printed(["segment", "train", *data, "--recipe", "voc-deeplabv3-resnet50"], capsys)
-    assert (voc["epochs"], voc["batch_size"], voc["data"]["crop_size"],
-            voc["segmenter"]["output_stride"]) == (30, 32, 480, 8)
-    assert main(["segment", "train", *data, "--recipe", "cifar10-resnet20"]) == 2
-    assert "run it with `resnets train --recipe cifar10-resnet20`" in capsys.readouterr().err
+    assert_recipes(["segment", "train", *data], {
+        "shapes-deeplabv3": {"segmenter.backbone": "resnet18", "iterations": 150},
+        "voc-deeplabv3-resnet50": {"epochs": 30, "batch_size": 32, "data.crop_size": 480,
+                                   "segmenter.output_stride": 8}}, capsys)
 
 
 def test_resume_refuses_other_settings(finished, capsys):

@@ -34,11 +34,9 @@ class DetectionData(DenseData):
 
 @register_task
 class DetectionTask(DenseTask):
-    config_class = DetectionConfig
-    command = "resnets detect train"
-    monitor = "map"
+    config_class, command = DetectionConfig, "resnets detect train"
+    monitor, shown = "map", ("map", "map50")  # best.pt: the best COCO mAP@[.5:.95]
     split, split_help = "file", "a COCO JSON file"
-    shown = ("map", "map50")
     model_section, named_by, build = "detector", ("arch", "backbone"), build_detector
 
     def build_data(self, cfg: DetectionConfig, device: torch.device, rank: int,
