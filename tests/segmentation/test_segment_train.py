@@ -105,6 +105,14 @@ def test_recipes_resolve(data, capsys):
                                    "segmenter.output_stride": 8}}, capsys)
 
 
+def test_one_image_a_step_is_refused_for_deeplabv3(data, tmp_path, capsys):
+    assert main(["segment", "train", *data, *SETTINGS, "--batch-size", "1", "--out-dir",
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "BatchNorm after its global pooling needs two" in err
+    assert not any(tmp_path.iterdir())  # no run directory is left
+
+
 def test_resume_refuses_other_settings(finished, capsys):
     for extra, message in ((["--crop-size", "16"], "drop data.crop_size=16"),
                            (["--config", "c.yaml"], "drop --config")):

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..data.steps import StepLoader
+from ..errors import DataError
 from ..train.dense import DenseData, DenseTask
 from ..train.task import register_task
 from .config import SegmentationConfig
@@ -38,6 +39,10 @@ class SegmentationTask(DenseTask):
     def build_data(self, cfg: SegmentationConfig, device: torch.device, rank: int,
                    world_size: int) -> DenseData:
         d = cfg.data
+        if cfg.segmenter.head == "deeplabv3" and cfg.batch_size < 2 * world_size:
+            raise DataError(f"batch_size {cfg.batch_size} gives each of the {world_size} "
+                            "processes one image; DeepLabV3's BatchNorm after its global "
+                            f"pooling needs two: set batch_size to {2 * world_size} or more")
         classes = read_classes(d.train, d.num_classes)
         train = load_set(d.train, len(classes), True, d.crop_size, d.skip_bad)
         val = load_set(d.val, len(classes), skip_bad=d.skip_bad)
