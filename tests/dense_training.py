@@ -61,11 +61,15 @@ def assert_resumes_bit_for_bit(argv, finished, out, monkeypatch, capsys, step, e
 
 
 def assert_print_config_round_trips(argv, out, capsys):
-    """--print-config fed to --config trains a run whose config.json is what was printed."""
+    """--print-config (as YAML too) fed to --config trains a run whose config.json is what
+    was printed."""
     first = printed([*argv, "--out-dir", str(out), "--run-name", "again"], capsys)
     (out / "printed.json").write_text(json.dumps(first))
     assert printed([argv[0], argv[1], "--config", str(out / "printed.json")], capsys) == first
-    assert main([argv[0], argv[1], "--config", str(out / "printed.json")]) == 0
+    assert main([argv[0], argv[1], "--config", str(out / "printed.json"), "--print-config",
+                 "--format", "yaml"]) == 0
+    (out / "printed.yaml").write_text(capsys.readouterr().out)
+    assert main([argv[0], argv[1], "--config", str(out / "printed.yaml")]) == 0
     assert json.loads((out / "again/config.json").read_text()) == first
 
 
