@@ -20,9 +20,11 @@ import torch
 
 from resnets.bench.suite import machine
 from resnets.data.shapes import ShapesConfig, write_shapes
-from resnets.detection.loop import LoopConfig
+from resnets.detection import task  # noqa: F401 (registers the detection task)
+from resnets.detection.config import DetectionConfig, DetectionDataConfig
 from resnets.detection.models import DetectorConfig
-from resnets.detection.train import train_detector
+from resnets.train.config import apply_overrides
+from resnets.train.engine import train
 
 
 def main() -> None:
@@ -52,11 +54,13 @@ def main() -> None:
         root = write_shapes(Path(tmp) / "shapes", "detection", args.num_train, args.num_val,
                             shapes, seed=args.data_seed)
         data_seconds = time.perf_counter() - start
-        loop = LoopConfig(steps=args.steps, batch_size=args.batch_size,
-                          optimizer=args.optimizer, lr=args.lr, warmup_iters=50,
-                          log_every=25, seed=args.seed, device="cpu", out_dir=tmp, run_name="run")
-        summary = train_detector(str(root / "train/annotations.json"),
-                                 str(root / "val/annotations.json"), detector, loop)
+        data = DetectionDataConfig(train=str(root / "train/annotations.json"),
+                                   val=str(root / "val/annotations.json"))
+        cfg = apply_overrides(DetectionConfig(detector=detector, data=data), {
+            "iterations": args.steps, "batch_size": args.batch_size,
+            "optim.name": args.optimizer, "optim.lr": args.lr, "schedule.warmup_iters": 50,
+            "seed": args.seed, "device": "cpu", "out_dir": tmp, "run_name": "run"})
+        summary = train(cfg)
     wall = time.perf_counter() - start
     result = {
         "benchmark": "detection_synthetic",

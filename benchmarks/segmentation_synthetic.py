@@ -20,9 +20,11 @@ import torch
 
 from resnets.bench.suite import machine
 from resnets.data.shapes import ShapesConfig, write_shapes
-from resnets.detection.loop import LoopConfig
+from resnets.segmentation import task  # noqa: F401 (registers the segmentation task)
+from resnets.segmentation.config import SegmentationConfig, SegmentationDataConfig
 from resnets.segmentation.models import SegmenterConfig
-from resnets.segmentation.train import train_segmenter
+from resnets.train.config import apply_overrides
+from resnets.train.engine import train
 
 
 def main() -> None:
@@ -48,11 +50,12 @@ def main() -> None:
         root = write_shapes(Path(tmp) / "shapes", "segmentation", args.num_train,
                             args.num_val, shapes)
         data_seconds = time.perf_counter() - start
-        loop = LoopConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                          optimizer=args.optimizer,
-                          warmup_iters=20, log_every=25, device="cpu", out_dir=tmp,
-                          run_name="run")
-        summary = train_segmenter(str(root / "train"), str(root / "val"), segmenter, loop)
+        data = SegmentationDataConfig(train=str(root / "train"), val=str(root / "val"))
+        cfg = apply_overrides(SegmentationConfig(segmenter=segmenter, data=data), {
+            "iterations": args.steps, "batch_size": args.batch_size,
+            "optim.name": args.optimizer, "optim.lr": args.lr, "schedule.warmup_iters": 20,
+            "device": "cpu", "out_dir": tmp, "run_name": "run"})
+        summary = train(cfg)
     wall = time.perf_counter() - start
     result = {
         "benchmark": "segmentation_synthetic",

@@ -47,9 +47,11 @@ def commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
 
 
 def options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    """The options of ``parser`` that take a value (not --help, not on/off flags)."""
+    """The options of ``parser`` that take a value (not --help, not on/off flags, not the
+    hidden ones that moved: those refuse every value, naming the new spelling)."""
     return [a for a in parser._actions if a.option_strings and a.nargs != 0
-            and not isinstance(a, argparse.BooleanOptionalAction)]
+            and not isinstance(a, argparse.BooleanOptionalAction)
+            and a.help != argparse.SUPPRESS]
 
 
 def required(parser: argparse.ArgumentParser) -> list[argparse.Action]:

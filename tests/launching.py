@@ -14,7 +14,7 @@ import torch
 
 from resnets.cli import main
 from resnets.train import distributed
-from resnets.train.context import StopAfterStep
+from resnets.train.context import Hook, StopAfterStep
 
 
 def environment():
@@ -61,3 +61,21 @@ def interrupt(argv, monkeypatch, capsys, step: int) -> list[str]:
 def same_weights(run_a, run_b) -> bool:
     a, b = (torch.load(Path(r) / "last.pt", weights_only=True)["model"] for r in (run_a, run_b))
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class KeepWeights(Hook):
+    """Keeps a copy of the weights after a given step."""
+
+    def __init__(self, step):
+        self.step, self.weights = step, None
+
+    def on_step_end(self, ctx):
+        if ctx.step == self.step:
+            self.weights = {k: v.clone() for k, v in ctx.model.state_dict().items()}
+
+
+def max_difference(a, b):
+    """The largest difference between two state dicts' floating-point tensors."""
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a
+               if a[k].is_floating_point())

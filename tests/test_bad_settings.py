@@ -27,23 +27,31 @@ from command_tree import commands, options, run
 from resnets.bench import SuiteConfig
 from resnets.cli import TRAIN_FLAGS
 from resnets.continual.config import ContinualConfig, ContinualSettings
+from resnets.detection.cli import TRAIN as DETECT_TRAIN
 from resnets.data.shapes import ShapesConfig
-from resnets.detection.loop import LoopConfig
+from resnets.detection.config import DetectionConfig, DetectionDataConfig
 from resnets.detection.models import DetectorConfig
 from resnets.errors import ResnetsError
 from resnets.experiments.command import NAMES
 from resnets.experiments.settings import ExperimentConfig
 from resnets.limits import setting_key
 from resnets.robust.evaluate import AttackSettings
+from resnets.segmentation.config import SegmentationConfig, SegmentationDataConfig
+from resnets.segmentation.cli import TRAIN as SEGMENT_TRAIN
 from resnets.segmentation.models import SegmenterConfig
 from resnets.speech.demo import DemoConfig
 from resnets.text.demo import TextDemoConfig
 from resnets.train.config import EngineConfig, TrainConfig, field_types
+from resnets.train.dense import DenseConfig
 from resnets.train.config import sections as config_sections
 
 HUGE = 10**20  # beyond 64 bits
-CONFIGS = {cls: cls() for cls in (LoopConfig, DetectorConfig, SegmenterConfig, ShapesConfig,
-                                  ContinualSettings, SuiteConfig, DemoConfig, TextDemoConfig)}
+# The shorthand flags of train commands: a bad value's message names the setting it sets.
+FLAG_KEYS = {("train",): TRAIN_FLAGS, ("detect", "train"): DETECT_TRAIN.flags,
+             ("segment", "train"): SEGMENT_TRAIN.flags}
+CONFIGS = {cls: cls() for cls in (DetectorConfig, SegmenterConfig, DetectionDataConfig,
+                                  SegmentationDataConfig, ShapesConfig, ContinualSettings,
+                                  SuiteConfig, DemoConfig, TextDemoConfig)}
 CONFIGS[AttackSettings] = AttackSettings(eps=0.1)
 CONFIGS[ExperimentConfig] = ExperimentConfig("degradation")
 SECTIONS = {type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)
@@ -71,18 +79,21 @@ VALID = {
         "continual.resize", "--fillers", "--distractors", "--typo-rate",
         "--score-threshold", "--noise-level", "--resize", "--output-stride",
         "--trainable-layers", "--threshold", "optim.backbone_lr_scale", "--freeze",
-        "model.freeze_stages", "LoopConfig --workers", "detect train --workers",
-        "segment train --workers", "embed --workers", "probe --workers")},
+        "model.freeze_stages", "detect train --workers",
+        "segment train --workers", "embed --workers", "probe --workers",
+        "detector.trainable_layers", "segmenter.trainable_layers", "segmenter.output_stride",
+        "detector.score_threshold")},
     **{(k, "0"): "0 = the run's, model's or data's own" for k in (
         "model.depth", "model.num_classes", "data.resize", "attack --batch-size",
         "embed --image-size", "probe --image-size", "segment train --num-classes",
-        "segment train --crop-size")},
+        "segment train --crop-size", "data.crop_size", "data.num_classes")},
     **{(k, "0"): "seed 0 is a seed" for k in ("seed", "--seed", "--class-order-seed",
                                              "continual.class_order_seed", "--seeds")},
     ("--pitch", "0"): "espeak-ng's lowest pitch",
     **{(k, "-1"): "-1 = the model's own / label order / the default side" for k in (
         "model.block_dropout", "model.freeze_stages", "--freeze", "--class-order-seed",
-        "--resize", "continual.class_order_seed", "continual.resize", "--trainable-layers")},
+        "--resize", "continual.class_order_seed", "continual.resize", "--trainable-layers",
+        "segmenter.trainable_layers")},
 }
 # Free text: names and paths, read where they are used (bad ones fail there, in one line).
 FREE_TEXT = {"data.root", "model.pretrained", "out_dir", "run_name", "recipe", "source",
@@ -176,8 +187,8 @@ def option_cases():
             parse = action.type
             limit = getattr(parse, "limit", None)
             keys = [f"{' '.join(path)} {flag}", flag]
-            if path == ("train",) and action.dest in TRAIN_FLAGS:
-                keys.append(TRAIN_FLAGS[action.dest])
+            if action.dest in FLAG_KEYS.get(path, {}):
+                keys.append(FLAG_KEYS[path][action.dest])
             if action.choices:
                 values = ["nonsense"]
             elif limit is not None:
@@ -226,8 +237,8 @@ def test_every_option_refuses_bad_values(path, action, value, tmp_path, monkeypa
     flag = max(action.option_strings, key=len)
     assert run([*path, *need, flag, str(value)]) == 2
     names = {action.dest, flag.lstrip("-")}
-    if path == ("train",) and action.dest in TRAIN_FLAGS:
-        names.add(TRAIN_FLAGS[action.dest])
+    if action.dest in FLAG_KEYS.get(path, {}):
+        names.add(FLAG_KEYS[path][action.dest])
     one_line_naming(capsys.readouterr().err, names, value if flag in TEXT_BAD else None)
     assert not any(tmp_path.iterdir())
 
@@ -251,8 +262,8 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                     and name.endswith(("Config", "Settings")) and name not in NOT_SETTINGS
                     and obj.__module__.startswith("resnets.")):
                 found[name] = obj
-    assert set(found.values()) == {EngineConfig, TrainConfig, ContinualConfig, *SECTIONS,
-                                   *CONFIGS}
+    assert set(found.values()) == {EngineConfig, TrainConfig, ContinualConfig, DenseConfig,
+                                   DetectionConfig, SegmentationConfig, *SECTIONS, *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}
         parts = {f.name for f in dataclasses.fields(cls)

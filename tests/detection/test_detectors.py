@@ -44,7 +44,7 @@ def test_faster_rcnn_anchors_double_per_level():
 def test_bad_detector_settings_are_refused():
     with pytest.raises(ResnetsError, match="did you mean 'retinanet'"):
         DetectorConfig(arch="retinnet")
-    with pytest.raises(ResnetsError, match="min_size 900 exceeds max_size 800"):
+    with pytest.raises(ResnetsError, match="detector.min_size 900 exceeds detector.max_size 800"):
         DetectorConfig(min_size=900, max_size=800)
     with pytest.raises(ResnetsError, match="at least one class"):
         build_detector(DetectorConfig(**TINY), num_classes=0)

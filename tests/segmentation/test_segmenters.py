@@ -39,7 +39,7 @@ def test_aspp_rates_double_at_output_stride_8():
 
 
 def test_bad_segmenter_settings_are_refused():
-    with pytest.raises(ResnetsError, match="--output-stride must be one of 0, 8, 16, got 4"):
+    with pytest.raises(ResnetsError, match="output_stride must be one of 0, 8, 16, got 4"):
         SegmenterConfig(output_stride=4)
     with pytest.raises(ResnetsError, match="did you mean 'fcn'"):
         SegmenterConfig(head="fcm")

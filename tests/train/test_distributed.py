@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from launching import environment, torchrun, torchrun_argv
+from launching import KeepWeights, environment, max_difference, torchrun, torchrun_argv
 from resnets.cli import main
 from resnets.errors import ResnetsError
 from resnets.train import distributed as D
 from resnets.train.checkpoint import CheckpointManager, CheckpointWarning, verify_checksum
 from resnets.train.config import apply_overrides, parse_overrides
 from resnets.train.context import StopAfterStep
-from resnets.train.engine import Hook, train
+from resnets.train.engine import train
 from resnets.train.pipeline import build_pipeline
 from resnets.train.recipes import recipe_config
 from resnets.train.rundir import lock_run_dir
@@ -52,26 +52,9 @@ def weights(run_dir):
     return torch.load(Path(run_dir) / "last.pt", weights_only=True)["model"]
 
 
-def max_difference(a, b):
-    assert a.keys() == b.keys()
-    return max((a[k].double() - b[k].double()).abs().max().item() for k in a
-               if a[k].is_floating_point())
-
-
 def rows(run_dir):
     lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
-
-
-class KeepWeights(Hook):
-    """Keeps a copy of the weights after a given step."""
-
-    def __init__(self, step):
-        self.step, self.weights = step, None
-
-    def on_step_end(self, ctx):
-        if ctx.step == self.step:
-            self.weights = {k: v.clone() for k, v in ctx.model.state_dict().items()}
 
 
 @pytest.fixture(scope="module")

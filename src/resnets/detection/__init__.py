@@ -1,1 +1,3 @@
 """Object detection on registry backbones: Faster R-CNN and RetinaNet, COCO data and mAP."""
+
+from . import recipes  # noqa: F401 (registers the recipes of `resnets detect train`)

@@ -42,7 +42,7 @@ class DetectorConfig:
     rois_per_image: int = 512  # Faster R-CNN: proposals sampled per image to train the head
     score_threshold: float = 0.05  # detections below this score are dropped, probability
 
-    KEY: ClassVar[str] = "--{flag}"
+    KEY: ClassVar[str] = "detector.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
         "arch": choice(*ARCHS), "backbone": TEXT, "norm": choice(*NORMS),
         "trainable_layers": integer(0, 16), "weights": TEXT, "fpn_channels": integer(1, 4096),
@@ -53,9 +53,10 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        check_modality("--backbone", self.backbone, "image", "a detector")
+        check_modality("detector.backbone", self.backbone, "image", "a detector")
         if self.min_size > self.max_size:
-            raise ResnetsError(f"min_size {self.min_size} exceeds max_size {self.max_size}")
+            raise ResnetsError(f"detector.min_size {self.min_size} exceeds detector.max_size "
+                               f"{self.max_size}; lower min_size or raise max_size")
 
 
 def build_detector(cfg: DetectorConfig, num_classes: int) -> nn.Module:

@@ -1,1 +1,3 @@
 """Semantic segmentation on dilated registry backbones: FCN and DeepLabV3 heads, mIoU."""
+
+from . import recipes  # noqa: F401 (registers the recipes of `resnets segment train`)

@@ -37,7 +37,7 @@ class SegmenterConfig:
     weights: str = ""  # classification weights file for the backbone; "" = random init
     aux_loss: bool = True  # auxiliary FCN head on the second-to-last stage (loss weight 0.5)
 
-    KEY: ClassVar[str] = "--{flag}"
+    KEY: ClassVar[str] = "segmenter.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
         "head": choice(*HEADS), "backbone": TEXT, "output_stride": choice(0, 8, 16),
         "norm": choice(*NORMS), "trainable_layers": integer(0, 16, also=(-1,)),
@@ -46,7 +46,7 @@ class SegmenterConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        check_modality("--backbone", self.backbone, "image", "a segmenter")
+        check_modality("segmenter.backbone", self.backbone, "image", "a segmenter")
 
 
 def atrous_rates(output_stride: int) -> tuple[int, int, int]:

@@ -1,9 +1,9 @@
-"""Train, evaluate and apply a segmenter: the functions behind ``resnets segment``."""
+"""Read mask folders, evaluate and apply a trained segmenter: ``resnets segment
+evaluate|predict`` (training is :mod:`resnets.segmentation.task` on the engine)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +15,14 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from torchvision.utils import draw_segmentation_masks
 
 from ..data.folder import decode_image
-from ..train.setup import resolve_device
-from ..detection.batches import StepLoader
-from ..detection.loop import LoopConfig, fit, make_run_dir
-from ..detection.resume import Resume, load_resume
+from ..train.device import resolve_device
 from ..data.outputs import plan_outputs
-from ..detection.train import build_from_checkpoint, read_task_checkpoint
+from ..train.task_checkpoint import build_from_checkpoint, read_task_checkpoint
 from ..files import atomic_path
 from ..data.masks import voc_palette, write_index_png
-from .data import IGNORE_INDEX, MaskFolderDataset, read_classes
+from .data import MaskFolderDataset
 from .metrics import SegmentationScore
 from .models import SegmenterConfig, build_segmenter
-
-AUX_WEIGHT = 0.5  # weight of the auxiliary head's loss (torchvision's reference scripts)
 
 
 def load_set(root: str | os.PathLike, num_classes: int, train: bool = False,
@@ -37,17 +32,6 @@ def load_set(root: str | os.PathLike, num_classes: int, train: bool = False,
         print(f"{root}: skipped " + ", ".join(f"{n} ({reason})" for reason, n
                                                in sorted(dataset.skipped.items())))
     return dataset
-
-
-def _segmentation_loss(model: nn.Module, batch: Any, device: torch.device
-                       ) -> dict[str, torch.Tensor]:
-    images, masks = (t.to(device) for t in batch)
-    outputs = model(images)
-    ce = nn.functional.cross_entropy
-    losses = {"loss_out": ce(outputs["out"], masks, ignore_index=IGNORE_INDEX)}
-    if "aux" in outputs:
-        losses["loss_aux"] = AUX_WEIGHT * ce(outputs["aux"], masks, ignore_index=IGNORE_INDEX)
-    return losses
 
 
 @torch.no_grad()
@@ -69,52 +53,10 @@ def evaluate_segmenter(model: nn.Module, dataset: MaskFolderDataset,
     return score.compute()
 
 
-def run_data(train: str, val: str, crop_size: int, num_classes: int,
-             skip_bad: bool) -> dict[str, Any]:
-    """The ``data`` of a run's config.json: its folders as absolute paths, how it is read."""
-    return {"train": os.path.abspath(train), "val": os.path.abspath(val),
-            "crop_size": crop_size, "num_classes": num_classes, "skip_bad": skip_bad}
-
-
-def train_segmenter(train: str, val: str, segmenter: SegmenterConfig, loop: LoopConfig,
-                    crop_size: int = 0, num_classes: int = 0, skip_bad: bool = False,
-                    resume: Resume | None = None) -> dict[str, Any]:
-    """Train on the folder ``train``, report mIoU on ``val``; returns the summary.
-
-    ``resume`` continues that run (see :func:`resume_segmenter`) instead of starting one.
-    """
-    classes = read_classes(train, num_classes)
-    train_set = load_set(train, len(classes), True, crop_size, skip_bad)
-    val_set = load_set(val, len(classes), skip_bad=skip_bad)
-    torch.manual_seed(loop.seed)
-    # A resumed run's weights come from its checkpoint, not from --weights again.
-    model = build_segmenter(replace(segmenter, weights="") if resume else segmenter,
-                            len(classes))
-    run_dir = resume.run_dir if resume else make_run_dir(
-        loop, f"segment-{segmenter.head}-{segmenter.backbone}")
-    loader = StepLoader(train_set, loop.batch_size, loop.seed, loop.workers,
-                        drop_last=len(train_set) >= loop.batch_size)
-    meta = {"task": "segmentation", "segmenter": asdict(segmenter), "classes": classes,
-            "data": run_data(train, val, crop_size, num_classes, skip_bad)}
-    return fit(model, _segmentation_loss, loader, loop, run_dir,
-               lambda m: evaluate_segmenter(m, val_set, classes), meta,
-               resume.state if resume else None)
-
-
-def resume_segmenter(run_dir: str, **changes: Any) -> dict[str, Any]:
-    """Continue the segmentation run in ``run_dir`` from its newest verified checkpoint, with
-    its own data and settings; ``changes``: steps, device, workers (None = as before)."""
-    resume = load_resume(run_dir, "segmentation", SegmenterConfig, **changes)
-    config, data = resume.config, resume.config["data"]
-    return train_segmenter(data["train"], data["val"], SegmenterConfig(**config["segmenter"]),
-                           resume.loop, data["crop_size"], data["num_classes"],
-                           data["skip_bad"], resume)
-
-
 def load_segmenter(path: str | os.PathLike, device: torch.device
                    ) -> tuple[nn.Module, dict[str, Any]]:
     """The trained segmenter of a run directory or checkpoint, and the checkpoint's metadata."""
-    state = read_task_checkpoint(path, "segmentation", SegmenterConfig)
+    state = read_task_checkpoint(path, "segmentation", "segmenter", SegmenterConfig)
     cfg = SegmenterConfig(**{**state["segmenter"], "weights": ""})
     model = build_from_checkpoint(build_segmenter, cfg, state, path)
     return model.to(device).eval(), state

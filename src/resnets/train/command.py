@@ -17,14 +17,15 @@ from the run's own ``config.json`` and takes the flags and settings the task all
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import inspect
 import re
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from ..errors import ResnetsError
-from ..limits import UsageError
+from ..limits import UsageError, field_arg
 from .config import apply_overrides, parse_overrides, sections
 
 
@@ -45,13 +46,29 @@ class TrainCommand:
 
 @functools.cache
 def field_comments(cls: type) -> dict[str, str]:
-    """The comment after each field of the dataclass ``cls`` (or of the base class that
-    declares it, for a field ``cls`` inherits): its help text."""
+    """The comment after each field of the dataclass ``cls`` (or of the dataclass it
+    subclasses, unless ``cls`` declares the field again): its help text."""
     comments: dict[str, str] = {}
-    for base in reversed([c for c in cls.__mro__ if is_dataclass(c)]):
-        comments.update(re.findall(r"^\s+(\w+): [^=]+= .+?#\s*(.+)$", inspect.getsource(base),
-                                   flags=re.MULTILINE))
+    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):
+        comments.update(re.findall(r"^\s+(\w+): [^=]+= .+?#\s*(.+)$",
+                                   inspect.getsource(klass), flags=re.MULTILINE))
     return comments
+
+
+def add_config_args(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One ``--field-name`` option per field of the dataclass ``cls`` (its limit checks the
+    value, its comment is the help), so a command and its settings cannot drift apart."""
+    for f in fields(cls):
+        kind = ({"action": argparse.BooleanOptionalAction} if isinstance(f.default, bool)
+                else {"type": field_arg(cls, f.name)})
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=f.default,
+                            help=f"{field_comments(cls).get(f.name, '')} (default: "
+                            f"{f.default!r})", **kind)
+
+
+def config_from_args(cls: type, args: argparse.Namespace) -> Any:
+    """An instance of the dataclass ``cls`` from the options of :func:`add_config_args`."""
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
 
 def key_field(cls: type, key: str) -> tuple[type, str]:

@@ -143,6 +143,8 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
             raise CheckpointError(f"no checkpoint to resume from in {str(run_dir)!r}")
         _restore(ctx, state, ema, gate, hooks)  # checks the checkpoint's metadata first
         check_steps_left(run_dir, ctx.step, total_steps)
+        # An epoch cut short by `iterations` counts as done: a longer run goes on in the next.
+        epochs = max(epochs, ctx.epoch + (ctx.step < total_steps))
     same_everywhere(ctx.step, "the step to start from")
     if is_main and (changes or not resuming):  # a resume's changes hold for the next one
         store_config(run_dir, cfg)

@@ -1,0 +1,106 @@
+"""Training batches as a pure function of (seed, epoch, position), so a resumed run sees the
+same ones, and each of several processes its share of every one.
+
+Epoch ``e`` visits the images in the order ``randperm`` draws from a generator seeded with
+``(seed, e)``, which also draws one seed per position of that order: the augmentation of the
+image at that position (a flip, a crop) runs with the global torch generator set to that seed,
+and the generator is put back afterwards. So neither the order nor the augmentation depends on
+where the run started, on ``workers``, on the number of processes, or on what else draws
+random numbers, and loading never advances the random state of the training process (its
+model's own draws, e.g. the RoI sampling of Faster R-CNN, are restored from the checkpoint).
+
+With ``world_size`` processes every step's batch is the same global batch; process ``rank``
+takes its consecutive slice of it (``batch_size / world_size`` images).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from ..errors import DataError
+
+SEED_STRIDE = 1_000_003  # (seed, epoch) -> one generator seed: seed * SEED_STRIDE + epoch
+
+
+class _Seeded(torch.utils.data.Dataset):
+    """``dataset[index]`` computed under ``torch.manual_seed(seed)`` for keys ``(index, seed)``;
+    the caller's random state is left as it was."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        index, seed = key
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)  # the CPU generator only
+            return self.dataset[index]
+
+
+def _ignore_interrupt(worker_id: int) -> None:
+    """Workers leave Ctrl-C to the training process, which stops at a step boundary."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class StepLoader:
+    """This process's share of the batches of ``dataset``, epoch by epoch, from any position.
+
+    ``batch_size`` is the global batch (all processes together); ``len()`` is the number of
+    steps per epoch. With ``drop_last`` the images left over by the last full batch of an epoch
+    are not used in that epoch; so are they when they do not split evenly over the processes.
+    Call :meth:`set_epoch` before iterating (the engine's loader contract).
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, batch_size: int, seed: int,
+                 workers: int = 0, collate_fn: Callable | None = None,
+                 drop_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size % world_size:
+            raise DataError(f"batch_size {batch_size} is not divisible by the {world_size} "
+                            "processes; it is the global batch")
+        if drop_last and batch_size > len(dataset):
+            raise DataError(f"batch size {batch_size} is larger than the {len(dataset)} "
+                            "training images; lower --batch-size")
+        self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        self.workers, self.collate_fn, self.drop_last = workers, collate_fn, drop_last
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.start = 0, 0
+        if not len(self):
+            raise DataError(f"the {len(dataset)} training images make no batch for "
+                            f"{world_size} processes; use more images or fewer processes")
+
+    def __len__(self) -> int:
+        whole, rest = divmod(len(self.dataset), self.batch_size)
+        keep_rest = rest and not self.drop_last and rest % self.world_size == 0
+        return whole + 1 if keep_rest else whole
+
+    def epoch_batches(self, epoch: int) -> list[list[tuple[int, int]]]:
+        """The ``(index, augmentation seed)`` keys of every global batch of ``epoch``."""
+        gen = torch.Generator().manual_seed(self.seed * SEED_STRIDE + epoch)
+        order = torch.randperm(len(self.dataset), generator=gen).tolist()
+        seeds = torch.randint(2**62, (len(order),), generator=gen).tolist()
+        keys = list(zip(order, seeds))
+        return [keys[i * self.batch_size:(i + 1) * self.batch_size] for i in range(len(self))]
+
+    def share(self, batch: list) -> list:
+        """This process's consecutive slice of a global ``batch``."""
+        per = len(batch) // self.world_size
+        return batch[self.rank * per:(self.rank + 1) * per]
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """The next iteration serves ``epoch`` from its batch ``start`` (0-based) on."""
+        self.epoch, self.start = epoch, start
+
+    def __iter__(self) -> Iterator:
+        batches = [self.share(b) for b in self.epoch_batches(self.epoch)[self.start:]]
+        return iter(torch.utils.data.DataLoader(
+            _Seeded(self.dataset), batch_sampler=batches, num_workers=self.workers,
+            collate_fn=self.collate_fn,
+            worker_init_fn=_ignore_interrupt if self.workers else None,
+            # its own generator: the workers' base seed must not draw from the global one
+            generator=torch.Generator().manual_seed(self.seed * SEED_STRIDE + self.epoch)))
