@@ -17,7 +17,6 @@ from pathlib import Path
 
 from resnets.bench.suite import machine
 from resnets.speech.demo import DemoConfig, make_demo
-from resnets.speech.recipes import SPEECH_RECIPE
 from resnets.train.engine import train
 from resnets.train.recipes import recipe_config
 
@@ -35,7 +34,7 @@ def main() -> None:
         counts = make_demo(f"{tmp}/data", DemoConfig(clips_per_word=args.clips_per_word,
                                                      seed=args.seed))
         generated = time.perf_counter() - start
-        cfg = recipe_config(SPEECH_RECIPE.name, {
+        cfg = recipe_config("speech-commands-res8", {
             "data.root": f"{tmp}/data", "model.name": args.model,
             "epochs": str(args.epochs), "seed": str(args.seed),
             "device": "cpu", "out_dir": f"{tmp}/runs"})

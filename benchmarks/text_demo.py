@@ -17,7 +17,6 @@ from pathlib import Path
 
 from resnets.bench.suite import machine
 from resnets.text.demo import TextDemoConfig, make_text_demo
-from resnets.text.recipes import TEXT_RECIPE
 from resnets.train.engine import train
 from resnets.train.recipes import recipe_config
 
@@ -37,7 +36,7 @@ def main() -> None:
         start = time.perf_counter()
         counts = make_text_demo(f"{tmp}/data", TextDemoConfig(
             train_per_class=args.train_per_class, seed=args.seed))
-        cfg = recipe_config(TEXT_RECIPE.name, {
+        cfg = recipe_config("ag-news-vdcnn9", {
             "data.root": f"{tmp}/data", "model.name": args.model, "epochs": str(args.epochs),
             "batch_size": str(args.batch_size), "optim.lr": str(args.lr),
             "optim.grad_clip": str(args.grad_clip),

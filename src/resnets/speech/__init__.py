@@ -9,7 +9,6 @@ from .features import AugmentConfig, FeatureConfig, LogMel, mel_filterbank
 from .wav import read_wav, write_wav
 
 from . import data  # noqa: F401 (registers the data.dataset=speech pipeline)
-from . import recipes  # noqa: F401 (registers `resnets speech train`'s recipe)
 
 __all__ = ["AugmentConfig", "FeatureConfig", "LogMel", "mel_filterbank", "read_wav",
            "write_wav"]

@@ -22,7 +22,6 @@ from .commands import clip_to_int16, load_clip
 from .data import FEATURES
 from .demo import DemoConfig, make_demo
 from .features import Featurizer
-from .recipes import SPEECH_RECIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +45,7 @@ def encode_clips(files: Sequence[str], state: dict, device: torch.device) -> tor
     return (features - state["mean"][0]) / state["std"][0]
 
 
-COMMANDS = TaskCommands("speech", SPEECH_RECIPE.name, "train a keyword spotter",
+COMMANDS = TaskCommands("speech", "speech-commands-res8", "train a keyword spotter",
                         "the words in WAV files", "files",
                         "WAV files (16-bit PCM or 32-bit float)", encode_clips)
 

@@ -9,6 +9,5 @@ from .csvdata import read_csv_dataset
 from .vocab import Vocabulary
 
 from . import data  # noqa: F401 (registers the data.dataset=text pipeline)
-from . import recipes  # noqa: F401 (registers `resnets text train`'s recipe)
 
 __all__ = ["Vocabulary", "read_csv_dataset"]

@@ -20,7 +20,6 @@ from ..limits import Parser, field_arg
 from ..train.commands import TaskCommands
 from .data import VOCABULARY
 from .demo import TextDemoConfig, make_text_demo
-from .recipes import TEXT_RECIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +44,7 @@ def encode_texts(texts: Sequence[str], state: dict, device: torch.device) -> tor
     return VOCABULARY.encode(list(texts)).long().to(device)
 
 
-COMMANDS = TaskCommands("text", TEXT_RECIPE.name, "train a text classifier",
+COMMANDS = TaskCommands("text", "ag-news-vdcnn9", "train a text classifier",
                         "the classes of texts", "texts", "texts to classify (quote each)",
                         encode_texts)
 

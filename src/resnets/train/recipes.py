@@ -180,22 +180,22 @@ _DENSENET_SCHEDULE = {
 }
 
 
+# Each family: name, summary, source, schedule, model name, its (depth, k) pairs.
+_WIDE_FAMILIES = [
+    ("wrn-{d}-{k}", "WRN-{d}-{k} (dropout 0.3) on {D}, 200 epochs", WRN_PAPER, _WRN_SCHEDULE,
+     "wrn_{d}_{k}", ((28, 10), (40, 4), (16, 8))),
+    ("densenet-bc-{d}-{k}", "DenseNet-BC (L={d}, k={k}) on {D}, 300 epochs", DENSENET_PAPER,
+     _DENSENET_SCHEDULE, "densenet_bc_{d}_{k}", ((100, 12), (250, 24), (190, 40))),
+]
+
+
 def _wrn_and_densenet_recipes() -> list[Recipe]:
-    out = []
-    for dataset in ("cifar10", "cifar100"):
-        for depth, k in ((28, 10), (40, 4), (16, 8)):
-            out.append(Recipe(f"{dataset}-wrn-{depth}-{k}",
-                              f"WRN-{depth}-{k} (dropout 0.3) on {dataset.upper()}, 200 epochs",
-                              WRN_PAPER,
-                              {**_WRN_SCHEDULE, "data.dataset": dataset,
-                               "model.name": f"wrn_{depth}_{k}"}))
-        for depth, k in ((100, 12), (250, 24), (190, 40)):
-            out.append(Recipe(f"{dataset}-densenet-bc-{depth}-{k}",
-                              f"DenseNet-BC (L={depth}, k={k}) on {dataset.upper()}, 300 epochs",
-                              DENSENET_PAPER,
-                              {**_DENSENET_SCHEDULE, "data.dataset": dataset,
-                               "model.name": f"densenet_bc_{depth}_{k}"}))
-    return out
+    return [Recipe(f"{dataset}-" + name.format(d=d, k=k),
+                   summary.format(d=d, k=k, D=dataset.upper()), source,
+                   {**schedule, "data.dataset": dataset, "model.name": model.format(d=d, k=k)})
+            for dataset in ("cifar10", "cifar100")
+            for name, summary, source, schedule, model, sizes in _WIDE_FAMILIES
+            for d, k in sizes]
 
 
 RECIPES.update({r.name: r for r in _wrn_and_densenet_recipes()})
@@ -255,3 +255,22 @@ def _adversarial_recipes() -> list[Recipe]:
 
 
 RECIPES.update({r.name: r for r in _adversarial_recipes()})
+
+
+# --- keyword spotting and text classification (`resnets speech|text train` run these) -------
+
+TANG_LIN = "Tang & Lin 2018, arXiv:1710.10361 (res8); the schedule: this project"
+CONNEAU = "Conneau et al. 2017, arXiv:1606.01781 (VDCNN); a cosine schedule for the plateaus"
+# Tang & Lin: SGD, momentum 0.9, weight decay 1e-5, lr 0.1 lowered over time. Conneau et al.:
+# SGD, batch 128, lr 0.01, momentum 0.9, the lr halved on plateaus (here a cosine).
+_APPLICATIONS = [  # name, summary, source, dataset, model, batch, epochs, lr, wd, warm-up
+    ("speech-commands-res8", "res8 keyword spotting on a Speech Commands folder "
+     "(data.root=DIR), 20 epochs", TANG_LIN, "speech", "res8", 64, 20, 0.1, 1e-5, 50),
+    ("ag-news-vdcnn9", "VDCNN-9 on AG News-style CSV files (data.root=DIR), 15 epochs",
+     CONNEAU, "text", "vdcnn9", 128, 15, 0.01, 0.0, 0),
+]
+RECIPES.update({name: Recipe(name, summary, source, {
+    "data.dataset": dataset, "model.name": model, "batch_size": batch, "epochs": epochs,
+    "optim.lr": lr, "optim.momentum": 0.9, "optim.weight_decay": wd, "schedule.name": "cosine",
+    "schedule.warmup_iters": warmup, "eval_batch_size": 256})
+    for name, summary, source, dataset, model, batch, epochs, lr, wd, warmup in _APPLICATIONS})
