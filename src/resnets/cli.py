@@ -184,6 +184,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     check_writable(out.parent)  # before minutes of measuring, not after
     result = run_suite(cfg)
     write_text_atomic(out, json.dumps(result, indent=2) + "\n")
+    for case in result["summary"]["slower_than_reference"]:
+        print(f"warning: a fast path is slower than its reference here: {case}")
     print(f"results: {out} (render: python benchmarks/render_performance.py {out})")
     return 0
 

@@ -151,3 +151,12 @@ def test_an_unwritable_results_file_fails_before_measuring(full_disk, monkeypatc
     assert main(["bench", "--models", "resnet20", "--out", str(full_disk / "b.json")]) == 2
     err = capsys.readouterr().err
     assert "no space left on device" in err and err.count("\n") == 1
+
+
+def test_a_fast_path_slower_than_its_reference_is_flagged():
+    results = [fake("train", "resnet18", "torchvision", 10.0),
+               fake("train", "resnet18", "ours", 9.0, channels_last=True),
+               fake("train", "resnet18", "ours", 3.6, channels_last=True, precision="bf16"),
+               fake("train", "resnet18", "ours", 14.0, channels_last=True, compile=True)]
+    slow = summarise(results, "cpu")["slower_than_reference"]
+    assert slow == ["resnet18 train ours+cl+bf16 0.36x"]  # our defaults are not a fast path

@@ -225,6 +225,7 @@ def summarise(results: list[dict], device: str) -> dict:
                 if matmul:
                     row["fraction_of_matmul_peak"] = flops / (matmul * 1e9)
     out = {"matmul_gflops": peaks, "models": table, "peak_kernels": peak_kernels,
+           "slower_than_reference": slower_than_reference(table),
            "defaults_labels": {kind: defaults_label(kind) for kind in ("train", "infer",
                                                                           "latency")}}
     ckpt = table.get("resnet152", {}).get("train", {})
@@ -235,6 +236,22 @@ def summarise(results: list[dict], device: str) -> dict:
             "memory_saving": 1 - saved["peak_mem_mb"] / max(plain["peak_mem_mb"], 1e-9),
             "slowdown": plain["images_per_s"] / saved["images_per_s"]}
     return out
+
+
+def slower_than_reference(table: dict) -> list[str]:
+    """The fast paths (any case but the reference) that ran slower than their reference on
+    this machine, e.g. bf16 autocast on a CPU that only emulates bf16: "model kind label
+    0.36x". Our defaults are not a fast path and are reported by their ratio alone."""
+    slow = []
+    for model, kinds in table.items():
+        for kind, rows in kinds.items():
+            reference = reference_label(model, kind)
+            for label, row in rows.items():
+                ratio = row.get("ratio_to_reference")
+                if (label not in (reference, defaults_label(kind)) and ratio is not None
+                        and ratio < 1):
+                    slow.append(f"{model} {kind} {label} {ratio:.2f}x")
+    return slow
 
 
 def schedule(cfg: SuiteConfig) -> list[tuple[int, Case]]:
