@@ -93,8 +93,8 @@ def bf16_supported() -> bool:
     """Whether this CPU has native bf16 arithmetic (AVX512-BF16 or AMX), where bf16 pays.
 
     oneDNN's own check (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) also answers True
-    on AVX-512 CPUs without AVX512-BF16, where bf16 runs emulated at about a third of the
-    fp32 speed (measured: ResNet-20 training at 0.36x), so the CPU's flags decide.
+    on AVX-512 CPUs without AVX512-BF16, where bf16 runs emulated, slower than fp32 (issue
+    #18 reports ResNet-20 training at 0.36x on such a Xeon), so the CPU's flags decide.
     """
     return bool(torch.backends.mkldnn.is_available()) and bool(
         cpu_flags() & {"avx512_bf16", "amx_bf16"})
