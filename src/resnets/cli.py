@@ -7,6 +7,7 @@
     resnets recipes [--task NAME|--show NAME]        every task's named training recipes
     resnets experiment NAME                          reproduce a claim of the papers
     resnets bench                                    speed and memory against torchvision
+    resnets export RUN_DIR --format onnx --out m.onnx  ONNX, torch.export or AOTInductor
     resnets embed|probe|detect|segment|speech|text|attack|continual ...
                                                      the applications (`resnets CMD -h`)
 
@@ -89,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=field_arg(SuiteConfig, "rounds"), default=1,
                    help="run every case this many times, interleaved; report medians")
     p.add_argument("--out", default="benchmarks/results/bench.json")
+
+    p = sub.add_parser("export", help="a run or published weights as ONNX, a torch.export "
+                       "program or an AOTInductor package")
+    p.add_argument("source", nargs="?", help="run directory or checkpoint (or --model)")
+    p.add_argument("--model", help="registry name, with --weights (instead of a run)")
+    p.add_argument("--weights", help="imagenet, imagenet:v2 or a weights file (with --model)")
+    p.add_argument("--format", required=True, choices=("onnx", "exported-program", "aoti"))
+    p.add_argument("--out", required=True, help="file to write (.onnx or .pt2)")
+    p.add_argument("--fuse", action="store_true", help="fold BatchNorm into the convolutions")
+    p.add_argument("--batch", type=arg(integer(1, 64)), default=4,
+                   help="batch of the check against the eager model")
 
     p = sub.add_parser("recipes", help="list the named training recipes, grouped by task")
     which = p.add_mutually_exclusive_group()
@@ -190,6 +202,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import export
+
+    if bool(args.source) == bool(args.model):
+        raise ResnetsError("export a run (RUN_DIR or checkpoint) or --model NAME --weights W, "
+                           "one of them")
+    if args.model and not args.weights:
+        raise ResnetsError("--model needs --weights: imagenet, imagenet:v2 or a weights file")
+    item = (export.from_run(args.source) if args.source
+            else export.from_weights(args.model, args.weights))
+    record = export.export(item, args.format, args.out, fuse=args.fuse, batch=args.batch)
+    print(f"wrote {args.out} ({args.format}, {item.name}, input "
+          f"{'x'.join(map(str, item.input_shape))}); max abs difference to eager "
+          f"{record['max_abs_difference']:.3g} on a batch of {args.batch}")
+    print(f"wrote {args.out}.json")
+    return 0
+
+
 def cmd_recipes(args: argparse.Namespace) -> int:
     """The recipes of every task (or of ``--task``), a heading per task naming the command
     that runs them; ``--show NAME``: one recipe's resolved configuration."""
@@ -236,6 +266,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
             "models": cmd_models, "recipes": cmd_recipes, "bench": cmd_bench,
+            "export": cmd_export,
             "experiment": cmd_experiment}
 
 

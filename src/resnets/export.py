@@ -1,19 +1,33 @@
-"""Deployment: ONNX export and an ONNX Runtime inference path.
+"""Deployment: ``resnets export`` (ONNX, torch.export programs, AOTInductor packages) and an
+ONNX Runtime inference path.
 
 ``export_onnx`` writes a model with a dynamic batch dimension (optionally with BatchNorm
 folded first); ``OnnxModel`` runs it with onnxruntime behind the same call signature as the
 PyTorch model (a float tensor in, logits out), so benchmarks and parity tests treat both alike.
+
+``export`` serves the command, in PyTorch's current deployment formats
+(``torch.jit.script`` is deprecated): ``onnx`` (``torch.onnx.export``, run by ONNX Runtime),
+``exported-program`` (``torch.export.export`` saved with ``torch.export.save``, loaded back
+by ``torch.export.load(path).module()``) and ``aoti`` (that program compiled ahead of time by
+AOTInductor into a ``.pt2`` package for ``torch._inductor.aoti_load_package``; this needs a
+C++ compiler and takes a minute). Each export is run once more on a random batch next to the
+eager model and the largest absolute difference of the outputs is reported; a JSON file
+beside the export records the model, the input shape, the normalisation and the class names.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from .errors import ResnetsError
+from .files import atomic_path, check_writable, write_text_atomic
 from .models.fuse import fuse_conv_bn
 
 
@@ -65,3 +79,131 @@ class OnnxModel:
         array = images.detach().cpu().contiguous().numpy()
         (logits,) = self.session.run(None, {self.input_name: array})
         return torch.from_numpy(logits)
+
+
+FORMATS = ("onnx", "exported-program", "aoti")
+SUFFIXES = {"onnx": ".onnx", "exported-program": ".pt2", "aoti": ".pt2"}
+MAX_BATCH = 1024  # the largest batch the dynamic dimension admits
+
+
+@dataclass
+class Exportable:
+    """A model in eval mode and what a caller must know to feed it."""
+
+    model: nn.Module
+    name: str  # the registry name
+    input_shape: tuple[int, ...]  # one input, without the batch
+    mean: list[float] | None  # normalisation of 0..1 inputs; None when not known
+    std: list[float] | None
+    classes: list[str] | None
+
+
+def export(item: Exportable, fmt: str, out: str | os.PathLike, fuse: bool = False,
+           batch: int = 4) -> dict[str, Any]:
+    """Write ``item`` in format ``fmt`` to ``out``, check it against eager, and write the
+    sidecar ``out + ".json"``; returns the sidecar's contents."""
+    if fmt not in FORMATS:
+        raise ResnetsError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    out = Path(out)
+    if out.suffix != SUFFIXES[fmt]:
+        raise ResnetsError(f"--out {str(out)!r}: {fmt} files end in {SUFFIXES[fmt]}")
+    check_writable(out.parent)
+    model = fuse_conv_bn(item.model) if fuse else item.model.eval()
+    example = torch.randn(batch, *item.input_shape)
+    if item.input_shape and _is_token_model(item):
+        example = torch.randint(0, item.input_shape[0], (batch, *item.input_shape[1:]))
+    with torch.no_grad():
+        eager = item.model.eval()(example)
+    run = WRITERS[fmt](model, example, out)
+    with torch.no_grad():
+        exported = run(example)
+    difference = (exported.float() - eager.float()).abs().max().item()
+    record = {"format": fmt, "file": out.name, "model": item.name, "fused": fuse,
+              "input_shape": list(item.input_shape), "mean": item.mean, "std": item.std,
+              "classes": item.classes, "max_abs_difference": difference,
+              "checked_batch": batch, "torch": torch.__version__}
+    write_text_atomic(out.with_name(out.name + ".json"), json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _is_token_model(item: Exportable) -> bool:
+    from .models import model_info
+
+    return model_info(item.name).modality == "text"
+
+
+def _dynamic_batch(example: torch.Tensor) -> tuple[dict, ...]:
+    return ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)
+
+
+def _write_onnx(model: nn.Module, example: torch.Tensor, out: Path) -> Callable:
+    try:
+        import onnx  # noqa: F401  (the exporter needs it)
+    except ImportError:
+        raise ResnetsError("ONNX export needs the onnx packages: pip install 'resnets[onnx]'"
+                           ) from None
+    with atomic_path(out) as tmp:
+        torch.onnx.export(model, (example,), str(tmp), input_names=["inputs"],
+                          output_names=["logits"], dynamic_shapes=_dynamic_batch(example),
+                          external_data=False)
+    return OnnxModel(out)
+
+
+def _program(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    return torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch(example))
+
+
+def _write_program(model: nn.Module, example: torch.Tensor, out: Path) -> Callable:
+    with atomic_path(out) as tmp:
+        torch.export.save(_program(model, example), str(tmp))
+    return torch.export.load(str(out)).module()
+
+
+def _write_aoti(model: nn.Module, example: torch.Tensor, out: Path) -> Callable:
+    from torch._inductor import aoti_compile_and_package, aoti_load_package
+
+    with atomic_path(out) as tmp:
+        aoti_compile_and_package(_program(model, example), package_path=str(tmp))
+    return aoti_load_package(str(out))
+
+
+WRITERS = {"onnx": _write_onnx, "exported-program": _write_program, "aoti": _write_aoti}
+
+
+def from_run(path: str | os.PathLike) -> Exportable:
+    """The trained model of a run directory or checkpoint, with its run's normalisation."""
+    from .train.inference import load_trained
+
+    model, state, cfg = load_trained(path, torch.device("cpu"))
+    shape = tuple(state.get("input_shape") or ())
+    if not shape:
+        size, chans = state["image_size"], state["in_chans"]
+        from .models import model_info
+
+        info = model_info(cfg.model.name)
+        shape = info.input_shape or (chans, size, size)
+    return Exportable(model, cfg.model.name, tuple(shape), list(state["mean"]) or None,
+                      list(state["std"]) or None, list(state["classes"]))
+
+
+def from_weights(name: str, weights: str) -> Exportable:
+    """A registry model with published weights (``imagenet[:v2]``) or a weights file."""
+    from .models import create_model, model_info
+    from .models.pretrained import parse_weights_spec
+    from .weights import load_weights
+
+    info = model_info(name)
+    shape = info.input_shape or (3, info.input_size, info.input_size)
+    tag = parse_weights_spec(weights, "--weights")
+    if tag is None:
+        if not Path(weights).is_file():
+            raise ResnetsError(f"--weights {weights!r} is neither imagenet[:v1|v2] nor a "
+                               "weights file (.safetensors, .pt, .pth)")
+        model = load_weights(create_model(name), weights)
+        return Exportable(model.eval(), name, shape, None, None, None)
+    from .data.published import resolve_data_config
+
+    config = resolve_data_config(name, weights)  # a model without weights fails here
+    model = create_model(name, pretrained=True, weights=tag)
+    return Exportable(model.eval(), name, tuple(config["input_size"]), list(config["mean"]),
+                      list(config["std"]), config["classes"])
