@@ -79,3 +79,70 @@ def test_class_name_folders_give_the_same_labels(tmp_path, monkeypatch, capsys,
     assert main(["evaluate", "--model", "resnet18", "--weights", "imagenet", "--root",
                  str(root), "--out", str(tmp_path / "report"), "--workers", "0"]) == 0
     assert f"top-1 {100 * top1:.2f}%  top-5 {100 * top5:.2f}%" in capsys.readouterr().out
+
+
+def test_predict_prints_imagenet_class_names(tmp_path, monkeypatch, capsys, resnet18_state):
+    place_in_cache(monkeypatch, tmp_path, "resnet18", resnet18_state)
+    paths = []
+    for i, photo in enumerate(random_photos(2, seed=3)):
+        paths.append(tmp_path / f"photo{i}.jpg")
+        photo.save(paths[-1])
+    assert main(["predict", "--model", "resnet18", "--weights", "imagenet", "--topk", "3",
+                 *map(str, paths)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    probs = torchvision_logits("resnet18", resnet18_state, paths).softmax(1)
+    for i, path in enumerate(paths):
+        block = lines[4 * i:4 * i + 4]
+        assert block[0] == str(path)
+        values, indices = probs[i].topk(3)
+        for line, value, index in zip(block[1:], values, indices):
+            assert line.split() == [*imagenet_classes()[index].split(),
+                                    f"{100 * value:.2f}%"]
+
+
+def test_the_v2_weights_are_fed_through_their_own_transform(tmp_path, monkeypatch):
+    from resnets.train.published import folder_loader, published_config
+
+    place_in_cache(monkeypatch, tmp_path, "resnet18", {}, tag="v2")
+    (tmp_path / "val" / wnid(3)).mkdir(parents=True)
+    random_photos(1)[0].resize((300, 260)).save(tmp_path / "val" / wnid(3) / "a.JPEG")
+    dataset, _ = folder_loader(published_config("resnet18", "imagenet:v2"), tmp_path / "val",
+                               1, 0)
+    image, label = dataset[0]
+    preset = torchvision.models.ResNet50_Weights.IMAGENET1K_V2.transforms()
+    from PIL import Image
+
+    expected = preset(Image.open(tmp_path / "val" / wnid(3) / "a.JPEG").convert("RGB"))
+    assert label == 3 and torch.equal(image, expected)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "resnet19", "--root", "VAL"], "unknown model 'resnet19'"),
+    (["--model", "resnet20", "--root", "VAL"], "resnet20 has no published ImageNet weights"),
+    (["--model", "resnet18", "--weights", "imagenet:v3", "--root", "VAL"], "one of v1, v2"),
+    (["--model", "resnet18", "--weights", "my.pth", "--root", "VAL"],
+     "published weights are 'imagenet'"),
+    (["--model", "resnet18", "--root", "MISSING"], "not found"),
+    (["--model", "resnet18", "--root", "BAD"], "class folder 'holiday' is neither"),
+    (["--model", "resnet18"], "pass --root FOLDER"),
+    (["--model", "resnet18", "--root", "VAL", "--out", "VAL/report"],
+     "is inside the image folder"),
+    (["--model", "resnet18", "--root", "VAL", "--ten-crop"], "--ten-crop and --split"),
+    (["VAL", "--model", "resnet18"], "not both"),
+    ([], "give RUN_DIR|CHECKPOINT"),
+    (["VAL", "--weights", "imagenet"], "--weights goes with --model"),
+    (["VAL", "--batch-size", "8"], "--batch-size and --workers go with --model"),
+])
+def test_bad_input_is_one_line_before_any_work(tmp_path, monkeypatch, capsys, argv, message):
+    place_in_cache(monkeypatch, tmp_path, "resnet18", {"not": torch.zeros(1)})
+    read = []
+    monkeypatch.setattr("resnets.models.registry.fetch_state_dict",
+                        lambda *a, **k: read.append(a))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "VAL" / wnid(0)).mkdir(parents=True)
+    (tmp_path / "BAD" / wnid(0)).mkdir(parents=True)
+    (tmp_path / "BAD" / "holiday").mkdir()
+    assert main(["evaluate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("resnets: error:")
+    assert not read and not (tmp_path / "runs").exists()
