@@ -70,11 +70,12 @@ def test_class_name_folders_give_the_same_labels(tmp_path, monkeypatch, capsys,
                                                  resnet18_state):
     place_in_cache(monkeypatch, tmp_path, "resnet18", resnet18_state)
     root, labels, paths = arrange(tmp_path, resnet18_state, ranks=(0, 1, 7))
-    for label in labels.tolist():  # wnid folders -> class names, spelt loosely
-        name = imagenet_classes()[label].replace(" ", "_").upper()
-        (root / wnid(label)).rename(root / name)
-    moved = [root / imagenet_classes()[int(l)].replace(" ", "_").upper() / p.name
-             for p, l in zip(paths, labels)]
+    def folder(label):  # a class name, spelt loosely
+        return imagenet_classes()[label].replace(" ", "_").upper()
+
+    for label in labels.tolist():
+        (root / wnid(label)).rename(root / folder(label))
+    moved = [root / folder(int(label)) / path.name for path, label in zip(paths, labels)]
     top1, top5 = direct_accuracy(resnet18_state, moved, labels)
     assert main(["evaluate", "--model", "resnet18", "--weights", "imagenet", "--root",
                  str(root), "--out", str(tmp_path / "report"), "--workers", "0"]) == 0
