@@ -4,6 +4,7 @@ small image folders in ImageNet's validation layout."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,27 @@ def torchvision_logits(model_name: str, state: dict, paths: list[Path],
     transform = torchvision.models.ResNet50_Weights[f"IMAGENET1K_{tag.upper()}"].transforms()
     batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths])
     return model.eval()(batch)
+
+
+def arrange(tmp_path: Path, state: dict, ranks=(0, 2, 4, 5), tag: str = "v1"
+            ) -> tuple[Path, torch.Tensor, list[Path]]:
+    """``tmp_path/val``: image i filed under the class that torchvision's ResNet-18 with
+    ``state`` ranks ``ranks[i]``-th for it, so the expected top-1/top-5 are known from
+    torchvision alone. Returns (root, labels, paths)."""
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    paths = []
+    for i, photo in enumerate(random_photos(len(ranks))):
+        paths.append(staging / f"photo{i}.JPEG")
+        photo.save(paths[-1], quality=95)
+    order = torchvision_logits("resnet18", state, paths, tag).argsort(1, descending=True)
+    root, labels, moved = tmp_path / "val", [], []
+    for i, (path, rank) in enumerate(zip(paths, ranks)):
+        label = int(order[i, rank])
+        (root / wnid(label)).mkdir(parents=True, exist_ok=True)
+        moved.append(Path(shutil.move(path, root / wnid(label) / path.name)))
+        labels.append(label)
+    return root, torch.tensor(labels), moved
 
 
 def wnid(index: int) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
 import torchvision
 
-from published_weights import place_in_cache, random_photos, torchvision_logits, wnid
+from published_weights import (arrange, place_in_cache, random_photos, torchvision_logits,
+                               wnid)
 from resnets.cli import main
 from resnets.models.pretrained import imagenet_classes
 
@@ -18,25 +18,6 @@ from resnets.models.pretrained import imagenet_classes
 def resnet18_state():
     torch.manual_seed(0)
     return torchvision.models.resnet18().state_dict()
-
-
-def arrange(tmp_path, state, ranks=(0, 2, 4, 5), tag="v1"):
-    """Images each filed under the class its direct prediction ranks ``ranks[i]``-th: the
-    expected top-1/top-5 are known from torchvision alone. Returns (root, labels, paths)."""
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    paths = []
-    for i, photo in enumerate(random_photos(len(ranks))):
-        paths.append(staging / f"photo{i}.JPEG")
-        photo.save(paths[-1], quality=95)
-    order = torchvision_logits("resnet18", state, paths, tag).argsort(1, descending=True)
-    root, labels, moved = tmp_path / "val", [], []
-    for i, (path, rank) in enumerate(zip(paths, ranks)):
-        label = int(order[i, rank])
-        (root / wnid(label)).mkdir(parents=True, exist_ok=True)
-        moved.append(shutil.move(path, root / wnid(label) / path.name))
-        labels.append(label)
-    return root, torch.tensor(labels), moved
 
 
 def direct_accuracy(state, paths, labels, tag="v1"):

@@ -58,9 +58,10 @@ def describe(config: dict[str, Any]) -> str:
     return f"{config['architecture']} (imagenet:{config['tag']})"
 
 
-def report_folder(out: str | None, root: str | os.PathLike, config: dict[str, Any]) -> Path:
+def report_folder(out: str | None, root: str | os.PathLike, config: dict[str, Any],
+                  command: str = "evaluate") -> Path:
     """``out`` (refused inside the image folder: reports never land among the inputs), or a
-    new folder ``runs/evaluate-<model>-<tag>-<time>``; checked writable."""
+    new folder ``runs/<command>-<model>-<tag>-<time>``; checked writable."""
     if out:
         folder, images = Path(out).expanduser().resolve(), Path(root).expanduser().resolve()
         if folder == images or images in folder.parents:
@@ -71,7 +72,7 @@ def report_folder(out: str | None, root: str | os.PathLike, config: dict[str, An
         return check_writable(folder)
     from .rundir import create_run_dir, timestamped
 
-    name = timestamped(f"evaluate-{config['architecture']}-{config['tag']}")
+    name = timestamped(f"{command}-{config['architecture']}-{config['tag']}")
     return create_run_dir(DEFAULT_OUT, "", name, resumable=False)
 
 
