@@ -76,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="print the top-k classes of image files")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--checkpoint", default=None, help="run directory or checkpoint file")
-    _add_published_arguments(p)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", default=None, help="run directory or checkpoint file")
+    _add_published_arguments(p, source)
     p.add_argument("--topk", type=arg(integer(1, 1000)), default=5,
                    help="classes to print per image")
 
@@ -117,9 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_published_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="a model with published weights, instead "
-                   "of a checkpoint (`resnets models` marks them)")
+def _add_published_arguments(p: argparse.ArgumentParser, source=None) -> None:
+    """--model and --weights; ``source``: the group that --model joins (one of it needed)."""
+    (source or p).add_argument("--model", default=None, help="a model with published "
+                               "weights, instead of a checkpoint (`resnets models` marks them)")
     p.add_argument("--weights", default=None, help="with --model: imagenet | imagenet:v1 | "
                    "imagenet:v2 (default imagenet)")
 
@@ -130,8 +132,8 @@ def _published_source(args: argparse.Namespace, checkpoint: str | None, option: 
     if args.model and checkpoint:
         raise ResnetsError(f"give either {option} or --model/--weights, not both")
     if not args.model and not checkpoint:
-        raise ResnetsError(f"give {option} (a run directory or checkpoint file), or --model "
-                           "NAME --weights imagenet for published weights")
+        raise ResnetsError(f"{option} is required (a run directory or checkpoint file), or "
+                           "--model NAME --weights imagenet for published weights")
     if not args.model and args.weights:
         raise ResnetsError("--weights goes with --model NAME; a checkpoint brings its own")
     return bool(args.model)

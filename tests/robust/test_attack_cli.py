@@ -119,8 +119,8 @@ def test_attack_published_weights_on_an_imagenet_folder(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["--model", "resnet18"], "pass --root FOLDER"),
     (["--model", "resnet20", "--root", "."], "resnet20 has no published ImageNet weights"),
-    (["--model", "resnet18", "--checkpoint", "RUN"], "not both"),
-    ([], "give --checkpoint RUN"),
+    (["--model", "resnet18", "--checkpoint", "RUN"], "not allowed with argument"),
+    ([], "one of the arguments --checkpoint --model is required"),
 ])
 def test_bad_published_sources_fail_in_one_line(args, message, capsys):
     assert attack(*args, "--eps", "0") == 2

@@ -111,7 +111,7 @@ def test_the_v2_weights_are_fed_through_their_own_transform(tmp_path, monkeypatc
      "is inside the image folder"),
     (["--model", "resnet18", "--root", "VAL", "--ten-crop"], "--ten-crop and --split"),
     (["VAL", "--model", "resnet18"], "not both"),
-    ([], "give RUN_DIR|CHECKPOINT"),
+    ([], "RUN_DIR|CHECKPOINT is required"),
     (["VAL", "--weights", "imagenet"], "--weights goes with --model"),
     (["VAL", "--batch-size", "8"], "--batch-size and --workers go with --model"),
 ])

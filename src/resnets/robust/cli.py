@@ -38,9 +38,10 @@ CHECK_IMAGES = 256  # images the gradient-masking checks run on (the first ones)
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="resnets attack", description="clean and robust accuracy under attacks")
-    p.add_argument("--checkpoint", default=None, help="run directory or checkpoint file")
-    p.add_argument("--model", default=None, help="a model with published weights, instead "
-                   "of --checkpoint (with --root)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", default=None, help="run directory or checkpoint file")
+    source.add_argument("--model", default=None, help="a model with published weights, "
+                        "instead of --checkpoint (with --root)")
     p.add_argument("--weights", default="imagenet", help="with --model: imagenet | "
                    "imagenet:v1 | imagenet:v2")
     p.add_argument("--root", default=None, help="with --model: the image folder, one folder "
@@ -96,11 +97,6 @@ class Target:
     report goes and what it names as the source."""
 
     def __init__(self, args: argparse.Namespace, device: torch.device) -> None:
-        if args.model and args.checkpoint:
-            raise ResnetsError("give either --checkpoint or --model/--weights, not both")
-        if not args.model and not args.checkpoint:
-            raise ResnetsError("give --checkpoint RUN (a run directory or checkpoint file), or "
-                               "--model NAME --weights imagenet --root FOLDER")
         if args.model:
             self._published(args, device)
         else:
