@@ -172,14 +172,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size is not None or args.workers is not None:
         raise ResnetsError("--batch-size and --workers go with --model; a run evaluates with "
                            "its own settings")
-
     report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
                                  ten_crop=args.ten_crop, out_dir=args.out)
     print(f"{report['split']} top-1 error {100 * report['top1_error']:.2f}%  "
           f"top-5 error {100 * report['top5_error']:.2f}%  loss {report['loss']:.4f}  "
           f"({report['images']} images)")
+    return print_classes_and_files(report, 16)
+
+
+def print_classes_and_files(report: dict, width: int) -> int:
+    """The per-class accuracies and the files of an evaluation report."""
     for name, acc in report["per_class_accuracy"].items():
-        print(f"  {name:>16}  {100 * acc:6.2f}%")
+        print(f"  {name:>{width}}  {100 * acc:6.2f}%")
     print(f"report: {report['report_path']}")
     print(f"confusion matrix: {report['confusion_png']}")
     return 0
@@ -202,11 +206,7 @@ def cmd_evaluate_published(args: argparse.Namespace) -> int:
           f"top-1 {100 * report['top1_accuracy']:.2f}%  "
           f"top-5 {100 * report['top5_accuracy']:.2f}%  loss {report['loss']:.4f}  "
           f"({report['images']} images, {len(report['classes'])} classes)")
-    for name, acc in report["per_class_accuracy"].items():
-        print(f"  {name:>24}  {100 * acc:6.2f}%")
-    print(f"report: {report['report_path']}")
-    print(f"confusion matrix: {report['confusion_png']}")
-    return 0
+    return print_classes_and_files(report, 24)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -128,3 +128,17 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, monkeypatch, capsys, ar
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("resnets: error:")
     assert not read and not (tmp_path / "runs").exists()
+
+
+def test_the_report_goes_to_a_new_folder_never_among_the_images(tmp_path, monkeypatch,
+                                                               resnet18_state):
+    place_in_cache(monkeypatch, tmp_path, "resnet18", resnet18_state)
+    root, _, _ = arrange(tmp_path, resnet18_state, ranks=(0,))
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # a second evaluation takes a folder of its own
+        assert main(["evaluate", "--model", "resnet18", "--root", str(root),
+                     "--workers", "0"]) == 0
+    reports = sorted((tmp_path / "runs").glob("evaluate-resnet18-v1-*/evaluation.json"))
+    assert len(reports) == 2 and json.loads(reports[0].read_text())["top1_accuracy"] == 1.0
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
