@@ -142,3 +142,17 @@ def test_the_report_goes_to_a_new_folder_never_among_the_images(tmp_path, monkey
     reports = sorted((tmp_path / "runs").glob("evaluate-resnet18-v1-*/evaluation.json"))
     assert len(reports) == 2 and json.loads(reports[0].read_text())["top1_accuracy"] == 1.0
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_offline_without_the_file_one_line_names_it_and_leaves_no_folder(tmp_path,
+                                                                        monkeypatch, capsys,
+                                                                        resnet18_state):
+    served = place_in_cache(monkeypatch, tmp_path, "resnet18", resnet18_state)
+    root, _, _ = arrange(tmp_path, resnet18_state, ranks=(0,))
+    served.unlink()  # the cache is empty and the network unreachable
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--model", "resnet18", "--root", str(root),
+                 "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot download {served.name}" in err and err.count("\n") == 1
+    assert list((tmp_path / "runs").iterdir()) == []

@@ -25,7 +25,8 @@ from ..limits import BATCH_MAX, DEVICE, Parser, arg, field_arg, integer
 from ..train.config import apply_overrides
 from ..train.inference import load_trained
 from ..train.pipeline import build_pipeline
-from ..train.published import folder_loader, load_published, published_config, report_folder
+from ..train.published import (check_report_folder, folder_loader, load_published,
+                                new_report_folder, published_config)
 from ..train.setup import resolve_device
 from ..train.attacks import PixelSpace, to_pixels
 from .checks import ensemble_warnings, format_checks, gradient_masking_checks
@@ -107,9 +108,10 @@ class Target:
             raise ResnetsError("--model attacks the images of an image folder: pass --root "
                                "FOLDER (and no --split)")
         config = published_config(args.model, args.weights)
-        dataset, self.loader = folder_loader(config, args.root, args.batch_size or 32, 0)
-        self.out = report_folder(args.out, args.root, config, "attack")
+        out = check_report_folder(args.out, args.root)
+        _, self.loader = folder_loader(config, args.root, args.batch_size or 32, 0)
         self.net = load_published(config, device)
+        self.out = out or new_report_folder(config, "attack")
         self.mean, self.std, self.split = config["mean"], config["std"], "folder"
         self.source = {"model": config["architecture"], "weights": f"imagenet:{config['tag']}",
                        "root": str(args.root)}

@@ -58,18 +58,24 @@ def describe(config: dict[str, Any]) -> str:
     return f"{config['architecture']} (imagenet:{config['tag']})"
 
 
-def report_folder(out: str | None, root: str | os.PathLike, config: dict[str, Any],
-                  command: str = "evaluate") -> Path:
-    """``out`` (refused inside the image folder: reports never land among the inputs), or a
-    new folder ``runs/<command>-<model>-<tag>-<time>``; checked writable."""
-    if out:
-        folder, images = Path(out).expanduser().resolve(), Path(root).expanduser().resolve()
-        if folder == images or images in folder.parents:
-            raise ResnetsError(f"--out {out!r} is inside the image folder {str(root)!r}; "
-                               "write the report elsewhere")
-        if folder.exists() and not folder.is_dir():
-            raise ResnetsError(f"--out {out!r} is a file; name a folder")
-        return check_writable(folder)
+def check_report_folder(out: str | None, root: str | os.PathLike) -> Path | None:
+    """``out``, checked writable and refused inside the image folder (reports never land
+    among the inputs); None without ``out``, once the parent of a new report folder has been
+    checked writable (:func:`new_report_folder` makes it, after the weights are read)."""
+    if not out:
+        check_writable(DEFAULT_OUT)
+        return None
+    folder, images = Path(out).expanduser().resolve(), Path(root).expanduser().resolve()
+    if folder == images or images in folder.parents:
+        raise ResnetsError(f"--out {out!r} is inside the image folder {str(root)!r}; "
+                           "write the report elsewhere")
+    if folder.exists() and not folder.is_dir():
+        raise ResnetsError(f"--out {out!r} is a file; name a folder")
+    return check_writable(folder)
+
+
+def new_report_folder(config: dict[str, Any], command: str) -> Path:
+    """A new folder ``runs/<command>-<model>-<tag>-<time>`` (``-2`` ... if taken)."""
     from .rundir import create_run_dir, timestamped
 
     name = timestamped(f"{command}-{config['architecture']}-{config['tag']}")
@@ -109,9 +115,10 @@ def evaluate_published(model_name: str, weights: str, root: str | os.PathLike,
     config = published_config(model_name, weights)
     imagenet_folders(root)  # the folder names, before a report folder is made
     device = resolve_device(device) if isinstance(device, str) else device
-    out = report_folder(out_dir, root, config)
+    out = check_report_folder(out_dir, root)
     dataset, loader = folder_loader(config, root, batch_size, workers)
     model = load_published(config, device)
+    out = out or new_report_folder(config, "evaluate")
     result = evaluate(model, loader, dataset.num_classes, device, show_progress=True)
     present = dataset.present
     folded = fold_confusion(result["confusion"], present)
