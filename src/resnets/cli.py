@@ -185,7 +185,8 @@ def print_classes_and_files(report: dict, width: int) -> int:
     for name, acc in report["per_class_accuracy"].items():
         print(f"  {name:>{width}}  {100 * acc:6.2f}%")
     print(f"report: {report['report_path']}")
-    print(f"confusion matrix: {report['confusion_png']}")
+    if report["confusion_png"]:  # published weights on many classes: none
+        print(f"confusion matrix: {report['confusion_png']}")
     return 0
 
 

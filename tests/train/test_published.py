@@ -156,3 +156,15 @@ def test_offline_without_the_file_one_line_names_it_and_leaves_no_folder(tmp_pat
     err = capsys.readouterr().err
     assert f"cannot download {served.name}" in err and err.count("\n") == 1
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_many_classes_get_no_confusion_png(tmp_path, monkeypatch, resnet18_state):
+    from resnets.train import published
+
+    place_in_cache(monkeypatch, tmp_path, "resnet18", resnet18_state)
+    root, _, _ = arrange(tmp_path, resnet18_state, ranks=(0, 1))
+    monkeypatch.setattr(published, "PLOTTED_CLASSES", 0)
+    report = published.evaluate_published("resnet18", "imagenet", root, str(tmp_path / "r"),
+                                          workers=0, device="cpu")
+    assert report["confusion_png"] is None and not (tmp_path / "r" / "confusion.png").exists()
+    assert len(report["confusion"]) == len(report["classes"]) + 1

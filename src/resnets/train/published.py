@@ -29,6 +29,7 @@ from ..models.pretrained import imagenet_classes, parse_weights_spec
 from ..models.registry import create_pretrained, model_info
 
 DEFAULT_OUT = "runs"  # the parent of a new report folder when --out is not given
+PLOTTED_CLASSES = 100  # more classes than this get no confusion PNG (one would be ~5k px wide)
 
 
 def published_config(model_name: str, weights: str, option: str = "--weights"
@@ -105,8 +106,9 @@ def evaluate_published(model_name: str, weights: str, root: str | os.PathLike,
                        out_dir: str | None = None, batch_size: int = 32, workers: int = 2,
                        device: torch.device | str = "auto") -> dict[str, Any]:
     """Top-1/top-5 accuracy, loss and per-class accuracy of published weights on a folder
-    in ImageNet's layout; writes ``evaluation.json`` and ``confusion.png`` to the report
-    folder. Every input is checked before the weights are read."""
+    in ImageNet's layout; writes ``evaluation.json`` and, for up to PLOTTED_CLASSES classes,
+    ``confusion.png`` to the report folder. Every input is checked before the weights are
+    read."""
     from .evaluate import evaluate
     from .inference import plot_confusion
     from .metrics import per_class_accuracy
@@ -125,7 +127,8 @@ def evaluate_published(model_name: str, weights: str, root: str | os.PathLike,
     names = [imagenet_classes()[i] for i in present]
     folder_of = {index: folder for folder, index in dataset.folder_index.items()}
     accuracy = per_class_accuracy(folded)[:-1].tolist()
-    png = plot_confusion(folded, [*names, "(no folder)"], out / "confusion.png")
+    png = (plot_confusion(folded, [*names, "(no folder)"], out / "confusion.png")
+           if len(present) <= PLOTTED_CLASSES else None)
     report = {
         "model": config["architecture"], "weights": f"imagenet:{config['tag']}",
         "root": str(root), "images": len(dataset), "loss": result["loss"],
@@ -136,7 +139,7 @@ def evaluate_published(model_name: str, weights: str, root: str | os.PathLike,
         "classes": [{"index": i, "wnid": imagenet_wnids()[i], "name": name,
                      "folder": folder_of[i], "images": int(row.sum())}
                     for i, name, row in zip(present, names, folded)],
-        "confusion": folded.tolist(), "confusion_png": str(png)}
+        "confusion": folded.tolist(), "confusion_png": png and str(png)}
     report_path = write_text_atomic(out / "evaluation.json", json.dumps(report, indent=2) + "\n")
     report["report_path"] = str(report_path)
     return report
