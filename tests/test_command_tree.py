@@ -9,7 +9,7 @@ COMMANDS = commands()
 # Commands whose required inputs are checked by the command (--train/--val, --root or
 # --resume; the experiment's NAME or --resume), not by argparse.
 CHECKED_BY_THE_COMMAND = {("detect", "train"), ("segment", "train"), ("speech", "train"),
-                          ("text", "train"), ("experiment",)}
+                          ("text", "train"), ("experiment",), ("evaluate",)}
 
 
 def test_the_walk_reaches_every_application_and_the_experiments():
@@ -42,6 +42,8 @@ def test_a_missing_required_argument_is_one_line(path, capsys, tmp_path, monkeyp
 
 def test_every_required_argument_is_named_when_missing(capsys):
     assert run(["attack", "--eps", "0.1"]) == 2
-    assert "the following arguments are required: --checkpoint" in capsys.readouterr().err
+    assert "one of the arguments --checkpoint --model is required" in capsys.readouterr().err
+    assert run(["evaluate"]) == 2
+    assert "RUN_DIR|CHECKPOINT is required" in capsys.readouterr().err
     assert run(["detect", "predict", "x.png"]) == 2
     assert "--checkpoint" in capsys.readouterr().err

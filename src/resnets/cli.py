@@ -2,7 +2,9 @@
 
     resnets train [--recipe NAME] [key=value ...]   train (default: ResNet-20 on digits)
     resnets evaluate RUN_DIR|CHECKPOINT              test error, per-class accuracy, confusion
+    resnets evaluate --model M --weights imagenet --root VAL_DIR   published weights
     resnets predict --checkpoint RUN IMAGE...        top-k classes of image files
+    resnets predict --model M --weights imagenet IMAGE...          ImageNet class names
     resnets models [PATTERN]                         every registered model
     resnets recipes [--task NAME|--show NAME]        every task's named training recipes
     resnets experiment NAME                          reproduce a claim of the papers
@@ -58,16 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: ResNet-20 on the digits)")
     add_arguments(p, train_command())
 
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint or run directory")
-    p.add_argument("checkpoint", help="run directory or checkpoint file")
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint or run directory, or "
+                       "published weights on an ImageNet-layout folder")
+    p.add_argument("checkpoint", nargs="?", help="run directory or checkpoint file")
     p.add_argument("--split", choices=("test", "val"), default="test")
-    p.add_argument("--root", default=None, help="dataset folder, if it moved")
+    p.add_argument("--root", default=None, help="dataset folder, if it moved; with --model: "
+                   "the folder of <wnid or class name>/<image> to evaluate on")
     p.add_argument("--ten-crop", action="store_true", help="image folders: 10-crop testing")
-    p.add_argument("--out", default=None, help="where to write the report (default: run dir)")
+    p.add_argument("--out", default=None, help="where to write the report (default: run dir; "
+                   "with --model a new folder under runs/)")
+    _add_published_arguments(p)
+    p.add_argument("--batch-size", type=arg(integer(1, 4096)), default=None,
+                   help="with --model: images per batch (default 32)")
+    p.add_argument("--workers", type=arg(integer(0, 256)), default=None,
+                   help="with --model: image-decoding processes (default 2)")
 
     p = sub.add_parser("predict", help="print the top-k classes of image files")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", default=None, help="run directory or checkpoint file")
+    _add_published_arguments(p, source)
     p.add_argument("--topk", type=arg(integer(1, 1000)), default=5,
                    help="classes to print per image")
 
@@ -118,6 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_published_arguments(p: argparse.ArgumentParser, source=None) -> None:
+    """--model and --weights; ``source``: the group that --model joins (one of it needed)."""
+    (source or p).add_argument("--model", default=None, help="a model with published "
+                               "weights, instead of a checkpoint (`resnets models` marks them)")
+    p.add_argument("--weights", default=None, help="with --model: imagenet | imagenet:v1 | "
+                   "imagenet:v2 (default imagenet)")
+
+
+def _published_source(args: argparse.Namespace, checkpoint: str | None, option: str) -> bool:
+    """Whether the command runs published weights (--model) rather than a checkpoint; a
+    mix of the two, or neither, is refused."""
+    if args.model and checkpoint:
+        raise ResnetsError(f"give either {option} or --model/--weights, not both")
+    if not args.model and not checkpoint:
+        raise ResnetsError(f"{option} is required (a run directory or checkpoint file), or "
+                           "--model NAME --weights imagenet for published weights")
+    if not args.model and args.weights:
+        raise ResnetsError("--weights goes with --model NAME; a checkpoint brings its own")
+    return bool(args.model)
+
+
 def train_command():
     """``resnets train``: classification of images, audio or text (any ``data.dataset``)."""
     from .train.command import TrainCommand
@@ -146,22 +179,59 @@ def print_train_summary(summary: dict) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .train.inference import evaluate_checkpoint
 
+    if _published_source(args, args.checkpoint, "RUN_DIR|CHECKPOINT"):
+        return cmd_evaluate_published(args)
+    if args.batch_size is not None or args.workers is not None:
+        raise ResnetsError("--batch-size and --workers go with --model; a run evaluates with "
+                           "its own settings")
     report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
                                  ten_crop=args.ten_crop, out_dir=args.out)
     print(f"{report['split']} top-1 error {100 * report['top1_error']:.2f}%  "
           f"top-5 error {100 * report['top5_error']:.2f}%  loss {report['loss']:.4f}  "
           f"({report['images']} images)")
+    return print_classes_and_files(report, 16)
+
+
+def print_classes_and_files(report: dict, width: int) -> int:
+    """The per-class accuracies and the files of an evaluation report."""
     for name, acc in report["per_class_accuracy"].items():
-        print(f"  {name:>16}  {100 * acc:6.2f}%")
+        print(f"  {name:>{width}}  {100 * acc:6.2f}%")
     print(f"report: {report['report_path']}")
-    print(f"confusion matrix: {report['confusion_png']}")
+    if report["confusion_png"]:  # published weights on many classes: none
+        print(f"confusion matrix: {report['confusion_png']}")
     return 0
+
+
+def cmd_evaluate_published(args: argparse.Namespace) -> int:
+    """``resnets evaluate --model NAME --weights imagenet[:TAG] --root FOLDER``."""
+    from .train.published import evaluate_published
+
+    if not args.root:
+        raise ResnetsError("--model evaluates on an image folder: pass --root FOLDER (one "
+                           "folder per class, named by wnid or class name)")
+    if args.ten_crop or args.split != "test":
+        raise ResnetsError("--ten-crop and --split are for runs; --model evaluates the "
+                           "whole --root folder")
+    report = evaluate_published(args.model, args.weights or "imagenet", args.root, args.out,
+                                args.batch_size or 32,
+                                2 if args.workers is None else args.workers)
+    print(f"{report['model']} ({report['weights']}) on {args.root}: "
+          f"top-1 {100 * report['top1_accuracy']:.2f}%  "
+          f"top-5 {100 * report['top5_accuracy']:.2f}%  loss {report['loss']:.4f}  "
+          f"({report['images']} images, {len(report['classes'])} classes)")
+    return print_classes_and_files(report, 24)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .train.inference import predict_files
+    from .train.published import predict_published
 
-    for path, preds in predict_files(args.checkpoint, args.images, args.topk):
+    if _published_source(args, args.checkpoint, "--checkpoint"):
+        predictions = predict_published(args.model, args.weights or "imagenet", args.images,
+                                        args.topk)
+    else:
+        predictions = predict_files(args.checkpoint, args.images, args.topk)
+    for path, preds in predictions:
         print(path)
         for name, prob in preds:
             print(f"  {name:>16}  {100 * prob:6.2f}%")

@@ -95,3 +95,34 @@ def test_missing_checkpoint_and_missing_split_are_named(run_dir, capsys, tmp_pat
     assert "is neither a run directory nor a checkpoint file" in capsys.readouterr().err
     assert attack("--checkpoint", str(run_dir), "--eps", "0.1", "--split", "val") == 2
     assert "no validation split" in capsys.readouterr().err
+
+
+def test_attack_published_weights_on_an_imagenet_folder(tmp_path, monkeypatch):
+    import torch
+    import torchvision
+
+    from published_weights import arrange, place_in_cache
+
+    torch.manual_seed(0)
+    state = torchvision.models.resnet18().state_dict()
+    place_in_cache(monkeypatch, tmp_path, "resnet18", state)
+    root, _, _ = arrange(tmp_path, state, ranks=(0, 3))  # clean: one of the two is right
+    out = tmp_path / "report"
+    assert attack("--model", "resnet18", "--weights", "imagenet", "--root", str(root),
+                  "--eps", "0", "--attacks", "fgsm", "--out", str(out)) == 0
+    report = json.loads((out / "attack-folder.json").read_text())
+    assert report["images"] == 2 and report["clean_accuracy"] == 0.5
+    assert report["robust_accuracy"]["fgsm"] == 0.5  # eps 0 changes nothing
+    assert report["model"] == "resnet18" and report["weights"] == "imagenet:v1"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "resnet18"], "pass --root FOLDER"),
+    (["--model", "resnet20", "--root", "."], "resnet20 has no published ImageNet weights"),
+    (["--model", "resnet18", "--checkpoint", "RUN"], "not allowed with argument"),
+    ([], "one of the arguments --checkpoint --model is required"),
+])
+def test_bad_published_sources_fail_in_one_line(args, message, capsys):
+    assert attack(*args, "--eps", "0") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("resnets attack: error: ") and message in err and "\n" not in err

@@ -147,9 +147,13 @@ def predict_files(path: str | os.PathLike, images: Sequence[str], topk: int = 5
     model, state, cfg = load_trained(path, device)
     classes = list(state["classes"])
     inputs = [preprocess(p, state, cfg) for p in images]  # all files checked before any work
-    out = []
-    for name, x in zip(images, inputs):
-        probs = model(x.to(device)).float().softmax(1)[0].cpu()
-        values, indices = probs.topk(min(topk, len(classes)))
-        out.append((name, [(classes[i], float(v)) for v, i in zip(values, indices)]))
-    return out
+    return [(name, top_classes(model, x.to(device), classes, topk))
+            for name, x in zip(images, inputs)]
+
+
+def top_classes(model: torch.nn.Module, x: torch.Tensor, classes: Sequence[str],
+                topk: int) -> list[tuple[str, float]]:
+    """The ``topk`` (class name, probability) pairs of the 1 x C x H x W input ``x``."""
+    probs = model(x).float().softmax(1)[0].cpu()
+    values, indices = probs.topk(min(topk, len(classes)))
+    return [(classes[i], float(v)) for v, i in zip(values, indices)]

@@ -2,8 +2,10 @@
 
 An :class:`Embedder` is a model in evaluation mode plus the preprocessing that turns an image
 file into its input: a run of ours brings its own (the resize and normalisation it was
-trained with), a registry model with ImageNet or other weights uses the ImageNet evaluation
-transform (resize to ``size / 0.875``, centre crop, ImageNet mean and std). The feature of an
+trained with), a registry model with published weights (``imagenet``, ``imagenet:v2``) the
+weights' own evaluation transform (:func:`resnets.create_transform`), and one with other
+weights the ImageNet evaluation transform (resize to ``size / 0.875``, centre crop, ImageNet
+mean and std). The feature of an
 image is ``forward_head(forward_features(x), pre_logits=True)``: after the global average
 pool, before the classifier.
 
@@ -48,10 +50,11 @@ class Embedder:
 
 
 class EvalCrop:
-    """Image file -> 1 x 3 x size x size: the ImageNet evaluation transform (picklable)."""
+    """Image file -> 1 x 3 x size x size: ``transform`` (default: the ImageNet evaluation
+    transform at ``size``) of the decoded image; picklable."""
 
-    def __init__(self, size: int) -> None:
-        self.transform = D.imagenet_eval_transform(size)
+    def __init__(self, size: int, transform: Callable | None = None) -> None:
+        self.transform = transform or D.imagenet_eval_transform(size)
 
     def __call__(self, path: str) -> torch.Tensor:
         return self.transform(D.decode_image(path)).unsqueeze(0)
@@ -75,17 +78,25 @@ FEATURES_OF_IMAGES = "a feature extractor of images"  # what the modality check 
 def from_weights(model_name: str, weights: str, device: torch.device,
                  image_size: int | None = None) -> Embedder:
     """Registry model ``model_name`` without a classifier, with ``weights`` ("imagenet",
-    "imagenet:v2", a weights file or run directory; "" keeps the random initialisation)."""
+    "imagenet:v2", a weights file or run directory; "" keeps the random initialisation).
+
+    Published weights are fed through their own evaluation transform (V2: resize 232, crop
+    224), unless ``image_size`` asks for another crop."""
+    from ..data.published import create_transform, resolve_data_config
     from ..models import create_model
+    from ..models.pretrained import parse_weights_spec
     from ..models.registry import check_modality
     from ..train.finetune import load_pretrained
 
     info = check_modality("model", model_name, "image", FEATURES_OF_IMAGES)
+    transform = None
+    if weights and parse_weights_spec(weights, "--weights") and not image_size:
+        transform = create_transform(resolve_data_config(model_name, weights))
     model = create_model(model_name, num_classes=0)
     if weights:
         load_pretrained(model, weights, model_name)
     size = image_size or info.input_size
-    return Embedder(model.to(device).eval(), EvalCrop(size), device,
+    return Embedder(model.to(device).eval(), EvalCrop(size, transform), device,
                     f"{model_name} ({weights or 'random weights'})")
 
 
