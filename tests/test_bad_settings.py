@@ -208,6 +208,8 @@ NEEDS = {
     ("train",): ["--data", "cifar10", "--root", "{tmp}/none"],
     ("evaluate",): ["{tmp}/no-run"], ("predict",): ["{tmp}/x.png", "--checkpoint", "{tmp}/r"],
     ("bench",): ["--models", "resnet20", "--out", "{tmp}/b.json"],
+    ("export",): ["--model", "resnet20", "--weights", "{tmp}/w.pt", "--format", "onnx",
+                  "--out", "{tmp}/m.onnx"],
     ("embed",): ["{tmp}/none", "--out", "{tmp}/f.npz", "--model", "resnet20",
                  "--weights", "none"],
     ("probe",): ["{tmp}/none", "--model", "resnet20", "--weights", "none"],
