@@ -11,11 +11,12 @@ __version__ = "0.1.0"
 _LAZY = {"create_model": ".models", "list_models": ".models", "model_info": ".models",
          "register_model": ".models", "load_weights": ".weights", "save_weights": ".weights",
          "resolve_data_config": ".data.published", "create_transform": ".data.published",
-         "imagenet_classes": ".models.pretrained"}
+         "imagenet_classes": ".models.pretrained", "save_pretrained": ".models.hub",
+         "push_to_hub": ".models.hub"}
 
 __all__ = ["ResnetsError", "create_model", "create_transform", "imagenet_classes",
-           "list_models", "load_weights", "model_info", "register_model",
-           "resolve_data_config", "save_weights", "__version__"]
+           "list_models", "load_weights", "model_info", "push_to_hub", "register_model",
+           "resolve_data_config", "save_pretrained", "save_weights", "__version__"]
 
 
 def __getattr__(name: str):

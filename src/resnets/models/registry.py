@@ -102,6 +102,9 @@ def _article(word: str) -> str:
     return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
+HUB_PREFIXES = ("hf-hub:", "local-dir:")  # names of saved models (models/hub.py)
+
+
 def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None,
                  pretrained: bool = False, **options: Any) -> nn.Module:
     """Build a registered model by name.
@@ -111,6 +114,12 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
     ``zero_init_residual``, ...). Unknown or invalid options raise one clear error.
     ``pretrained=True`` loads the published ImageNet weights (:func:`create_pretrained`).
     """
+    if name.startswith(HUB_PREFIXES):  # a saved model: its config.json and safetensors
+        from .hub import create_from_hub
+
+        given = {k: v for k, v in (("num_classes", num_classes), ("in_chans", in_chans))
+                 if v is not None}
+        return create_from_hub(name, **given, **options)
     info = model_info(name)
     if pretrained:  # the published weights, then a new head if num_classes differs
         return create_pretrained(name, num_classes=num_classes, in_chans=in_chans, **options)
@@ -118,8 +127,9 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
     if in_chans is not None:
         options["in_chans"] = in_chans
     model = info.builder(**options)
-    # What it is (timm's attribute): resolve_data_config reads it; pretrained adds "tag".
-    model.pretrained_cfg = {"architecture": name}
+    # What it is (timm's attribute): resolve_data_config and save_pretrained read it;
+    # create_pretrained adds the weights' "tag".
+    model.pretrained_cfg = {"architecture": name, "options": dict(options)}
     return model
 
 
@@ -136,7 +146,7 @@ def create_pretrained(name: str, num_classes: int | None = None, in_chans: int |
     entry = published_weights(name, weights)  # a model without weights fails before any work
     model = create_model(name, num_classes=num_classes, in_chans=in_chans, **options)
     load_backbone(model, fetch_state_dict(entry, progress), source=entry.file_name)
-    model.pretrained_cfg = {"architecture": name, "tag": entry.tag}
+    model.pretrained_cfg["tag"] = entry.tag
     return model
 
 
