@@ -5,8 +5,6 @@ our own full forward for every image model of the registry."""
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
-
 import pytest
 import timm
 import torch
@@ -173,15 +171,12 @@ def test_audio_and_text_models_share_the_contract():
         assert count_params(features) < count_params(model)
 
 
-@lru_cache(maxsize=None)
-def heavy(name: str) -> bool:
-    """Over 12M parameters or 1000 modules: seconds to build, behind the slow marker."""
-    with torch.device("meta"):
-        model = create_model(name)
-    return count_params(model) > 12_000_000 or len(list(model.modules())) > 1000
-
-
-IMAGE_MODELS = [pytest.param(name, marks=pytest.mark.slow) if heavy(name) else name
+# Each family's cheapest models (built in under 0.2 s); the others, and any model added later,
+# run with the slow marker (building all of them takes a minute).
+QUICK = {"resnet18", "resnet20", "resnet56", "plain18", "plain20", "preact_resnet18",
+         "cifar_preact_resnet", "wrn_16_8", "se_resnet18", "densenet121", "densenet_bc_100_12",
+         "cifar_densenet"}
+IMAGE_MODELS = [name if name in QUICK else pytest.param(name, marks=pytest.mark.slow)
                 for name in list_models(modality="image")]
 
 
@@ -201,3 +196,34 @@ def test_every_image_model_extracts_its_features(name, randomize_batchnorm):
     assert every.feature_info.channels() == [m.shape[1] for m in maps]
     assert every.feature_info.reduction() == [side // m.shape[-1] for m in maps]
     assert count_params(pruned) < count_params(every) < count_params(model)  # and the head
+
+
+def test_pretrained_features_check_out_indices_before_the_download(monkeypatch):
+    import resnets.models.registry as registry
+
+    def download(*_):
+        raise AssertionError("downloaded before checking out_indices")
+    monkeypatch.setattr(registry, "fetch_state_dict", download)
+    with pytest.raises(ResnetsError, match="feature index 7 is out of range"):
+        create_model("resnet18", pretrained=True, features_only=True, out_indices=(1, 7))
+    # the weights load into the whole model, then it is cut
+    state = create_model("resnet18").state_dict()
+    monkeypatch.setattr(registry, "fetch_state_dict", lambda *_: state)
+    features = create_model("resnet18", pretrained=True, features_only=True, out_indices=(2,))
+    assert all(torch.equal(value, state[key])
+               for key, value in features.model.state_dict().items())
+    assert not any(key.startswith(("layer3", "layer4", "fc")) for key in features.state_dict()
+                   if key.startswith("model."))
+
+
+def test_checkpointed_maps_and_gradients_equal_the_plain_ones():
+    plain = create_model("resnet20", num_classes=0)
+    ckpt = create_model("resnet20", num_classes=0, grad_checkpointing=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 16, 16)
+    grads = []
+    for model in (plain, ckpt):
+        maps = model.train().forward_intermediates(x, intermediates_only=True)
+        sum(m.square().mean() for m in maps).backward()
+        grads.append([p.grad for p in model.parameters()])
+    assert_all_close(grads[1], grads[0])
