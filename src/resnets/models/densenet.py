@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from functools import partial
 from collections import OrderedDict
+from functools import partial
 from typing import Sequence
 
 import torch
@@ -158,7 +158,8 @@ class DenseNet(ClassifierModel):
         self.stem_names = [name for name in layers if name != "pool0"]
         self.block_names = [f"denseblock{i + 1}" for i in range(len(block_config))]
         # The stem's point is before its pool, as timm's DenseNet (features.norm0 there).
-        self.feature_info = [dict(num_chs=num_init_features, reduction=max(reduction // 2, 1),
+        self.feature_info = [dict(num_chs=num_init_features,
+                                  reduction=2 if stem == "imagenet" else 1,
                                   module=f"features.{self.stem_names[-1]}")]
         chs = num_init_features
         for i, (name, num_layers) in enumerate(zip(self.block_names, block_config)):
