@@ -16,6 +16,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     assert tuple(scope["features"].shape) == (2, 2048, 7, 7)
     assert tuple(scope["pooled"].shape) == (2, 2048)
     assert [tuple(m.shape[1:]) for m in scope["maps"]] == [
-        (256, 56, 56), (512, 28, 28), (1024, 14, 14), (2048, 7, 7)]
-    assert "[4, 8, 16, 32]" in capsys.readouterr().out
+        (64, 112, 112), (256, 56, 56), (512, 28, 28), (1024, 14, 14), (2048, 7, 7)]
+    assert tuple(scope["final"].shape) == (2, 2048, 7, 7)
+    assert "[2, 4, 8, 16, 32]" in capsys.readouterr().out
     assert scope["model"].fc.out_features == 5

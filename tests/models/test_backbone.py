@@ -9,7 +9,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from resnets.errors import ResnetsError
 from resnets.models import create_model
 from resnets.models.backbone import (FPNBackbone, RegistryBackbone, build_body,
-                                     freeze_batchnorm, set_trainable_stages)
+                                     freeze_batchnorm, set_trainable_stages, stage_info)
 
 # one cheap model per family, with its input side
 FAMILIES = [("resnet", "resnet20", {}, 32), ("plain", "plain20", {}, 32),
@@ -22,12 +22,20 @@ FAMILIES = [("resnet", "resnet20", {}, 32), ("plain", "plain20", {}, 32),
 @pytest.mark.parametrize("family,name,options,side", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_every_family_serves_its_feature_maps(family, name, options, side):
     body = create_model(name, num_classes=0, **options).eval()
-    stages = len(body.feature_info)
+    stages = len(stage_info(body))
+    assert stages == len(body.feature_info) - 1  # the stem is no stage
     backbone = RegistryBackbone(body, {f"p{i}": i for i in range(stages)})
+    x = torch.randn(1, 3, side, side)
     with torch.no_grad():
-        maps = backbone(torch.randn(1, 3, side, side))
+        maps = backbone(x)
+        # each stage's map, the last after the final norm of a pre-activation net
+        expected = body.forward_intermediates(x, indices=list(range(1, stages + 1)), norm=True,
+                                              intermediates_only=True)
+        torch.testing.assert_close(maps[f"p{stages - 1}"], body.forward_features(x))
     assert list(maps) == [f"p{i}" for i in range(stages)]
-    for info, feature in zip(body.feature_info, maps.values()):
+    for got, want in zip(maps.values(), expected):
+        torch.testing.assert_close(got, want)
+    for info, feature in zip(stage_info(body), maps.values()):
         reduction = info["reduction"]
         assert feature.shape == (1, info["num_chs"], side // reduction, side // reduction)
 

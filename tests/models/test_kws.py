@@ -96,7 +96,7 @@ def test_one_training_step(name):
 def test_surface_and_errors():
     model = create_model("res8_narrow", num_classes=5)
     x = torch.randn(2, 1, 40, 101)
-    maps = model.forward_intermediates(x)
+    maps = model.forward_intermediates(x, intermediates_only=True)
     assert [m.shape[1] for m in maps] == [f["num_chs"] for f in model.feature_info]
     assert model.forward_head(model.forward_features(x), pre_logits=True).shape == (2, 19)
     model.reset_classifier(7)

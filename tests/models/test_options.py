@@ -35,13 +35,13 @@ def test_output_stride(name, output_stride, randomize_batchnorm):
     reference = randomize_batchnorm(create_model(name), RES)
     dilated = create_model(name, output_stride=output_stride).eval()
     dilated.load_state_dict(reference.state_dict(), strict=True)  # dilation adds no weights
-    assert [f["reduction"] for f in dilated.feature_info] == [
+    assert [f["reduction"] for f in dilated.feature_info] == [2] + [  # the stem, then stages
         min(r, output_stride) for r in (4, 8, 16, 32)]
 
     x = torch.randn(2, 3, RES, RES)
     with torch.no_grad():
-        maps = dilated.forward_intermediates(x)
-        reference_maps = reference.forward_intermediates(x)
+        maps = dilated.forward_intermediates(x, intermediates_only=True)
+        reference_maps = reference.forward_intermediates(x, intermediates_only=True)
     assert maps[-1].shape[-2:] == (RES // output_stride, RES // output_stride)
     for fmap, feat, ref_map, ref_feat in zip(maps, dilated.feature_info, reference_maps,
                                              reference.feature_info):
@@ -79,7 +79,7 @@ def test_impossible_output_stride(name, output_stride):
 
 def test_cifar_output_stride():
     model = create_model("resnet20", output_stride=2).eval()
-    assert [f["reduction"] for f in model.feature_info] == [1, 2, 2]
+    assert [f["reduction"] for f in model.feature_info] == [1, 1, 2, 2]
     with torch.no_grad():
         assert model.forward_features(torch.randn(1, 3, 16, 16)).shape == (1, 64, 8, 8)
 

@@ -46,7 +46,7 @@ def test_wrn_counts_and_widths(depth, k):
     assert named.conv1.out_channels == 16
     n = (depth - 4) // 6
     assert [len(getattr(named, s)) for s in named.stage_names] == [n, n, n]
-    assert [f["num_chs"] for f in named.feature_info] == [16 * k, 32 * k, 64 * k]
+    assert [f["num_chs"] for f in named.feature_info] == [16, 16 * k, 32 * k, 64 * k]
     # Pre-activation basic blocks: the last BN-ReLU comes after the stages.
     assert all(type(blk).__name__ == "PreActBasicBlock" for blk in blocks(named))
     assert named.norm.num_features == 64 * k
@@ -226,7 +226,7 @@ def test_densenet_bc_channels_follow_growth_and_compression():
             assert transition.conv.out_channels == chs // 2
             chs //= 2
     assert expected == [216, 300, 342]
-    assert [f["num_chs"] for f in model.feature_info] == expected
+    assert [f["num_chs"] for f in model.feature_info] == [24] + expected  # the stem first
     assert model.features.conv0.out_channels == 24 and model.features.conv0.kernel_size == (3, 3)
     assert model.classifier.in_features == 342 and model.num_features == 342
     assert not hasattr(model, "fc")

@@ -48,9 +48,9 @@ def test_parameter_count_by_hand():
 def test_time_axis_halves_per_stage_and_in_chans_is_the_vocabulary():
     model = create_model("vdcnn9", num_classes=3, in_chans=40)
     tokens = torch.randint(0, 40, (2, 1014))
-    maps = model.forward_intermediates(tokens)
-    assert [tuple(m.shape[1:]) for m in maps] == [(64, 1014), (128, 507), (256, 254),
-                                                  (512, 127)]
+    maps = model.forward_intermediates(tokens, intermediates_only=True)
+    assert [tuple(m.shape[1:]) for m in maps] == [(64, 1014), (64, 1014), (128, 507),
+                                                  (256, 254), (512, 127)]  # stem, 4 stages
     assert model(tokens).shape == (2, 3)
     assert model.embed.num_embeddings == 40
     assert model.forward_head(maps[-1], pre_logits=True).shape == (2, 2048)

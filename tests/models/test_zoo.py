@@ -48,15 +48,15 @@ def test_forward_backward_and_feature_info(name):
     res = small_resolution(name)
     model = create_model(name)  # training mode: BN uses batch statistics
     x = torch.randn(2, 3, res, res, requires_grad=True)
-    maps = model.forward_intermediates(x)
-    logits = model.forward_head(maps[-1])
+    feats, maps = model.forward_intermediates(x)
+    logits = model.forward_head(feats)
     assert logits.shape == (2, info.num_classes)
     assert torch.isfinite(logits).all()
 
     # feature_info describes the maps that forward_intermediates really returns.
-    assert len(maps) == len(model.feature_info) == (4 if info.input_size == 224 else 3)
-    reductions = [f["reduction"] for f in model.feature_info]
-    assert reductions == ([4, 8, 16, 32] if info.input_size == 224 else [1, 2, 4])
+    assert len(maps) == len(model.feature_info) == (5 if info.input_size == 224 else 4)
+    reductions = [f["reduction"] for f in model.feature_info]  # the stem's first
+    assert reductions == ([2, 4, 8, 16, 32] if info.input_size == 224 else [1, 1, 2, 4])
     for fmap, feat in zip(maps, model.feature_info):
         assert fmap.shape == (2, feat["num_chs"], res // feat["reduction"],
                               res // feat["reduction"])
@@ -79,7 +79,13 @@ def test_forward_backward_and_feature_info(name):
         out = model(x)
         feats = model.forward_features(x)
         torch.testing.assert_close(model.forward_head(feats), out)
-        torch.testing.assert_close(model.forward_intermediates(x)[-1], feats)
+        final, maps = model.forward_intermediates(x)
+        torch.testing.assert_close(final, feats)
+        if getattr(model, "preact", False):  # the last point is before the final BN-ReLU
+            assert not torch.allclose(maps[-1], feats)
+        else:
+            torch.testing.assert_close(maps[-1], feats)
+        torch.testing.assert_close(model.forward_intermediates(x, norm=True)[1][-1], feats)
 
 
 TORCHVISION_PARAMS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,

@@ -19,7 +19,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP
 
 from ..errors import ResnetsError
 from ..limits import FRACTION, SIDE_MAX, TEXT, Limit, check_fields, choice, integer
-from ..models.backbone import NORMS, FPNBackbone, build_body
+from ..models.backbone import NORMS, FPNBackbone, build_body, stage_info
 from ..models.registry import check_modality
 
 ARCHS = ("fasterrcnn", "retinanet")
@@ -64,7 +64,7 @@ def build_detector(cfg: DetectorConfig, num_classes: int) -> nn.Module:
     if num_classes < 1:
         raise ResnetsError(f"a detector needs at least one class, got {num_classes}")
     body = build_body(cfg.backbone, cfg.norm, cfg.trainable_layers, weights=cfg.weights)
-    stages = len(body.feature_info)
+    stages = len(stage_info(body))
     if stages < 3:
         raise ResnetsError(f"{cfg.backbone} has {stages} stages; an FPN needs at least 3, "
                            "e.g. resnet18 or resnet50")

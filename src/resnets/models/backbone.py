@@ -6,6 +6,7 @@ torchvision's heads read an ``OrderedDict`` of feature maps from a backbone that
 ``out_channels`` attribute. :class:`RegistryBackbone` gives them the maps of any registry
 model through its ``forward_intermediates`` and ``feature_info``, so every family (ResNet,
 plain, pre-activation, ResNeXt, SE, wide, DenseNet) plugs in without knowing module names.
+A backbone's stages are the feature points after the stem (:func:`stage_info`).
 
 Detection practice (torchvision, Detectron) freezes the backbone's BatchNorm: with a few
 images per step the batch statistics are too noisy to learn, so each BN becomes an affine
@@ -53,16 +54,21 @@ def freeze_batchnorm(module: nn.Module) -> nn.Module:
     return module
 
 
+def stage_info(model: nn.Module) -> list[dict]:
+    """The ``feature_info`` of the stages: every registry model lists its stem first."""
+    return model.feature_info[1:]
+
+
 def set_trainable_stages(model: nn.Module, trainable: int) -> None:
     """Train only the deepest ``trainable`` stages (and what follows them); freeze the rest.
 
-    Stages are the entries of ``feature_info``; ``trainable`` runs from 0 (all frozen) to
-    ``len(feature_info) + 1`` (the stem too), as torchvision's ``trainable_backbone_layers``;
+    Stages are the entries of :func:`stage_info`; ``trainable`` runs from 0 (all frozen) to
+    their count + 1 (the stem too), as torchvision's ``trainable_backbone_layers``;
     -1 trains everything, whatever the number of stages.
     A stage owns the parameters registered after the previous stage's module up to its own,
     so a DenseNet's transition belongs to the dense block it feeds.
     """
-    stages = [info["module"] for info in model.feature_info]
+    stages = [info["module"] for info in stage_info(model)]
     trainable = len(stages) + 1 if trainable == -1 else trainable
     if not 0 <= trainable <= len(stages) + 1:
         raise ResnetsError(f"trainable_layers must be in 0..{len(stages) + 1} for this "
@@ -113,25 +119,29 @@ def build_body(name: str, norm: str = "frozen", trainable_layers: int = 3,
 class RegistryBackbone(nn.Module):
     """Selected ``forward_intermediates`` maps of a registry model, as a named dict.
 
-    ``return_stages`` maps output names to stage indices into ``feature_info``, e.g.
+    ``return_stages`` maps output names to stage indices into :func:`stage_info`, e.g.
     ``{"0": 1, "1": 2, "2": 3}`` for an FPN over C3-C5 or ``{"aux": 2, "out": 3}``
-    for torchvision's segmentation models.
+    for torchvision's segmentation models. The last stage's map is after the final norm of a
+    pre-activation net (``forward_intermediates(norm=True)``).
     """
 
     def __init__(self, body: nn.Module, return_stages: Mapping[str, int]) -> None:
         super().__init__()
-        count = len(body.feature_info)
-        if not return_stages or any(not 0 <= i < count for i in return_stages.values()):
+        stages = stage_info(body)
+        if not return_stages or any(not 0 <= i < len(stages) for i in return_stages.values()):
             raise ResnetsError(f"return_stages {dict(return_stages)} must index the "
-                               f"{count} stages of the backbone")
+                               f"{len(stages)} stages of the backbone")
         self.body = body
         self.return_stages = dict(return_stages)
-        self.channels = [body.feature_info[i]["num_chs"] for i in return_stages.values()]
+        self.channels = [stages[i]["num_chs"] for i in return_stages.values()]
         self.out_channels = self.channels[-1]
+        self.feature_indices = sorted({i + 1 for i in return_stages.values()})  # after the stem
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        maps = self.body.forward_intermediates(x)
-        return OrderedDict((key, maps[i]) for key, i in self.return_stages.items())
+        maps = dict(zip(self.feature_indices, self.body.forward_intermediates(
+            x, indices=self.feature_indices, norm=True, stop_early=True,
+            intermediates_only=True)))
+        return OrderedDict((key, maps[i + 1]) for key, i in self.return_stages.items())
 
 
 class FPNBackbone(nn.Module):
@@ -145,7 +155,7 @@ class FPNBackbone(nn.Module):
     def __init__(self, body: nn.Module, first_stage: int, out_channels: int,
                  extra: ExtraFPNBlock | None) -> None:
         super().__init__()
-        stages = range(first_stage, len(body.feature_info))
+        stages = range(first_stage, len(stage_info(body)))
         self.features = RegistryBackbone(body, {str(k): i for k, i in enumerate(stages)})
         self.fpn = FeaturePyramidNetwork(self.features.channels, out_channels,
                                          extra_blocks=extra)

@@ -1,8 +1,9 @@
 """The surface every model shares (the timm conventions users know).
 
 ``forward_features`` -> the last feature map, ``forward_head(pre_logits=...)`` -> pooled
-features or logits, ``reset_classifier(num_classes)``, ``feature_info`` and
-``forward_intermediates`` for multi-scale backbones, ``set_grad_checkpointing``.
+features or logits, ``reset_classifier(num_classes)``, ``feature_info``,
+``forward_intermediates`` and ``prune_intermediate_layers`` for multi-scale backbones
+(timm's signatures and semantics), ``set_grad_checkpointing``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import ResnetsError
+from .features import (FeatureStep, Indices, check_output_fmt, feature_take_indices,
+                       replace_submodule, to_output_fmt)
 
 
 @contextlib.contextmanager
@@ -47,10 +50,12 @@ class ClassifierModel(nn.Module):
     DenseNets, as torchvision names them, so their checkpoints load unchanged.
     """
 
-    feature_info: list[dict]
+    feature_info: list[dict]  # the stem's feature point first, then one per stage
     num_features: int
     grad_checkpointing: bool = False
     head_name: str = "fc"
+    final_norm_modules: tuple[str, ...] = ()  # what forward_final_norm runs
+    kept_features: int | None = None  # feature points left by prune_intermediate_layers
 
     def _init_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
         if num_classes < 0:
@@ -93,12 +98,80 @@ class ClassifierModel(nn.Module):
         """Trade compute for memory: keep only block inputs, recompute the rest in backward."""
         self.grad_checkpointing = enable
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_steps(self) -> list[FeatureStep]:
+        """One step per entry of ``feature_info``: step i takes the map of point i - 1 (the
+        input for i = 0) to the map of point i."""
         raise NotImplementedError
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The feature maps described by ``feature_info``, shallowest first."""
-        raise NotImplementedError
+    def forward_final_norm(self, x: torch.Tensor) -> torch.Tensor:
+        """What follows the last feature point in ``forward_features`` (the final BN-ReLU of
+        a pre-activation net); nothing by default."""
+        return x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        for step in self.feature_steps():
+            x = step.run(x)
+        return self.forward_final_norm(x)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: Indices = None,
+                              norm: bool = False, stop_early: bool = False,
+                              output_fmt: str = "NCHW", intermediates_only: bool = False,
+                              ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The maps at the feature points ``indices`` names, and the final features (timm's).
+
+        ``indices``: all points if None, the last n if an int, else the listed ones (negative
+        from the end); the maps come shallowest first. ``norm`` passes the last point's map
+        through the final norm; ``stop_early`` stops at the deepest point taken (the final
+        features are then that map); ``output_fmt`` "NHWC" puts channels last. Returns
+        ``(forward_features(x), maps)``, or only ``maps`` with ``intermediates_only``.
+        """
+        take, deepest = self._take_kept(indices)
+        check_output_fmt(output_fmt)
+        kept = len(self.feature_info) if self.kept_features is None else self.kept_features
+        last = len(self.feature_info) - 1
+        steps = self.feature_steps()[:deepest + 1 if stop_early else kept]
+        maps = []
+        for i, step in enumerate(steps):
+            x = step.run(x)
+            if i == last:  # the final norm is sized for the last point only
+                normed = self.forward_final_norm(x)
+            if i in take:
+                maps.append(to_output_fmt(normed if norm and i == last else x, output_fmt))
+        if intermediates_only:
+            return maps
+        return (normed if len(steps) == last + 1 else x), maps
+
+    def prune_intermediate_layers(self, indices: Indices = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> list[int]:
+        """Remove the layers past the deepest feature point of ``indices`` (timm's).
+
+        Past the last point the final norm goes too (``prune_norm`` removes it anyway), and
+        so does the classifier, which ``prune_head`` also removes. Returns the indices kept,
+        absolute; later calls of ``forward_intermediates`` must name only kept points.
+        """
+        take, deepest = self._take_kept(indices)
+        for step in self.feature_steps()[deepest + 1:]:
+            for name in step.modules:  # an empty Sequential passes its input through
+                replace_submodule(self, name, nn.Sequential())
+        prune_end = deepest < len(self.feature_info) - 1
+        if prune_norm or prune_end:
+            for name in self.final_norm_modules:
+                replace_submodule(self, name, nn.Sequential())
+        if prune_end:  # the head was sized for the last point's channels
+            self.num_features = self.feature_info[deepest]["num_chs"]
+        if prune_head or prune_end:
+            self.reset_classifier(0)
+        self.kept_features = deepest + 1
+        return take
+
+    def _take_kept(self, indices: Indices) -> tuple[list[int], int]:
+        """``feature_take_indices`` over this model, refusing points already pruned away."""
+        take, deepest = feature_take_indices(len(self.feature_info), indices)
+        if self.kept_features is not None and deepest >= self.kept_features:
+            raise ResnetsError(f"feature map {deepest} was pruned by "
+                               f"prune_intermediate_layers (maps 0 to "
+                               f"{self.kept_features - 1} are left); pass indices of those")
+        return take, deepest
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pool, dropout, then the classifier unless ``pre_logits``."""

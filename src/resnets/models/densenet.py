@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import OrderedDict
+from functools import partial
 from typing import Sequence
 
 import torch
@@ -30,6 +31,7 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import ResnetsError
 from .base import ClassifierModel, frozen_running_stats
 from .blocks import LayerFactory
+from .features import FeatureStep
 from .layers import check_probability
 from .registry import build, register_model
 
@@ -153,9 +155,12 @@ class DenseNet(ClassifierModel):
         else:
             layers["conv0"] = nn.Conv2d(in_chans, num_init_features, 3, padding=1, bias=False)
             reduction = 1
-        self.stem_names = list(layers)
+        self.stem_names = [name for name in layers if name != "pool0"]
         self.block_names = [f"denseblock{i + 1}" for i in range(len(block_config))]
-        self.feature_info = []
+        # The stem's point is before its pool, as timm's DenseNet (features.norm0 there).
+        self.feature_info = [dict(num_chs=num_init_features,
+                                  reduction=2 if stem == "imagenet" else 1,
+                                  module=f"features.{self.stem_names[-1]}")]
         chs = num_init_features
         for i, (name, num_layers) in enumerate(zip(self.block_names, block_config)):
             layers[name] = DenseBlock(num_layers, chs, growth_rate, bn_size=bn_size,
@@ -188,25 +193,27 @@ class DenseNet(ClassifierModel):
             elif isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
 
-    def _forward(self, x: torch.Tensor, maps: list[torch.Tensor] | None) -> torch.Tensor:
-        for name in self.stem_names:
-            x = getattr(self.features, name)(x)
-        for i, name in enumerate(self.block_names):
-            x = self.run_stage(getattr(self.features, name), x)
-            if i + 1 < len(self.block_names):
-                if maps is not None:
-                    maps.append(x)
-                x = getattr(self.features, f"transition{i + 1}")(x)
-        return self.act(self.features.norm5(x))
+    def feature_steps(self) -> list[FeatureStep]:
+        """The stem to its activation, then each dense block with the pool or transition that
+        leads to it; the last block's step ends with the final BN-ReLU."""
+        steps = [self._step(self.stem_names)]
+        for i, block in enumerate(self.block_names):
+            lead = f"transition{i}" if i else "pool0"
+            names = ([lead] if lead in self.features._modules else []) + [block]
+            steps.append(self._step(names + ["norm5"] if block == self.block_names[-1]
+                                    else names))
+        return steps
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward(x, None)
+    def _step(self, names: list[str]) -> FeatureStep:
+        modules = tuple(f"features.{name}" for name in names)
+        return FeatureStep(modules + (("act",) if names[-1] == "norm5" else ()),
+                           partial(self._run_features, names))
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Each dense block's output; the last one after the final BN-ReLU."""
-        maps: list[torch.Tensor] = []
-        maps.append(self._forward(x, maps))
-        return maps
+    def _run_features(self, names: list[str], x: torch.Tensor) -> torch.Tensor:
+        for name in names:
+            layer = getattr(self.features, name)
+            x = self.run_stage(layer, x) if name.startswith("denseblock") else layer(x)
+        return self.act(x) if names[-1] == "norm5" else x
 
 
 IMAGENET_CONFIGS = {  # growth rate, layers per block, stem channels (Table 1 of the paper)

@@ -16,11 +16,14 @@ implementation, so the parameter counts match the paper's Table 1 (res15: 238K, 
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
 from ..errors import ResnetsError
 from .base import ClassifierModel
+from .features import FeatureStep
 from .layers import check_probability
 from .registry import build, register_model
 
@@ -93,8 +96,10 @@ class KWSResNet(ClassifierModel):
             self.tail = nn.Sequential(_conv(channels, channels, dilation[-1]), nn.ReLU(),
                                       _norm(channels))
         reduction = pool[1]
-        self.feature_info = [dict(num_chs=channels, reduction=reduction, module=f"blocks.{b}")
-                             for b in range(len(self.blocks))]
+        self.feature_info = [dict(num_chs=channels, reduction=reduction, module=module)
+                             for module in ["pool"] + [f"blocks.{b}"
+                                                       for b in range(len(self.blocks))]]
+        self.final_norm_modules = ("norm_out",) + (("tail",) if self.tail is not None else ())
         self._init_head(channels, num_classes, check_probability("drop_rate", drop_rate))
         self.set_grad_checkpointing(grad_checkpointing)
         for m in self.modules():
@@ -104,20 +109,16 @@ class KWSResNet(ClassifierModel):
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.relu(self.conv0(x)))
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.stem(x)
-        for block in self.blocks:
-            s = self.run_stage(block, s)
-        h = self.norm_out(s)
-        return h if self.tail is None else self.tail(h)
+    def feature_steps(self) -> list[FeatureStep]:
+        """The stem, then the residual stream after each block."""
+        return [FeatureStep(("conv0", "relu", "pool"), self.stem),
+                *[FeatureStep((f"blocks.{b}",), partial(self.run_stage, block))
+                  for b, block in enumerate(self.blocks)]]
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The residual stream after each block (described by ``feature_info``)."""
-        maps, s = [], self.stem(x)
-        for block in self.blocks:
-            s = block(s)
-            maps.append(s)
-        return maps
+    def forward_final_norm(self, x: torch.Tensor) -> torch.Tensor:
+        """The BN after the last addition, and the odd layer's tail where there is one."""
+        h = self.norm_out(x)
+        return h if self.tail is None else self.tail(h)
 
 
 def _build(name: str, layers: int, channels: int, dilate: bool, pool: tuple[int, int],

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ResnetsError, did_you_mean
+from .features import FeatureListNet, Indices, feature_take_indices
 from .mapping import load_backbone
 from .pretrained import fetch_state_dict, published_weights
 
@@ -106,13 +107,17 @@ HUB_PREFIXES = ("hf-hub:", "local-dir:")  # names of saved models (models/hub.py
 
 
 def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None,
-                 pretrained: bool = False, **options: Any) -> nn.Module:
+                 pretrained: bool = False, features_only: bool = False,
+                 out_indices: Indices = None, **options: Any) -> nn.Module:
     """Build a registered model by name.
 
     ``num_classes`` defaults to the model's dataset (1000 for ImageNet models, 10 for CIFAR);
     ``options`` are the architecture's keyword arguments (``shortcut``, ``output_stride``,
     ``zero_init_residual``, ...). Unknown or invalid options raise one clear error.
     ``pretrained=True`` loads the published ImageNet weights (:func:`create_pretrained`).
+    ``features_only=True`` gives the feature maps at ``out_indices`` (all by default, negative
+    from the end; see ``feature_info``) instead of logits, as timm's
+    (:class:`~resnets.models.features.FeatureListNet`).
     """
     if name.startswith(HUB_PREFIXES):  # a saved model: its config.json and safetensors
         from .hub import create_from_hub
@@ -121,12 +126,19 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
                  if v is not None}
         return create_from_hub(name, **given, **options)
     info = model_info(name)
+    if out_indices is not None and not features_only:
+        raise ResnetsError("out_indices chooses the maps of a feature extractor; pass "
+                           "features_only=True with it")
     if pretrained:  # the published weights, then a new head if num_classes differs
-        return create_pretrained(name, num_classes=num_classes, in_chans=in_chans, **options)
+        return create_pretrained(name, num_classes=num_classes, in_chans=in_chans,
+                                 features_only=features_only, out_indices=out_indices,
+                                 **options)
     options["num_classes"] = info.num_classes if num_classes is None else num_classes
     if in_chans is not None:
         options["in_chans"] = in_chans
     model = info.builder(**options)
+    if features_only:
+        model = FeatureListNet(model, out_indices)
     # What it is (timm's attribute): resolve_data_config and save_pretrained read it;
     # create_pretrained adds the weights' "tag".
     model.pretrained_cfg = {"architecture": name, "options": dict(options)}
@@ -134,8 +146,8 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
 
 
 def create_pretrained(name: str, num_classes: int | None = None, in_chans: int | None = None,
-                      weights: str = "v1", progress: bool = True,
-                      **options: Any) -> nn.Module:
+                      weights: str = "v1", progress: bool = True, features_only: bool = False,
+                      out_indices: Indices = None, **options: Any) -> nn.Module:
     """Model ``name`` with torchvision's published ImageNet weights (``weights``: v1 | v2).
 
     ``num_classes`` other than 1000 gives a new, randomly initialised classifier; ``in_chans``
@@ -145,8 +157,13 @@ def create_pretrained(name: str, num_classes: int | None = None, in_chans: int |
     """
     entry = published_weights(name, weights)  # a model without weights fails before any work
     model = create_model(name, num_classes=num_classes, in_chans=in_chans, **options)
+    if features_only:  # bad out_indices fail before the download
+        feature_take_indices(len(model.feature_info), out_indices)
     load_backbone(model, fetch_state_dict(entry, progress), source=entry.file_name)
-    model.pretrained_cfg["tag"] = entry.tag
+    described = {**model.pretrained_cfg, "tag": entry.tag}
+    if features_only:
+        model = FeatureListNet(model, out_indices)
+    model.pretrained_cfg = described
     return model
 
 

@@ -8,6 +8,7 @@ checkpoints (and timm's ``resnet*``) load with ``strict=True``.
 from __future__ import annotations
 
 import inspect
+from functools import partial
 from typing import Sequence
 
 import torch
@@ -17,6 +18,7 @@ from ..errors import ResnetsError
 from .base import ClassifierModel
 from .blocks import (BasicBlock, BottleneckBlock, LayerFactory, PreActBasicBlock,
                      PreActBottleneckBlock, canonical_shortcut)
+from .features import FeatureStep
 from .layers import linear_decay
 from .registry import build, register_model
 from .stages import make_stage, plan_stages
@@ -104,7 +106,9 @@ class ResNet(ClassifierModel):
         strides = [1] + [2] * (len(layers) - 1)
         plans = plan_stages(strides, stem_reduction, output_stride)
         self.stage_names = [f"layer{i + 1}" for i in range(len(layers))]
-        self.feature_info = []
+        # The stem's point is its activation, before the pool (timm's act1, reduction 2).
+        self.feature_info = [dict(num_chs=stem_width, reduction=2 if stem == "imagenet" else 1,
+                                  module="act1")]
         in_chs = stem_width
         rates = linear_decay(drop_path_rate, sum(layers))
         for i, (name, planes, n, plan) in enumerate(zip(self.stage_names, widths, layers,
@@ -121,6 +125,7 @@ class ResNet(ClassifierModel):
         # Pre-activation nets end with the BN-ReLU that their last block did not apply.
         self.norm = norm_layer(in_chs) if self.preact else nn.Identity()
         self.act = act_layer(inplace=True) if self.preact else nn.Identity()
+        self.final_norm_modules = ("norm", "act")
         self._init_head(in_chs, num_classes, drop_rate)
         self._init_weights(zero_init_residual)
         self.set_grad_checkpointing(grad_checkpointing)
@@ -141,29 +146,38 @@ class ResNet(ClassifierModel):
     def stages(self) -> list[nn.Module]:
         return [getattr(self, name) for name in self.stage_names]
 
-    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_stem(self, x: torch.Tensor, pool: bool = True) -> torch.Tensor:
+        """The stem's output (``pool=False``: its feature point, before the max pool)."""
+        stem = self._stem if pool else self._stem_act
         if self.checkpointing_now():  # a 7x7 stem's maps are as large as the first stage's
-            return self.recompute_in_backward(self._stem, x, self.bn1)
-        return self._stem(x)
+            return self.recompute_in_backward(stem, x, self.bn1)
+        return stem(x)
+
+    def _stem_act(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act1(self.bn1(self.conv1(x)))
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        return self.maxpool(self._stem_act(x))
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.forward_stem(x)
-        for stage in self.stages():
-            x = self.run_stage(stage, x)
+    def forward_final_norm(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.norm(x))
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Each stage's output (the last one after the final norm of pre-activation nets)."""
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        # The stem and its pool in one step: checkpointed together, backward keeps only x.
         x = self.forward_stem(x)
-        maps = []
         for stage in self.stages():
             x = self.run_stage(stage, x)
-            maps.append(x)
-        maps[-1] = self.act(self.norm(maps[-1]))
-        return maps
+        return self.forward_final_norm(x)
+
+    def feature_steps(self) -> list[FeatureStep]:
+        first, *others = self.stage_names  # the stem's pool leads to the first stage
+        return [FeatureStep(("conv1", "bn1", "act1"), partial(self.forward_stem, pool=False)),
+                FeatureStep(("maxpool", first),
+                            lambda x: self._run_named_stage(first, self.maxpool(x))),
+                *[FeatureStep((name,), partial(self._run_named_stage, name)) for name in others]]
+
+    def _run_named_stage(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        return self.run_stage(getattr(self, name), x)
 
 
 def _resolve_block(block: type[nn.Module] | str) -> type[nn.Module]:

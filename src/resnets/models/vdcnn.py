@@ -15,6 +15,8 @@ Blocks per stage (Table 2): depth 9: 1-1-1-1, depth 17: 2-2-2-2, depth 29: 5-5-2
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,6 +24,7 @@ from torch import nn
 from ..errors import ResnetsError
 from .base import ClassifierModel
 from .blocks import canonical_shortcut
+from .features import FeatureStep
 from .layers import check_probability
 from .registry import build, register_model
 
@@ -94,7 +97,8 @@ class VDCNN(ClassifierModel):
         self.in_chans, self.k = in_chans, k
         self.embed = nn.Embedding(in_chans, EMBEDDING_DIM, padding_idx=0)
         self.conv0 = _conv(EMBEDDING_DIM, STAGE_WIDTHS[0])
-        stages, width, self.feature_info = [], STAGE_WIDTHS[0], []
+        stages, width = [], STAGE_WIDTHS[0]
+        self.feature_info = [dict(num_chs=width, reduction=1, module="conv0")]
         for i, (blocks, out) in enumerate(zip(DEPTHS[depth], STAGE_WIDTHS)):
             stage = [ConvBlock(width if b == 0 else out, out, shortcut) for b in range(blocks)]
             if i > 0:  # halve the time axis before the wider stage
@@ -108,18 +112,12 @@ class VDCNN(ClassifierModel):
         self.fc2 = nn.Linear(hidden, hidden)
         self.set_grad_checkpointing(grad_checkpointing)
 
-    def forward_features(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = self.conv0(self.embed(tokens).transpose(1, 2))  # N x 16 x L -> N x 64 x L
-        for stage in self.stages:
-            x = self.run_stage(stage, x)
-        return x
-
-    def forward_intermediates(self, tokens: torch.Tensor) -> list[torch.Tensor]:
-        maps, x = [], self.conv0(self.embed(tokens).transpose(1, 2))
-        for stage in self.stages:
-            x = stage(x)
-            maps.append(x)
-        return maps
+    def feature_steps(self) -> list[FeatureStep]:
+        """The embedding and first convolution (N x 64 x L), then each stage."""
+        return [FeatureStep(("embed", "conv0"),
+                            lambda tokens: self.conv0(self.embed(tokens).transpose(1, 2))),
+                *[FeatureStep((f"stages.{i}",), partial(self.run_stage, stage))
+                  for i, stage in enumerate(self.stages)]]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """k-max pooling, then FC(4096, 2048)-ReLU-FC(2048, 2048)-ReLU-FC(2048, classes)."""

@@ -19,7 +19,7 @@ from torchvision.models.segmentation.fcn import FCNHead
 
 from ..errors import ResnetsError
 from ..limits import FLAG, TEXT, Limit, check_fields, choice, integer
-from ..models.backbone import NORMS, RegistryBackbone, build_body
+from ..models.backbone import NORMS, RegistryBackbone, build_body, stage_info
 from ..models.registry import check_modality
 
 HEADS = ("fcn", "deeplabv3")
@@ -66,7 +66,7 @@ def build_segmenter(cfg: SegmenterConfig, num_classes: int) -> nn.Module:
                            f"more), got {num_classes}")
     body = build_body(cfg.backbone, cfg.norm, cfg.trainable_layers,
                       output_stride=cfg.output_stride or None, weights=cfg.weights)
-    last = len(body.feature_info) - 1
+    last = len(stage_info(body)) - 1
     stages = {"aux": last - 1, "out": last} if cfg.aux_loss else {"out": last}
     backbone = RegistryBackbone(body, stages)
     aux = FCNHead(backbone.channels[0], num_classes) if cfg.aux_loss else None
