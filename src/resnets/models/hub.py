@@ -113,10 +113,10 @@ def resolve_files(spec: str) -> tuple[Path, Path]:
                            "(HF_HUB_OFFLINE=1 reads only the cache)") from None
 
 
-def create_from_hub(spec: str, **overrides: Any) -> nn.Module:
-    """The model a hub repository or saved folder describes, with its weights."""
+def create_from_hub(spec: str, create_model, **overrides: Any) -> nn.Module:
+    """The model a hub repository or saved folder describes, with its weights
+    (``create_model``: the registry's, handed down so this module does not import it)."""
     from ..weights import load_weights
-    from .registry import create_model
 
     config_path, weights_path = resolve_files(spec)
     config = read_json(config_path, f"{spec} {CONFIG_FILE}", "save it again with "

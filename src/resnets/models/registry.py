@@ -124,7 +124,7 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
 
         given = {k: v for k, v in (("num_classes", num_classes), ("in_chans", in_chans))
                  if v is not None}
-        return create_from_hub(name, **given, **options)
+        return create_from_hub(name, create_model, **given, **options)
     info = model_info(name)
     if out_indices is not None and not features_only:
         raise ResnetsError("out_indices chooses the maps of a feature extractor; pass "
