@@ -132,6 +132,7 @@ def print_train_summary(summary: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .train.calibration_report import print_calibration_and_class_scores
     from .train.inference import evaluate_checkpoint
 
     report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
@@ -141,6 +142,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"({report['images']} images)")
     for name, acc in report["per_class_accuracy"].items():
         print(f"  {name:>16}  {100 * acc:6.2f}%")
+    print_calibration_and_class_scores(report)
     print(f"report: {report['report_path']}")
     print(f"confusion matrix: {report['confusion_png']}")
     return 0
