@@ -1,6 +1,7 @@
 """SWA in the engine: a uniform average of epoch-end weights, BN re-estimated, resumed exactly."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -98,25 +99,20 @@ def test_a_task_without_model_inputs_keeps_the_live_bn_statistics(tmp_path, monk
     assert buffers and all(torch.equal(averaged[k], live[k]) for k in buffers)
 
 
-class _Ctx:
-    """What estimate_batch_norm reads of the engine's context, for a model without BN."""
-
-    def __init__(self, model):
-        self.model, self.device, self.epoch = model, torch.device("cpu"), 0
-        self.cfg = recipe_config("synthetic-smoke", {"optim.swa_start": "0.5"})
-        self.data = self.task = None  # never read: no BatchNorm to re-estimate
-
-
 def test_a_model_without_batch_norm_averages_and_evaluates():
     model = nn.Linear(2, 1)
-    averages = WeightAverages(_Ctx(model).cfg, model, epochs=2)
+    cfg = recipe_config("synthetic-smoke", {"optim.swa_start": "0.5"})
+    averages = WeightAverages(cfg, model, epochs=2)
     for value in (1.0, 3.0):
         with torch.no_grad():
             model.weight.fill_(value)
         averages.end_epoch(model, epoch=1)
-    evaluated = averages.for_evaluation(_Ctx(model))
+    # No training batches nor task: nothing to re-estimate, so neither is read.
+    ctx = SimpleNamespace(model=model, data=SimpleNamespace(train=None), task=None, cfg=cfg,
+                          device=torch.device("cpu"), epoch=0)
+    evaluated = averages.for_evaluation(ctx)
     assert torch.equal(evaluated.weight, torch.full((1, 2), 2.0))
-    estimate_batch_norm(evaluated, _Ctx(model))  # nothing to do, nothing read
+    assert not estimate_batch_norm(evaluated, None, None, torch.device("cpu"), "fp32")
 
 
 @pytest.mark.parametrize("start, epochs, first", [(0.34, 3, 1), (0.75, 4, 3), (0.01, 5, 0),

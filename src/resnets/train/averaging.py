@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -91,7 +91,9 @@ class WeightAverages:
             averaged = self.swa.module
             for ours, live in zip(averaged.buffers(), ctx.model.buffers()):
                 ours.copy_(live)  # what update_bn cannot estimate comes from the live model
-            estimate_batch_norm(averaged, ctx)
+            estimate_batch_norm(averaged, ctx.data.train,
+                                lambda batch: ctx.task.model_input(ctx.cfg, batch, ctx.device),
+                                ctx.device, ctx.cfg.precision, ctx.epoch)
             return averaged
         return self.ema.module if self.ema else ctx.model
 
@@ -112,18 +114,21 @@ class WeightAverages:
                 "averaged": {"method": "swa", "models": int(self.swa.n_averaged)}}
 
 
-def estimate_batch_norm(model: nn.Module, ctx: Any) -> None:
-    """Re-estimate ``model``'s BatchNorm statistics over one epoch of the training batches,
-    under a random state of its own (the training's is left as it was). A task whose
-    ``model_input`` gives None leaves the statistics as they are."""
+def estimate_batch_norm(model: nn.Module, train: Any, model_input: Callable[[Any], Any],
+                        device: torch.device, precision: str, epoch: int = 0) -> bool:
+    """Re-estimate ``model``'s BatchNorm statistics over epoch ``epoch`` of the training
+    batches ``train`` (the engine's data interface), each made the model's input by
+    ``model_input``, under a random state of its own (the training's is left as it was).
+    Returns whether it did: not when the model has no BatchNorm or ``model_input`` gives None
+    (the statistics stay as they are)."""
     if not has_batch_norm(model):
-        return
-    train, task, device = ctx.data.train, ctx.task, ctx.device
-    train.set_epoch(ctx.epoch, start=0)
+        return False
+    train.set_epoch(epoch, start=0)
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), autocast(device, ctx.cfg.precision):
-        inputs = (task.model_input(ctx.cfg, batch, device)
-                  for batch in itertools.islice(train, len(train)))
+    with torch.random.fork_rng(devices=devices), autocast(device, precision):
+        inputs = (model_input(batch) for batch in itertools.islice(train, len(train)))
         first = next(inputs, None)
-        if first is not None:
-            update_bn(itertools.chain([first], inputs), model)
+        if first is None:
+            return False
+        update_bn(itertools.chain([first], inputs), model)
+    return True
