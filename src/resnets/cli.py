@@ -3,6 +3,7 @@
     resnets train [--recipe NAME] [key=value ...]   train (default: ResNet-20 on digits)
     resnets evaluate RUN_DIR|CHECKPOINT              test error, per-class accuracy, confusion
     resnets predict --checkpoint RUN IMAGE...        top-k classes of image files
+    resnets average RUN|CHECKPOINT... --out FILE     the uniform average of their weights
     resnets models [PATTERN]                         every registered model
     resnets recipes [--task NAME|--show NAME]        every task's named training recipes
     resnets experiment NAME                          reproduce a claim of the papers
@@ -69,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     p.add_argument("--topk", type=arg(integer(1, 1000)), default=5,
                    help="classes to print per image")
+
+    p = sub.add_parser("average", help="average the weights of checkpoints of one model")
+    p.add_argument("checkpoints", nargs="+", help="run directories (their last checkpoint) "
+                   "or checkpoint files (last.pt, last.prev.pt, best.pt, swa.pt)")
+    p.add_argument("--out", required=True, help="the checkpoint to write, or a directory "
+                   "(averaged.pt in it)")
+    p.add_argument("--bn-update", action="store_true", help="re-estimate BatchNorm "
+                   "statistics on the first run's training data")
+    p.add_argument("--root", default=None, help="that run's data folder, if it moved")
 
     p = sub.add_parser("models", help="list the registered models")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
@@ -158,6 +168,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from .train.checkpoint_average import average_checkpoints
+
+    done = average_checkpoints(args.checkpoints, args.out, bn_update=args.bn_update,
+                               root=args.root)
+    print(f"averaged {done['models']} checkpoints of {done['model_name']}: {done['path']}")
+    if args.bn_update:
+        print(f"BatchNorm statistics re-estimated over {done['bn_batches']} training batches")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models.summary import format_markdown, format_table, model_rows
 
@@ -235,11 +256,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "models": cmd_models, "recipes": cmd_recipes, "bench": cmd_bench,
-            "experiment": cmd_experiment}
+            "average": cmd_average, "models": cmd_models, "recipes": cmd_recipes,
+            "bench": cmd_bench, "experiment": cmd_experiment}
 
 
-READS_RUN_DATA = ("train", "evaluate", "predict")  # commands that read any data.dataset
+READS_RUN_DATA = ("train", "evaluate", "predict", "average")  # commands that read any data.dataset
 
 
 def register_applications(tasks: bool = False) -> None:
