@@ -206,7 +206,8 @@ def test_ctrl_c_during_start_up_is_one_line_and_status_130(command, monkeypatch,
     else:
         monkeypatch.setitem(COMMANDS, command, _ctrl_c)
     argv = {"evaluate": ["evaluate", "x"], "predict": ["predict", "--checkpoint", "x", "y"],
-            "experiment": ["experiment", "degradation"]}.get(command, [command])
+            "experiment": ["experiment", "degradation"],
+            "average": ["average", "x", "y", "--out", "z"]}.get(command, [command])
     assert main_interrupted(argv) == 130
     err = capsys.readouterr().err
     assert err == f"resnets {command}: interrupted (Ctrl-C)\n"
