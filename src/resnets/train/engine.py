@@ -2,11 +2,12 @@
 
 ``train(cfg)`` runs the task of ``cfg`` (:mod:`resnets.train.task`: its data, model, batch
 loss and evaluation) with what the engine owns: the device, precision, compile, the optimiser
-and schedule, EMA, gradient clipping, evaluation every ``eval_every`` epochs, the run
-directory (config, metrics, curves, checkpoints, summary), Ctrl-C and the NaN guard. A
-checkpoint holds everything needed to continue bit-for-bit: weights, optimiser, EMA, schedule
-state, hooks, RNG states, the running sums and the position in the epoch. Hook objects see
-named points of the loop and may carry state of their own.
+and schedule, EMA and SWA (:mod:`resnets.train.averaging`), gradient clipping, evaluation
+every ``eval_every`` epochs, the run directory (config, metrics, curves, checkpoints,
+summary), Ctrl-C and the NaN guard. A checkpoint holds everything needed to continue
+bit-for-bit: weights, optimiser, EMA and SWA, schedule state, hooks, RNG states, the running
+sums and the position in the epoch. Hook objects see named points of the loop and may carry
+state of their own.
 """
 
 from __future__ import annotations
@@ -138,12 +139,11 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
     steps_per_epoch = _steps_per_epoch(data.train, o.accum_steps)
     total_steps = cfg.iterations or cfg.epochs * steps_per_epoch
     epochs = math.ceil(total_steps / steps_per_epoch)
-    averages = WeightAverages(cfg, model, epochs)
     if resuming:
         state = ckpts.load_latest()
         if state is None:
             raise CheckpointError(f"no checkpoint to resume from in {str(run_dir)!r}")
-        _restore(ctx, state, averages, gate, hooks)  # checks the checkpoint's metadata first
+        _restore(ctx, state, gate, hooks)  # checks the checkpoint's metadata first
         check_steps_left(run_dir, ctx.step, total_steps)
         # An epoch cut short by `iterations` counts as done: a longer run goes on in the next.
         epochs = max(epochs, ctx.epoch + (ctx.step < total_steps))
@@ -162,6 +162,11 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
     ctx.ddp = net if wrap_model else None  # its no_sync() skips all-reduce while accumulating
     if cfg.compile:
         net = torch.compile(net)
+    # After the wrap, so that SWA's copy normalises as the live model does (sync_bn: over the
+    # global batch) when its BatchNorm statistics are re-estimated.
+    averages = WeightAverages(cfg, model, epochs)
+    if resuming:
+        averages.load_state_dict(state)
 
     def checkpoint_state(sums: dict) -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -237,8 +242,8 @@ def _steps_per_epoch(train_batches, accum_steps: int) -> int:
     return steps
 
 
-def _run_epoch(ctx: Context, net, averages: WeightAverages, gate, hooks, epochs: int, total_steps: int,
-               save) -> dict:
+def _run_epoch(ctx: Context, net, averages: WeightAverages, gate, hooks, epochs: int,
+               total_steps: int, save) -> dict:
     """One pass over the training batches (from step ``ctx.position`` of the epoch on), then
     evaluation. Each optimiser step adds up the gradients of ``optim.accum_steps`` batches."""
     cfg, optimizer, scaler = ctx.cfg, ctx.optimizer, ctx.scaler
@@ -362,14 +367,13 @@ def _to_device(value, device: torch.device):
     return value
 
 
-def _restore(ctx: Context, state: dict, averages: WeightAverages, gate, hooks) -> None:
+def _restore(ctx: Context, state: dict, gate, hooks) -> None:
     where = f"the last checkpoint in {str(ctx.run_dir)!r}"
     ctx.task.check_checkpoint(ctx.cfg, state, ctx.data, where)
     check_position(state, where, _steps_per_epoch(ctx.data.train, ctx.cfg.optim.accum_steps))
     ctx.task.check_weights(ctx.model, state, ctx.data, where)
     ctx.model.load_state_dict(state["model"])
     ctx.optimizer.load_state_dict(state["optimizer"])
-    averages.load_state_dict(state)
     if gate and state.get("gate"):
         gate.load_state_dict(state["gate"])
     if ctx.scaler.is_enabled() and state.get("scaler"):
