@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from resnets.errors import ResnetsError
-from resnets.train.averaging import WeightAverages, estimate_batch_norm, swa_first_epoch
+from resnets.train.averaging import (WeightAverages, estimate_batch_norm, swa_first_epoch,
+                                     update_batch_norm)
 from resnets.train.checkpoint import CheckpointManager, load_checkpoint
 from resnets.train.classification import ClassificationTask
 from resnets.train.context import StopAfterStep
@@ -131,3 +132,29 @@ def test_impossible_swa_settings_are_one_line_before_any_run(tmp_path, extra, wo
     with pytest.raises(ResnetsError, match=words) as info:
         train(tiny_config(tmp_path, run_name="bad", **extra))
     assert "\n" not in str(info.value) and not (tmp_path / "bad").exists()
+
+
+def _bn_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 1),
+                         nn.BatchNorm2d(4))
+
+
+def test_update_batch_norm_is_torchs_update_bn_and_leaves_frozen_stages_alone():
+    from torch.optim.swa_utils import update_bn
+
+    from resnets.train.finetune import _freeze
+
+    batches = [torch.randn(5, 3, 6, 6) * (i + 1) + i for i in range(3)]
+    ours, theirs = _bn_net(), _bn_net()
+    update_batch_norm(ours, batches)
+    update_bn(batches, theirs)
+    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+    assert ours[1].momentum == 0.1 and ours.training
+    frozen = _bn_net()
+    _freeze([frozen[:2]])  # the first conv and BatchNorm, as model.freeze_stages does
+    kept = frozen[1].running_var.clone()
+    update_batch_norm(frozen, batches)
+    assert torch.equal(frozen[1].running_var, kept)  # update_bn would have reset it
+    assert not torch.equal(frozen[4].running_var, torch.ones(4))  # the others re-estimated

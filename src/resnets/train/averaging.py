@@ -5,21 +5,22 @@ SWA (stochastic weight averaging, Izmailov et al. 2018, through ``torch.optim.sw
 averages them uniformly at the end of each epoch from ``optim.swa_start`` on, optionally at
 the constant learning rate ``optim.swa_lr``. An average of weights does not come with the
 BatchNorm statistics that fit it, so before the SWA weights are evaluated their statistics
-are re-estimated over one pass of the training batches (``update_bn``) when the task can turn
-a batch into the model's input (:meth:`~resnets.train.task.Task.model_input`); otherwise they
-keep the statistics of the live model. That pass runs under its own random state, so SWA
-leaves the training itself unchanged.
+are re-estimated over one pass of the training batches (as ``update_bn`` does, frozen stages
+left alone) when the task can turn a batch into the model's input
+(:meth:`~resnets.train.task.Task.model_input`); otherwise they keep the statistics of the
+live model. That pass runs under its own random state, so SWA leaves the training itself
+unchanged.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, update_bn
+from torch.optim.swa_utils import AveragedModel
 
 from ..errors import ResnetsError
 from .ema import ModelEMA, unwrap_model
@@ -53,8 +54,30 @@ def swa_first_epoch(swa_start: float, epochs: int) -> int:
     return min(first, epochs - 1)
 
 
-def has_batch_norm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+def trainable_batch_norms(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers whose statistics follow the data: not those of frozen stages
+    (``frozen_stats``, :func:`resnets.train.finetune.freeze_stages`), which keep theirs."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+            and not getattr(m, "frozen_stats", False)]
+
+
+@torch.no_grad()
+def update_batch_norm(model: nn.Module, inputs: Iterable[Any]) -> None:
+    """``torch.optim.swa_utils.update_bn`` for our models: the statistics of each BatchNorm
+    become the cumulative average over ``inputs`` (momentum None), except those of frozen
+    stages, which ``update_bn`` would reset and they could not learn again."""
+    layers = trainable_batch_norms(model)
+    momenta = [m.momentum for m in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None
+    was_training = model.training
+    model.train()
+    for x in inputs:
+        model(x)
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
+    model.train(was_training)
 
 
 class WeightAverages:
@@ -121,7 +144,7 @@ def estimate_batch_norm(model: nn.Module, train: Any, model_input: Callable[[Any
     ``model_input``, under a random state of its own (the training's is left as it was).
     Returns whether it did: not when the model has no BatchNorm or ``model_input`` gives None
     (the statistics stay as they are)."""
-    if not has_batch_norm(model):
+    if not trainable_batch_norms(model):
         return False
     train.set_epoch(epoch, start=0)
     devices = [device] if device.type == "cuda" else []
@@ -130,5 +153,5 @@ def estimate_batch_norm(model: nn.Module, train: Any, model_input: Callable[[Any
         first = next(inputs, None)
         if first is None:
             return False
-        update_bn(itertools.chain([first], inputs), model)
+        update_batch_norm(model, itertools.chain([first], inputs))
     return True
