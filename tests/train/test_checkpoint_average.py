@@ -97,3 +97,13 @@ def test_tensors_of_other_shapes_are_refused():
     with pytest.raises(CheckpointError, match=r"'w' has shape \(3, 3\) in y.pt and \(2, 3\) "
                                               "in x.pt; average checkpoints of one model"):
         _check_same_model(first, other, "x.pt", "y.pt")
+
+
+def test_an_input_is_never_overwritten(runs, capsys):
+    last = runs / "a" / "last.pt"
+    before = last.read_bytes()
+    assert main(["average", str(last), str(runs / "b"), "--out", str(last)]) == 2
+    assert "would overwrite an input" in capsys.readouterr().err
+    assert main(["average", str(runs / "a"), str(runs / "b"), "--out", str(last)]) == 2
+    assert "would overwrite an input" in capsys.readouterr().err
+    assert last.read_bytes() == before

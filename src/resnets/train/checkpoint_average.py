@@ -71,6 +71,11 @@ def average_checkpoints(sources: Sequence[str], out: str | os.PathLike,
     if twice is not None:
         raise ResnetsError(f"{twice} is named twice; name each checkpoint once")
     path = output_path(out)  # before anything is read
+    # A run directory's input is its last checkpoint, kept with its previous one.
+    inputs = set(resolved) | {str(Path(r) / name) for r in resolved if Path(r).is_dir()
+                              for name in ("last.pt", "last.prev.pt")}
+    if str(path.resolve()) in inputs:
+        raise ResnetsError(f"--out {out} would overwrite an input; write the average elsewhere")
     cpu = torch.device("cpu")
     model, first, cfg = load_trained(sources[0], cpu)
     first = {**first, "model": model.state_dict()}
