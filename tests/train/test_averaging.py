@@ -42,10 +42,17 @@ def rows(run):
             for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_swa_averages_the_epoch_ends_from_swa_start_and_evaluates_them(tmp_path):
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """An uninterrupted SWA run, and the weights at the end of each of its epochs."""
+    out = tmp_path_factory.mktemp("runs")
     seen = EpochEndWeights()
-    train(tiny_config(tmp_path, run_name="swa"), hooks=[seen])
-    run = tmp_path / "swa"
+    train(tiny_config(out, run_name="straight"), hooks=[seen])
+    return out / "straight", seen
+
+
+def test_swa_averages_the_epoch_ends_from_swa_start_and_evaluates_them(straight, tmp_path):
+    run, seen = straight
     averaged = load_checkpoint(run / "swa.pt")
     assert averaged["averaged"] == {"method": "swa", "models": 2}
     for name in seen.weights[0]:  # epochs 2 and 3: floor(0.34 * 3) = 1 epoch before
@@ -64,20 +71,19 @@ def test_swa_averages_the_epoch_ends_from_swa_start_and_evaluates_them(tmp_path)
 
 
 @pytest.mark.parametrize("stop_at", [4, 7])  # before the first average, and after it
-def test_interrupted_swa_run_resumes_bitwise_identical(tmp_path, stop_at):
-    train(tiny_config(tmp_path, run_name="straight"))
+def test_interrupted_swa_run_resumes_bitwise_identical(straight, tmp_path, stop_at):
     broken = tiny_config(tmp_path, run_name="broken")
     with pytest.raises(SystemExit):
         train(broken, hooks=[StopAfterStep(stop_at)])
     assert not (tmp_path / "broken" / "swa.pt").exists()
     train(broken, resume_dir=tmp_path / "broken")
     for name in ("swa.pt", "last.pt"):
-        a = load_checkpoint(tmp_path / "straight" / name)["model"]
+        a = load_checkpoint(straight[0] / name)["model"]
         b = load_checkpoint(tmp_path / "broken" / name)["model"]
         assert a.keys() == b.keys()
         for key in a:
             assert torch.equal(a[key], b[key]), (name, key)
-    assert rows(tmp_path / "straight") == rows(tmp_path / "broken")
+    assert rows(straight[0]) == rows(tmp_path / "broken")
 
 
 def test_re_estimating_bn_leaves_the_training_alone(tmp_path):
