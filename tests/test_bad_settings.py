@@ -71,6 +71,7 @@ VALID = {
         "data.mixup_alpha", "data.cutmix_alpha", "data.crop_padding", "optim.momentum",
         "optim.weight_decay", "eval_every",
         "optim.label_smoothing", "optim.grad_clip", "optim.ema_decay", "adv.eps",
+        "optim.swa_start", "optim.swa_lr",
         "optim.scale_lr_with_batch", "checkpoint_every", "iterations", "data.workers",
         "schedule.min_lr", "schedule.warmup_iters", "schedule.warmup_lr",
         "schedule.warmup_until_error", "--warmup-iters", "--clip-grad", "--eval-every",

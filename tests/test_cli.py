@@ -45,6 +45,40 @@ def test_evaluate_writes_report_and_confusion_png(run_dir, capsys):
     assert f"top-1 error {100 * report['top1_error']:.2f}%" in out
 
 
+def test_evaluate_reports_calibration_and_per_class_scores(run_dir, capsys):
+    """The report's ECE and precision/recall/F1 are torchmetrics' on the run's test split."""
+    import torch
+    from torchmetrics.classification import (MulticlassCalibrationError, MulticlassF1Score,
+                                             MulticlassPrecision, MulticlassRecall)
+
+    from resnets.train.inference import load_trained
+    from resnets.train.pipeline import build_pipeline
+
+    assert main(["evaluate", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((run_dir / "evaluation-test.json").read_text())
+    model, state, cfg = load_trained(run_dir, torch.device("cpu"))
+    with torch.no_grad():
+        pairs = [(model(x), y) for x, y in build_pipeline(cfg, torch.device("cpu")).test]
+    logits, labels = torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
+    ece = MulticlassCalibrationError(num_classes=10, n_bins=15, norm="l1")(logits.softmax(1),
+                                                                           labels)
+    assert report["calibration_bins"] == 15
+    assert report["expected_calibration_error"] == pytest.approx(float(ece), abs=1e-5)
+    preds = logits.argmax(1)
+    for name, metric in [("precision", MulticlassPrecision), ("recall", MulticlassRecall),
+                         ("f1", MulticlassF1Score)]:
+        expected = metric(num_classes=10, average=None)(preds, labels).tolist()
+        assert list(report[f"per_class_{name}"].values()) == pytest.approx(expected, abs=1e-6)
+        assert f"macro_{name}" in report
+    assert sum(report["reliability"]["count"]) == report["images"] == 8
+    with Image.open(run_dir / "reliability-test.png") as png:
+        assert png.size[0] > 100
+    assert report["reliability_png"] == str(run_dir / "reliability-test.png")
+    assert f"(ECE, 15 bins) {100 * report['expected_calibration_error']:.2f}%" in out
+    assert f"reliability diagram: {run_dir / 'reliability-test.png'}" in out
+
+
 def test_predict_prints_topk_classes(run_dir, tmp_path, capsys):
     image = tmp_path / "x.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)).save(
@@ -173,8 +207,8 @@ def test_ctrl_c_during_start_up_is_one_line_and_status_130(command, monkeypatch,
         monkeypatch.setitem(COMMANDS, command, _ctrl_c)
     argv = {"evaluate": ["evaluate", "x"], "predict": ["predict", "--checkpoint", "x", "y"],
             "experiment": ["experiment", "degradation"],
-            "export": ["export", "x", "--format", "onnx", "--out", "x.onnx"]}.get(command,
-                                                                                [command])
+            "export": ["export", "x", "--format", "onnx", "--out", "x.onnx"],
+            "average": ["average", "x", "y", "--out", "z"]}.get(command, [command])
     assert main_interrupted(argv) == 130
     err = capsys.readouterr().err
     assert err == f"resnets {command}: interrupted (Ctrl-C)\n"

@@ -5,6 +5,7 @@
     resnets evaluate --model M --weights imagenet --root VAL_DIR   published weights
     resnets predict --checkpoint RUN IMAGE...        top-k classes of image files
     resnets predict --model M --weights imagenet IMAGE...          ImageNet class names
+    resnets average RUN|CHECKPOINT... --out FILE     the uniform average of their weights
     resnets models [PATTERN]                         every registered model
     resnets recipes [--task NAME|--show NAME]        every task's named training recipes
     resnets experiment NAME                          reproduce a claim of the papers
@@ -82,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_published_arguments(p, source)
     p.add_argument("--topk", type=arg(integer(1, 1000)), default=5,
                    help="classes to print per image")
+
+    p = sub.add_parser("average", help="average the weights of checkpoints of one model")
+    p.add_argument("checkpoints", nargs="+", help="run directories (their last checkpoint) "
+                   "or checkpoint files (last.pt, last.prev.pt, best.pt, swa.pt)")
+    p.add_argument("--out", required=True, help="the checkpoint to write, or a directory "
+                   "(averaged.pt in it)")
+    p.add_argument("--bn-update", action="store_true", help="re-estimate BatchNorm "
+                   "statistics on the first run's training data")
+    p.add_argument("--root", default=None, help="that run's data folder, if it moved")
 
     p = sub.add_parser("models", help="list the registered models")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
@@ -193,9 +203,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def print_classes_and_files(report: dict, width: int) -> int:
-    """The per-class accuracies and the files of an evaluation report."""
+    """The per-class accuracies (and a run's calibration and per-class scores) and the files
+    of an evaluation report."""
+    from .train.calibration_report import print_calibration_and_class_scores
+
     for name, acc in report["per_class_accuracy"].items():
         print(f"  {name:>{width}}  {100 * acc:6.2f}%")
+    if "expected_calibration_error" in report:  # a run's report (published: accuracy only)
+        print_calibration_and_class_scores(report)
     print(f"report: {report['report_path']}")
     if report["confusion_png"]:  # published weights on many classes: none
         print(f"confusion matrix: {report['confusion_png']}")
@@ -238,6 +253,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from .train.checkpoint_average import average_checkpoints
+
+    done = average_checkpoints(args.checkpoints, args.out, bn_update=args.bn_update,
+                               root=args.root)
+    print(f"averaged {done['models']} checkpoints of {done['model_name']}: {done['path']}")
+    if args.bn_update:
+        print(f"BatchNorm statistics re-estimated over {done['bn_batches']} training batches")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models.summary import format_markdown, format_table, model_rows
 
@@ -273,59 +299,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from . import export
+    from .export import export_command
 
-    if bool(args.source) == bool(args.model):
-        raise ResnetsError("export a run (RUN_DIR or checkpoint) or --model NAME --weights W, "
-                           "one of them")
-    if args.model and not args.weights:
-        raise ResnetsError("--model needs --weights: imagenet, imagenet:v2 or a weights file")
-    item = (export.from_run(args.source) if args.source
-            else export.from_weights(args.model, args.weights))
-    record = export.export(item, args.format, args.out, fuse=args.fuse, batch=args.batch)
-    print(f"wrote {args.out} ({args.format}, {item.name}, input "
-          f"{'x'.join(map(str, item.input_shape))}); max abs difference to eager "
-          f"{record['max_abs_difference']:.3g} on a batch of {args.batch}")
-    print(f"wrote {args.out}.json")
+    for line in export_command(args.source, args.model, args.weights, args.format, args.out,
+                               args.fuse, args.batch):
+        print(line)
     return 0
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
     """The recipes of every task (or of ``--task``), a heading per task naming the command
     that runs them; ``--show NAME``: one recipe's resolved configuration."""
-    from .errors import did_you_mean
-    from .train.config import TASK_COMMANDS, to_dict
-    from .train.recipes import get_recipe, recipe_config, recipes_by_task
+    from .train.recipes import recipe_listing, recipe_text
 
-    if args.show:
-        recipe = get_recipe(args.show)
-        print(f"# {recipe.name}: {recipe.summary}\n# source: {recipe.source}")
-        print(json.dumps(to_dict(recipe_config(recipe.name)), indent=2))
-        return 0
-    groups = recipes_by_task()
-    if args.task and args.task not in groups:
-        raise ResnetsError(f"no task {args.task!r}{did_you_mean(args.task, groups)}; the "
-                           f"tasks: {', '.join(groups)}")
-    shown = {args.task: groups[args.task]} if args.task else {
-        task: recipes for task, recipes in groups.items() if recipes}
-    width = max((len(r.name) for recipes in shown.values() for r in recipes), default=0)
-    for index, (task, recipes) in enumerate(shown.items()):
-        if index:
-            print()  # a blank line between the groups
-        command = TASK_COMMANDS.get(task) or _task_command(task)
-        print(f"{task} (`{command} --recipe NAME`):")
-        for recipe in recipes:
-            print(f"{recipe.name:<{width}}  {recipe.summary}  [{recipe.source}]")
-        if not recipes:
-            print("(none yet)")
+    print(recipe_text(args.show) if args.show else "\n".join(recipe_listing(args.task)))
     return 0
-
-
-def _task_command(task: str) -> str:
-    """The train command of a task that ``TASK_COMMANDS`` does not name."""
-    from .train.task import TASKS
-
-    return TASKS[task].command if task in TASKS else f"the {task} task's train command"
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -335,12 +323,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "models": cmd_models, "recipes": cmd_recipes, "bench": cmd_bench,
-            "export": cmd_export,
-            "experiment": cmd_experiment}
+            "average": cmd_average, "models": cmd_models, "recipes": cmd_recipes,
+            "bench": cmd_bench, "export": cmd_export, "experiment": cmd_experiment}
 
 
-READS_RUN_DATA = ("train", "evaluate", "predict")  # commands that read any data.dataset
+READS_RUN_DATA = ("train", "evaluate", "predict", "average")  # commands that read any data.dataset
 
 
 def register_applications(tasks: bool = False) -> None:

@@ -207,3 +207,19 @@ def from_weights(name: str, weights: str) -> Exportable:
     model = create_model(name, pretrained=True, weights=tag)
     return Exportable(model.eval(), name, tuple(config["input_size"]), list(config["mean"]),
                       list(config["std"]), config["classes"])
+
+
+def export_command(source: str | None, model: str | None, weights: str | None, fmt: str,
+                   out: str, fuse: bool = False, batch: int = 4) -> list[str]:
+    """``resnets export``: a run (``source``) or ``model`` with ``weights``; the lines to
+    print."""
+    if bool(source) == bool(model):
+        raise ResnetsError("export a run (RUN_DIR or checkpoint) or --model NAME --weights W, "
+                           "one of them")
+    if model and not weights:
+        raise ResnetsError("--model needs --weights: imagenet, imagenet:v2 or a weights file")
+    item = from_run(source) if source else from_weights(model, weights)
+    record = export(item, fmt, out, fuse=fuse, batch=batch)
+    return [f"wrote {out} ({fmt}, {item.name}, input {'x'.join(map(str, item.input_shape))}); "
+            f"max abs difference to eager {record['max_abs_difference']:.3g} on a batch of "
+            f"{batch}", f"wrote {out}.json"]

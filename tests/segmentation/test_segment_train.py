@@ -125,3 +125,16 @@ def test_resume_refuses_other_settings(finished, capsys):
     assert main(["segment", "train", "--config", str(finished.parent / "bad.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "data.crop_size must be" in err, err
+
+
+def test_swa_runs_for_a_task_without_model_inputs(data, tmp_path):
+    """The segmentation task gives no model input for BatchNorm re-estimation: SWA averages
+    its weights (epochs 2 and 3 of 3) and keeps the live model's statistics."""
+    assert main(["segment", "train", *data, *SETTINGS, "optim.swa_start=0.5",
+                 "--out-dir", str(tmp_path), "--run-name", "swa"]) == 0
+    averaged = load_checkpoint(tmp_path / "swa" / "swa.pt")
+    live = load_checkpoint(tmp_path / "swa" / "last.pt")["model"]
+    assert averaged["averaged"] == {"method": "swa", "models": 2}
+    stats = [k for k in live if "running_" in k]
+    assert stats and all((averaged["model"][k] == live[k]).all() for k in stats)
+    assert any(not (averaged["model"][k] == live[k]).all() for k in live if k not in stats)

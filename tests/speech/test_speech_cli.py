@@ -8,6 +8,7 @@ import stat
 import sys
 
 import numpy as np
+import pytest
 
 from launching import interrupt, same_weights, torchrun
 from resnets.cli import main
@@ -34,6 +35,9 @@ def test_train_evaluate_predict(commands, tmp_path, capsys, synthetic_sound):
     report = json.loads((run / "evaluation-test.json").read_text())
     assert report["images"] == 9 and "(9 samples)" in out
     assert set(report["per_class_accuracy"]) == {"chirp", "noise", "tone"}
+    assert report["per_class_recall"] == pytest.approx(report["per_class_accuracy"])
+    assert f"macro precision {100 * report['macro_precision']:.2f}%" in out
+    assert (run / "reliability-test.png").is_file()
 
     rng = np.random.default_rng(5)
     clips = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -36,7 +38,11 @@ def test_train_evaluate_predict(tmp_path, capsys):
     assert main(["text", "evaluate", str(run)]) == 0
     report = json.loads((run / "evaluation-test.json").read_text())
     assert report["images"] == 3 and set(report["per_class_accuracy"]) == {"cats", "dogs"}
-    capsys.readouterr()
+    # Recall is per-class accuracy under another name; the calibration bins count every text.
+    assert report["per_class_recall"] == pytest.approx(report["per_class_accuracy"])
+    assert sum(report["reliability"]["count"]) == 3
+    out = capsys.readouterr().out
+    assert f"(ECE, 15 bins) {100 * report['expected_calibration_error']:.2f}%" in out
     assert main(["text", "predict", "a cat", "a dog", "--checkpoint", str(run)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [lines[0], lines[3]] == ["a cat", "a dog"] and len(lines) == 6

@@ -284,6 +284,23 @@ def test_sync_bn_makes_two_processes_with_batchnorm_reach_the_weights_of_one(
     assert max_difference(before_last, reference) > 100 * TOLERANCE
 
 
+def test_swa_under_torchrun_re_estimates_batchnorm_over_the_global_batch(tmp_path):
+    """Each process re-estimates the SWA weights' statistics over its share of the training
+    batches; with sync_bn those are the global batch's, as one process finds them."""
+    swa = "optim.swa_start=0.5"
+    train(config(tmp_path / "one", "run", swa, settings=BN_SETTINGS, epochs=1))
+    proc = torchrun(2, "-m", "resnets.cli", "train", *BN_ARGS, swa, "sync_bn=true",
+                    "--out", str(tmp_path / "two"), "--name", "run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = (torch.load(tmp_path / where / "run" / "swa.pt", weights_only=True)["model"]
+                for where in ("one", "two"))
+    for key in one:  # the statistics are sums of thousands of values: a relative tolerance
+        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=TOLERANCE)
+    live = weights(tmp_path / "one" / "run")
+    key = next(k for k in one if k.endswith("running_var"))
+    assert (one[key] - live[key]).abs().max() > 100 * TOLERANCE  # re-estimated: other stats
+
+
 def test_compiled_model_under_ddp_reaches_the_weights_of_one(tmp_path, one_process):
     # torch.compile over the DDP wrapper: Dynamo splits the graph at DDP's gradient buckets.
     proc = torchrun(2, "-m", "resnets.cli", "train", *ARGS, *SETTINGS, "compile=true",

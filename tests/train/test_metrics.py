@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from resnets.errors import ResnetsError
+from resnets.train import metrics
 from resnets.train.metrics import (RunningAverage, confusion_matrix, error_rates,
                                    per_class_accuracy, topk_correct)
 
@@ -91,3 +92,67 @@ def test_running_average_weights_by_sample_count():
     assert copy.average == pytest.approx(2.0)
     meter.reset()
     assert meter.count == 0 and math.isnan(meter.average)
+
+
+def _random_predictions(seed: int, n: int = 300, classes: int = 6):
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, classes, generator=gen) * 3
+    targets = torch.randint(0, classes, (n,), generator=gen)
+    return logits, targets
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_calibration_error_matches_torchmetrics(seed):
+    from torchmetrics.classification import MulticlassCalibrationError
+
+    logits, targets = _random_predictions(seed)
+    expected = MulticlassCalibrationError(num_classes=6, n_bins=15, norm="l1")(
+        logits.softmax(1), targets)
+    # Two halves summed: the table adds up over batches.
+    table = (metrics.calibration_bins(logits[:100], targets[:100])
+             + metrics.calibration_bins(logits[100:], targets[100:]))
+    assert table[:, 0].sum() == 300
+    assert metrics.expected_calibration_error(table) == pytest.approx(float(expected), abs=1e-6)
+
+
+def test_calibration_of_a_confident_right_model_is_zero_and_wrong_one_is_one():
+    logits = torch.tensor([[50.0, 0.0], [0.0, 50.0]])
+    right = metrics.calibration_bins(logits, torch.tensor([0, 1]))
+    wrong = metrics.calibration_bins(logits, torch.tensor([1, 0]))
+    assert metrics.expected_calibration_error(right) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.expected_calibration_error(wrong) == pytest.approx(1.0, abs=1e-9)
+    assert right[-1, 0] == 2  # a confidence of 1 falls in the last bin
+    curve = metrics.reliability(right)
+    assert curve["count"][-1] == 2 and curve["accuracy"][-1] == 1.0
+    assert math.isnan(curve["accuracy"][0]) and len(curve["lower"]) == 15
+
+
+def test_calibration_of_nothing_is_nan():
+    table = metrics.calibration_bins(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
+    assert math.isnan(metrics.expected_calibration_error(table))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_precision_recall_f1_match_torchmetrics(seed):
+    from torchmetrics.classification import (MulticlassF1Score, MulticlassPrecision,
+                                             MulticlassRecall)
+
+    logits, targets = _random_predictions(seed, n=60, classes=7)
+    preds = logits.argmax(1)
+    preds[preds == 6] = 5  # class 6: never predicted (precision 0/0)
+    targets[targets == 4] = 3  # class 4: never the truth (recall 0/0)
+    cm = metrics.confusion_matrix(preds, targets, 7)
+    ours = metrics.precision_recall_f1(cm)
+    for name, cls in [("precision", MulticlassPrecision), ("recall", MulticlassRecall),
+                      ("f1", MulticlassF1Score)]:
+        theirs = cls(num_classes=7, average=None)(preds, targets)
+        torch.testing.assert_close(ours[name].float(), theirs.float())
+        macro = cls(num_classes=7, average="macro")(preds, targets)
+        assert metrics.macro_average(ours[name], cm) == pytest.approx(float(macro), abs=1e-6)
+
+
+def test_a_class_absent_everywhere_leaves_the_macro_average_alone():
+    cm = torch.tensor([[3, 1, 0], [0, 2, 0], [0, 0, 0]])
+    scores = metrics.precision_recall_f1(cm)
+    assert scores["precision"].tolist() == [1.0, 2 / 3, 0.0]
+    assert metrics.macro_average(scores["precision"], cm) == pytest.approx((1 + 2 / 3) / 2)

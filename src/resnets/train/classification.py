@@ -76,6 +76,9 @@ class ClassificationTask(Task):
 
         return step
 
+    def model_input(self, cfg: TrainConfig, batch, device: torch.device) -> torch.Tensor:
+        return batch_to_device(*batch, device, cfg.channels_last)[0]  # (images, labels)
+
     def evaluate(self, model, data: Pipeline, cfg: TrainConfig, device: torch.device,
                  is_main: bool) -> dict[str, Any]:
         n, row = len(data.classes), {}

@@ -111,7 +111,8 @@ def global_sums(sums: dict) -> dict:
 def global_evaluation(result: dict) -> dict:
     """Combine the evaluations of each process's share of a split into that of the split.
 
-    ``result`` is what ``evaluate`` returns; its confusion matrix counts the images.
+    ``result`` is what ``evaluate`` returns; its confusion matrix counts the images, its
+    calibration table adds up.
     """
     if not active():
         return result
@@ -121,7 +122,10 @@ def global_evaluation(result: dict) -> dict:
     loss, wrong1, wrong5, total = all_sum(*parts, seen)
     dist.all_reduce(confusion)
     confusion = confusion.cpu()
+    calibration = result["calibration"].to(_device())
+    dist.all_reduce(calibration)
+    tables = {"confusion": confusion, "calibration": calibration.cpu()}
     if not total:
-        return {**result, "confusion": confusion}
+        return {**result, **tables}
     return {"loss": loss / total, "top1_error": round(wrong1) / total,
-            "top5_error": round(wrong5) / total, "confusion": confusion}
+            "top5_error": round(wrong5) / total, **tables}

@@ -55,6 +55,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """Evaluate a run on the data its configuration names (the run's own data pipeline)."""
+    from .calibration_report import print_calibration_and_class_scores
     from .inference import evaluate_checkpoint
 
     report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
@@ -63,6 +64,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
           f"{report['loss']:.4f}  ({report['images']} samples)")
     for name, acc in report["per_class_accuracy"].items():
         print(f"  {name:>16}  {100 * acc:6.2f}%")
+    print_calibration_and_class_scores(report)
     print(f"report: {report['report_path']}")
     return 0
 

@@ -102,6 +102,8 @@ class OptimConfig:
     grad_clip: float = 0.0  # clip the global gradient norm to this value; 0 = off
     accum_steps: int = 1  # batches whose gradients add up to one optimiser step
     ema_decay: float = 0.0  # exponential moving average of weights per step; 0 = off
+    swa_start: float = 0.0  # SWA from this fraction of training (<1) or epoch on; 0 = off
+    swa_lr: float = 0.0  # constant lr while SWA averages; 0 = the schedule's
     scale_lr_with_batch: int = 0  # batch that lr is tuned for: lr *= batch_size / this; 0 = off
     backbone_lr_scale: float = 1.0  # pretrained backbone's lr = this x lr (the new head: lr)
 
@@ -111,6 +113,7 @@ class OptimConfig:
         "nesterov": FLAG, "weight_decay": number(0, 1), "decay_norm_and_bias": FLAG,
         "label_smoothing": FRACTION, "grad_clip": number(0, 1e6),
         "accum_steps": integer(1, 4096), "ema_decay": FRACTION,
+        "swa_start": number(0, 100000), "swa_lr": number(0, 10),
         "scale_lr_with_batch": integer(0, BATCH_MAX), "backbone_lr_scale": number(0, 100),
     }
 

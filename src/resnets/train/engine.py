@@ -2,11 +2,12 @@
 
 ``train(cfg)`` runs the task of ``cfg`` (:mod:`resnets.train.task`: its data, model, batch
 loss and evaluation) with what the engine owns: the device, precision, compile, the optimiser
-and schedule, EMA, gradient clipping, evaluation every ``eval_every`` epochs, the run
-directory (config, metrics, curves, checkpoints, summary), Ctrl-C and the NaN guard. A
-checkpoint holds everything needed to continue bit-for-bit: weights, optimiser, EMA, schedule
-state, hooks, RNG states, the running sums and the position in the epoch. Hook objects see
-named points of the loop and may carry state of their own.
+and schedule, EMA and SWA (:mod:`resnets.train.averaging`), gradient clipping, evaluation
+every ``eval_every`` epochs, the run directory (config, metrics, curves, checkpoints,
+summary), Ctrl-C and the NaN guard. A checkpoint holds everything needed to continue
+bit-for-bit: weights, optimiser, EMA and SWA, schedule state, hooks, RNG states, the running
+sums and the position in the epoch. Hook objects see named points of the loop and may carry
+state of their own.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ import torch
 from ..errors import CheckpointError, ResnetsError
 from ..files import check_writable, write_text_atomic
 from . import classification  # noqa: F401 (registers the task of TrainConfig)
-from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
+from .averaging import WeightAverages, check_averaging
+from .checkpoint import (CheckpointManager, capture_rng_state, restore_rng_state,
+                         save_checkpoint)
 from .collectives import (all_sum, any_rank, broadcast_text, global_sums, same_everywhere,
                           sync_buffers)
 from .config import check_engine_settings, to_dict
 from .context import Context, Hook, StopRequested, stop_on_interrupt
 from .device import resolve_device, resolve_precision
-from .ema import ModelEMA
 from .evaluate import autocast
 from .logger import RunLogger, progress
 from .metadata import check_position
@@ -80,6 +82,7 @@ def train(cfg: Any, resume_dir: str | os.PathLike | None = None,
 def check_run(task: Task, cfg: Any, resuming: bool) -> None:
     """Refuse settings the engine or ``task`` cannot run, and a device that is not here."""
     check_engine_settings(cfg)
+    check_averaging(cfg)
     if cfg.schedule.warmup_until_error and not task.counts_errors:
         raise ResnetsError(f"schedule.warmup_until_error gates on the training error, which "
                            f"the {task.name} task does not count; set it to 0")
@@ -125,7 +128,6 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
                                 weight_decay=o.weight_decay, nesterov=o.nesterov,
                                 decay_norm_and_bias=o.decay_norm_and_bias,
                                 backbone_lr_scale=o.backbone_lr_scale, name=o.name)
-    ema = ModelEMA(model, decay=o.ema_decay) if o.ema_decay else None
     gate = ErrorGatedWarmup.from_config(cfg.schedule)
     hooks = [*task.hooks(cfg, data), *hooks]
     is_main = rank == 0
@@ -141,7 +143,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
         state = ckpts.load_latest()
         if state is None:
             raise CheckpointError(f"no checkpoint to resume from in {str(run_dir)!r}")
-        _restore(ctx, state, ema, gate, hooks)  # checks the checkpoint's metadata first
+        _restore(ctx, state, gate, hooks)  # checks the checkpoint's metadata first
         check_steps_left(run_dir, ctx.step, total_steps)
         # An epoch cut short by `iterations` counts as done: a longer run goes on in the next.
         epochs = max(epochs, ctx.epoch + (ctx.step < total_steps))
@@ -160,10 +162,15 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
     ctx.ddp = net if wrap_model else None  # its no_sync() skips all-reduce while accumulating
     if cfg.compile:
         net = torch.compile(net)
+    # After the wrap, so that SWA's copy normalises as the live model does (sync_bn: over the
+    # global batch) when its BatchNorm statistics are re-estimated.
+    averages = WeightAverages(cfg, model, epochs)
+    if resuming:
+        averages.load_state_dict(state)
 
     def checkpoint_state(sums: dict) -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "ema": ema.state_dict() if ema else None,
+                **averages.state_dict(),
                 "gate": gate.state_dict() if gate else None,
                 "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else None,
                 "hooks": [h.state_dict() for h in hooks], "rng": capture_rng_state(),
@@ -192,7 +199,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
     with stop_on_interrupt(ctx):
         try:
             while ctx.epoch < epochs and ctx.step < total_steps:
-                row = _run_epoch(ctx, net, ema, gate, hooks, epochs, total_steps, save)
+                row = _run_epoch(ctx, net, averages, gate, hooks, epochs, total_steps, save)
                 improved = bool(task.monitor) and task.is_better(row, ctx.best)
                 if improved:
                     ctx.best = row[task.monitor]
@@ -209,6 +216,9 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
         except KeyboardInterrupt:
             _stop_message(ctx, ckpts.kept_note())
 
+    if is_main and averages.swa_ready:  # the averaged weights, BN statistics re-estimated
+        swa = averages.averaged_checkpoint(checkpoint_state({}))
+        print(f"SWA weights: {save_checkpoint(run_dir / 'swa.pt', swa, keep_previous=False)}")
     rows = logger.rows() if is_main else []
     common = {"run_dir": str(run_dir), "steps": ctx.step, "epochs": ctx.epoch,
               "train_seconds": time.perf_counter() - started,
@@ -232,8 +242,8 @@ def _steps_per_epoch(train_batches, accum_steps: int) -> int:
     return steps
 
 
-def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: int,
-               save) -> dict:
+def _run_epoch(ctx: Context, net, averages: WeightAverages, gate, hooks, epochs: int,
+               total_steps: int, save) -> dict:
     """One pass over the training batches (from step ``ctx.position`` of the epoch on), then
     evaluation. Each optimiser step adds up the gradients of ``optim.accum_steps`` batches."""
     cfg, optimizer, scaler = ctx.cfg, ctx.optimizer, ctx.scaler
@@ -268,11 +278,11 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
         if cfg.optim.grad_clip:
             torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), cfg.optim.grad_clip)
         lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, ctx.peak_lr)
-        apply_lr(optimizer, gate.factor_or_lr(lr) if gate else lr)
+        lr = averages.lr(gate.factor_or_lr(lr) if gate else lr, ctx.epoch)
+        apply_lr(optimizer, lr)
         scaler.step(optimizer)  # fp16: skipped when the scaled gradients overflowed
         scaler.update()
-        if ema:
-            ema.update(ctx.model)
+        averages.after_step(ctx.model)
         ctx.step += 1
         ctx.position += 1
         if gate and ctx.step % GATE_WINDOW == 0:
@@ -290,7 +300,8 @@ def _run_epoch(ctx: Context, net, ema, gate, hooks, epochs: int, total_steps: in
         if ctx.step >= total_steps:
             break
     _check_finite(ctx, weights=True)
-    return _end_epoch(ctx, ema, epochs, total_steps, time.perf_counter() - t_epoch)
+    averages.end_epoch(ctx.model, ctx.epoch)
+    return _end_epoch(ctx, averages, epochs, total_steps, time.perf_counter() - t_epoch)
 
 
 def _update_gate(ctx: Context, gate: ErrorGatedWarmup) -> None:
@@ -332,7 +343,7 @@ def _check_finite(ctx: Context, weights: bool = False) -> bool:
     return stop
 
 
-def _end_epoch(ctx: Context, ema: ModelEMA | None, epochs: int, total_steps: int,
+def _end_epoch(ctx: Context, averages: WeightAverages, epochs: int, total_steps: int,
                seconds: float) -> dict:
     cfg, task, sums = ctx.cfg, ctx.task, global_sums(ctx.sums)
     row = {"epoch": ctx.epoch + 1, "step": ctx.step,
@@ -340,7 +351,7 @@ def _end_epoch(ctx: Context, ema: ModelEMA | None, epochs: int, total_steps: int
            "images_per_second": float(sums.get("seen", 0)) / max(seconds, 1e-9)}
     last = ctx.epoch + 1 >= epochs or ctx.step >= total_steps
     if last or (cfg.eval_every and (ctx.epoch + 1) % cfg.eval_every == 0):
-        model = ema.module if ema else ctx.model
+        model = averages.for_evaluation(ctx)
         sync_buffers(model)  # each process evaluates its share of a split with one model
         row.update(task.evaluate(model, ctx.data, cfg, ctx.device, ctx.is_main))
     if ctx.is_main:
@@ -356,15 +367,13 @@ def _to_device(value, device: torch.device):
     return value
 
 
-def _restore(ctx: Context, state: dict, ema: ModelEMA | None, gate, hooks) -> None:
+def _restore(ctx: Context, state: dict, gate, hooks) -> None:
     where = f"the last checkpoint in {str(ctx.run_dir)!r}"
     ctx.task.check_checkpoint(ctx.cfg, state, ctx.data, where)
     check_position(state, where, _steps_per_epoch(ctx.data.train, ctx.cfg.optim.accum_steps))
     ctx.task.check_weights(ctx.model, state, ctx.data, where)
     ctx.model.load_state_dict(state["model"])
     ctx.optimizer.load_state_dict(state["optimizer"])
-    if ema and state.get("ema"):
-        ema.load_state_dict(state["ema"])
     if gate and state.get("gate"):
         gate.load_state_dict(state["gate"])
     if ctx.scaler.is_enabled() and state.get("scaler"):

@@ -1,4 +1,5 @@
-"""Evaluation: loss, top-1/top-5 error and the confusion matrix over a loader."""
+"""Evaluation: loss, top-1/top-5 error, the confusion matrix and the calibration table over a
+loader."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .logger import progress
-from .metrics import confusion_matrix, topk_correct
+from .metrics import CALIBRATION_BINS, calibration_bins, confusion_matrix, topk_correct
 
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -42,7 +43,8 @@ def batch_to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.de
 def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torch.device,
              precision: str = "fp32", channels_last: bool = False,
              ten_crop: bool = False, show_progress: bool = False) -> dict:
-    """Mean loss, top-1 and top-5 error, and the confusion matrix (rows: true class).
+    """Mean loss, top-1 and top-5 error, the confusion matrix (rows: true class) and the
+    calibration table (:func:`~resnets.train.metrics.calibration_bins`).
 
     With ``ten_crop`` each batch holds B x 10 x C x H x W crops whose softmax outputs are
     averaged per image.
@@ -52,6 +54,7 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
     loss_sum, seen = 0.0, 0
     correct = {1: 0, 5: 0}
     cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    calibration = torch.zeros(CALIBRATION_BINS, 3, dtype=torch.float64)
     total = len(batches) if hasattr(batches, "__len__") else 0
     for images, labels in progress(batches, total, "evaluate", enabled=show_progress):
         crops = images.shape[1] if ten_crop else 1
@@ -68,9 +71,10 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
         for k, n in topk_correct(logits, labels, ks=(1, 5)).items():
             correct[k] += n
         cm += confusion_matrix(logits.argmax(1).cpu(), labels.cpu(), num_classes)
+        calibration += calibration_bins(logits, labels)
     model.train(was_training)
     if seen == 0:
         return {"loss": float("nan"), "top1_error": float("nan"),
-                "top5_error": float("nan"), "confusion": cm}
+                "top5_error": float("nan"), "confusion": cm, "calibration": calibration}
     return {"loss": loss_sum / seen, "top1_error": 1 - correct[1] / seen,
-            "top5_error": 1 - correct[5] / seen, "confusion": cm}
+            "top5_error": 1 - correct[5] / seen, "confusion": cm, "calibration": calibration}

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from .. import data as D
 from ..errors import CheckpointError, ResnetsError
 from ..files import check_writable, write_text_atomic
+from .calibration_report import calibration_and_class_scores, plot_reliability
 from .checkpoint import CheckpointManager, load_checkpoint
 from .config import TrainConfig, apply_overrides, check_settings, from_dict
 from .setup import build_model, resolve_device
@@ -68,7 +69,8 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
 
 def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str | None = None,
                         ten_crop: bool = False, out_dir: str | None = None) -> dict:
-    """Top-1/top-5 error, per-class accuracy and a confusion-matrix PNG for one split."""
+    """Top-1/top-5 error, per-class accuracy, precision, recall and F1, the calibration error
+    and PNGs of the confusion matrix and the reliability diagram for one split."""
     device = resolve_device("auto")
     model, state, cfg = load_trained(path, device)
     out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else Path(path).parent)
@@ -98,7 +100,10 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
               "top1_error": result["top1_error"], "top5_error": result["top5_error"],
               "per_class_accuracy": per_class, "confusion": cm.tolist(),
               "checkpoint": str(path), "step": state.get("step"), "ten_crop": ten_crop,
-              "confusion_png": str(png)}
+              "confusion_png": str(png),
+              **calibration_and_class_scores(result, classes),
+              "reliability_png": str(plot_reliability(result["calibration"],
+                                                      out / f"reliability-{split}.png"))}
     report_path = out / f"evaluation-{split}.json"
     write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
     report["report_path"] = str(report_path)

@@ -107,3 +107,81 @@ class RunningAverage:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.total, self.count = float(state["total"]), int(state["count"])
+
+
+CALIBRATION_BINS = 15  # equal-width confidence bins, as Guo et al. (2017) and torchmetrics
+
+
+def calibration_bins(logits: torch.Tensor, targets: torch.Tensor,
+                     bins: int = CALIBRATION_BINS) -> torch.Tensor:
+    """Per confidence bin: (samples, sum of confidences, correct predictions), float64.
+
+    The confidence is the top softmax probability. Bin ``b`` holds confidences in
+    ``[b / bins, (b + 1) / bins)``; a confidence of exactly 1 falls in the last bin. The table
+    is a sum, so batches and processes add up; :func:`expected_calibration_error` reads it.
+    """
+    if logits.ndim != 2:
+        raise ResnetsError(f"logits must be (batch, classes), got shape {tuple(logits.shape)}")
+    _check_labels(targets, logits.shape[1], "targets")
+    if targets.shape[0] != logits.shape[0]:
+        raise ResnetsError(f"{logits.shape[0]} rows of logits but {targets.shape[0]} targets")
+    if bins < 1:
+        raise ResnetsError(f"calibration needs at least one bin, got {bins}")
+    confidence, predicted = logits.detach().double().softmax(1).max(1)
+    correct = (predicted == targets.to(predicted.device)).double()
+    index = (confidence * bins).long().clamp_(0, bins - 1)
+    table = torch.zeros(bins, 3, dtype=torch.float64, device=confidence.device)
+    table[:, 0].index_add_(0, index, torch.ones_like(confidence))
+    table[:, 1].index_add_(0, index, confidence)
+    table[:, 2].index_add_(0, index, correct)
+    return table.cpu()
+
+
+def expected_calibration_error(table: torch.Tensor) -> float:
+    """ECE: the sample-weighted mean over bins of |accuracy - mean confidence| (the L1 norm
+    of torchmetrics' ``MulticlassCalibrationError``); NaN for no samples."""
+    counts = table[:, 0]
+    total = float(counts.sum())
+    if total == 0:
+        return math.nan
+    return float((table[:, 2] - table[:, 1]).abs().sum() / total)
+
+
+def reliability(table: torch.Tensor) -> dict[str, list[float]]:
+    """Per bin: its lower edge, sample count, accuracy and mean confidence (NaN if empty)."""
+    counts = table[:, 0]
+    filled = counts > 0
+
+    def mean(column: torch.Tensor) -> list[float]:
+        return torch.where(filled, column / counts.clamp_min(1), math.nan).tolist()
+
+    return {"lower": (torch.arange(len(counts)) / len(counts)).tolist(),
+            "count": [int(c) for c in counts.tolist()],
+            "accuracy": mean(table[:, 2]), "confidence": mean(table[:, 1])}
+
+
+def precision_recall_f1(cm: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-class precision, recall and F1 from a confusion matrix (rows: true class).
+
+    A ratio with nothing to count (no prediction of a class, no sample of it) is 0, as in
+    torchmetrics and scikit-learn (``zero_division=0``).
+    """
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ResnetsError(f"a confusion matrix is square, got shape {tuple(cm.shape)}")
+    cm = cm.double()
+    hits = cm.diagonal()
+    predicted, actual = cm.sum(0), cm.sum(1)
+
+    def ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+        return torch.where(den > 0, num / den.clamp_min(1e-300), torch.zeros_like(num))
+
+    precision, recall = ratio(hits, predicted), ratio(hits, actual)
+    f1 = ratio(2 * precision * recall, precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def macro_average(values: torch.Tensor, cm: torch.Tensor) -> float:
+    """The mean of per-class ``values`` over the classes that occur as a true or predicted
+    class (torchmetrics' ``average="macro"``: absent classes do not count); NaN if none."""
+    present = (cm.sum(0) + cm.sum(1)) > 0
+    return float(values[present].mean()) if bool(present.any()) else math.nan

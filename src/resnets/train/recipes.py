@@ -8,6 +8,7 @@ recipes; a task package registers its own (:func:`register_recipes`) when import
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,3 +275,35 @@ RECIPES.update({name: Recipe(name, summary, source, {
     "optim.lr": lr, "optim.momentum": 0.9, "optim.weight_decay": wd, "schedule.name": "cosine",
     "schedule.warmup_iters": warmup, "eval_batch_size": 256})
     for name, summary, source, dataset, model, batch, epochs, lr, wd, warmup in _APPLICATIONS})
+
+
+
+def recipe_text(name: str) -> str:
+    """``resnets recipes --show NAME``: a recipe's summary, source and resolved config."""
+    from .config import to_dict
+
+    recipe = get_recipe(name)
+    return (f"# {recipe.name}: {recipe.summary}\n# source: {recipe.source}\n"
+            + json.dumps(to_dict(recipe_config(recipe.name)), indent=2))
+
+
+def recipe_listing(task: str | None = None) -> list[str]:
+    """``resnets recipes [--task T]``: a heading per task naming the command that runs its
+    recipes, then a line per recipe; a blank line between the groups."""
+    from .task import TASKS
+
+    groups = recipes_by_task()
+    if task and task not in groups:
+        raise ResnetsError(f"no task {task!r}{did_you_mean(task, groups)}; the tasks: "
+                           f"{', '.join(groups)}")
+    shown = {task: groups[task]} if task else {t: r for t, r in groups.items() if r}
+    width = max((len(r.name) for recipes in shown.values() for r in recipes), default=0)
+    lines: list[str] = []
+    for name, recipes in shown.items():
+        command = TASK_COMMANDS.get(name) or (TASKS[name].command if name in TASKS
+                                              else f"the {name} task's train command")
+        lines += [""] if lines else []
+        lines.append(f"{name} (`{command} --recipe NAME`):")
+        lines += [f"{r.name:<{width}}  {r.summary}  [{r.source}]" for r in recipes]
+        lines += [] if recipes else ["(none yet)"]
+    return lines

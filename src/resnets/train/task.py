@@ -98,6 +98,12 @@ class Task:
         (inputs moved to ``device`` by the task; the engine runs it under autocast)."""
         raise NotImplementedError
 
+    def model_input(self, cfg: Any, batch: Any, device: torch.device) -> Any:
+        """What the model is called with for a training ``batch``, on ``device`` (the engine
+        re-estimates BatchNorm statistics of averaged weights with it); None: the task's
+        batches have no such input, and averaged weights keep the live model's statistics."""
+        return None
+
     def evaluate(self, model: nn.Module, data: TaskData, cfg: Any, device: torch.device,
                  is_main: bool) -> dict[str, Any]:
         """Named metrics of the evaluation splits (every process calls it together)."""
