@@ -89,3 +89,11 @@ def test_the_file_name_must_fit_the_format(weights_file, tmp_path, capsys):
     assert main(["export", "--model", "resnet20", "--weights", str(weights_file),
                  "--format", "onnx", "--out", str(tmp_path / "m.pt2")]) == 2
     assert "onnx files end in .onnx" in capsys.readouterr().err
+
+
+def test_the_check_compares_finite_outputs_and_flags_a_new_overflow():
+    from resnets.export import _difference
+
+    eager = torch.tensor([1.0, float("inf"), 3.0])
+    assert _difference(torch.tensor([1.5, float("inf"), 3.0]), eager) == (0.5, 1)
+    assert _difference(torch.tensor([1.0, 2.0, float("nan")]), eager)[0] == float("inf")

@@ -117,13 +117,24 @@ def export(item: Exportable, fmt: str, out: str | os.PathLike, fuse: bool = Fals
     run = WRITERS[fmt](model, example, out)
     with torch.no_grad():
         exported = run(example)
-    difference = (exported.float() - eager.float()).abs().max().item()
+    difference, non_finite = _difference(exported.float(), eager.float())
     record = {"format": fmt, "file": out.name, "model": item.name, "fused": fuse,
               "input_shape": list(item.input_shape), "mean": item.mean, "std": item.std,
               "classes": item.classes, "max_abs_difference": difference,
+              "non_finite_outputs": non_finite,
               "checked_batch": batch, "torch": torch.__version__}
     write_text_atomic(out.with_name(out.name + ".json"), json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _difference(exported: torch.Tensor, eager: torch.Tensor) -> tuple[float, int]:
+    """(largest |exported - eager| where both are finite, eager's non-finite outputs); an
+    export that is non-finite where eager is not (or the reverse) differs by infinity."""
+    finite, finite_eager = torch.isfinite(exported), torch.isfinite(eager)
+    if not torch.equal(finite, finite_eager):
+        return float("inf"), int((~finite_eager).sum())
+    both = exported[finite] - eager[finite]
+    return (both.abs().max().item() if both.numel() else 0.0), int((~finite_eager).sum())
 
 
 def _is_token_model(item: Exportable) -> bool:

@@ -33,5 +33,6 @@ def test_exported_as_a_program_it_computes_as_eager(name, tmp_path):
     assert record["max_abs_difference"] < 1e-4
     x = torch.randn(3, 3, side, side)
     with torch.no_grad():
+        # equal_nan: the deepest nets overflow at random initialisation, exported or not
         assert torch.allclose(torch.export.load(str(tmp_path / "m.pt2")).module()(x),
-                              model(x), atol=1e-4)
+                              model(x), atol=1e-4, equal_nan=True)
