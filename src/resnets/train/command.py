@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from ..errors import ResnetsError
 from ..limits import UsageError, field_arg
-from .config import apply_overrides, parse_overrides, sections
+from .config import apply_overrides, parse_overrides, sections, setting_value
 
 
 @dataclass(frozen=True)
@@ -137,11 +137,10 @@ def resolve_config(args: argparse.Namespace, command: TrainCommand) -> Any:
              if getattr(args, flag) is not None}
     given.update(parse_overrides(args.overrides))
     cls = command.config_class
-    fixed = apply_overrides(cls(), command.fixed)
-    for key in command.fixed:
-        if key in given and apply_overrides(fixed, {key: given[key]}) != fixed:
-            raise ResnetsError(f"`{command.prog}` trains {key}={command.fixed[key]}; drop "
-                               f"{key}=")
+    clash = _against_fixed(command, given)
+    if clash:
+        key = clash[0]
+        raise ResnetsError(f"`{command.prog}` trains {key}={command.fixed[key]}; drop {key}=")
     if args.resume:
         extra = [o for o in ("recipe", "config") if getattr(args, o, None)]
         if extra:
@@ -157,10 +156,11 @@ def resolve_config(args: argparse.Namespace, command: TrainCommand) -> Any:
         return _checked(apply_overrides(cfg, given), resuming=True)
     cfg = apply_overrides(cls(), command.defaults)
     pairs = read_config_file(args.config, cls) if args.config else {}
-    for key, value in command.fixed.items():
-        if key in pairs and apply_overrides(fixed, {key: pairs[key]}) != fixed:
-            raise ResnetsError(f"--config {args.config!r} is for {key}={pairs[key]}; "
-                               f"`{command.prog}` trains {key}={value}")
+    clash = _against_fixed(command, pairs)
+    if clash:
+        key = clash[0]
+        raise ResnetsError(f"--config {args.config!r} is for {key}={pairs[key]}; "
+                           f"`{command.prog}` trains {key}={command.fixed[key]}")
     recipe = _recipe_name(getattr(args, "recipe", None), pairs, args.config)
     recipe = recipe or command.default_recipe
     if recipe:
@@ -175,14 +175,19 @@ def resolve_config(args: argparse.Namespace, command: TrainCommand) -> Any:
     cfg = apply_config_pairs(cfg, pairs, f"--config {args.config!r}")
     cfg = apply_overrides(cfg, {**given, **command.fixed})
     for key, what in command.required.items():
-        owner, name = key_field(cls, key)
-        section = getattr(cfg, key.partition(".")[0]) if owner is not cls else cfg
-        if not getattr(section, name):
+        if not setting_value(cfg, key):
             flag = next((f for f, k in command.flags.items() if k == key), None)
             spelled = f"--{flag.replace('_', '-')} " if flag else f"{key}="
             raise ResnetsError(f"{spelled.strip()} is required: {what} (or --resume RUN_DIR "
                                "to continue a run)")
     return _checked(cfg, resuming=False)
+
+
+def _against_fixed(command: TrainCommand, settings: dict[str, Any]) -> list[str]:
+    """The keys of ``settings`` that set another value than the command fixes."""
+    fixed = apply_overrides(command.config_class(), command.fixed)
+    return [key for key in command.fixed
+            if key in settings and apply_overrides(fixed, {key: settings[key]}) != fixed]
 
 
 def _recipe_name(flag: str | None, pairs: dict[str, Any], config_file: str | None) -> str:

@@ -259,6 +259,12 @@ def from_dict(data: Any, source: str = "the configuration",
         raise ResnetsError(f"{source}: {exc}") from None
 
 
+def setting_value(cfg: Any, key: str) -> Any:
+    """The value of the dotted setting ``key`` (``optim.lr``, ``epochs``) in ``cfg``."""
+    section, _, name = key.partition(".")
+    return getattr(getattr(cfg, section), name) if name else getattr(cfg, section)
+
+
 def dotted_pairs(data: dict[str, Any], sections: Iterable[str], source: str) -> dict[str, Any]:
     """``{"optim": {"lr": 0.1}, "epochs": 3}`` -> ``{"optim.lr": 0.1, "epochs": 3}``; a
     section that is not a dict is one line starting with ``source``."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ResnetsError
 from ..files import write_text_atomic
-from .config import field_types, to_dict
+from .config import field_types, setting_value, to_dict
 
 # `--resume RUN key=value`: the engine's keys that may change, for every task. Training longer
 # stretches the schedule from the resumed step on; the others do not change what is computed.
@@ -40,20 +40,14 @@ def refuse_other_changes(changed: Iterable[str], allowed: Iterable[str]) -> None
                            f"drop {' '.join(changed)} (only {', '.join(allowed)} may change)")
 
 
-def _value(cfg: Any, key: str) -> Any:
-    """The value of the dotted setting ``key`` (``optim.lr``) in ``cfg``."""
-    section, _, name = key.partition(".")
-    return getattr(getattr(cfg, section), name) if name else getattr(cfg, section)
-
-
 def resume_changes(saved: Any, cfg: Any,
                    allowed: tuple[str, ...] = TRAIN_RESUME_SETTINGS) -> dict[str, Any]:
     """The settings of ``cfg`` that differ from the run's ``saved`` ones, as key -> value.
 
     Raises a one-line ResnetsError when any of them is not in ``allowed``.
     """
-    changed = {key: _value(cfg, key) for key in field_types(type(cfg))
-               if _value(cfg, key) != _value(saved, key)}
+    changed = {key: setting_value(cfg, key) for key in field_types(type(cfg))
+               if setting_value(cfg, key) != setting_value(saved, key)}
     refuse_other_changes([f"{k}={v}" for k, v in changed.items() if k not in allowed],
                          allowed)
     return changed
