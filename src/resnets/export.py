@@ -30,29 +30,39 @@ from .errors import ResnetsError
 from .files import atomic_path, check_writable, write_text_atomic
 from .models.fuse import fuse_conv_bn
 
+FORMATS = ("onnx", "exported-program", "aoti")
+SUFFIXES = {"onnx": ".onnx", "exported-program": ".pt2", "aoti": ".pt2"}
+MAX_BATCH = 1024  # the largest batch the dynamic dimension admits
+
 
 def export_onnx(model: nn.Module, path: str | os.PathLike, input_shape: tuple[int, ...],
-                fuse: bool = True, max_batch: int = 1024) -> Path:
+                fuse: bool = True, max_batch: int = MAX_BATCH) -> Path:
     """Export ``model`` (eval mode) to ONNX with a dynamic batch dimension.
 
     ``input_shape`` is one example's (C, H, W). With ``fuse`` the BatchNorms are folded into
     the convolutions first (onnxruntime would fold most of them too; doing it here makes the
     exported graph smaller and the same on every runtime).
     """
+    if len(input_shape) != 3:
+        raise ResnetsError(f"input_shape is one image's (C, H, W), got {input_shape}")
+    model = fuse_conv_bn(model) if fuse else model.eval()
+    example = torch.randn(2, *input_shape, device=next(model.parameters()).device)
+    return _onnx_file(model, example, Path(path), max_batch)
+
+
+def _onnx_file(model: nn.Module, example: torch.Tensor, path: Path,
+               max_batch: int = MAX_BATCH) -> Path:
+    """``torch.onnx.export`` of ``model`` on ``example`` into one file (weights inside),
+    written atomically, its batch dimension dynamic up to ``max_batch``."""
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
         raise ResnetsError("ONNX export needs the onnx packages: pip install 'resnets[onnx]'"
                            ) from None
-    if len(input_shape) != 3:
-        raise ResnetsError(f"input_shape is one image's (C, H, W), got {input_shape}")
-    model = fuse_conv_bn(model) if fuse else model.eval()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.randn(2, *input_shape, device=next(model.parameters()).device)
-    batch = torch.export.Dim("batch", min=1, max=max_batch)
-    torch.onnx.export(model, (example,), str(path), input_names=["images"],
-                      output_names=["logits"], dynamic_shapes=({0: batch},))
+    with atomic_path(path) as tmp:
+        torch.onnx.export(model, (example,), str(tmp), input_names=["images"],
+                          output_names=["logits"], dynamic_shapes=_dynamic_batch(max_batch),
+                          external_data=False)
     return path
 
 
@@ -81,9 +91,6 @@ class OnnxModel:
         return torch.from_numpy(logits)
 
 
-FORMATS = ("onnx", "exported-program", "aoti")
-SUFFIXES = {"onnx": ".onnx", "exported-program": ".pt2", "aoti": ".pt2"}
-MAX_BATCH = 1024  # the largest batch the dynamic dimension admits
 
 
 @dataclass
@@ -143,25 +150,16 @@ def _is_token_model(item: Exportable) -> bool:
     return model_info(item.name).modality == "text"
 
 
-def _dynamic_batch(example: torch.Tensor) -> tuple[dict, ...]:
-    return ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)
+def _dynamic_batch(max_batch: int = MAX_BATCH) -> tuple[dict, ...]:
+    return ({0: torch.export.Dim("batch", min=1, max=max_batch)},)
 
 
 def _write_onnx(model: nn.Module, example: torch.Tensor, out: Path) -> Callable:
-    try:
-        import onnx  # noqa: F401  (the exporter needs it)
-    except ImportError:
-        raise ResnetsError("ONNX export needs the onnx packages: pip install 'resnets[onnx]'"
-                           ) from None
-    with atomic_path(out) as tmp:
-        torch.onnx.export(model, (example,), str(tmp), input_names=["inputs"],
-                          output_names=["logits"], dynamic_shapes=_dynamic_batch(example),
-                          external_data=False)
-    return OnnxModel(out)
+    return OnnxModel(_onnx_file(model, example, out))
 
 
 def _program(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
-    return torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch(example))
+    return torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch())
 
 
 def _write_program(model: nn.Module, example: torch.Tensor, out: Path) -> Callable:
@@ -185,14 +183,11 @@ def from_run(path: str | os.PathLike) -> Exportable:
     """The trained model of a run directory or checkpoint, with its run's normalisation."""
     from .train.inference import load_trained
 
-    model, state, cfg = load_trained(path, torch.device("cpu"))
-    shape = tuple(state.get("input_shape") or ())
-    if not shape:
-        size, chans = state["image_size"], state["in_chans"]
-        from .models import model_info
+    from .models import model_info
 
-        info = model_info(cfg.model.name)
-        shape = info.input_shape or (chans, size, size)
+    model, state, cfg = load_trained(path, torch.device("cpu"))
+    size = state["image_size"]  # audio and text models: their registered input shape
+    shape = model_info(cfg.model.name).input_shape or (state["in_chans"], size, size)
     return Exportable(model, cfg.model.name, tuple(shape), list(state["mean"]) or None,
                       list(state["std"]) or None, list(state["classes"]))
 
