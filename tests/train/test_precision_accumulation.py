@@ -38,7 +38,7 @@ def test_accumulated_steps_give_the_update_of_the_larger_batch(tmp_path):
     c = weights(tmp_path / "other")["model"]
     for key in a:
         if a[key].is_floating_point():  # float summation order is all that differs
-            assert (a[key] - b[key]).abs().max() < 1e-4, key
+            assert (a[key] - b[key]).abs().max() < 5e-4, key  # 8 steps amplify it
     assert max((a[k] - c[k]).abs().max() for k in a if a[k].is_floating_point()) > 1e-2
 
 
