@@ -123,7 +123,7 @@ class PerImagePolicy:
         """Policy, then 0..1 float, then erasing, of one uint8 C x H x W image."""
         if self.policy is not None:
             image = self.policy(image)
-        image = image.float() / 255.0
+        image = v2.functional.to_dtype(image, torch.float32, scale=True)  # as folders convert
         return self.erase(image) if self.erase is not None else image
 
 
