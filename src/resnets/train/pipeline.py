@@ -242,7 +242,10 @@ class EpochLoader:
 
     def __iter__(self) -> Iterable:
         batches = self.epoch_batches(self.epoch)[self.start:]
+        # The loader's own generator: its workers' base seed would be drawn from the global
+        # one (once more after a resumption), and the samples' draws do not need it.
+        unused = torch.Generator().manual_seed(self.seed)
         return iter(torch.utils.data.DataLoader(policies.SeededSamples(self.dataset, self.seed),
-                                                batch_sampler=batches,
+                                                batch_sampler=batches, generator=unused,
                                                 num_workers=self.workers,
                                                 pin_memory=self.pin_memory))
