@@ -79,20 +79,25 @@ def image_seed(seed: int, epoch: int, index: int, copy: int) -> int:
     return derive_seed(seed, epoch, index, copy, POLICY_STREAM)
 
 
+def _cuda_index(device: torch.device) -> int | None:
+    if device.type != "cuda":
+        return None
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
 @contextlib.contextmanager
 def forked_rng(device: torch.device) -> Iterator[None]:
     """Run the block on copies of the CPU generator and of ``device``'s, restored after."""
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda, device_type="cuda"):
+    index = _cuda_index(device)
+    with torch.random.fork_rng(devices=[] if index is None else [index], device_type="cuda"):
         yield
 
 
 def seed_all(seed: int, device: torch.device) -> None:
     """Seed the CPU generator and ``device``'s (not every GPU's, as torch.manual_seed would)."""
     torch.default_generator.manual_seed(seed)
-    if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
+    index = _cuda_index(device)
+    if index is not None:
         torch.cuda.default_generators[index].manual_seed(seed)
 
 
