@@ -119,7 +119,8 @@ class InMemoryLoader:
         order = self.epoch_order(epoch)
         if self.repeats == 1:
             return order, torch.zeros_like(order)
-        return epoch_samples(order, self.repeats, len(self) * self.batch_size * self.world_size)
+        served = len(self) * self.batch_size * self.world_size
+        return epoch_samples(order, self.repeats, min(served, len(order)))  # as many as before
 
     def batch_indices(self, epoch: int, index: int) -> torch.Tensor:
         """This rank's sample indices for batch ``index`` of ``epoch``."""

@@ -41,8 +41,10 @@ def epoch_samples(order: torch.Tensor, repeats: int, length: int
 
 
 def rank_share(chunk: torch.Tensor, rank: int, world_size: int, spread: bool) -> torch.Tensor:
-    """Process ``rank``'s disjoint share of one global batch ``chunk``: strided when
-    ``spread`` (the copies of an image go to different processes), else contiguous."""
+    """Process ``rank``'s disjoint share of the global batch ``chunk`` (its last dimension:
+    a row per step may come at once): strided when ``spread`` (the copies of an image go to
+    different processes), else contiguous."""
     if spread:
-        return chunk[rank::world_size]
-    return torch.tensor_split(chunk, world_size)[rank]  # a short last batch: as even as can be
+        return chunk[..., rank::world_size]
+    # A short last batch is shared out as evenly as it can be.
+    return torch.tensor_split(chunk, world_size, dim=-1)[rank]

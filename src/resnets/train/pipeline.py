@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from .. import data as D
 from ..data import policies
-from ..errors import DataError
 from ..data.sampling import epoch_samples, rank_share
+from ..errors import DataError
 from .config import TrainConfig
 
 DIGITS_TEST_FRACTION = 0.2  # share of the 1,797 digits held out as the test split
@@ -233,12 +233,10 @@ class EpochLoader:
         order = torch.randperm(len(self.dataset), generator=gen)
         per_step = self.batch_size * self.world_size
         indices, copies = epoch_samples(order, self.repeats, len(self) * per_step)
-        batches = []
-        for step in range(len(self)):
-            at = torch.arange(step * per_step, (step + 1) * per_step)
-            mine = rank_share(at, self.rank, self.world_size, spread=self.repeats > 1)
-            batches.append([(epoch, int(indices[k]), int(copies[k])) for k in mine])
-        return batches
+        steps = torch.arange(len(self) * per_step).view(len(self), per_step)
+        mine = rank_share(steps, self.rank, self.world_size, spread=self.repeats > 1)
+        return [[(epoch, index, copy) for index, copy in zip(row, copy_row)]
+                for row, copy_row in zip(indices[mine].tolist(), copies[mine].tolist())]
 
     def __iter__(self) -> Iterable:
         batches = self.epoch_batches(self.epoch)[self.start:]
