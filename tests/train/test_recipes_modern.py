@@ -125,3 +125,21 @@ def test_folder_batches_do_not_depend_on_the_number_of_workers(folder):
         pipe.train.set_epoch(1)
         batches.append([x for x, _ in pipe.train])
     assert all(torch.equal(x0, x2) for x0, x2 in zip(*batches, strict=True))
+
+
+def test_ten_crop_evaluation_uses_the_run_s_evaluation_sizes(folder, tmp_path, monkeypatch):
+    from resnets import data
+    from resnets.train.inference import evaluate_checkpoint
+
+    train(tiny("imagenet-resnet50-torchvision", folder, tmp_path, iterations=1, run_name="t",
+               **{"data.image_size": 12}))
+    asked = []
+    real = data.imagenet_eval_transform
+
+    def spy(size, resize=None, ten_crop=False, **kw):
+        asked.append((size, resize, ten_crop))
+        return real(size, resize, ten_crop, **kw)
+
+    monkeypatch.setattr(data, "imagenet_eval_transform", spy)
+    evaluate_checkpoint(tmp_path / "t", ten_crop=True, out_dir=str(tmp_path / "report"))
+    assert asked == [(16, 18, True)]  # not the training crop of 12
