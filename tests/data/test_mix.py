@@ -91,3 +91,44 @@ def test_bad_alphas_are_refused():
         mix.random_mix(torch.rand(2, 1, 2, 2), torch.tensor([0, 1]), 0.0, 0.0)
     with pytest.raises(ResnetsError, match="> 0"):
         mix.sample_lam(-1.0)
+
+
+# ---- one-vs-all binary cross-entropy (optim.loss=bce) ----
+
+def test_bce_of_unmixed_labels_is_torch_s_bce_with_logits_on_one_hot_targets():
+    logits, labels = torch.randn(6, 5), torch.tensor([0, 4, 2, 2, 1, 3])
+    unmixed = mix.MixedBatch(logits, labels, labels, 1.0)
+    expected = torch.nn.BCEWithLogitsLoss()(logits, F.one_hot(labels, 5).float())
+    assert torch.allclose(mix.mixed_binary_cross_entropy(logits, unmixed), expected)
+
+
+def test_bce_of_a_mixed_batch_uses_the_blended_smoothed_and_thresholded_targets():
+    logits = torch.randn(4, 10)
+    batch = mix.MixedBatch(logits, torch.tensor([1, 2, 3, 4]), torch.tensor([5, 2, 7, 0]), 0.7)
+    hot, partner = (F.one_hot(t, 10).float() for t in (batch.labels, batch.partner_labels))
+    soft = 0.7 * hot + 0.3 * partner
+    bce = torch.nn.BCEWithLogitsLoss()
+    assert torch.allclose(mix.mixed_binary_cross_entropy(logits, batch), bce(logits, soft))
+    smoothed = soft * 0.9 + 0.1 / 10  # the softmax smoothing's target distribution
+    assert torch.allclose(mix.mixed_binary_cross_entropy(logits, batch, 0.1),
+                          bce(logits, smoothed))
+    both = (soft > 0.2).float()  # RSB: either mixed class above 0.2 counts as present
+    assert both.sum(1).tolist() == [2, 1, 2, 2]
+    assert torch.allclose(mix.mixed_binary_cross_entropy(logits, batch, 0.1, 0.2),
+                          bce(logits, both))
+
+
+@pytest.mark.parametrize("mixing", [{}, {"data.cutmix_alpha": "1.0"}])
+def test_the_bce_objective_is_the_loss_of_the_net_s_logits(mixing):
+    cfg = apply_overrides(TrainConfig(), {"optim.loss": "bce", **mixing})
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    images, labels = torch.randn(4, 3, 2, 2), torch.tensor([0, 1, 2, 1])
+    torch.manual_seed(0)
+    loss, logits = build_objective(cfg, [0.0] * 3, [1.0] * 3, 3)(net, images, labels)
+    if not mixing:
+        target = F.one_hot(labels, 3).float()
+        assert torch.allclose(loss, F.binary_cross_entropy_with_logits(net(images), target))
+    assert logits.shape == (4, 3) and loss.ndim == 0
+    ce = build_objective(apply_overrides(cfg, {"optim.loss": "ce"}), [0.0] * 3, [1.0] * 3, 3)
+    torch.manual_seed(0)
+    assert not torch.allclose(ce(net, images, labels)[0], loss)

@@ -56,19 +56,26 @@ def test_no_best_checkpoint_without_a_validation_split(tmp_path):
     assert not (tmp_path / "b" / "best.pt").exists()  # never judged on the test split
 
 
-def test_interrupted_and_resumed_run_ends_bitwise_identical(tmp_path):
-    straight = tiny_config(tmp_path, run_name="straight")
+def straight_and_resumed(tmp_path, stop_after=3, **extra):
+    """A run straight through and the same run stopped after step ``stop_after`` and resumed:
+    their final weights are bitwise identical (asserted); returns their run directories."""
+    straight = tiny_config(tmp_path, run_name="straight", **extra)
     train(straight)
-    broken = tiny_config(tmp_path, run_name="broken")
+    broken = tiny_config(tmp_path, run_name="broken", **extra)
     with pytest.raises(SystemExit) as stop:
-        train(broken, hooks=[StopAfterStep(3)])  # mid-epoch: epoch 2 has steps 3 and 4
+        train(broken, hooks=[StopAfterStep(stop_after)])
     assert stop.value.code == 130
-    assert CheckpointManager(tmp_path / "broken").load_latest()["step"] == 3
+    assert CheckpointManager(tmp_path / "broken").load_latest()["step"] == stop_after
     train(broken, resume_dir=tmp_path / "broken")
     a, b = final_weights(tmp_path / "straight"), final_weights(tmp_path / "broken")
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+    return tmp_path / "straight", tmp_path / "broken"
+
+
+def test_interrupted_and_resumed_run_ends_bitwise_identical(tmp_path):
+    straight_and_resumed(tmp_path)
     rows_a = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
     rows_b = (tmp_path / "broken" / "metrics.jsonl").read_text().splitlines()
     strip = [{k: v for k, v in json.loads(r).items() if k != "images_per_second"}
@@ -76,6 +83,19 @@ def test_interrupted_and_resumed_run_ends_bitwise_identical(tmp_path):
     again = [{k: v for k, v in json.loads(r).items() if k != "images_per_second"}
              for r in rows_b]
     assert strip == again
+
+
+def test_a_run_with_a_policy_erasing_repeats_and_bce_resumes_bitwise_identical(tmp_path):
+    # Per-image seeds of (seed, epoch, sample, copy): the policy's draws after resuming are
+    # the ones the uninterrupted run made, and the global generators (mixup's) are untouched.
+    straight, _ = straight_and_resumed(tmp_path, stop_after=4, **{  # epoch 2: steps 4 to 6
+        "data.policy": "randaugment", "data.erasing": 0.5, "data.repeated_aug": 2,
+        "optim.loss": "bce", "data.mixup_alpha": 0.2, "epochs": 2})
+    plain = tiny_config(tmp_path, run_name="plain", epochs=2, **{"data.mixup_alpha": 0.2,
+                                                                 "optim.loss": "bce"})
+    train(plain)
+    a, b = final_weights(straight), final_weights(tmp_path / "plain")
+    assert not torch.equal(a["fc.weight"], b["fc.weight"])  # the policy did change the data
 
 
 class PoisonAt(Hook):

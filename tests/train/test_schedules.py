@@ -151,3 +151,13 @@ def test_cyclic_lr_triangle_by_hand():
     assert lr_at(4, cfg, 5, 10, 1.0) == pytest.approx(1.0)
     with pytest.raises(ResnetsError, match="cycle_peak"):
         ScheduleConfig(name="cyclic", cycle_peak=1.0)
+
+
+def test_warmup_in_epochs_is_warmup_of_as_many_steps():
+    by_epochs = ScheduleConfig(name="cosine", warmup_epochs=2, warmup_lr=0.01)
+    by_steps = ScheduleConfig(name="cosine", warmup_iters=14, warmup_lr=0.01)
+    values = [lr_at(it, by_epochs, 7, 70, 0.5) for it in range(20)]
+    assert values == [lr_at(it, by_steps, 7, 70, 0.5) for it in range(20)]
+    assert values[0] < 0.05 and values[14] == lr_at(14, ScheduleConfig(name="cosine"), 7, 70, 0.5)
+    with pytest.raises(ResnetsError, match="not both"):
+        ScheduleConfig(warmup_iters=5, warmup_epochs=1)

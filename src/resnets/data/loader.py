@@ -4,8 +4,10 @@ Small datasets (digits, CIFAR: 150 MB as uint8) fit on any GPU, so rather than d
 copying images every step, the loader moves them to the device once and slices batches out of
 them there. Its randomness is a pure function of (seed, epoch, batch index): the order of
 epoch ``e`` comes from ``derive_seed(seed, e)`` and batch ``i``'s augmentation from
-``derive_seed(seed, e, i, rank)``. A run resumed from :meth:`InMemoryLoader.state_dict`
-therefore sees exactly the batches it would have seen without the interruption.
+``derive_seed(seed, e, i, rank)``; a per-image policy (:mod:`~resnets.data.policies`) draws
+under a seed of (seed, epoch, sample, copy). A run resumed from
+:meth:`InMemoryLoader.state_dict` therefore sees exactly the batches it would have seen without
+the interruption.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import torch
 from ..errors import DataError
 from .augment import normalize
 from .base import ArrayDataset, derive_seed
+from .policies import image_seed
+from .sampling import epoch_samples, rank_share
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+PerImage = Callable[[torch.Tensor, list[int]], torch.Tensor]  # (uint8 batch, seeds) -> batch
 
 
 class InMemoryLoader:
@@ -29,8 +34,12 @@ class InMemoryLoader:
     ``augment(batch, generator)`` receives each uint8 batch on the device and may return it as
     uint8 (0..255) or as float already scaled to 0..1; images are then converted to float32
     0..1 and, when ``mean`` and ``std`` are given (0..1 scale, e.g. from ``channel_stats``),
-    normalised per channel. With ``world_size`` > 1 every step draws one global batch of
-    ``batch_size * world_size`` samples and rank ``rank`` gets its share of it.
+    normalised per channel. ``per_image(batch, seeds)`` (a
+    :class:`~resnets.data.policies.PerImagePolicy`) then transforms each uint8 image under its
+    own seed and returns float 0..1. ``repeats`` > 1 serves each drawn image that many times
+    in a row (repeated augmentation, :mod:`~resnets.data.sampling`). With ``world_size`` > 1
+    every step draws one global batch of ``batch_size * world_size`` samples and rank ``rank``
+    gets its share of it.
 
     Iterating runs the current epoch from the current position; when an epoch runs out the
     loader moves on to the next one, so ``for epoch ...: for batch in loader`` just works.
@@ -40,7 +49,8 @@ class InMemoryLoader:
                  drop_last: bool = True, augment: Augment | None = None,
                  device: str | torch.device = "cpu", seed: int = 0,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, per_image: PerImage | None = None,
+                 repeats: int = 1) -> None:
         size = len(dataset)
         if not 0 <= rank < world_size:
             raise DataError(f"rank must be in 0..{world_size - 1} for world_size "
@@ -55,6 +65,7 @@ class InMemoryLoader:
         self.dataset = dataset
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.augment, self.seed = augment, seed
+        self.per_image, self.repeats = per_image, repeats
         self.rank, self.world_size = rank, world_size
         self.device = torch.device(device)
         self.images = dataset.images.to(self.device)
@@ -85,11 +96,11 @@ class InMemoryLoader:
         """Where iteration stands: the epoch and the index of the next batch in it."""
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
                 "batch_size": self.batch_size, "world_size": self.world_size,
-                "num_samples": len(self.dataset)}
+                "num_samples": len(self.dataset), "repeats": self.repeats}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume at the saved position; the data, batch size and seed must be unchanged."""
-        for key in ("seed", "batch_size", "world_size", "num_samples"):
+        for key in ("seed", "batch_size", "world_size", "num_samples", "repeats"):
             if key in state and state[key] != self.state_dict()[key]:
                 raise DataError(f"loader state was saved with {key}={state[key]} but this "
                                 f"loader has {key}={self.state_dict()[key]}; resume with the "
@@ -103,31 +114,50 @@ class InMemoryLoader:
         generator = torch.Generator().manual_seed(derive_seed(self.seed, epoch))
         return torch.randperm(len(self.dataset), generator=generator)
 
+    def epoch_samples(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sample indices, copy numbers) of ``epoch`` in the order served (all ranks)."""
+        order = self.epoch_order(epoch)
+        if self.repeats == 1:
+            return order, torch.zeros_like(order)
+        served = len(self) * self.batch_size * self.world_size
+        return epoch_samples(order, self.repeats, min(served, len(order)))  # as many as before
+
     def batch_indices(self, epoch: int, index: int) -> torch.Tensor:
         """This rank's sample indices for batch ``index`` of ``epoch``."""
-        return self._rank_share(self.epoch_order(epoch), index)
+        return self._rank_share(self.epoch_samples(epoch)[0], index)
 
     def _rank_share(self, order: torch.Tensor, index: int) -> torch.Tensor:
-        # The last global batch may be short; tensor_split shares it out as evenly as it can.
         global_batch = self.batch_size * self.world_size
         chunk = order[index * global_batch:(index + 1) * global_batch]
-        return torch.tensor_split(chunk, self.world_size)[self.rank]
+        return rank_share(chunk, self.rank, self.world_size, spread=self.repeats > 1)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, steps = self.epoch, len(self)
-        order = self.epoch_order(epoch).to(self.device)
+        order, copies = (t.to(self.device) for t in self.epoch_samples(epoch))
         while self.position < steps:
             index = self.position
             mine = self._rank_share(order, index)
             # Advance before yielding: a state saved while this batch is in use resumes after it.
             self.position = index + 1
-            yield self._prepare(self.images[mine], epoch, index), self.labels[mine]
+            seeds = self._seeds(epoch, mine, self._rank_share(copies, index))
+            yield self._prepare(self.images[mine], epoch, index, seeds), self.labels[mine]
         self.epoch, self.position = epoch + 1, 0
 
-    def _prepare(self, batch: torch.Tensor, epoch: int, index: int) -> torch.Tensor:
+    def _seeds(self, epoch: int, samples: torch.Tensor, copies: torch.Tensor) -> list[int]:
+        if self.per_image is None:
+            return []
+        return [image_seed(self.seed, epoch, sample, copy)
+                for sample, copy in zip(samples.tolist(), copies.tolist())]
+
+    def _prepare(self, batch: torch.Tensor, epoch: int, index: int, seeds: list[int]
+                 ) -> torch.Tensor:
         if self.augment is not None:
             self._augment_gen.manual_seed(derive_seed(self.seed, epoch, index, self.rank))
             batch = self.augment(batch, self._augment_gen)
+        if self.per_image is not None:  # uint8 images in, float 0..1 out
+            if batch.dtype != torch.uint8:
+                batch = (batch * 255).round().clamp(0, 255).to(torch.uint8)
+            batch = self.per_image(batch, seeds)
         batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
         if self.mean is not None:
             batch = normalize(batch, self.mean, self.std)

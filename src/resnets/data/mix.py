@@ -11,7 +11,9 @@
 Both operate on whole batches on the device. Cross-entropy is linear in its target, so the
 loss of the blended (and label-smoothed) target is the same blend of the two hard-label
 losses: ``lam * CE(logits, y) + (1 - lam) * CE(logits, y[perm])``; nothing builds one-hot
-tensors. Random draws come from torch's global generators (CPU for lam and the box, the
+tensors. One-vs-all binary cross-entropy (``optim.loss=bce``, Wightman et al. 2021, "ResNet
+strikes back") is not linear that way once targets are thresholded, so it builds the blended
+target vectors. Random draws come from torch's global generators (CPU for lam and the box, the
 images' device for the pairing), which a training checkpoint saves and restores.
 """
 
@@ -86,6 +88,29 @@ def mixed_cross_entropy(logits: torch.Tensor, batch: MixedBatch,
     return batch.lam * first + (1.0 - batch.lam) * second
 
 
+def mixed_targets(batch: MixedBatch, num_classes: int, label_smoothing: float = 0.0
+                  ) -> torch.Tensor:
+    """N x classes targets lam * y + (1 - lam) * y[perm], each one-hot smoothed: the true class
+    1 - s + s / classes, the others s / classes (the softmax smoothing's distribution)."""
+    def smoothed(labels: torch.Tensor) -> torch.Tensor:
+        hot = F.one_hot(labels, num_classes).float()
+        return hot * (1.0 - label_smoothing) + label_smoothing / num_classes
+
+    return batch.lam * smoothed(batch.labels) + (1.0 - batch.lam) * smoothed(batch.partner_labels)
+
+
+def mixed_binary_cross_entropy(logits: torch.Tensor, batch: MixedBatch,
+                               label_smoothing: float = 0.0, threshold: float = 0.0
+                               ) -> torch.Tensor:
+    """Sigmoid BCE of every class's logit against :func:`mixed_targets`, averaged over the
+    N x classes entries (as ``BCEWithLogitsLoss``); ``threshold`` > 0 turns each target into
+    1 where it exceeds the threshold and 0 elsewhere (RSB's 0.2: both mixed classes count)."""
+    targets = mixed_targets(batch, logits.shape[1], label_smoothing)
+    if threshold > 0:
+        targets = (targets > threshold).float()
+    return F.binary_cross_entropy_with_logits(logits.float(), targets)
+
+
 def random_mix(images: torch.Tensor, labels: torch.Tensor, mixup_alpha: float,
                cutmix_alpha: float) -> MixedBatch:
     """Mixup or CutMix of a batch; with both alphas set, each batch picks one at 50/50."""
@@ -105,17 +130,19 @@ def mix_objective(cfg, num_classes: int):
     """The training objective of ``cfg.data.mixup_alpha`` / ``cutmix_alpha``.
 
     Returns ``objective(net, images, labels) -> (loss, logits)`` on the blended batch, with
-    ``cfg.optim.label_smoothing`` applied to both targets. ``num_classes`` is only checked:
-    the hard-label form of the loss needs no one-hot targets.
+    ``cfg.optim.label_smoothing`` applied to both targets, under ``cfg.optim.loss`` (ce or
+    bce). ``num_classes`` is only checked: the logits say how many classes there are.
     """
     mixup_alpha, cutmix_alpha = cfg.data.mixup_alpha, cfg.data.cutmix_alpha
-    smoothing = cfg.optim.label_smoothing
+    smoothing, threshold = cfg.optim.label_smoothing, cfg.optim.bce_threshold
     if num_classes < 2:
         raise ResnetsError(f"mixing needs at least 2 classes, the data has {num_classes}")
 
     def objective(net, images, labels):
         batch = random_mix(images, labels, mixup_alpha, cutmix_alpha)
         logits = net(batch.images)
+        if cfg.optim.loss == "bce":
+            return mixed_binary_cross_entropy(logits, batch, smoothing, threshold), logits
         return mixed_cross_entropy(logits, batch, smoothing), logits
 
     return objective

@@ -283,3 +283,13 @@ def check_settings(cfg: TrainConfig) -> None:
                    DATA_MODALITY.get(cfg.data.dataset, "image"), f"{cfg.data.dataset} data")
     if cfg.model.shortcut:
         canonical_shortcut(cfg.model.shortcut)
+    if cfg.optim.loss == "bce" and cfg.adv.method != "none":
+        raise ResnetsError("adversarial training (adv.method) attacks the cross-entropy loss; "
+                           "set optim.loss=ce")
+    if cfg.optim.bce_threshold and cfg.optim.loss != "bce":
+        raise ResnetsError("optim.bce_threshold binarises the targets of optim.loss=bce; set "
+                           "optim.loss=bce or drop the threshold")
+    d = cfg.data
+    if d.dataset in DATA_MODALITY and (d.policy != "none" or d.erasing or d.repeated_aug > 1):
+        raise ResnetsError(f"data.policy, data.erasing and data.repeated_aug augment images, "
+                           f"not {DATA_MODALITY[d.dataset]}; drop them for {d.dataset} data")

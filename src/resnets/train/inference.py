@@ -81,7 +81,8 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
         raise ResnetsError("10-crop testing is for image folders; drop --ten-crop")
     if ten_crop:
         test = D.ImageFolderDataset(cfg.data.root, "val", transform=D.imagenet_eval_transform(
-            cfg.data.image_size, ten_crop=True))
+            cfg.data.eval_size or cfg.data.image_size, cfg.data.eval_resize or None,
+            ten_crop=True))  # the run's evaluation sizes, as its test split was evaluated
         batches = torch.utils.data.DataLoader(test, batch_size=max(cfg.eval_batch_size // 10, 1),
                                               num_workers=cfg.data.workers)
     else:

@@ -1,6 +1,7 @@
 """What one training step minimises, given a batch: the loss and the logits it came from.
 
-The plain objective is cross-entropy on the batch. Mixup/CutMix (``data.mixup_alpha``,
+The plain objective is cross-entropy on the batch, or with ``optim.loss=bce`` one-vs-all binary
+cross-entropy against one-hot (smoothed) targets. Mixup/CutMix (``data.mixup_alpha``,
 ``data.cutmix_alpha``) train on mixed images against mixed targets; adversarial training
 (``adv.method``) trains on attacked images. The engine calls ``objective(net, images, labels)``
 and never needs to know which one it runs.
@@ -29,6 +30,18 @@ def cross_entropy(label_smoothing: float = 0.0) -> Objective:
     return objective
 
 
+def binary_cross_entropy(label_smoothing: float = 0.0, threshold: float = 0.0) -> Objective:
+    """Sigmoid BCE of each class's logit against the one-hot (smoothed) labels."""
+    from ..data.mix import MixedBatch, mixed_binary_cross_entropy
+
+    def objective(net, images, labels):
+        logits = net(images)
+        unmixed = MixedBatch(images, labels, labels, 1.0)
+        return mixed_binary_cross_entropy(logits, unmixed, label_smoothing, threshold), logits
+
+    return objective
+
+
 def build_objective(cfg: TrainConfig, mean: list[float], std: list[float],
                     num_classes: int) -> Objective:
     """The configured objective; ``mean``/``std`` map the loader's images back to pixels."""
@@ -40,4 +53,6 @@ def build_objective(cfg: TrainConfig, mean: list[float], std: list[float],
         from ..data.mix import mix_objective
 
         return mix_objective(cfg, num_classes)
+    if cfg.optim.loss == "bce":
+        return binary_cross_entropy(cfg.optim.label_smoothing, cfg.optim.bce_threshold)
     return cross_entropy(cfg.optim.label_smoothing)

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import data as D
+from ..data import policies
+from ..data.sampling import epoch_samples, rank_share
 from ..errors import DataError
 from .config import TrainConfig
 
@@ -88,6 +90,13 @@ def _resize(ds: D.ArrayDataset, side: int) -> D.ArrayDataset:
     return D.ArrayDataset(images, ds.labels, ds.classes)
 
 
+def _policy(cfg: TrainConfig):
+    """The per-image v2 policy that ``data.policy`` names (None for none)."""
+    d = cfg.data
+    return policies.policy_transform(d.policy, d.randaugment_ops, d.randaugment_magnitude,
+                                     d.autoaugment_policy, d.augmix_severity)
+
+
 def _augmentation(cfg: TrainConfig):
     kind = cfg.data.augment
     if kind == "auto":
@@ -136,9 +145,13 @@ def _memory_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
     per_rank = cfg.batch_size // world_size
     mean, std = D.channel_stats(train)
     common = dict(device=device, mean=mean, std=std)
+    policy = _policy(cfg)
+    per_image = policies.PerImagePolicy(policy, cfg.data.erasing, mean) if (
+        policy is not None or cfg.data.erasing) else None
     loader = D.InMemoryLoader(train, per_rank, shuffle=True, drop_last=True,
                               augment=_augmentation(cfg), seed=cfg.seed, rank=rank,
-                              world_size=world_size, **common)
+                              world_size=world_size, per_image=per_image,
+                              repeats=cfg.data.repeated_aug, **common)
 
     def evaluation(ds):
         batches = D.InMemoryLoader(ds, cfg.eval_batch_size, shuffle=False, drop_last=False,
@@ -157,19 +170,21 @@ def _folder_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
         raise DataError("data.root is empty: point it at the folder with train/ and val/ "
                         "subfolders of class folders (data.root=/path/to/images)")
     train = D.ImageFolderDataset(d.root, "train", transform=D.imagenet_train_transform(
-        d.image_size), skip_corrupt=d.skip_corrupt, check=d.check_images)
+        d.image_size, policy=_policy(cfg), erasing=policies.erasing_transform(d.erasing)),
+        skip_corrupt=d.skip_corrupt, check=d.check_images)
+    eval_size = d.eval_size or d.image_size
     test = D.ImageFolderDataset(d.root, "val", transform=D.imagenet_eval_transform(
-        d.image_size), skip_corrupt=d.skip_corrupt, check=d.check_images)
+        eval_size, d.eval_resize or None), skip_corrupt=d.skip_corrupt, check=d.check_images)
     if train.classes != test.classes:
         raise DataError(f"train/ and val/ under {d.root} hold different class folders")
     per_rank = cfg.batch_size // world_size
     loader = EpochLoader(train, per_rank, cfg.seed, d.workers, rank, world_size,
-                         pin_memory=device.type == "cuda")
+                         pin_memory=device.type == "cuda", repeats=d.repeated_aug)
     mine = test if world_size == 1 else torch.utils.data.Subset(
         test, range(rank, len(test), world_size))  # this process's share of the evaluation
     evaluation = torch.utils.data.DataLoader(mine, batch_size=cfg.eval_batch_size,
                                              num_workers=d.workers)
-    return Pipeline(loader, evaluation, None, list(train.classes), 3, d.image_size,
+    return Pipeline(loader, evaluation, None, list(train.classes), 3, eval_size,
                     list(D.IMAGENET_MEAN), list(D.IMAGENET_STD), len(train),
                     skipped=[str(p) for p in train.skipped + test.skipped])
 
@@ -188,16 +203,22 @@ class NonEmpty:
 
 
 class EpochLoader:
-    """A DataLoader over a file dataset whose order depends only on (seed, epoch)."""
+    """A DataLoader over a file dataset whose order depends only on (seed, epoch).
+
+    Its batch sampler hands the workers keys (epoch, sample, copy), and each sample's random
+    transform draws under a seed of its key (:class:`~resnets.data.policies.SeededSamples`),
+    so an image's augmentation does not depend on the worker, the batch or a resumption.
+    ``repeats`` > 1 serves each drawn image that many times (:mod:`~resnets.data.sampling`).
+    """
 
     def __init__(self, dataset, batch_size: int, seed: int, workers: int, rank: int = 0,
-                 world_size: int = 1, pin_memory: bool = False) -> None:
+                 world_size: int = 1, pin_memory: bool = False, repeats: int = 1) -> None:
         if batch_size * world_size > len(dataset):
             raise DataError(f"batch size {batch_size * world_size} is larger than the "
                             f"{len(dataset)} training images; lower batch_size")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.workers, self.rank, self.world_size = workers, rank, world_size
-        self.epoch, self.start = 0, 0
+        self.epoch, self.start, self.repeats = 0, 0, repeats
         self.pin_memory = pin_memory  # page-locked batches: the copy to a GPU can overlap
 
     def __len__(self) -> int:
@@ -206,16 +227,23 @@ class EpochLoader:
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.epoch, self.start = epoch, start
 
-    def __iter__(self) -> Iterable:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+    def epoch_batches(self, epoch: int) -> list[list[tuple[int, int, int]]]:
+        """This process's batches of ``epoch``: (epoch, sample, copy) keys."""
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(len(self.dataset), generator=gen)
         per_step = self.batch_size * self.world_size
-        order = order[: len(self) * per_step]
-        mine = order.view(len(self), self.world_size, self.batch_size)[:, self.rank]
-        batches = mine[self.start:].tolist()
-        # Seeds the transforms of the loader (its workers); each process draws its own crops.
-        torch.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009 + self.start
-                          + self.rank * 7_919)
-        return iter(torch.utils.data.DataLoader(self.dataset, batch_sampler=batches,
+        indices, copies = epoch_samples(order, self.repeats, len(self) * per_step)
+        steps = torch.arange(len(self) * per_step).view(len(self), per_step)
+        mine = rank_share(steps, self.rank, self.world_size, spread=self.repeats > 1)
+        return [[(epoch, index, copy) for index, copy in zip(row, copy_row)]
+                for row, copy_row in zip(indices[mine].tolist(), copies[mine].tolist())]
+
+    def __iter__(self) -> Iterable:
+        batches = self.epoch_batches(self.epoch)[self.start:]
+        # The loader's own generator: its workers' base seed would be drawn from the global
+        # one (once more after a resumption), and the samples' draws do not need it.
+        unused = torch.Generator().manual_seed(self.seed)
+        return iter(torch.utils.data.DataLoader(policies.SeededSamples(self.dataset, self.seed),
+                                                batch_sampler=batches, generator=unused,
                                                 num_workers=self.workers,
                                                 pin_memory=self.pin_memory))

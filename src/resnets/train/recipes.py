@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ResnetsError, did_you_mean
 from .config import TASK_COMMANDS, TrainConfig, apply_overrides
+from .modern_recipes import modern_recipes
 
 RESNET_PAPER = "He et al. 2015, arXiv:1512.03385, Sec. 4.2"
 PREACT_PAPER = "He et al. 2016, arXiv:1603.05027, Sec. 4 and Appendix"
@@ -276,6 +277,9 @@ RECIPES.update({name: Recipe(name, summary, source, {
     "schedule.warmup_iters": warmup, "eval_batch_size": 256})
     for name, summary, source, dataset, model, batch, epochs, lr, wd, warmup in _APPLICATIONS})
 
+# --- today's ImageNet recipes: torchvision's and ResNet strikes back (modern_recipes.py) ----
+RECIPES.update({name: Recipe(name, summary, source, overrides)
+                for name, summary, source, overrides in modern_recipes()})
 
 
 def recipe_text(name: str) -> str:

@@ -35,6 +35,7 @@ class ScheduleConfig:
     min_lr: float = 0.0  # "cosine": absolute lr reached at the last iteration
     cycle_peak: float = 0.5  # "cyclic": share of training at which lr peaks, in (0, 1)
     warmup_iters: int = 0  # iterations of warm-up at the start of training; 0 = none
+    warmup_epochs: int = 0  # warm-up counted in epochs instead (recipes: 5); 0 = none
     warmup_mode: str = "linear"  # linear: ramp from warmup_lr | constant: hold warmup_lr
     warmup_lr: float = 0.0  # absolute lr of the warm-up (and of the error-gated warm-up)
     warmup_until_error: float = 0.0  # hold warmup_lr until train error < this (0-1); 0 = off
@@ -43,7 +44,8 @@ class ScheduleConfig:
         "name": choice(*SCHEDULES), "milestones": integers(1), "milestone_epochs": integers(1),
         "gamma": number(0, 1, open_low=True), "min_lr": number(0, 10),
         "cycle_peak": number(0, 1, open_low=True, open_high=True),
-        "warmup_iters": integer(0), "warmup_mode": choice(*WARMUP_MODES),
+        "warmup_iters": integer(0), "warmup_epochs": integer(0, 100_000),
+        "warmup_mode": choice(*WARMUP_MODES),
         "warmup_lr": number(0, 10), "warmup_until_error": number(0, 1),
     }
     KEY: ClassVar[str] = "schedule.{name}"
@@ -54,7 +56,10 @@ class ScheduleConfig:
         _check_milestones("schedule.milestone_epochs", self.milestone_epochs,
                           self.name == "multistep")
         checks = [
-            (self.warmup_mode != "constant" or self.warmup_iters == 0 or self.warmup_lr > 0,
+            (not (self.warmup_iters and self.warmup_epochs),
+             "set schedule.warmup_iters or schedule.warmup_epochs, not both"),
+            (self.warmup_mode != "constant" or self.warmup_iters + self.warmup_epochs == 0
+             or self.warmup_lr > 0,
              "schedule.warmup_mode='constant' holds schedule.warmup_lr: set it above 0"),
             (self.warmup_until_error == 0 or self.warmup_lr > 0,
              "schedule.warmup_until_error holds schedule.warmup_lr: set it above 0"),
@@ -126,7 +131,8 @@ def lr_at(it: int, cfg: ScheduleConfig, steps_per_epoch: int, total_iters: int,
     """The learning rate of iteration ``it`` (0-based) under ``cfg``, peaking at ``base_lr``.
 
     ``total_iters`` is the length of training (cosine ends there); ``steps_per_epoch`` converts
-    ``milestone_epochs``. The error-gated warm-up is not applied here (see ErrorGatedWarmup).
+    ``milestone_epochs`` and ``warmup_epochs``. The error-gated warm-up is not applied here
+    (see ErrorGatedWarmup).
     """
     if base_lr <= 0:
         raise ResnetsError(f"the learning rate must be positive, got {base_lr}")
@@ -145,10 +151,11 @@ def lr_at(it: int, cfg: ScheduleConfig, steps_per_epoch: int, total_iters: int,
         lr = cyclic_lr(it, base_lr, total_iters, cfg.cycle_peak)
     else:  # only reachable if the config was built without validation
         raise ResnetsError(f"unknown schedule {cfg.name!r}{did_you_mean(cfg.name, SCHEDULES)}")
-    if it < cfg.warmup_iters:
+    warmup = cfg.warmup_iters or cfg.warmup_epochs * steps_per_epoch
+    if it < warmup:
         if cfg.warmup_mode == "constant":
             return cfg.warmup_lr
-        return linear_warmup(it, cfg.warmup_iters, lr, start_factor=cfg.warmup_lr / base_lr)
+        return linear_warmup(it, warmup, lr, start_factor=cfg.warmup_lr / base_lr)
     return lr
 
 

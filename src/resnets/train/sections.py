@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..data.policies import AUTOAUGMENT_POLICIES, MAGNITUDE_BINS, POLICIES
+from ..data.sampling import REPEATS_MAX
 from ..limits import BATCH_MAX, FLAG, FRACTION, TEXT, Limit, check_fields, choice, integer, number
 
 OPTIMIZERS = ("sgd", "adamw", "lamb", "lars")  # optim.name
+LOSSES = ("ce", "bce")  # optim.loss
 IMAGE_SIDE_MAX = 2048  # classification image sides, pixels: 2048^2 x 3 floats = 48 MiB each
 
 
@@ -63,6 +66,15 @@ class DataConfig:
     train_fraction: float = 1.0  # keep this share of the training set, class-balanced
     mixup_alpha: float = 0.0  # mixup: Beta(alpha, alpha) mixing of image pairs; 0 = off
     cutmix_alpha: float = 0.0  # cutmix: Beta(alpha, alpha) pasted-box area; 0 = off
+    policy: str = "none"  # none | trivialaugment | randaugment | autoaugment | augmix (per image)
+    randaugment_ops: int = 2  # randaugment: ops applied to each image
+    randaugment_magnitude: int = 9  # randaugment: strength of every op, in bins 0..30
+    autoaugment_policy: str = "imagenet"  # autoaugment: the learned policy, imagenet|cifar10|svhn
+    augmix_severity: int = 3  # augmix: strength of the mixed ops, 1..10
+    erasing: float = 0.0  # random erasing: probability that an image gets a box erased
+    repeated_aug: int = 1  # repeated augmentation: copies of each drawn image; epochs keep length
+    eval_resize: int = 0  # image folders: evaluation's shorter side, pixels; 0 = crop / 0.875
+    eval_size: int = 0  # image folders: evaluation's centre crop side, pixels; 0 = image_size
 
     KEY: ClassVar[str] = "data.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
@@ -75,6 +87,11 @@ class DataConfig:
         "synthetic_size": integer(1, 1_000_000),
         "train_fraction": number(0, 1, open_low=True),
         "mixup_alpha": number(0, 100), "cutmix_alpha": number(0, 100),
+        "policy": choice(*POLICIES), "randaugment_ops": integer(1, 16),
+        "randaugment_magnitude": integer(0, MAGNITUDE_BINS - 1),
+        "autoaugment_policy": choice(*AUTOAUGMENT_POLICIES), "augmix_severity": integer(1, 10),
+        "erasing": FRACTION, "repeated_aug": integer(1, REPEATS_MAX),
+        "eval_resize": integer(0, IMAGE_SIDE_MAX), "eval_size": integer(0, IMAGE_SIDE_MAX),
     }
 
     def __post_init__(self) -> None:
@@ -97,6 +114,8 @@ class OptimConfig:
     swa_lr: float = 0.0  # constant lr while SWA averages; 0 = the schedule's
     scale_lr_with_batch: int = 0  # batch that lr is tuned for: lr *= batch_size / this; 0 = off
     backbone_lr_scale: float = 1.0  # pretrained backbone's lr = this x lr (the new head: lr)
+    loss: str = "ce"  # ce: softmax cross-entropy | bce: one-vs-all binary cross-entropy (RSB)
+    bce_threshold: float = 0.0  # bce: (mixed) targets above this become 1, else 0; 0 = soft
 
     KEY: ClassVar[str] = "optim.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
@@ -106,6 +125,7 @@ class OptimConfig:
         "accum_steps": integer(1, 4096), "ema_decay": FRACTION,
         "swa_start": number(0, 100000), "swa_lr": number(0, 10),
         "scale_lr_with_batch": integer(0, BATCH_MAX), "backbone_lr_scale": number(0, 100),
+        "loss": choice(*LOSSES), "bce_threshold": number(0, 1, open_high=True),
     }
 
     def __post_init__(self) -> None:
