@@ -11,6 +11,10 @@ model's own draws, e.g. the RoI sampling of Faster R-CNN, are restored from the 
 
 With ``world_size`` processes every step's batch is the same global batch; process ``rank``
 takes its consecutive slice of it (``batch_size / world_size`` images).
+
+Worker processes are started once and kept for the whole run (``persistent_workers``): the
+batch sampler reads the epoch and position at each iteration, and the seeds travel with the
+indices, so a kept worker serves exactly what a fresh one would.
 """
 
 from __future__ import annotations
@@ -54,12 +58,16 @@ class StepLoader:
     ``batch_size`` is the global batch (all processes together); ``len()`` is the number of
     steps per epoch. With ``drop_last`` the images left over by the last full batch of an epoch
     are not used in that epoch; so are they when they do not split evenly over the processes.
-    Call :meth:`set_epoch` before iterating (the engine's loader contract).
+    Call :meth:`set_epoch` before iterating (the engine's loader contract). With ``workers``
+    the processes are kept from epoch to epoch unless ``persistent_workers`` is False; each
+    keeps ``prefetch_factor`` batches ready; ``pin_memory`` page-locks batches (for a GPU).
     """
 
     def __init__(self, dataset: torch.utils.data.Dataset, batch_size: int, seed: int,
                  workers: int = 0, collate_fn: Callable | None = None,
-                 drop_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
+                 drop_last: bool = False, rank: int = 0, world_size: int = 1,
+                 persistent_workers: bool = True, prefetch_factor: int = 2,
+                 pin_memory: bool = False) -> None:
         if batch_size % world_size:
             raise DataError(f"batch_size {batch_size} is not divisible by the {world_size} "
                             "processes; it is the global batch")
@@ -69,7 +77,10 @@ class StepLoader:
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.workers, self.collate_fn, self.drop_last = workers, collate_fn, drop_last
         self.rank, self.world_size = rank, world_size
+        self.persistent_workers, self.prefetch_factor = persistent_workers, prefetch_factor
+        self.pin_memory = pin_memory  # page-locked batches: the copy to a GPU can overlap
         self.epoch, self.start = 0, 0
+        self._loader: torch.utils.data.DataLoader | None = None  # kept: its workers live on
         if not len(self):
             raise DataError(f"the {len(dataset)} training images make no batch for "
                             f"{world_size} processes; use more images or fewer processes")
@@ -97,10 +108,33 @@ class StepLoader:
         self.epoch, self.start = epoch, start
 
     def __iter__(self) -> Iterator:
-        batches = [self.share(b) for b in self.epoch_batches(self.epoch)[self.start:]]
-        return iter(torch.utils.data.DataLoader(
-            _Seeded(self.dataset), batch_sampler=batches, num_workers=self.workers,
-            collate_fn=self.collate_fn,
-            worker_init_fn=_ignore_interrupt if self.workers else None,
+        if self._loader is None or not self.persistent_workers:
+            self._loader = self._build_loader()
+        return iter(self._loader)
+
+    def _build_loader(self) -> torch.utils.data.DataLoader:
+        many = self.workers > 0
+        return torch.utils.data.DataLoader(
+            _Seeded(self.dataset), batch_sampler=_EpochBatches(self),
+            num_workers=self.workers, collate_fn=self.collate_fn, pin_memory=self.pin_memory,
+            persistent_workers=many and self.persistent_workers,
+            prefetch_factor=self.prefetch_factor if many else None,
+            worker_init_fn=_ignore_interrupt if many else None,
             # its own generator: the workers' base seed must not draw from the global one
-            generator=torch.Generator().manual_seed(self.seed * SEED_STRIDE + self.epoch)))
+            generator=torch.Generator().manual_seed(self.seed * SEED_STRIDE + self.epoch))
+
+
+class _EpochBatches:
+    """The batch sampler of a :class:`StepLoader`: its share of the current epoch's batches
+    from its current position, read when iteration starts (so kept workers follow
+    ``set_epoch``)."""
+
+    def __init__(self, steps: StepLoader) -> None:
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return len(self.steps) - self.steps.start
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        s = self.steps
+        return iter([s.share(b) for b in s.epoch_batches(s.epoch)[s.start:]])
