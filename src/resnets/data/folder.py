@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..errors import DataError
 from .decode import decode_image, decode_tensor, resolve_decoder
-from .imagecheck import CHECK_THREADS, check_images, open_image, refuse_bad_images
+from .imagecheck import CHECK_THREADS, check_images, refuse_bad_images
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
                     ".tiff", ".webp")  # files with other suffixes (README, .txt) are ignored
@@ -37,8 +37,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     With ``split=None``, ``root`` itself holds the class folders. ``transform`` receives an
     RGB image, a uint8 3 x H x W tensor from ``decoder="torchvision"`` (``"auto"``) or a PIL
-    image from ``decoder="pil"``; without one an item is a uint8 3 x H x W tensor. Hidden files and files
-    without an image suffix are ignored. Every image is checked here, at construction
+    image from ``decoder="pil"``; without one an item is a uint8 3 x H x W tensor. Hidden
+    files and files without an image suffix are ignored. Every image is checked here, at construction
     (:mod:`~resnets.data.imagecheck`: zero-byte, truncated, corrupt files and decompression
     bombs): a bad one raises :class:`DataError` naming it, or, with ``skip_corrupt=True``, the
     bad ones are left out and listed in ``skipped``, so ``len()`` is final before training

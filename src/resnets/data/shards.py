@@ -127,6 +127,8 @@ class TarShardDataset(torch.utils.data.Dataset):
             raise DataError("no shards given; name a directory of .tar shards or a pattern")
         self.shards, self.transform = list(shards), transform
         self.decoder = resolve_decoder(decoder)
+        self._files: dict[int, Any] = {}  # shard index -> open file, of this process
+        self._pid = os.getpid()
         self.samples = [(i, *sample) for i, shard in enumerate(self.shards)
                         for sample in _index_shard(shard)]
         if not self.samples:
@@ -139,8 +141,6 @@ class TarShardDataset(torch.utils.data.Dataset):
         if top >= len(self.classes):
             raise DataError(f"a .cls in {self.shards[0]}... says class {top}, but there are "
                             f"only {len(self.classes)} classes")
-        self._files: dict[int, Any] = {}
-        self._pid = os.getpid()
 
     def _check(self, skip_corrupt: bool) -> None:
         kept = []
