@@ -17,6 +17,7 @@ from ..errors import ResnetsError, did_you_mean
 from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, choice, integer,
                       parse_number)
 from .schedules import ScheduleConfig
+from .tracking import LogConfig
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
                        ModelConfig, OptimConfig)  # re-exported: callers import them from here
 
@@ -51,6 +52,7 @@ class EngineConfig:
     eval_every: int = 1  # epochs between evaluations; 0 = only after the last epoch
     recipe: str = ""  # the recipe this configuration came from
     source: str = ""  # the paper or page the recipe follows
+    log: LogConfig = field(default_factory=LogConfig)  # MLflow / W&B reporting (tracking.py)
 
     LIMITS: ClassVar[dict[str, Limit]] = {
         "epochs": integer(0, 100_000), "iterations": integer(0), "batch_size":
