@@ -38,13 +38,14 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     With ``split=None``, ``root`` itself holds the class folders. ``transform`` receives an
     RGB image, a uint8 3 x H x W tensor from ``decoder="torchvision"`` (``"auto"``) or a PIL
     image from ``decoder="pil"``; without one an item is a uint8 3 x H x W tensor. Hidden
-    files and files without an image suffix are ignored. Every image is checked here, at construction
-    (:mod:`~resnets.data.imagecheck`: zero-byte, truncated, corrupt files and decompression
-    bombs): a bad one raises :class:`DataError` naming it, or, with ``skip_corrupt=True``, the
-    bad ones are left out and listed in ``skipped``, so ``len()`` is final before training
-    starts. ``check_threads`` threads run the check. ``check=False`` trusts the folder (a
-    very large, known-good set starts at once; a bad file then fails when it is read), unless
-    ``skip_corrupt`` asks for the bad ones to be found.
+    files and files without an image suffix are ignored. Every image is checked here, at
+    construction (:mod:`~resnets.data.imagecheck`: zero-byte, truncated, corrupt files and
+    decompression bombs): a bad one raises :class:`DataError` naming it, or, with
+    ``skip_corrupt=True``, the bad ones are left out and listed in ``skipped``, so ``len()``
+    is final before training starts. ``check_threads`` threads run the check.
+    ``check=False`` trusts the folder (a very large, known-good set starts at once; a bad
+    file then fails when it is read), unless ``skip_corrupt`` asks for the bad ones to be
+    found.
     """
 
     def __init__(self, root: str | os.PathLike, split: str | None = "train",

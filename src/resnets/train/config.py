@@ -17,9 +17,8 @@ from ..errors import ResnetsError, did_you_mean
 from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, choice, integer,
                       parse_number)
 from .schedules import ScheduleConfig
-from .tracking import LogConfig
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
-                       ModelConfig, OptimConfig)  # re-exported: callers import them from here
+                       LogConfig, ModelConfig, OptimConfig)  # re-exported: callers import here
 
 # Each task's name in config.json and checkpoints -> the command that trains it.
 TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",

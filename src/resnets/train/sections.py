@@ -1,5 +1,6 @@
 """The sections of a classification run's configuration (``model.*``, ``data.*``, ``optim.*``,
-``adv.*``): one frozen, typed dataclass each, with the limits every value is checked against.
+``adv.*``), and the engine's ``log.*`` (experiment trackers, :mod:`~resnets.train.tracking`):
+one frozen, typed dataclass each, with the limits every value is checked against.
 
 ``config.py`` assembles them into :class:`~resnets.train.config.TrainConfig`; other tasks reuse
 :class:`OptimConfig` and add sections of their own.
@@ -136,6 +137,25 @@ class AdversarialConfig:
         "method": choice("none", "pgd", "fgsm"), "norm": choice("linf", "l2"),
         "eps": number(0, 100), "step_size": number(0, 100, open_low=True),
         "steps": integer(1, 1000), "random_start": FLAG,
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Where a run is reported besides its run directory (TensorBoard, CSV, JSON lines)."""
+
+    mlflow: str = ""  # MLflow tracking directory (local file store) or URI; "" = off
+    wandb: str = ""  # Weights & Biases project; "" = off
+    wandb_mode: str = "offline"  # offline (sync later with `wandb sync`) | online
+    experiment: str = "resnets"  # MLflow experiment the runs are filed under
+
+    KEY: ClassVar[str] = "log.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "mlflow": TEXT, "wandb": TEXT, "wandb_mode": choice("offline", "online"),
+        "experiment": TEXT,
     }
 
     def __post_init__(self) -> None:

@@ -20,13 +20,13 @@ import importlib.util
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import ResnetsError
-from ..limits import TEXT, Limit, check_fields, choice
+from .config import to_dict
 from .context import Context, Hook
+from .sections import LogConfig
 
 # The package each tracker needs, and what installs it.
 TRACKER_PACKAGES = {
@@ -34,25 +34,6 @@ TRACKER_PACKAGES = {
     "wandb": ("wandb", 'pip install wandb (or pip install -e ".[wandb]")'),
 }
 MLFLOW_BATCH = 100  # MLflow takes at most this many params (or metrics) per log_batch call
-
-
-@dataclass(frozen=True)
-class LogConfig:
-    """Where a run is reported besides its run directory (TensorBoard, CSV, JSON lines)."""
-
-    mlflow: str = ""  # MLflow tracking directory (local file store) or URI; "" = off
-    wandb: str = ""  # Weights & Biases project; "" = off
-    wandb_mode: str = "offline"  # offline (sync later with `wandb sync`) | online
-    experiment: str = "resnets"  # MLflow experiment the runs are filed under
-
-    KEY: ClassVar[str] = "log.{name}"
-    LIMITS: ClassVar[dict[str, Limit]] = {
-        "mlflow": TEXT, "wandb": TEXT, "wandb_mode": choice("offline", "online"),
-        "experiment": TEXT,
-    }
-
-    def __post_init__(self) -> None:
-        check_fields(self)
 
 
 def tracking_hooks(cfg: Any) -> list[Hook]:
@@ -71,8 +52,6 @@ def tracking_hooks(cfg: Any) -> list[Hook]:
 
 def flat_config(cfg: Any) -> dict[str, Any]:
     """``{"optim.lr": 0.1, ...}``: the run's configuration as dotted settings."""
-    from .config import to_dict
-
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
