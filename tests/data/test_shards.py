@@ -120,8 +120,34 @@ def test_resnets_train_reads_generated_shards(tmp_path, capsys):
     assert main(argv) == 0
     summary = json.loads((tmp_path / "runs" / "w" / "summary.json").read_text())
     assert summary["steps"] == 2 and 0 <= summary["test_error"] <= 1
+    from resnets.data import decode_image, imagenet_eval_transform
+    from resnets.train.inference import preprocess
+    from resnets.train.setup import load_run_config
+
+    (tmp_path / "x.jpg").write_bytes(jpeg(1, size=(40, 30)))  # predicted as evaluated
+    cfg = load_run_config(tmp_path / "runs" / "w")
+    expected = imagenet_eval_transform(16)(decode_image(tmp_path / "x.jpg"))
+    assert torch.equal(preprocess(tmp_path / "x.jpg", {"image_size": 16}, cfg)[0], expected)
     (tmp_path / "empty").mkdir()
     capsys.readouterr()
     assert main([*argv[:-1], f"data.root={tmp_path / 'empty'}", "run_name=x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "data.val_root is empty" in err
+
+
+def test_shards_under_ddp_serve_every_sample_once_per_epoch(tmp_path):
+    from resnets.train.pipeline import build_pipeline
+    from resnets.train.recipes import recipe_config
+
+    make_shards(tmp_path / "train", count=12, per_shard=5, classes=12)  # label = sample
+    make_shards(tmp_path / "val", count=4, per_shard=4, classes=12)
+    cfg = recipe_config("synthetic-smoke", {
+        "data.dataset": "webdataset", "data.root": str(tmp_path), "data.workers": "0",
+        "data.image_size": "8", "batch_size": "4", "model.name": "resnet18", "device": "cpu"})
+    shards = [build_pipeline(cfg, torch.device("cpu"), r, 2) for r in (0, 1)]
+    for epoch in (0, 1):
+        labels = []
+        for pipe in shards:
+            pipe.train.set_epoch(epoch)
+            labels += [int(y) for _, ys in pipe.train for y in ys]
+        assert sorted(labels) == list(range(12))
