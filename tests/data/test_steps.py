@@ -82,6 +82,16 @@ def test_kept_workers_serve_what_a_fresh_loader_serves_from_any_position():
         pids |= {int(p) for b in served for p in b[2]}
     assert first[0].tolist() == [index for index, _ in fresh.epoch_batches(0)[0]]
     assert len(pids) <= 2 and os.getpid() not in pids  # the same two processes all along
+    kept.close()
+    assert all(not _alive(pid) for pid in pids)  # stopped at once, not when collected
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
 
 
 def test_workers_are_rebuilt_each_epoch_when_not_persistent():

@@ -127,6 +127,9 @@ class DeviceDecodedBatches:
     def pin_memory(self) -> bool:
         return self.batches.pin_memory
 
+    def close(self) -> None:
+        self.batches.close()
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for data, labels, seeds, indices in self.batches:
             images = self.decode(data, indices)

@@ -112,6 +112,13 @@ class StepLoader:
             self._loader = self._build_loader()
         return iter(self._loader)
 
+    def close(self) -> None:
+        """Stop kept workers now (else they live until the loader is garbage-collected)."""
+        iterator = getattr(self._loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        self._loader = None
+
     def _build_loader(self) -> torch.utils.data.DataLoader:
         many = self.workers > 0
         return torch.utils.data.DataLoader(

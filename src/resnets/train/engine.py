@@ -232,6 +232,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
         write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         logger.plot()
     logger.close()
+    getattr(data.train, "close", lambda: None)()  # kept loader workers end with the run
     return summary
 
 

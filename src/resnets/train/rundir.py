@@ -57,6 +57,8 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            import fcntl
+
             # Unlock before closing: loader workers forked while the lock was held share the
             # descriptor, and would hold the lock as long as they live (kept workers: until
             # the loader is collected).
