@@ -221,11 +221,11 @@ def _file_pipeline(cfg: TrainConfig, device: torch.device, rank: int, world_size
     d = cfg.data
     mine = test if world_size == 1 else torch.utils.data.Subset(
         test, range(rank, len(test), world_size))  # this process's share of the evaluation
-    many = d.workers > 0
+    # Evaluation's workers start for each evaluation: kept, they would double the processes.
     evaluation = torch.utils.data.DataLoader(
         mine, batch_size=cfg.eval_batch_size, num_workers=d.workers,
-        persistent_workers=many and d.persistent_workers,
-        prefetch_factor=d.prefetch_factor if many else None, pin_memory=device.type == "cuda")
+        prefetch_factor=d.prefetch_factor if d.workers else None,
+        pin_memory=device.type == "cuda")
     return Pipeline(loader, evaluation, None, list(train.classes), 3, d.image_size,
                     list(D.IMAGENET_MEAN), list(D.IMAGENET_STD), len(train),
                     skipped=[str(p) for p in train.skipped + test.skipped])
