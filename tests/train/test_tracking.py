@@ -1,9 +1,11 @@
 """MLflow and W&B hooks (log.mlflow, log.wandb): the configuration once, a row per epoch, the
 summary, one tracker run across a resume; nothing imported unless asked for."""
 
+import collections
 import json
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -14,6 +16,7 @@ from test_engine import tiny_config
 
 NOT_IMPORTED = """
 import sys
+import types
 import resnets.cli
 from resnets.train.engine import train
 from resnets.train.recipes import recipe_config
@@ -45,7 +48,8 @@ def test_a_missing_tracker_library_is_one_line_naming_pip_install(tmp_path, monk
 
 
 def test_mlflow_gets_config_rows_and_summary_in_one_run_across_a_resume(tmp_path):
-    mlflow = pytest.importorskip("mlflow")  # the [mlflow] extra (it conflicts with [test])
+    mlflow = pytest.importorskip("mlflow")  # [mlflow] extra: pip cannot add it to [test];
+    # without it the fake-client test below still checks what the hook sends
     store = tmp_path / "mlruns"
     cfg = tiny_config(tmp_path, run_name="m", **{"log.mlflow": str(store)})
     with pytest.raises(SystemExit):
@@ -85,3 +89,58 @@ def test_wandb_offline_run_gets_config_rows_and_summary(tmp_path, monkeypatch):
     data = record.read_bytes()  # the offline log W&B uploads with `wandb sync`
     assert b"test_error" in data and b"optim.lr" in data and b"train_seconds" in data
     assert summary["steps"] == 9
+
+
+class FakeMlflowClient:
+    """What the hook asks of MLflow's client, recorded (for machines without mlflow)."""
+
+    calls = []
+
+    def __init__(self, tracking_uri):
+        self.calls.append(("client", tracking_uri))
+
+    def get_experiment_by_name(self, name):
+        return None
+
+    def create_experiment(self, name):
+        self.calls.append(("experiment", name))
+        return "7"
+
+    def create_run(self, experiment, run_name, tags):
+        self.calls.append(("run", experiment, run_name))
+        return types.SimpleNamespace(info=types.SimpleNamespace(run_id="r1"))
+
+    def log_batch(self, run_id, params=(), metrics=()):
+        self.calls += [("param", p.key, p.value) for p in params]
+        self.calls += [("metric", m.key, m.value, m.step) for m in metrics]
+
+    def log_dict(self, run_id, data, name):
+        self.calls.append(("artifact", name, data["steps"]))
+
+    def set_terminated(self, run_id):
+        self.calls.append(("end", run_id))
+
+
+def test_mlflow_hook_calls_the_client_api_for_config_rows_and_summary(tmp_path, monkeypatch):
+    import importlib.machinery
+
+    fake = types.ModuleType("mlflow")
+    fake.__spec__ = importlib.machinery.ModuleSpec("mlflow", None)
+    fake.tracking = types.SimpleNamespace(MlflowClient=FakeMlflowClient)
+    entities = types.ModuleType("mlflow.entities")
+    entities.Param = collections.namedtuple("Param", "key value")
+    entities.Metric = collections.namedtuple("Metric", "key value timestamp step")
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    monkeypatch.setitem(sys.modules, "mlflow.entities", entities)
+    monkeypatch.setattr(FakeMlflowClient, "calls", [])
+    summary = train(tiny_config(tmp_path, run_name="f", epochs=2,
+                                **{"log.mlflow": str(tmp_path / "store")}))
+    calls = FakeMlflowClient.calls
+    assert calls[:3] == [("client", (tmp_path / "store").as_uri()), ("experiment", "resnets"),
+                         ("run", "7", "f")]
+    assert ("param", "optim.lr", "0.05") in calls and ("param", "log.mlflow",
+                                                      str(tmp_path / "store")) in calls
+    rows = [json.loads(line) for line in (tmp_path / "f/metrics.jsonl").read_text().splitlines()]
+    assert [c[2:] for c in calls if c[:2] == ("metric", "test_error")] == [
+        (r["test_error"], r["step"]) for r in rows]
+    assert calls[-2:] == [("artifact", "summary.json", summary["steps"]), ("end", "r1")]
