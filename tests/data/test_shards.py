@@ -151,3 +151,22 @@ def test_shards_under_ddp_serve_every_sample_once_per_epoch(tmp_path):
             pipe.train.set_epoch(epoch)
             labels += [int(y) for _, ys in pipe.train for y in ys]
         assert sorted(labels) == list(range(12))
+
+
+def test_an_image_folder_becomes_shards_with_the_same_files_and_labels(tmp_path):
+    from resnets.data.folder import ImageFolderDataset
+    from resnets.data.shards import folder_to_shards
+
+    for split in ("train", "val"):
+        for c in ("cat", "dog"):
+            folder = tmp_path / "img" / split / c
+            folder.mkdir(parents=True)
+            for i in range(3):
+                (folder / f"{i}.jpg").write_bytes(jpeg(i + 10 * (c == "dog")))
+    written = folder_to_shards(tmp_path / "img", tmp_path / "out", per_shard=4)
+    assert [len(written["train"]), len(written["val"])] == [2, 2]  # 6 samples, 4 a shard
+    folder = ImageFolderDataset(tmp_path / "img", "train")
+    shards = TarShardDataset(shard_paths(str(tmp_path / "out" / "train")))
+    assert shards.targets == folder.targets and len(shards) == 6
+    for i in range(6):
+        assert torch.equal(shards[i][0], folder[i][0])
