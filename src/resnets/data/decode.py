@@ -1,9 +1,9 @@
 """Turning image files into uint8 3 x H x W tensors: PIL, torchvision.io, or a GPU.
 
 ``torchvision`` decodes JPEG and PNG with libjpeg-turbo and libpng straight into a tensor,
-skipping PIL's image object and the copy out of it; benchmarks/data_pipeline.py measured it
-faster than PIL on this project's machine with the same pixels (docs/performance.md), so
-``auto`` means torchvision. Files it does not read (BMP, TIFF, GIF, 16-bit PNG) or rejects go
+skipping PIL's image object and the copy out of it; ``benchmarks/data_pipeline.py --files``
+measured it the faster of the two on this project's machine, with the same pixels
+(docs/training.md, Data), so ``auto`` means torchvision. Files it does not read (BMP, TIFF, GIF, 16-bit PNG) or rejects go
 to PIL, whose error names a damaged file in one line as before.
 
 On CUDA the workers only read the files (:class:`EncodedFiles`) and the training process
