@@ -3,8 +3,8 @@
 ``torchvision`` decodes JPEG and PNG with libjpeg-turbo and libpng straight into a tensor,
 skipping PIL's image object and the copy out of it; ``benchmarks/data_pipeline.py --files``
 measured it the faster of the two on this project's machine, with the same pixels
-(docs/training.md, Data), so ``auto`` means torchvision. Files it does not read (BMP, TIFF, GIF, 16-bit PNG) or rejects go
-to PIL, whose error names a damaged file in one line as before.
+(docs/training.md, Data), so ``auto`` means torchvision. Files it does not read (BMP, TIFF,
+GIF, 16-bit PNG) or rejects go to PIL, whose error names a damaged file in one line as before.
 
 On CUDA the workers only read the files (:class:`EncodedFiles`) and the training process
 decodes each batch's JPEGs on the GPU with nvJPEG (:class:`DeviceDecodedBatches`), then runs
