@@ -11,7 +11,8 @@ from torchvision.transforms import v2
 from resnets.data.base import ArrayDataset
 from resnets.data.folder import ImageFolderDataset
 from resnets.data.loader import InMemoryLoader
-from resnets.data.policies import (POLICIES, PerImagePolicy, SeededSamples, erasing_transform,
+from resnets.data.steps import SeededItems
+from resnets.data.policies import (POLICIES, PerImagePolicy, erasing_transform,
                                    image_seed, policy_transform)
 from resnets.errors import DataError, ResnetsError
 from resnets.train.config import TrainConfig, apply_overrides, check_settings
@@ -110,13 +111,12 @@ def test_folder_and_memory_paths_give_each_key_the_same_image(tmp_path, name):
     images = random_images(6)
     write_png_folder(tmp_path, images)
     policy = policy_transform(name, randaugment_magnitude=12, autoaugment_policy="cifar10")
-    folder = SeededSamples(ImageFolderDataset(tmp_path, None, transform=v2.Compose([
-        v2.ToImage(), policy, v2.ToDtype(torch.float32, scale=True), v2.ToPureTensor()])),
-        seed=5)
+    folder = SeededItems(ImageFolderDataset(tmp_path, None, transform=v2.Compose([
+        v2.ToImage(), policy, v2.ToDtype(torch.float32, scale=True), v2.ToPureTensor()])))
     keys = [(2, k, k % 2) for k in range(6)]
     memory = PerImagePolicy(policy)(images, [image_seed(5, *key) for key in keys])
-    for key, expected in zip(keys, memory):
-        image, _ = folder[key]
+    for (_, index, copy), expected in zip(keys, memory):
+        image, _ = folder[index, image_seed(5, 2, index, copy)]
         assert torch.equal(image, expected)
     assert not torch.equal(memory, as_float(images))
 

@@ -13,7 +13,8 @@ from resnets.data.loader import InMemoryLoader
 from resnets.data.policies import PerImagePolicy, policy_transform
 from resnets.data.sampling import epoch_samples, rank_share
 from resnets.errors import DataError
-from resnets.train.pipeline import EpochLoader
+from resnets.data.policies import image_seed
+from resnets.data.steps import StepLoader
 
 
 def indexed(n: int) -> ArrayDataset:
@@ -86,17 +87,24 @@ class Keys(torch.utils.data.Dataset):
 
 
 def test_folder_batches_under_repeats_are_disjoint_across_ranks_and_resume_exactly():
-    whole = EpochLoader(Keys(), 8, seed=1, workers=0, repeats=2)
-    ranks = [EpochLoader(Keys(), 4, seed=1, workers=0, rank=r, world_size=2, repeats=2)
+    whole = StepLoader(Keys(), 8, seed=1, drop_last=True, repeats=2)
+    ranks = [StepLoader(Keys(), 8, seed=1, drop_last=True, rank=r, world_size=2, repeats=2)
              for r in range(2)]
-    plain = EpochLoader(Keys(), 8, seed=1, workers=0)
+    plain = StepLoader(Keys(), 8, seed=1, drop_last=True)
     assert len(whole) == len(ranks[0]) == len(plain) == 3
     everything = [key for batch in whole.epoch_batches(0) for key in batch]
-    shares = [[key for batch in loader.epoch_batches(0) for key in batch] for loader in ranks]
-    assert not set(shares[0]) & set(shares[1])  # disjoint (sample, copy) keys
+    shares = [[key for batch in loader.epoch_batches(0) for key in loader.share(batch)]
+              for loader in ranks]
+    assert not set(shares[0]) & set(shares[1])  # disjoint (sample, seed) keys
     assert sorted(shares[0] + shares[1]) == sorted(everything)
-    assert Counter(index for _, index, _ in everything) == Counter(
-        {index: 2 for _, index, _ in everything})  # each drawn sample twice per epoch
+    assert Counter(index for index, _ in everything) == Counter(
+        {index: 2 for index, _ in everything})  # each drawn sample twice per epoch
+    copies = {(index, seed) for index, seed in everything}
+    assert copies == {(index, image_seed(1, 0, index, copy)) for index, _ in everything
+                      for copy in (0, 1)}  # each copy its own augmentation seed
+    first, second = (ranks[r].share(whole.epoch_batches(0)[0]) for r in range(2))
+    assert {i for i, _ in first} == {i for i, _ in second}  # an image's copies spread over ranks
     ranks[1].set_epoch(0, start=1)
+    rest = ranks[1].epoch_batches(0)[1:]
     assert [batch.tolist() for batch in ranks[1]] == [
-        [index for _, index, _ in batch] for batch in ranks[1].epoch_batches(0)[1:]]
+        [index for index, _ in ranks[1].share(batch)] for batch in rest]

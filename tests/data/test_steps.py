@@ -1,6 +1,8 @@
 """StepLoader: the batches of a step are a function of (seed, epoch, position), and the
 processes' shares of a step make up its global batch."""
 
+import os
+
 import pytest
 import torch
 
@@ -57,3 +59,45 @@ def test_a_batch_that_does_not_split_is_refused_or_left_out():
     assert len(StepLoader(Draws(9), 4, seed=0, world_size=2)) == 2
     with pytest.raises(DataError, match="make no batch for 2 processes"):
         StepLoader(Draws(1), 2, seed=0, world_size=2)
+
+
+class DrawsWithPid(Draws):
+    def __getitem__(self, index):
+        return index, float(torch.rand(())), os.getpid()
+
+
+def test_kept_workers_serve_what_a_fresh_loader_serves_from_any_position():
+    kept = StepLoader(DrawsWithPid(12), 4, seed=5, workers=2, prefetch_factor=1)
+    fresh = StepLoader(DrawsWithPid(12), 4, seed=5, workers=0)
+    kept.set_epoch(0)
+    first = next(iter(kept))  # the epoch abandoned after one batch, as an interrupted run
+    pids = set()
+    for epoch, start in ((1, 1), (2, 0), (0, 2)):
+        kept.set_epoch(epoch, start)
+        fresh.set_epoch(epoch, start)
+        served, expected = list(kept), list(fresh)
+        assert [(b[0].tolist(), b[1].tolist()) for b in served] == [
+            (b[0].tolist(), b[1].tolist()) for b in expected]
+        assert len(served) == 3 - start
+        pids |= {int(p) for b in served for p in b[2]}
+    assert first[0].tolist() == [index for index, _ in fresh.epoch_batches(0)[0]]
+    assert len(pids) <= 2 and os.getpid() not in pids  # the same two processes all along
+    kept.close()
+    assert all(not _alive(pid) for pid in pids)  # stopped at once, not when collected
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_are_rebuilt_each_epoch_when_not_persistent():
+    loader = StepLoader(DrawsWithPid(8), 4, seed=0, workers=1, persistent_workers=False)
+    pids = set()
+    for epoch in range(2):
+        loader.set_epoch(epoch)
+        pids |= {int(p) for b in loader for p in b[2]}
+    assert len(pids) == 2

@@ -1,7 +1,8 @@
 """Image folders in the ImageNet layout: ``root/<split>/<class>/<image file>``.
 
 Classes are the sorted sub-folder names, so label k means the same class in train/ and val/
-as long as both hold the same folders. Images are decoded with PIL and converted to RGB.
+as long as both hold the same folders. Images are decoded to RGB by torchvision or PIL
+(``decoder``, see :mod:`~resnets.data.decode`).
 Links are followed, but never back into a folder already walked (a link to the class folder
 or above it would repeat its images until the path grows too long).
 """
@@ -16,10 +17,10 @@ from typing import Any
 
 import torch
 from PIL import Image
-from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..errors import DataError
-from .imagecheck import CHECK_THREADS, check_images, open_image, refuse_bad_images
+from .decode import decode_image, decode_tensor, resolve_decoder
+from .imagecheck import CHECK_THREADS, check_images, refuse_bad_images
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
                     ".tiff", ".webp")  # files with other suffixes (README, .txt) are ignored
@@ -31,39 +32,29 @@ SKIP_CORRUPT_FIX = ("replace or delete the file, or skip unreadable images (data
                     "true; ImageFolderDataset(..., skip_corrupt=True))")
 
 
-def decode_image(path: str | os.PathLike,
-                 fix: str = "replace the file or leave it out") -> Image.Image:
-    """Fully decode ``path`` as an RGB PIL image; an unreadable file raises DataError.
-
-    ``fix`` ends the message: the caller knows which option, if any, skips such files.
-    """
-    try:
-        with open_image(path) as image:
-            return image.convert("RGB")  # convert() forces the whole file to be decoded
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        reason = " ".join(str(err).split()) or type(err).__name__
-        raise DataError(f"cannot decode image {path} ({reason}); {fix}") from None
-
-
 class ImageFolderDataset(torch.utils.data.Dataset):
     """(transform(image), label) pairs read from ``root/<split>/<class>/*``.
 
     With ``split=None``, ``root`` itself holds the class folders. ``transform`` receives an
-    RGB PIL image; without one an item is a uint8 3 x H x W tensor. Hidden files and files
-    without an image suffix are ignored. Every image is checked here, at construction
-    (:mod:`~resnets.data.imagecheck`: zero-byte, truncated, corrupt files and decompression
-    bombs): a bad one raises :class:`DataError` naming it, or, with ``skip_corrupt=True``, the
-    bad ones are left out and listed in ``skipped``, so ``len()`` is final before training
-    starts. ``check_threads`` threads run the check. ``check=False`` trusts the folder (a
-    very large, known-good set starts at once; a bad file then fails when it is read), unless
-    ``skip_corrupt`` asks for the bad ones to be found.
+    RGB image, a uint8 3 x H x W tensor from ``decoder="torchvision"`` (``"auto"``) or a PIL
+    image from ``decoder="pil"``; without one an item is a uint8 3 x H x W tensor. Hidden
+    files and files without an image suffix are ignored. Every image is checked here, at
+    construction (:mod:`~resnets.data.imagecheck`: zero-byte, truncated, corrupt files and
+    decompression bombs): a bad one raises :class:`DataError` naming it, or, with
+    ``skip_corrupt=True``, the bad ones are left out and listed in ``skipped``, so ``len()``
+    is final before training starts. ``check_threads`` threads run the check.
+    ``check=False`` trusts the folder (a very large, known-good set starts at once; a bad
+    file then fails when it is read), unless ``skip_corrupt`` asks for the bad ones to be
+    found.
     """
 
     def __init__(self, root: str | os.PathLike, split: str | None = "train",
                  transform: Callable[[Image.Image], Any] | None = None,
                  skip_corrupt: bool = False,
                  extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
-                 check_threads: int = CHECK_THREADS, check: bool = True) -> None:
+                 check_threads: int = CHECK_THREADS, check: bool = True,
+                 decoder: str = "auto") -> None:
+        self.decoder = resolve_decoder(decoder)
         self.root = Path(root).expanduser()
         self.directory = self.root if split is None else self.root / split
         layout = (f"expected {self.root}/{split or ''}{'/' if split else ''}<class>/<image> "
@@ -117,8 +108,10 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, label = self.samples[index]
-        image = decode_image(path, SKIP_CORRUPT_FIX)
-        return (pil_to_tensor(image) if self.transform is None else self.transform(image)), label
+        if self.decoder == "pil" and self.transform is not None:
+            return self.transform(decode_image(path, SKIP_CORRUPT_FIX)), label
+        image = decode_tensor(path, self.decoder, SKIP_CORRUPT_FIX)
+        return (image if self.transform is None else self.transform(image)), label
 
 
 def _refuse_lookalike_classes(classes: list[str], directory: Path) -> None:

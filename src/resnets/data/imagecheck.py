@@ -15,11 +15,13 @@ decoded in full. Files are checked by a few threads (PIL releases the GIL while 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import IO
 
 from PIL import Image
 
@@ -44,11 +46,14 @@ class ImageStatus:
         return self.problem is None
 
 
-def check_image(path: str | os.PathLike) -> ImageStatus:
-    """Open, size-check and verify one image file (see the module docstring)."""
+def check_image(path: str | os.PathLike | IO[bytes]) -> ImageStatus:
+    """Open, size-check and verify one image file, or a file object of its bytes (see the
+    module docstring)."""
     size = None
     try:
-        if os.path.getsize(path) == 0:
+        empty = (path.getbuffer().nbytes == 0 if isinstance(path, io.BytesIO)
+                 else os.path.getsize(path) == 0)
+        if empty:
             return ImageStatus(None, "empty file (0 bytes)")
         with Image.open(path) as image:
             size = image.size

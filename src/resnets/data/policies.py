@@ -130,22 +130,3 @@ class PerImagePolicy:
             image = self.policy(image)
         image = v2.functional.to_dtype(image, torch.float32, scale=True)  # as folders convert
         return self.erase(image) if self.erase is not None else image
-
-
-class SeededSamples(torch.utils.data.Dataset):
-    """A file dataset read by keys ``(epoch, index, copy)``: item ``index`` of ``dataset``,
-    its transform's draws made under :func:`image_seed`. A DataLoader's batch sampler hands
-    out these keys, so each worker process draws what the key says, whichever worker it is."""
-
-    def __init__(self, dataset: torch.utils.data.Dataset, seed: int) -> None:
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int, int]):
-        epoch, index, copy = key
-        cpu = torch.device("cpu")
-        with forked_rng(cpu):
-            seed_all(image_seed(self.seed, epoch, index, copy), cpu)
-            return self.dataset[index]

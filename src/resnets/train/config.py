@@ -18,7 +18,7 @@ from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, 
                       parse_number)
 from .schedules import ScheduleConfig
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
-                       ModelConfig, OptimConfig)  # re-exported: callers import them from here
+                       LogConfig, ModelConfig, OptimConfig)  # re-exported: callers import here
 
 # Each task's name in config.json and checkpoints -> the command that trains it.
 TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",
@@ -51,6 +51,7 @@ class EngineConfig:
     eval_every: int = 1  # epochs between evaluations; 0 = only after the last epoch
     recipe: str = ""  # the recipe this configuration came from
     source: str = ""  # the paper or page the recipe follows
+    log: LogConfig = field(default_factory=LogConfig)  # MLflow / W&B reporting (tracking.py)
 
     LIMITS: ClassVar[dict[str, Limit]] = {
         "epochs": integer(0, 100_000), "iterations": integer(0), "batch_size":

@@ -38,6 +38,7 @@ from .context import Context, Hook, StopRequested, stop_on_interrupt
 from .device import resolve_device, resolve_precision
 from .evaluate import autocast
 from .logger import RunLogger, progress
+from .tracking import tracking_hooks
 from .metadata import check_position
 from .optim import build_optimizer, scaled_lr
 from .resume import check_steps_left, resume_changes, resume_command, store_config
@@ -119,6 +120,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     torch.manual_seed(cfg.seed)
+    trackers = tracking_hooks(cfg)  # before the data: a missing library fails at once
     peak_lr = scaled_lr(cfg.optim.lr, cfg.batch_size, cfg.optim.scale_lr_with_batch)
     data = task.build_data(cfg, device, rank, world_size)
     # A resumed run's weights come from its checkpoint, not from a pretrained file again.
@@ -129,7 +131,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
                                 decay_norm_and_bias=o.decay_norm_and_bias,
                                 backbone_lr_scale=o.backbone_lr_scale, name=o.name)
     gate = ErrorGatedWarmup.from_config(cfg.schedule)
-    hooks = [*task.hooks(cfg, data), *hooks]
+    hooks = [*trackers, *task.hooks(cfg, data), *hooks]
     is_main = rank == 0
     ckpts = CheckpointManager(run_dir)
     ctx = Context(cfg, model, optimizer, data, run_dir, device, is_main=is_main,
@@ -230,6 +232,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
         write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         logger.plot()
     logger.close()
+    getattr(data.train, "close", lambda: None)()  # kept loader workers end with the run
     return summary
 
 

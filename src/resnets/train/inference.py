@@ -134,7 +134,7 @@ def plot_confusion(cm: torch.Tensor, classes: Sequence[str], path: Path) -> Path
 def preprocess(path: str | os.PathLike, state: dict, cfg: TrainConfig) -> torch.Tensor:
     """One image file as the model's normalised 1 x C x H x W input."""
     image = D.decode_image(path)
-    if cfg.data.dataset == "folder":
+    if cfg.data.dataset in ("folder", "webdataset"):  # ImageNet preprocessing, as trained
         return D.imagenet_eval_transform(state["image_size"])(image).unsqueeze(0)
     if state["in_chans"] == 1:
         image = image.convert("L")

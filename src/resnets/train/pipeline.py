@@ -1,12 +1,14 @@
 """From a :class:`DataConfig` to loaders: the data a training run sees.
 
 In-memory datasets (digits, synthetic, CIFAR) are held on the training device and augmented
-batch by batch there; image folders stream through a ``torch.utils.data.DataLoader``.
+batch by batch there; image folders and tar shards stream through a
+:class:`~resnets.data.steps.StepLoader` (kept worker processes, prefetching, pinned memory).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 import torch
@@ -14,7 +16,10 @@ import torch.nn.functional as F
 
 from .. import data as D
 from ..data import policies
-from ..data.sampling import epoch_samples, rank_share
+from ..data.decode import DeviceDecodedBatches, EncodedFiles, collate_encoded
+from ..data.folder import SKIP_CORRUPT_FIX
+from ..data.shards import TarShardDataset, shard_paths
+from ..data.steps import StepLoader
 from ..errors import DataError
 from .config import TrainConfig
 
@@ -126,6 +131,8 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
         pipe = OTHER_PIPELINES[cfg.data.dataset](cfg, device, rank, world_size)
     elif cfg.data.dataset == "folder":
         pipe = _folder_pipeline(cfg, device, rank, world_size)
+    elif cfg.data.dataset == "webdataset":
+        pipe = _webdataset_pipeline(cfg, device, rank, world_size)
     else:
         pipe = _memory_pipeline(cfg, device, rank, world_size)
     wanted = cfg.model.num_classes
@@ -169,22 +176,80 @@ def _folder_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
     if not d.root:
         raise DataError("data.root is empty: point it at the folder with train/ and val/ "
                         "subfolders of class folders (data.root=/path/to/images)")
-    train = D.ImageFolderDataset(d.root, "train", transform=D.imagenet_train_transform(
-        d.image_size, policy=_policy(cfg), erasing=policies.erasing_transform(d.erasing)),
-        skip_corrupt=d.skip_corrupt, check=d.check_images)
-    eval_size = d.eval_size or d.image_size
-    test = D.ImageFolderDataset(d.root, "val", transform=D.imagenet_eval_transform(
-        eval_size, d.eval_resize or None), skip_corrupt=d.skip_corrupt, check=d.check_images)
+    common = dict(skip_corrupt=d.skip_corrupt, check=d.check_images, decoder=d.decoder)
+    train = D.ImageFolderDataset(d.root, "train", transform=_train_transform(cfg), **common)
+    test = D.ImageFolderDataset(d.root, "val", transform=_eval_transform(cfg), **common)
     if train.classes != test.classes:
         raise DataError(f"train/ and val/ under {d.root} hold different class folders")
-    per_rank = cfg.batch_size // world_size
-    loader = EpochLoader(train, per_rank, cfg.seed, d.workers, rank, world_size,
-                         pin_memory=device.type == "cuda", repeats=d.repeated_aug)
+    if device.type == "cuda" and train.decoder == "torchvision":
+        loader = device_decoded_loader(cfg, train, device, rank, world_size)
+    else:
+        loader = file_loader(cfg, train, device, rank, world_size)
+    return _file_pipeline(cfg, device, rank, world_size, loader, train, test)
+
+
+def _train_transform(cfg: TrainConfig):
+    """Files' training transform: crop and flip, the policy, random erasing."""
+    d = cfg.data
+    return D.imagenet_train_transform(d.image_size, policy=_policy(cfg),
+                                      erasing=policies.erasing_transform(d.erasing))
+
+
+def _eval_transform(cfg: TrainConfig):
+    """Files' evaluation transform: resize (``data.eval_resize``) and centre crop."""
+    d = cfg.data
+    return D.imagenet_eval_transform(d.eval_size or d.image_size, d.eval_resize or None)
+
+
+def _webdataset_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
+                         world_size: int) -> Pipeline:
+    d = cfg.data
+    root = Path(d.root).expanduser()
+    if d.root and (root / "train").is_dir():
+        train_spec, val_spec = str(root / "train"), d.val_root or str(root / "val")
+    elif d.root and not d.val_root:
+        raise DataError("data.val_root is empty: name the evaluation shards (a directory or "
+                        "pattern), or put train/ and val/ shard folders under data.root")
+    else:
+        train_spec, val_spec = d.root, d.val_root
+    common = dict(skip_corrupt=d.skip_corrupt, check=d.check_images, decoder=d.decoder)
+    train = TarShardDataset(shard_paths(train_spec), _train_transform(cfg), **common)
+    test = TarShardDataset(shard_paths(val_spec), _eval_transform(cfg), classes=train.classes,
+                           **common)
+    loader = file_loader(cfg, train, device, rank, world_size)
+    return _file_pipeline(cfg, device, rank, world_size, loader, train, test)
+
+
+def file_loader(cfg: TrainConfig, train, device: torch.device, rank: int, world_size: int,
+                **kw: Any) -> StepLoader:
+    """The training batches of a file dataset: every epoch's global batches shared over the
+    processes, its batches over ``data.workers`` kept processes (``data.steps``)."""
+    d = cfg.data
+    return StepLoader(train, cfg.batch_size, cfg.seed, d.workers, drop_last=True, rank=rank,
+                      world_size=world_size, persistent_workers=d.persistent_workers,
+                      prefetch_factor=d.prefetch_factor, pin_memory=device.type == "cuda",
+                      repeats=d.repeated_aug, **kw)
+
+
+def device_decoded_loader(cfg: TrainConfig, train, device: torch.device, rank: int,
+                          world_size: int) -> DeviceDecodedBatches:
+    """Workers read the files; the training device decodes and transforms each batch."""
+    encoded = file_loader(cfg, EncodedFiles(train), device, rank, world_size,
+                          collate_fn=collate_encoded)
+    return DeviceDecodedBatches(encoded, train, train.transform, device, SKIP_CORRUPT_FIX)
+
+
+def _file_pipeline(cfg: TrainConfig, device: torch.device, rank: int, world_size: int,
+                   loader, train, test) -> Pipeline:
+    d = cfg.data
     mine = test if world_size == 1 else torch.utils.data.Subset(
         test, range(rank, len(test), world_size))  # this process's share of the evaluation
-    evaluation = torch.utils.data.DataLoader(mine, batch_size=cfg.eval_batch_size,
-                                             num_workers=d.workers)
-    return Pipeline(loader, evaluation, None, list(train.classes), 3, eval_size,
+    # Evaluation's workers start for each evaluation: kept, they would double the processes.
+    evaluation = torch.utils.data.DataLoader(
+        mine, batch_size=cfg.eval_batch_size, num_workers=d.workers,
+        prefetch_factor=d.prefetch_factor if d.workers else None,
+        pin_memory=device.type == "cuda")
+    return Pipeline(loader, evaluation, None, list(train.classes), 3, d.eval_size or d.image_size,
                     list(D.IMAGENET_MEAN), list(D.IMAGENET_STD), len(train),
                     skipped=[str(p) for p in train.skipped + test.skipped])
 
@@ -200,50 +265,3 @@ class NonEmpty:
 
     def __iter__(self) -> Iterable:
         return (batch for batch in self.batches if len(batch[1]))
-
-
-class EpochLoader:
-    """A DataLoader over a file dataset whose order depends only on (seed, epoch).
-
-    Its batch sampler hands the workers keys (epoch, sample, copy), and each sample's random
-    transform draws under a seed of its key (:class:`~resnets.data.policies.SeededSamples`),
-    so an image's augmentation does not depend on the worker, the batch or a resumption.
-    ``repeats`` > 1 serves each drawn image that many times (:mod:`~resnets.data.sampling`).
-    """
-
-    def __init__(self, dataset, batch_size: int, seed: int, workers: int, rank: int = 0,
-                 world_size: int = 1, pin_memory: bool = False, repeats: int = 1) -> None:
-        if batch_size * world_size > len(dataset):
-            raise DataError(f"batch size {batch_size * world_size} is larger than the "
-                            f"{len(dataset)} training images; lower batch_size")
-        self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
-        self.workers, self.rank, self.world_size = workers, rank, world_size
-        self.epoch, self.start, self.repeats = 0, 0, repeats
-        self.pin_memory = pin_memory  # page-locked batches: the copy to a GPU can overlap
-
-    def __len__(self) -> int:
-        return len(self.dataset) // (self.batch_size * self.world_size)
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def epoch_batches(self, epoch: int) -> list[list[tuple[int, int, int]]]:
-        """This process's batches of ``epoch``: (epoch, sample, copy) keys."""
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.dataset), generator=gen)
-        per_step = self.batch_size * self.world_size
-        indices, copies = epoch_samples(order, self.repeats, len(self) * per_step)
-        steps = torch.arange(len(self) * per_step).view(len(self), per_step)
-        mine = rank_share(steps, self.rank, self.world_size, spread=self.repeats > 1)
-        return [[(epoch, index, copy) for index, copy in zip(row, copy_row)]
-                for row, copy_row in zip(indices[mine].tolist(), copies[mine].tolist())]
-
-    def __iter__(self) -> Iterable:
-        batches = self.epoch_batches(self.epoch)[self.start:]
-        # The loader's own generator: its workers' base seed would be drawn from the global
-        # one (once more after a resumption), and the samples' draws do not need it.
-        unused = torch.Generator().manual_seed(self.seed)
-        return iter(torch.utils.data.DataLoader(policies.SeededSamples(self.dataset, self.seed),
-                                                batch_sampler=batches, generator=unused,
-                                                num_workers=self.workers,
-                                                pin_memory=self.pin_memory))

@@ -24,7 +24,8 @@ from .config import field_types, setting_value, to_dict
 ENGINE_RESUME_SETTINGS = ("epochs", "iterations", "device", "eval_batch_size",
                           "checkpoint_every", "dist_timeout")
 # Those of `resnets train` (`data.root`: the same data set, moved to another folder or machine).
-TRAIN_RESUME_SETTINGS = (*ENGINE_RESUME_SETTINGS, "data.root", "data.workers")
+TRAIN_RESUME_SETTINGS = (*ENGINE_RESUME_SETTINGS, "data.root", "data.val_root", "data.workers",
+                         "data.persistent_workers", "data.prefetch_factor")
 
 
 def resume_command(command: str, run_dir: str | os.PathLike) -> str:

@@ -57,7 +57,13 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
+            import fcntl
+
+            # Unlock before closing: loader workers forked while the lock was held share the
+            # descriptor, and would hold the lock as long as they live (kept workers: until
+            # the loader is collected).
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
             self._fd = None
         _HELD.pop(self.run_dir, None)
 

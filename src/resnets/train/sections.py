@@ -1,5 +1,6 @@
 """The sections of a classification run's configuration (``model.*``, ``data.*``, ``optim.*``,
-``adv.*``): one frozen, typed dataclass each, with the limits every value is checked against.
+``adv.*``), and the engine's ``log.*`` (experiment trackers, :mod:`~resnets.train.tracking`):
+one frozen, typed dataclass each, with the limits every value is checked against.
 
 ``config.py`` assembles them into :class:`~resnets.train.config.TrainConfig`; other tasks reuse
 :class:`OptimConfig` and add sections of their own.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..data.decode import DECODERS
 from ..data.policies import AUTOAUGMENT_POLICIES, MAGNITUDE_BINS, POLICIES
 from ..data.sampling import REPEATS_MAX
 from ..limits import BATCH_MAX, FLAG, FRACTION, TEXT, Limit, check_fields, choice, integer, number
@@ -51,8 +53,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "digits"  # digits | synthetic | cifar10 | cifar100 | folder | speech | text
-    root: str = ""  # directory holding the dataset files ("" for digits and synthetic)
+    dataset: str = "digits"  # digits | synthetic | cifar10 | cifar100 | folder | webdataset |
+    # speech | text
+    root: str = ""  # dataset files' directory ("" for digits, synthetic); webdataset: shards
+    val_root: str = ""  # webdataset: evaluation shards; "" = ROOT/val beside ROOT/train
     val_size: int = 0  # training images held out for validation (the paper: 5000); 0 = none
     augment: str = "auto"  # auto | cifar (pad-crop-flip) | crop (pad-crop) | none
     crop_padding: int = 4  # pixels of zero padding before the random crop
@@ -61,7 +65,11 @@ class DataConfig:
     download: bool = False  # CIFAR: fetch the official archive when the files are missing
     skip_corrupt: bool = False  # folders, speech, text: skip unreadable files/rows, not fail
     check_images: bool = True  # image folders: verify every image before training starts
-    workers: int = 2  # image folders: loader processes
+    workers: int = 2  # image folders, webdataset: loader processes
+    persistent_workers: bool = True  # keep the loader processes from epoch to epoch
+    prefetch_factor: int = 2  # batches each loader process keeps ready
+    decoder: str = "auto"  # image files: auto (the fastest measured: torchvision) | pil |
+    # torchvision (JPEGs decoded on the GPU when training on CUDA)
     synthetic_size: int = 512  # synthetic data: training images (test: a quarter of it)
     train_fraction: float = 1.0  # keep this share of the training set, class-balanced
     mixup_alpha: float = 0.0  # mixup: Beta(alpha, alpha) mixing of image pairs; 0 = off
@@ -78,13 +86,14 @@ class DataConfig:
 
     KEY: ClassVar[str] = "data.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
-        "dataset": choice("digits", "synthetic", "cifar10", "cifar100", "folder", "speech",
-                          "text"),
-        "root": TEXT, "val_size": integer(0, 10_000_000),
+        "dataset": choice("digits", "synthetic", "cifar10", "cifar100", "folder", "webdataset",
+                          "speech", "text"),
+        "root": TEXT, "val_root": TEXT, "val_size": integer(0, 10_000_000),
         "augment": choice("auto", "cifar", "crop", "none"), "crop_padding": integer(0, 256),
         "resize": integer(0, IMAGE_SIDE_MAX), "image_size": integer(1, IMAGE_SIDE_MAX),
         "download": FLAG, "skip_corrupt": FLAG, "check_images": FLAG, "workers": integer(0, 256),
-        "synthetic_size": integer(1, 1_000_000),
+        "persistent_workers": FLAG, "prefetch_factor": integer(1, 1024),
+        "decoder": choice(*DECODERS), "synthetic_size": integer(1, 1_000_000),
         "train_fraction": number(0, 1, open_low=True),
         "mixup_alpha": number(0, 100), "cutmix_alpha": number(0, 100),
         "policy": choice(*POLICIES), "randaugment_ops": integer(1, 16),
@@ -148,6 +157,25 @@ class AdversarialConfig:
         "method": choice("none", "pgd", "fgsm"), "norm": choice("linf", "l2"),
         "eps": number(0, 100), "step_size": number(0, 100, open_low=True),
         "steps": integer(1, 1000), "random_start": FLAG,
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Where a run is reported besides its run directory (TensorBoard, CSV, JSON lines)."""
+
+    mlflow: str = ""  # MLflow tracking directory (local file store) or URI; "" = off
+    wandb: str = ""  # Weights & Biases project; "" = off
+    wandb_mode: str = "offline"  # offline (sync later with `wandb sync`) | online
+    experiment: str = "resnets"  # MLflow experiment the runs are filed under
+
+    KEY: ClassVar[str] = "log.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "mlflow": TEXT, "wandb": TEXT, "wandb_mode": choice("offline", "online"),
+        "experiment": TEXT,
     }
 
     def __post_init__(self) -> None:
