@@ -32,7 +32,9 @@ class MarginHead(nn.Module):
                  ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(identities, dim))
-        nn.init.normal_(self.weight, std=0.01)  # arcface_torch's initialisation
+        # Unit-variance entries (as pytorch-metric-learning): rows of norm ~sqrt(dim), so the
+        # normalisation does not magnify the gradient of the directions.
+        nn.init.normal_(self.weight)
         self.kind, self.scale, self.margin = kind, scale, margin
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

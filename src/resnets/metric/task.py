@@ -16,12 +16,12 @@ from typing import Any
 import torch
 
 from .. import data as D
-from ..errors import CheckpointError, DataError, ResnetsError
+from ..errors import DataError, ResnetsError
 from ..models import model_info
 from ..models.registry import check_modality
 from ..train.evaluate import batch_to_device
 from ..train.finetune import check_pretrained
-from ..train.metadata import check_classes
+from ..train.metadata import check_same_run, image_metadata
 from ..train.pipeline import _augmentation, load_arrays
 from ..train.setup import build_model
 from ..train.task import StepOutput, Task, TaskData, register_task
@@ -163,18 +163,11 @@ class MetricTask(Task):
         return out
 
     def metadata(self, cfg: MetricConfig, data: MetricData) -> dict[str, Any]:
-        return {"model_name": cfg.model.name, "classes": data.classes,
-                "in_chans": data.in_chans, "image_size": data.image_size,
-                "mean": data.mean, "std": data.std}
+        return image_metadata(cfg.model.name, data)
 
     def check_checkpoint(self, cfg: MetricConfig, state: dict[str, Any], data: MetricData,
                          where: str) -> None:
-        if state.get("model_name") != cfg.model.name:
-            raise CheckpointError(f"{where} was trained with {state.get('model_name')!r}, not "
-                                  f"{cfg.model.name!r}; resume with the same model")
-        if check_classes(state.get("classes"), where) != list(data.classes):
-            raise CheckpointError(f"{where} was trained on other identities than the data "
-                                  "holds now; restore the data and data.classes")
+        check_same_run(state, cfg.model.name, data.classes, where)
 
     def summary(self, cfg: MetricConfig, common: dict[str, Any], last: dict[str, Any],
                 best: float) -> dict[str, Any]:
