@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits", choices=("digits", "cifar10"))
     parser.add_argument("--root", default="", help="cifar10: the folder of its files")
     parser.add_argument("--per-fold", type=int, default=300)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="settings over the recipes, for every loss (e.g. metric.dim=64)")
     parser.add_argument("--out", default="benchmarks/results/representation_digits.json")
     args = parser.parse_args()
     runs = []
@@ -51,7 +53,8 @@ def main() -> None:
                 overrides = {"epochs": args.epochs, "seed": seed, "device": "cpu",
                              "deterministic": True, "out_dir": f"{tmp}/runs",
                              "run_name": f"{loss}-{seed}", "data.dataset": args.dataset,
-                             "data.root": args.root}
+                             "data.root": args.root,
+                             **dict(pair.split("=", 1) for pair in args.set)}
                 start = time.perf_counter()
                 summary = train(recipe_config(f"digits-{loss}", overrides))
                 report = verify(str(pairs), None, summary["run_dir"], f"{tmp}/v-{loss}-{seed}",
@@ -70,12 +73,13 @@ def main() -> None:
         table.append(f"| {loss} | {', '.join(str(r['seed']) for r in mine)} | {per_seed} | "
                      f"{mean['accuracy']:.2f} | {mean['tar_at_far_0.001']:.2f} | "
                      f"{mean['rank1']:.2f} | {mean['map']:.2f} |")
-    result = {"benchmark": "representation_digits", "dataset": args.dataset,
+    result = {"benchmark": "representation_digits", "dataset": args.dataset, "set": args.set,
               "epochs": args.epochs, "pairs": f"10 folds x {args.per_fold} + {args.per_fold}",
               "runs": runs, "table": table, "machine": machine(),
               "command": f"OMP_NUM_THREADS=1 python benchmarks/representation_digits.py "
                          f"--dataset {args.dataset} --epochs {args.epochs} --seeds "
-                         f"{' '.join(map(str, args.seeds))}"}
+                         f"{' '.join(map(str, args.seeds))} --losses {' '.join(args.losses)}"
+                         + (f" --set {' '.join(args.set)}" if args.set else "")}
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print("\n".join(table))
 
