@@ -96,6 +96,7 @@ def test_bad_settings_are_one_line(args, message, tmp_path, capsys):
     code = main(["metric", "train", *TINY, *args, "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())  # refused before a run directory or any data
 
 
 def test_pairs_file_is_lfw_format_and_deterministic(lfw, tmp_path):

@@ -76,7 +76,7 @@ def test_class_filter_keeps_and_relabels_the_chosen_identities():
 
 @pytest.mark.parametrize("text, message", [("0-12", "outside the 10 classes"),
                                             ("a-3", "is not a label index"),
-                                            ("5-2", "runs backwards")])
+                                            ("5-2", "runs backwards; write the lower")])
 def test_bad_class_filters_are_one_line(text, message):
     from resnets.errors import ResnetsError
 

@@ -20,7 +20,7 @@ PAIR_LOSSES = ("triplet", "supcon")  # losses of the batch's pairs: they need P 
 # 1.0/0.0/0.4); FaceNet's triplet alpha 0.2 on unit-length embeddings.
 DEFAULT_MARGINS = {"arcface": 0.5, "cosface": 0.4, "triplet": 0.2, "supcon": 0.0,
                    "softmax": 0.0}
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "folder")
+CLASS_COUNTS = {"digits": 10, "synthetic": 10, "cifar10": 10, "cifar100": 100}
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,11 @@ def parse_classes(text: str, count: int) -> list[int]:
         except ValueError:
             raise ResnetsError(f"data.classes={text!r}: {part.strip()!r} is not a label index "
                                "or range; write e.g. 0-5 or 0,2,7") from None
+        if first > last:
+            raise ResnetsError(f"data.classes={text!r}: {part.strip()!r} runs backwards; "
+                               "write the lower label first")
         if not 0 <= first <= last < count:
             raise ResnetsError(f"data.classes={text!r}: {part.strip()!r} is outside the "
-                               f"{count} classes (0-{count - 1}) or runs backwards")
+                               f"{count} classes (0-{count - 1})")
         chosen.update(range(first, last + 1))
     return sorted(chosen)

@@ -25,7 +25,7 @@ from ..train.metadata import check_same_run, image_metadata
 from ..train.pipeline import _augmentation, load_arrays
 from ..train.setup import build_model
 from ..train.task import StepOutput, Task, TaskData, register_task
-from .config import DATASETS, MetricConfig, parse_classes
+from .config import CLASS_COUNTS, MetricConfig, parse_classes
 from .model import EmbeddingNet, metric_loss
 from .protocol import leave_one_out
 from .sampler import PKLoader
@@ -73,7 +73,7 @@ class MetricTask(Task):
     higher_is_better = True
 
     def check(self, cfg: MetricConfig, resuming: bool) -> None:
-        if cfg.data.dataset not in DATASETS or cfg.data.dataset == "folder":
+        if cfg.data.dataset not in CLASS_COUNTS:
             raise ResnetsError(f"data.dataset={cfg.data.dataset}: metric learning reads "
                                "digits, synthetic, cifar10 or cifar100")
         if cfg.data.mixup_alpha or cfg.data.cutmix_alpha:
@@ -82,7 +82,7 @@ class MetricTask(Task):
         if cfg.model.num_classes:
             raise ResnetsError("model.num_classes is set by data.classes in metric learning; "
                                "drop model.num_classes")
-        parse_classes(cfg.data.classes, 100_000)  # the spelling; the range once data is read
+        parse_classes(cfg.data.classes, CLASS_COUNTS[cfg.data.dataset])  # before any data
         model_info(cfg.model.name)
         check_modality("model.name", cfg.model.name, "image", "metric learning on images")
         if not resuming:
