@@ -43,7 +43,7 @@ def test_a_run_writes_its_metrics_and_config(arcface_run):
     assert state["model"]["head.weight"].shape == (4, 16)  # one vector per identity
 
 
-@pytest.mark.parametrize("loss", ["triplet", "softmax"])
+@pytest.mark.parametrize("loss", ["triplet", "supcon", "softmax"])
 def test_interrupted_and_resumed_run_ends_bitwise_identical(loss, tmp_path, monkeypatch,
                                                             capsys):
     argv = ["metric", "train", "--loss", loss, *TINY, "--out", str(tmp_path)]
