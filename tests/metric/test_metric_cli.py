@@ -87,7 +87,8 @@ def test_print_config_fed_back_gives_the_same_config(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--loss", "arcfce"], "metric.loss must be one of"),
-    (["--dataset", "folder"], "metric learning reads digits, synthetic, cifar10 or cifar100"),
+    (["--dataset", "text"], "metric learning reads digits, synthetic, cifar10, cifar100 or"),
+    (["--dataset", "folder", "--loss", "triplet"], "image folders do not give yet"),
     (["--classes", "0-99"], "outside the 10 classes"),
     (["--loss", "triplet", "--batch-size", "9", "--k", "2"], "is not P x metric.k=2"),
     (["data.mixup_alpha=0.2"], "mixup and cutmix mix identities"),
@@ -139,3 +140,25 @@ def test_verify_a_classifier_by_its_pooled_features(lfw, tmp_path, capsys):
     assert main(["verify", str(lfw), "--checkpoint", str(out / "clf"), "--device",
                  "cpu"]) == 0
     assert json.loads((out / "clf" / "verify-digits" / "verify.json").read_text())["pairs"] == 120
+
+
+def test_an_image_folder_trains_on_the_chosen_identities(tmp_path, capsys):
+    from PIL import Image
+
+    gen = torch.Generator().manual_seed(0)
+    for split in ("train", "val"):
+        for c, name in enumerate(("ann", "bob", "cy")):
+            (tmp_path / "img" / split / name).mkdir(parents=True)
+            for i in range(4):
+                pixels = (torch.randint(0, 60, (12, 12, 3), generator=gen) + 90 * c)
+                Image.fromarray(pixels.to(torch.uint8).numpy()).save(
+                    tmp_path / "img" / split / name / f"{i}.png")
+    assert main(["metric", "train", "--dataset", "folder", "--root", str(tmp_path / "img"),
+                 "--classes", "0,2", "--loss", "cosface", "--epochs", "1", "--batch-size",
+                 "4", "--device", "cpu", "data.image_size=16", "data.workers=0",
+                 "--out", str(tmp_path / "runs"), "--run-name", "f"]) == 0
+    state = torch.load(tmp_path / "runs" / "f" / "last.pt", weights_only=True)
+    assert state["classes"] == ["ann", "cy"] and state["step"] == 2  # 8 images / batch 4
+    assert state["model"]["head.weight"].shape[0] == 2
+    row = json.loads((tmp_path / "runs" / "f" / "metrics.jsonl").read_text())
+    assert 0 <= row["test_recall1"] <= 1

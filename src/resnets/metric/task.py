@@ -26,6 +26,7 @@ from ..train.pipeline import _augmentation, load_arrays
 from ..train.setup import build_model
 from ..train.task import StepOutput, Task, TaskData, register_task
 from .config import CLASS_COUNTS, MetricConfig, parse_classes
+from .folders import folder_data
 from .model import EmbeddingNet, metric_loss
 from .protocol import leave_one_out
 from .sampler import PKLoader
@@ -73,16 +74,21 @@ class MetricTask(Task):
     higher_is_better = True
 
     def check(self, cfg: MetricConfig, resuming: bool) -> None:
-        if cfg.data.dataset not in CLASS_COUNTS:
+        if cfg.data.dataset not in (*CLASS_COUNTS, "folder"):
             raise ResnetsError(f"data.dataset={cfg.data.dataset}: metric learning reads "
-                               "digits, synthetic, cifar10 or cifar100")
+                               "digits, synthetic, cifar10, cifar100 or folder")
+        if cfg.data.dataset == "folder" and cfg.metric.identity_batches:
+            raise ResnetsError(f"metric.loss={cfg.metric.loss} takes P x K batches, which "
+                               "image folders do not give yet; use metric.sampler=shuffle or "
+                               "an in-memory dataset")
         if cfg.data.mixup_alpha or cfg.data.cutmix_alpha:
             raise ResnetsError("mixup and cutmix mix identities; set data.mixup_alpha=0 and "
                                "data.cutmix_alpha=0 for metric learning")
         if cfg.model.num_classes:
             raise ResnetsError("model.num_classes is set by data.classes in metric learning; "
                                "drop model.num_classes")
-        parse_classes(cfg.data.classes, CLASS_COUNTS[cfg.data.dataset])  # before any data
+        # before any data (a folder's identities are counted once it is read)
+        parse_classes(cfg.data.classes, CLASS_COUNTS.get(cfg.data.dataset, 10**9))
         model_info(cfg.model.name)
         check_modality("model.name", cfg.model.name, "image", "metric learning on images")
         if not resuming:
@@ -96,6 +102,8 @@ class MetricTask(Task):
         if cfg.batch_size % world_size:
             raise DataError(f"batch_size {cfg.batch_size} is not divisible by the "
                             f"{world_size} processes; it is the global batch")
+        if cfg.data.dataset == "folder":
+            return folder_data(cfg, device, rank, world_size)
         train, test = load_arrays(cfg)
         chosen = parse_classes(cfg.data.classes, len(train.classes))
         train, test = keep_classes(train, chosen), keep_classes(test, chosen)
