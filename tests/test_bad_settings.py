@@ -35,6 +35,8 @@ from resnets.errors import ResnetsError
 from resnets.experiments.command import NAMES
 from resnets.experiments.settings import ExperimentConfig
 from resnets.limits import setting_key
+from resnets.metric.cli import TRAIN as METRIC_TRAIN
+from resnets.metric.config import MetricConfig, MetricDataConfig, MetricSettings
 from resnets.robust.evaluate import AttackSettings
 from resnets.segmentation.config import SegmentationConfig, SegmentationDataConfig
 from resnets.segmentation.cli import TRAIN as SEGMENT_TRAIN
@@ -48,10 +50,11 @@ from resnets.train.config import sections as config_sections
 HUGE = 10**20  # beyond 64 bits
 # The shorthand flags of train commands: a bad value's message names the setting it sets.
 FLAG_KEYS = {("train",): TRAIN_FLAGS, ("detect", "train"): DETECT_TRAIN.flags,
-             ("segment", "train"): SEGMENT_TRAIN.flags}
+             ("segment", "train"): SEGMENT_TRAIN.flags, ("metric", "train"): METRIC_TRAIN.flags}
 CONFIGS = {cls: cls() for cls in (DetectorConfig, SegmenterConfig, DetectionDataConfig,
                                   SegmentationDataConfig, ShapesConfig, ContinualSettings,
-                                  SuiteConfig, DemoConfig, TextDemoConfig)}
+                                  SuiteConfig, DemoConfig, TextDemoConfig, MetricSettings,
+                                  MetricDataConfig)}
 CONFIGS[AttackSettings] = AttackSettings(eps=0.1)
 CONFIGS[ExperimentConfig] = ExperimentConfig("degradation")
 SECTIONS = {type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)
@@ -84,7 +87,9 @@ VALID = {
         "model.freeze_stages", "detect train --workers",
         "segment train --workers", "embed --workers", "probe --workers",
         "detector.trainable_layers", "segmenter.trainable_layers", "segmenter.output_stride",
-        "detector.score_threshold")},
+        "detector.score_threshold", "metric.dim", "--dim", "--per-identity")},
+    **{(k, v): "margin 0: the normalised softmax; -1: the loss's usual margin"
+       for k in ("metric.margin", "--margin") for v in ("0", "-1")},
     **{(k, "0"): "0 = the run's, model's or data's own" for k in (
         "model.depth", "model.num_classes", "data.resize", "attack --batch-size",
         "embed --image-size", "probe --image-size", "segment train --num-classes",
@@ -106,7 +111,7 @@ FREE_TEXT = {"data.root", "model.pretrained", "out_dir", "run_name", "recipe", "
              "--checkpoint", "--resume", "--pretrained", "--attacks", "--strategy",
              "--budget", "--seeds", "--depths", "--models", "--show", "--recipe",
              "--model", "--backbone", "--words", "overrides", "--config", "data.val_root",
-             "log.mlflow", "log.wandb", "log.experiment"}
+             "log.mlflow", "log.wandb", "log.experiment", "--pairs"}
 # ... but a few get a wrong value all the same, to prove they are read before any work.
 TEXT_BAD = {"model.name": ["res9000"], "model.shortcut": ["Z"], "--model": ["res9000"],
             "--backbone": ["res9000"], "--recipe": ["cifar10-resnet21"],
@@ -115,6 +120,7 @@ TEXT_BAD = {"model.name": ["res9000"], "model.shortcut": ["Z"], "--model": ["res
             "--models": ["resnet19"], "train --data": ["cifar11"],
             "--config": ["no-such.yaml"],
             "continual --data": ["cifar11"], "recipes --task": ["detectoin"],
+            "--classes": ["a-3"], "data.classes": ["a-3"],
             **{f"experiment {name} --data": ["cifar11"] for name in NAMES}}
 
 TEXT_VALUES = {int: ["abc", "-1", "0", str(HUGE)],
@@ -225,6 +231,8 @@ NEEDS = {
     ("segment", "train"): ["--train", "{tmp}/a", "--val", "{tmp}/b"],
     ("speech", "demo"): ["{tmp}/demo"], ("text", "demo"): ["{tmp}/demo"],
     ("speech", "train"): ["--root", "{tmp}/none"], ("text", "train"): ["--root", "{tmp}/n"],
+    ("metric", "train"): ["--dataset", "cifar10", "--root", "{tmp}/none", "--out", "{tmp}/r"],
+    ("metric", "pairs"): ["{tmp}/pairs"], ("verify",): ["{tmp}/none", "--checkpoint", "{tmp}/r"],
     ("speech", "predict"): ["{tmp}/x.wav", "--checkpoint", "{tmp}/r"],
     ("text", "predict"): ["words", "--checkpoint", "{tmp}/r"],
 }
@@ -270,7 +278,8 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                     and obj.__module__.startswith("resnets.")):
                 found[name] = obj
     assert set(found.values()) == {EngineConfig, TrainConfig, ContinualConfig, DenseConfig,
-                                   DetectionConfig, SegmentationConfig, *SECTIONS, *CONFIGS}
+                                   DetectionConfig, SegmentationConfig, MetricConfig, *SECTIONS,
+                                   *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}
         parts = {f.name for f in dataclasses.fields(cls)

@@ -42,12 +42,13 @@ APP_COMMANDS = {
     "embed": ("resnets.transfer.cli:embed_main", "feature vectors of a folder of images"),
     "probe": ("resnets.transfer.cli:probe_main", "linear-probe evaluation of a backbone"),
     "detect": ("resnets.detection.cli:main", "object detection: train|evaluate|predict"),
-    "segment": ("resnets.segmentation.cli:main",
-                "semantic segmentation: train|evaluate|predict"),
+    "segment": ("resnets.segmentation.cli:main", "semantic segmentation: train|evaluate|predict"),
     "speech": ("resnets.speech.cli:main", "keyword spotting: train|evaluate|predict"),
     "text": ("resnets.text.cli:main", "text classification: train|evaluate|predict"),
     "attack": ("resnets.robust.cli:main", "clean and robust accuracy under attacks"),
     "continual": ("resnets.continual.cli:main", "class-incremental continual learning"),
+    "metric": ("resnets.metric.cli:main", "metric learning (ArcFace, triplet): train|pairs"),
+    "verify": ("resnets.metric.cli:verify_main", "10-fold verification, TAR@FAR, rank-1"),
 }
 
 
@@ -337,11 +338,11 @@ def register_applications(tasks: bool = False) -> None:
     import importlib
     import importlib.util
 
-    from . import continual, detection, segmentation, speech, text
+    from . import continual, detection, metric, segmentation, speech, text
 
     if not tasks:
         return
-    for package in (continual, detection, segmentation, speech, text):
+    for package in (continual, detection, metric, segmentation, speech, text):
         if importlib.util.find_spec(f"{package.__name__}.task") is not None:
             importlib.import_module(f"{package.__name__}.task")
 

@@ -14,13 +14,12 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
 from ..models import model_info
 from .collectives import global_evaluation
 from .config import TrainConfig, check_settings
 from .evaluate import batch_to_device, evaluate
 from .finetune import check_pretrained
-from .metadata import check_classes, check_fits
+from .metadata import check_fits, check_same_run, image_metadata
 from .objectives import build_objective
 from .pipeline import Pipeline, build_pipeline
 from .setup import build_model
@@ -101,19 +100,11 @@ class ClassificationTask(Task):
                 "train_error": 1 - float(sums["correct"]) / seen}
 
     def metadata(self, cfg: TrainConfig, data: Pipeline) -> dict[str, Any]:
-        return {"model_name": cfg.model.name, "classes": data.classes,
-                "in_chans": data.in_chans, "image_size": data.image_size,
-                "mean": data.mean, "std": data.std}
+        return image_metadata(cfg.model.name, data)
 
     def check_checkpoint(self, cfg: TrainConfig, state: dict[str, Any], data: Pipeline,
                          where: str) -> None:
-        saved, name = state.get("model_name"), cfg.model.name
-        if saved != name:
-            raise CheckpointError(f"the checkpoint was trained with {saved!r}, not {name!r}; "
-                                  "resume with the same model")
-        if check_classes(state.get("classes"), where) != list(data.classes):
-            raise CheckpointError(f"{where} was trained on other classes than the data holds "
-                                  "now; restore the data")
+        check_same_run(state, cfg.model.name, data.classes, where)
 
     def check_weights(self, model, state: dict[str, Any], data: Pipeline, where: str) -> None:
         check_fits(model, state.get("model"), where, len(data.classes))

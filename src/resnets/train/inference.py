@@ -27,9 +27,8 @@ REQUIRED_KEYS = ("model", "model_name", "classes", "in_chans", "image_size", "me
                  "config")
 
 
-def load_trained(path: str | os.PathLike, device: torch.device | None = None
-                 ) -> tuple[torch.nn.Module, dict, TrainConfig]:
-    """(model in eval mode, checkpoint state, its config) from a run directory or a ``.pt``."""
+def read_trained_state(path: str | os.PathLike) -> dict:
+    """The checkpoint state of a run directory (its last.pt) or a ``.pt``, of any task."""
     path = Path(path)
     if path.is_dir():
         state = CheckpointManager(path).load_latest()
@@ -39,6 +38,14 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
         state = load_checkpoint(path)
     else:
         raise CheckpointError(f"{str(path)!r} is neither a run directory nor a checkpoint file")
+    return state
+
+
+def load_trained(path: str | os.PathLike, device: torch.device | None = None
+                 ) -> tuple[torch.nn.Module, dict, TrainConfig]:
+    """(model in eval mode, checkpoint state, its config) from a run directory or a ``.pt``."""
+    path = Path(path)
+    state = read_trained_state(path)
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise CheckpointError(f"{str(path)!r} is not a training checkpoint of resnets "

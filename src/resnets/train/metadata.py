@@ -50,6 +50,25 @@ def check_classes(classes: Any, where: str, field: str = "classes") -> list[str]
     return list(classes)
 
 
+def image_metadata(model_name: str, data: Any) -> dict[str, Any]:
+    """What a checkpoint of an image model keeps of its data (``data`` has ``classes``,
+    ``in_chans``, ``image_size``, ``mean`` and ``std``): enough to preprocess new images."""
+    return {"model_name": model_name, "classes": data.classes, "in_chans": data.in_chans,
+            "image_size": data.image_size, "mean": data.mean, "std": data.std}
+
+
+def check_same_run(state: Mapping[str, Any], model_name: str, classes: list[str],
+                   where: str) -> None:
+    """A checkpoint to resume holds the model ``model_name`` trained on ``classes``."""
+    saved = state.get("model_name")
+    if saved != model_name:
+        raise CheckpointError(f"the checkpoint was trained with {saved!r}, not "
+                              f"{model_name!r}; resume with the same model")
+    if check_classes(state.get("classes"), where) != list(classes):
+        raise CheckpointError(f"{where} was trained on other classes than the data holds "
+                              "now; restore the data")
+
+
 def _check_stats(state: Mapping[str, Any], where: str, in_chans: int) -> None:
     mean, std = state["mean"], state["std"]
     for field, values in (("mean", mean), ("std", std)):
