@@ -22,7 +22,7 @@ from ..models.registry import check_modality
 from ..train.evaluate import batch_to_device
 from ..train.finetune import check_pretrained
 from ..train.metadata import check_same_run, image_metadata
-from ..train.pipeline import _augmentation, load_arrays
+from ..train.pipeline import augmentation, load_arrays
 from ..train.setup import build_model
 from ..train.task import StepOutput, Task, TaskData, register_task
 from .config import CLASS_COUNTS, MetricConfig, parse_classes
@@ -112,7 +112,7 @@ class MetricTask(Task):
             train, val = D.split_train_val(train, cfg.data.val_size, seed=cfg.seed)
         mean, std = D.channel_stats(train)
         common = dict(device=device, mean=mean, std=std)
-        options = dict(augment=_augmentation(cfg), seed=cfg.seed, rank=rank,
+        options = dict(augment=augmentation(cfg), seed=cfg.seed, rank=rank,
                        world_size=world_size, **common)
         per_rank = cfg.batch_size // world_size
         if cfg.metric.identity_batches:

@@ -102,7 +102,7 @@ def _policy(cfg: TrainConfig):
                                      d.autoaugment_policy, d.augmix_severity)
 
 
-def _augmentation(cfg: TrainConfig):
+def augmentation(cfg: TrainConfig):
     kind = cfg.data.augment
     if kind == "auto":
         kind = {"cifar10": "cifar", "cifar100": "cifar", "digits": "crop"}.get(
@@ -156,7 +156,7 @@ def _memory_pipeline(cfg: TrainConfig, device: torch.device, rank: int,
     per_image = policies.PerImagePolicy(policy, cfg.data.erasing, mean) if (
         policy is not None or cfg.data.erasing) else None
     loader = D.InMemoryLoader(train, per_rank, shuffle=True, drop_last=True,
-                              augment=_augmentation(cfg), seed=cfg.seed, rank=rank,
+                              augment=augmentation(cfg), seed=cfg.seed, rank=rank,
                               world_size=world_size, per_image=per_image,
                               repeats=cfg.data.repeated_aug, **common)
 
