@@ -1,6 +1,6 @@
 """Benchmark: where Grad-CAM and Grad-CAM++ peak on the synthetic shapes (docs/attention.md).
 
-Per seed: a CIFAR ResNet (depth 8 by default) learns the class of the one shape in 64x64
+Per seed: a CIFAR ResNet (depth 8 by default) learns the class of the one shape in 32x32
 scenes (circle, square, triangle on textured backgrounds, data/shapes.py); on fresh test
 scenes, the maps of the true class at the last stage "hit" when their maximum falls inside
 the shape's box (resnets.explain.localization). The same with the weights re-initialised
@@ -28,9 +28,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--train", type=int, default=2000, help="training scenes")
-    parser.add_argument("--test", type=int, default=500, help="test scenes")
+    parser.add_argument("--test", type=int, default=400, help="test scenes")
     parser.add_argument("--depth", type=int, default=8, help="of the CIFAR ResNet")
-    parser.add_argument("--size", type=int, default=64, help="image side, pixels")
+    parser.add_argument("--size", type=int, default=32, help="image side, pixels")
     parser.add_argument("--out", default="benchmarks/results/explain_shapes.json")
     args = parser.parse_args()
     test = one_shape_scenes(args.test, args.size, seed=10_000)  # the same for every seed
@@ -40,7 +40,8 @@ def main() -> None:
         start = time.time()
         model = create_model("cifar_resnet", depth=args.depth, num_classes=3)
         fit(model, *one_shape_scenes(args.train, args.size, seed=seed)[:2], args.epochs,
-            seed=seed)
+            seed=seed, log=lambda epoch, acc: print(f"seed {seed} epoch {epoch + 1}: train "
+                                                    f"accuracy {acc:.3f}", flush=True))
         trained = box_hits(model, *test, stage=-1)
         torch.manual_seed(seed + 1000)
         random = box_hits(create_model("cifar_resnet", depth=args.depth, num_classes=3).eval(),

@@ -48,6 +48,7 @@ APP_COMMANDS = {
     "text": ("resnets.text.cli:main", "text classification: train|evaluate|predict"),
     "attack": ("resnets.robust.cli:main", "clean and robust accuracy under attacks"),
     "continual": ("resnets.continual.cli:main", "class-incremental continual learning"),
+    "explain": ("resnets.explain.cli:main", "Grad-CAM heat maps of what a model looks at"),
 }
 
 

@@ -98,9 +98,18 @@ def peak(maps: torch.Tensor) -> torch.Tensor:
     return torch.stack([flat // maps.shape[-1], flat % maps.shape[-1]], dim=1)
 
 
+def average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """The ranks of ``values`` (flattened), ties sharing their mean rank (the zeros that a
+    ReLU leaves in a map are one tie)."""
+    unique, inverse, counts = torch.unique(values.flatten(), return_inverse=True,
+                                           return_counts=True)
+    first = torch.cumsum(counts, 0) - counts  # rank of each distinct value's first copy
+    return (first + (counts - 1) / 2).double()[inverse]
+
+
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Spearman's rank correlation of two maps' values (ties broken by position)."""
-    ra = a.flatten().argsort().argsort().double()
-    rb = b.flatten().argsort().argsort().double()
+    """Spearman's rank correlation of two maps' values (the Pearson correlation of their
+    average ranks; 0 when either map is constant)."""
+    ra, rb = average_ranks(a), average_ranks(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     return float((ra * rb).sum() / (ra.norm() * rb.norm()).clamp_min(1e-12))

@@ -8,6 +8,8 @@ and by the tests of the model-randomisation check (Adebayo et al. 2018).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,8 +24,8 @@ MEAN, STD = 0.5, 0.25  # of the scaled pixels, roughly; a fixed normalisation
 def one_shape_scenes(count: int, size: int = 64, seed: int = 0
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(N x 3 x size x size normalised images, N classes 0..2, N x 4 boxes x0 y0 x1 y1)."""
-    cfg = ShapesConfig(image_size=size, min_objects=1, max_objects=1, min_size=size // 5,
-                       max_size=size * 2 // 5)
+    cfg = ShapesConfig(image_size=size, min_objects=1, max_objects=1, min_size=size // 3,
+                       max_size=size // 2)
     rng = np.random.default_rng(seed)
     images, labels, boxes = [], [], []
     for _ in range(count):
@@ -36,26 +38,32 @@ def one_shape_scenes(count: int, size: int = 64, seed: int = 0
 
 
 def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epochs: int,
-        batch_size: int = 64, lr: float = 0.05, seed: int = 0) -> nn.Module:
-    """Plain SGD with momentum and a cosine schedule, random flips; the model in eval mode."""
+        batch_size: int = 64, lr: float = 0.05, seed: int = 0,
+        log: Callable[[int, float], None] | None = None) -> nn.Module:
+    """Plain SGD with momentum and a cosine schedule, random flips; the model in eval mode.
+    ``log(epoch, training accuracy)`` is called after each epoch."""
     gen = torch.Generator().manual_seed(seed)
     steps = epochs * ((len(images) + batch_size - 1) // batch_size)
     optim = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4,
                             nesterov=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optim, steps)
     model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(images), generator=gen)
+    for epoch in range(epochs):
+        order, correct = torch.randperm(len(images), generator=gen), 0
         for start in range(0, len(images), batch_size):
             index = order[start:start + batch_size]
             x = images[index]
             flip = torch.rand(len(x), generator=gen) < 0.5  # shapes are mirror-symmetric
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-            loss = F.cross_entropy(model(x), labels[index])
+            logits = model(x)
+            loss = F.cross_entropy(logits, labels[index])
+            correct += int((logits.argmax(1) == labels[index]).sum())
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
             schedule.step()
+        if log is not None:
+            log(epoch, correct / len(images))
     return model.eval()
 
 
