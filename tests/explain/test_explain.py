@@ -65,7 +65,7 @@ def coloured_squares(count: int, seed: int, side: int = 32):
 def trained():
     """A depth-8 CIFAR ResNet that learnt the squares' colours (a few seconds)."""
     torch.manual_seed(0)
-    images, labels, _ = coloured_squares(256, seed=1)
+    images, labels, _ = coloured_squares(384, seed=1)
     return fit(create_model("cifar_resnet", depth=8, num_classes=3), images, labels, epochs=3,
                seed=0)
 

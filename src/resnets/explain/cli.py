@@ -52,25 +52,28 @@ def build_parser() -> Parser:
 
 def main(argv: list[str]) -> int:
     from ..train.device import resolve_device
-    from .source import check_images, from_checkpoint, from_registry
+    from .source import check_images, from_checkpoint, from_registry, plan_registry
 
     args = build_parser().parse_args(argv)
-    check_images(args.images)
-    if args.checkpoint and args.weights != "imagenet":
-        raise ResnetsError("--weights applies to --model; a run brings its own weights")
+    device = resolve_device(args.device)
     if args.class_spec is not None and args.top_k != 1:
         raise ResnetsError("give --class or --top-k, not both")
-    out = check_writable(args.out)
-    device = resolve_device(args.device)
-    if args.checkpoint:
+    if args.checkpoint:  # the run says what the model is: its stage and class checked here
+        if args.weights != "imagenet":
+            raise ResnetsError("--weights applies to --model; a run brings its own weights")
         source, stage, class_index = from_checkpoint(args.checkpoint, device, args.stage,
                                                      args.class_spec)
-    else:
-        source, stage, class_index = from_registry(args.model, args.weights, device,
-                                                   args.stage, args.class_spec)
-    if args.top_k > len(source.classes):
+        classes = source.classes
+    else:  # checked on a skeleton; the weights load once the images and --out are
+        plan = plan_registry(args.model, args.weights, args.stage, args.class_spec)
+        stage, class_index, classes = plan.stage, plan.class_index, plan.classes
+    if args.top_k > len(classes):
         raise ResnetsError(f"--top-k {args.top_k} is more than the model's "
-                           f"{len(source.classes)} classes")
+                           f"{len(classes)} classes")
+    check_images(args.images)
+    out = check_writable(args.out)
+    if not args.checkpoint:
+        source = from_registry(plan, device)
     methods = METHODS if args.method == "both" else (args.method,)
     point = source.model.feature_info[stage]["module"]
     written = 0

@@ -75,12 +75,22 @@ def from_checkpoint(path: str, device: torch.device, stage: str | None,
                    f"run {path!r} ({state['model_name']})"), stage_index, class_index)
 
 
-def from_registry(name: str, weights: str, device: torch.device, stage: str | None,
-                  class_spec: str | None) -> tuple[Source, int, int | None]:
-    """(source, stage index, class index) of registry model ``name`` with ``weights``
-    ("imagenet", "imagenet:v2", or "none" for random ones)."""
-    from ..data import decode_image
-    from ..data.published import create_transform, resolve_data_config
+@dataclass(frozen=True)
+class Planned:
+    """A registry model checked, before its weights load: what to build and explain."""
+
+    name: str
+    weights: str  # "" for random weights
+    stage: int
+    class_index: int | None
+    classes: Sequence[str]
+
+
+def plan_registry(name: str, weights: str, stage: str | None,
+                  class_spec: str | None) -> Planned:
+    """Check registry model ``name``, its ``weights`` ("imagenet", "imagenet:v2", or "none"
+    for random ones), the stage and the class, on a skeleton (nothing is allocated)."""
+    from ..data.published import resolve_data_config
     from ..models import create_model
     from ..models.pretrained import imagenet_classes
     from ..models.registry import check_modality
@@ -91,20 +101,27 @@ def from_registry(name: str, weights: str, device: torch.device, stage: str | No
         resolve_data_config(name, weights)  # a model without published weights fails here
     with torch.device("meta"):
         skeleton = create_model(name)
-    stage_index = resolve_stage(skeleton, stage)
     classes = (imagenet_classes() if not random or info.num_classes == 1000
                else tuple(str(i) for i in range(info.num_classes)))
-    class_index = resolve_class(class_spec, classes)
-    if random:  # no published transform: resized to the model's side, ImageNet's statistics
-        model, mean, std = create_model(name), IMAGENET_MEAN, IMAGENET_STD
-        transform = create_transform({"input_size": (3, info.input_size, info.input_size),
-                                      "interpolation": "bilinear", "resize": info.input_size,
-                                      "mean": mean, "std": std})
+    return Planned(name, "" if random else weights, resolve_stage(skeleton, stage),
+                   resolve_class(class_spec, classes), classes)
+
+
+def from_registry(plan: Planned, device: torch.device) -> Source:
+    """The planned model with its weights, and its preprocessing."""
+    from ..data import decode_image
+    from ..data.published import create_transform, resolve_data_config
+    from ..models import create_model, model_info
+
+    if not plan.weights:  # no published transform: the model's side, ImageNet's statistics
+        side = model_info(plan.name).input_size
+        model, mean, std = create_model(plan.name), IMAGENET_MEAN, IMAGENET_STD
+        transform = create_transform({"input_size": (3, side, side), "resize": side,
+                                      "interpolation": "bilinear", "mean": mean, "std": std})
     else:
-        config = resolve_data_config(name, weights)
-        model = create_model(name, pretrained=True, weights=config["tag"])
+        config = resolve_data_config(plan.name, plan.weights)
+        model = create_model(plan.name, pretrained=True, weights=config["tag"])
         transform, mean, std = create_transform(config), config["mean"], config["std"]
     model = model.to(device).eval()
-    return (Source(model, lambda p: transform(decode_image(p)).unsqueeze(0), mean, std,
-                   classes, f"{name} ({'random weights' if random else weights})"),
-            stage_index, class_index)
+    return Source(model, lambda p: transform(decode_image(p)).unsqueeze(0), mean, std,
+                  plan.classes, f"{plan.name} ({plan.weights or 'random weights'})")
