@@ -13,7 +13,9 @@ from resnets.cli import main
 from resnets.explain.cam import class_maps, rank_correlation, resolve_stage, upsample
 from resnets.explain.localization import box_hits, fit, one_shape_scenes
 from resnets.models import create_model
+from resnets.models.attention import Cbam
 from resnets.train.engine import train
+from resnets.train.inference import load_trained
 from resnets.train.recipes import recipe_config
 
 
@@ -108,7 +110,8 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     cfg = recipe_config("synthetic-smoke", {"data.synthetic_size": "48", "batch_size": "16",
                                             "epochs": "1", "device": "cpu",
-                                            "out_dir": str(out), "run_name": "r"})
+                                            "out_dir": str(out), "run_name": "r",
+                                            "model.attn_layer": "cbam"})
     train(cfg)
     return out / "r"
 
@@ -126,6 +129,8 @@ def test_explain_a_run_writes_overlays_and_raw_maps(run, tmp_path, capsys):
     with Image.open(pngs[0]) as im:
         assert im.mode == "RGB" and im.size[0] == im.size[1]
     assert "4 maps of run" in capsys.readouterr().out
+    model = load_trained(run)[0]  # model.attn_layer reached the model and its checkpoint
+    assert any(isinstance(m, Cbam) for m in model.modules())
 
 
 def test_explain_a_registry_model_with_a_chosen_class(tmp_path, capsys):
