@@ -141,6 +141,22 @@ def test_explain_a_registry_model_with_a_chosen_class(tmp_path, capsys):
     assert written.name == "in_1_7_gradcam.png"
 
 
+def test_explain_published_weights_with_their_transform_and_class_names(tmp_path, capsys,
+                                                                       monkeypatch):
+    import resnets.models.registry as registry
+
+    state = create_model("resnet18").state_dict()
+    monkeypatch.setattr(registry, "fetch_state_dict", lambda *_: state)  # no download
+    image = png(tmp_path / "cat.png", 300)
+    assert main(["explain", "--model", "resnet18", "--weights", "imagenet", image,
+                 "--class", "tabby", "--stage", "layer3", "--out", str(tmp_path / "o")]) == 0
+    raw = np.load(tmp_path / "o" / "cat_1_tabby_gradcam.npy")
+    assert raw.shape == (14, 14)  # layer3 of a 224 x 224 centre crop
+    with Image.open(tmp_path / "o" / "cat_1_tabby_gradcampp.png") as im:
+        assert im.size == (224, 224)
+    assert "#1 tabby" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv,fragment", [
     (["missing.png"], "image 'missing.png' does not exist"),
     (["IMG", "--stage", "layer9"], "unknown stage 'layer9'"),
