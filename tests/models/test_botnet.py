@@ -72,7 +72,7 @@ def test_botnet50_count_is_resnet50_with_attention_for_the_c5_convolutions():
     conv3x3, qkv = 512 * 512 * 9, 3 * 512 * 512
     positions = 2 * 27 * 128 + 2 * (2 * 13 * 128)  # 14x14 for the first block, then 7x7
     assert count_params(bot) == count_params(resnet) - 3 * (conv3x3 - qkv) + positions
-    # The paper's Table 13 gives BoT50 20.8M: our count without the position tables
+    # The paper gives BoT50 20.8M parameters: our count without the position tables
     # (20,838,440); with them it is 20,852,008.
     assert f"{(count_params(bot) - positions) / 1e6:.1f}M" == "20.8M"
 
