@@ -42,7 +42,7 @@ def build_parser() -> Parser:
                         "e.g. layer3 (default: the last)")
     parser.add_argument("--top-k", type=arg(integer(1, 100)), default=1,
                         help="explain the k most likely classes of each image (default 1)")
-    parser.add_argument("--class", dest="class_spec", default=None,
+    parser.add_argument("--class", dest="class_spec", metavar="CLASS", default=None,
                         help="explain this class (index or name) instead of the top ones")
     parser.add_argument("--method", choices=(*METHODS, "both"), default="both")
     parser.add_argument("--device", default="cpu", type=arg(DEVICE),
