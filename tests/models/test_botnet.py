@@ -83,3 +83,5 @@ def test_img_size_sets_the_attention_size_and_is_checked():
     assert model(torch.randn(1, 3, 256, 256)).shape == (1, 5)
     with pytest.raises(ResnetsError, match="multiple of 32"):
         create_model("botnet26", img_size=100)
+    with pytest.raises(ResnetsError, match="unknown option 'img_sise'.*heads, img_size"):
+        create_model("botnet26", img_sise=256)

@@ -26,8 +26,8 @@ from torch import nn
 from ..errors import ResnetsError
 from .blocks import BottleneckBlock, _Block, _PostActBlock, conv1x1
 from .layers import linear_decay
-from .registry import register_model
-from .resnet import ResNet, build_imagenet
+from .registry import build, register_model
+from .resnet import ResNet
 
 PAPER = "Srinivas et al. 2021, Bottleneck Transformers for Visual Recognition " \
         "(arXiv:2101.11605)"
@@ -128,7 +128,8 @@ def build_botnet(name: str, layers: tuple[int, ...], options: dict) -> ResNet:
     img_size, heads = options.pop("img_size", 224), options.pop("heads", 4)
     if not isinstance(img_size, int) or img_size < 32 or img_size % 32:
         raise ResnetsError(f"{name} needs img_size a multiple of 32 (>= 32), got {img_size!r}")
-    model = build_imagenet(name, BottleneckBlock, layers, options)
+    model = build(ResNet, dict(block=BottleneckBlock, layers=layers), options, name,
+                  extra=("img_size", "heads"))  # named in the error about a wrong option
     last, before = model.feature_info[-1], model.feature_info[-2]
     stride = last["reduction"] // before["reduction"]
     planes = last["num_chs"] // BotBlock.expansion
