@@ -12,6 +12,7 @@ from collections.abc import Callable
 from resnets import cli
 from resnets.continual import cli as continual_cli
 from resnets.detection import cli as detect_cli
+from resnets.explain import cli as explain_cli
 from resnets.metric import cli as metric_cli
 from resnets.robust import cli as attack_cli
 from resnets.segmentation import cli as segment_cli
@@ -25,6 +26,7 @@ APP_PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "speech": speech_cli.build_parser, "text": text_cli.build_parser,
     "attack": attack_cli.build_parser, "continual": continual_cli.build_parser,
     "metric": metric_cli.build_parser, "verify": metric_cli.build_verify_parser,
+    "explain": explain_cli.build_parser,
 }
 
 

@@ -33,7 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("resnets.data",)),
     ("engine", ("resnets.train", "resnets.export")),
     ("tasks", ("resnets.bench", "resnets.continual", "resnets.detection",
-               "resnets.experiments", "resnets.metric", "resnets.robust", "resnets.segmentation",
+               "resnets.experiments", "resnets.explain", "resnets.metric", "resnets.robust",
+               "resnets.segmentation",
                "resnets.speech", "resnets.text", "resnets.transfer")),
     ("cli", ("resnets.cli", "resnets")),
 ]

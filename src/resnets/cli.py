@@ -26,6 +26,7 @@ import json
 import sys
 from typing import Sequence
 
+from .applications import APP_COMMANDS, register_applications, run_app
 from .errors import ResnetsError, one_line
 from .limits import Parser, arg, field_arg, integer
 
@@ -36,21 +37,6 @@ TRAIN_FLAGS = {
     "device": "device", "out": "out_dir", "name": "run_name", "pretrained": "model.pretrained",
     "freeze": "model.freeze_stages",
 }
-
-# Applications: each module parses its own arguments, main(argv) -> exit status.
-APP_COMMANDS = {
-    "embed": ("resnets.transfer.cli:embed_main", "feature vectors of a folder of images"),
-    "probe": ("resnets.transfer.cli:probe_main", "linear-probe evaluation of a backbone"),
-    "detect": ("resnets.detection.cli:main", "object detection: train|evaluate|predict"),
-    "segment": ("resnets.segmentation.cli:main", "semantic segmentation: train|evaluate|predict"),
-    "speech": ("resnets.speech.cli:main", "keyword spotting: train|evaluate|predict"),
-    "text": ("resnets.text.cli:main", "text classification: train|evaluate|predict"),
-    "attack": ("resnets.robust.cli:main", "clean and robust accuracy under attacks"),
-    "continual": ("resnets.continual.cli:main", "class-incremental continual learning"),
-    "metric": ("resnets.metric.cli:main", "metric learning (ArcFace, triplet): train|pairs"),
-    "verify": ("resnets.metric.cli:verify_main", "10-fold verification, TAR@FAR, rank-1"),
-}
-
 
 def build_parser() -> argparse.ArgumentParser:
     from .bench import SuiteConfig
@@ -329,30 +315,6 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
 
 
 READS_RUN_DATA = ("train", "evaluate", "predict", "average")  # commands that read any data.dataset
-
-
-def register_applications(tasks: bool = False) -> None:
-    """Import the task packages: each registers its recipes and any ``data.dataset``
-    pipeline of its own when imported. ``tasks``: their ``task`` modules too, which register
-    the tasks (and whatever recipes those import): `resnets recipes` lists and resolves all."""
-    import importlib
-    import importlib.util
-
-    from . import continual, detection, metric, segmentation, speech, text
-
-    if not tasks:
-        return
-    for package in (continual, detection, metric, segmentation, speech, text):
-        if importlib.util.find_spec(f"{package.__name__}.task") is not None:
-            importlib.import_module(f"{package.__name__}.task")
-
-
-def run_app(command: str, argv: list[str]) -> int:
-    """Hand the arguments to an application's own parser."""
-    import importlib
-
-    module, _, func = APP_COMMANDS[command][0].partition(":")
-    return getattr(importlib.import_module(module), func)(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

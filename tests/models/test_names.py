@@ -17,6 +17,8 @@ from resnets.models import list_models, model_info
 # The registry as it stood before the builders were written out one by one (issue #16 item
 # 5), in list_models' order: name -> (family, input size, classes, paper's params, modality).
 REGISTERED = {
+    "botnet26": ("botnet", 224, 1000, None, "image"),
+    "botnet50": ("botnet", 224, 1000, None, "image"),
     "cifar_densenet": ("densenet", 32, 10, None, "image"),
     "cifar_plain": ("plain", 32, 10, None, "image"),
     "cifar_preact_resnet": ("preact", 32, 10, None, "image"),

@@ -192,8 +192,9 @@ def test_se_with_zero_init_starts_as_identity():
 
 
 def test_se_errors():
-    message = one_line_error(create_model, "resnet20", attn_layer="cbam")
-    assert "'cbam'" in message and "'se'" in message
+    assert create_model("resnet20", attn_layer="cbam").layer1[0].se is not None
+    message = one_line_error(create_model, "resnet20", attn_layer="cbma")
+    assert "'cbma'" in message and "'se'" in message and "'cbam'" in message
     assert "se_reduction" in one_line_error(create_model, "resnet20", attn_layer="se",
                                             se_reduction=0)
     assert "attn_layer" in one_line_error(create_model, "se_resnet50", attn_layer=None)

@@ -29,7 +29,8 @@ def small_resolution(name: str) -> int:
 
 def test_registry_covers_every_family_and_paper_model():
     families = {model_info(n).family for n in ALL_MODELS}
-    assert families == {"resnet", "plain", "preact", "wrn", "densenet", "resnext", "senet"}
+    assert families == {"resnet", "plain", "preact", "wrn", "densenet", "resnext", "senet",
+                        "botnet"}
     for name in ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20",
                  "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202", "plain20",
                  "plain56", "plain110", "preact_resnet164", "preact_resnet1001", "wrn_28_10",

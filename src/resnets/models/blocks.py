@@ -105,6 +105,7 @@ class _Block(nn.Module):
 
     * ``attn_layer``: ``"se"`` puts squeeze-and-excitation on F(x), so F(x) is rescaled per
       channel before the addition (Hu et al. 2018); ``se_reduction`` is its ratio r.
+      ``"cbam"``, ``"eca"`` and ``"gc"`` put those modules there instead (attention.py).
     * ``block_dropout``: dropout before the branch's last convolution; in a basic block that
       is between its two 3x3 convolutions, as in wide ResNets (Zagoruyko & Komodakis 2016).
     * ``drop_path``: the probability of dropping F(x) for a sample in training (stochastic

@@ -7,6 +7,8 @@
 * :class:`DropPath`: stochastic depth, Huang, Sun, Liu, Sedra & Weinberger, "Deep Networks
   with Stochastic Depth" (ECCV 2016, arXiv:1603.09382). In training each sample's residual
   branch is dropped with probability p, so the block reduces to its shortcut for that sample.
+
+CBAM, ECA and global context, the other values of ``attn_layer``, are in attention.py.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import torch
 from torch import nn
 
 from ..errors import ResnetsError
+from .attention import Cbam, Eca, GlobalContext
 
-ATTENTION_LAYERS = ("se",)
+ATTENTION_LAYERS = ("se", "cbam", "eca", "gc")
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -35,6 +38,14 @@ def check_probability(name: str, p: float) -> float:
     return float(p)
 
 
+def check_reduction(reduction: int) -> int:
+    """``reduction`` if it is a valid reduction ratio (an integer >= 1), else one line."""
+    if not isinstance(reduction, int) or isinstance(reduction, bool) or reduction < 1:
+        raise ResnetsError(f"se_reduction must be an integer >= 1 (the paper uses 16), "
+                           f"got {reduction!r}")
+    return reduction
+
+
 class SqueezeExcite(nn.Module):
     """x * sigmoid(fc2(act(fc1(mean over H, W of x)))), one gate per channel.
 
@@ -46,9 +57,7 @@ class SqueezeExcite(nn.Module):
     def __init__(self, channels: int, reduction: int = 16,
                  act_layer: Callable[..., nn.Module] = nn.ReLU) -> None:
         super().__init__()
-        if not isinstance(reduction, int) or isinstance(reduction, bool) or reduction < 1:
-            raise ResnetsError(f"se_reduction must be an integer >= 1 (the paper uses 16), "
-                               f"got {reduction!r}")
+        check_reduction(reduction)
         hidden = max(1, channels // reduction)
         self.fc1 = nn.Conv2d(channels, hidden, 1, bias=True)
         self.act = act_layer(inplace=True)
@@ -65,13 +74,22 @@ class SqueezeExcite(nn.Module):
 
 def make_attention(attn_layer: str | None, channels: int, se_reduction: int,
                    act_layer: Callable[..., nn.Module]) -> nn.Module | None:
-    """The attention module for a branch of ``channels`` outputs, or None for no attention."""
+    """The attention module for a branch of ``channels`` outputs, or None for no attention.
+
+    ``se_reduction`` is the reduction ratio r of SE, CBAM and GC (ECA has none).
+    """
     if attn_layer is None or attn_layer == "":
         return None
     if attn_layer not in ATTENTION_LAYERS:
         raise ResnetsError(f"unknown attn_layer {attn_layer!r}; use one of {ATTENTION_LAYERS} "
                            "or None")
-    return SqueezeExcite(channels, se_reduction, act_layer)
+    check_reduction(se_reduction)  # ECA has no reduction, but a wrong value is still wrong
+    if attn_layer == "se":
+        return SqueezeExcite(channels, se_reduction, act_layer)
+    if attn_layer == "eca":
+        return Eca(channels)
+    kind = Cbam if attn_layer == "cbam" else GlobalContext
+    return kind(channels, se_reduction, act_layer)
 
 
 def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:

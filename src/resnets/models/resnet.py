@@ -59,7 +59,8 @@ class ResNet(ClassifierModel):
         groups, base_width: grouping and width of the bottleneck's 3x3 convolution
             (ResNeXt 32x4d: 32 and 4; wide ResNet-50-2: 1 and 128; ResNet: 1 and 64).
         attn_layer: "se" for squeeze-and-excitation on every residual branch (Hu et al.
-            2018), None for none; ``se_reduction`` is its reduction ratio r.
+            2018), "cbam", "eca" or "gc" (global context) for those modules, None for none;
+            ``se_reduction`` is the reduction ratio r (of SE, CBAM and GC).
         stem_width: channels of the stem (default: the first stage's width).
         norm_layer, act_layer: layer factories, ``norm_layer(channels)`` and
             ``act_layer(inplace=True)``.

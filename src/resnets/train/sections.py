@@ -33,6 +33,8 @@ class ModelConfig:
     drop_rate: float = 0.0  # dropout probability before the classifier
     block_dropout: float = -1.0  # dropout inside residual branches (WRN: 0.3); -1 = model's own
     drop_path_rate: float = 0.0  # stochastic depth: drop probability of the deepest block
+    attn_layer: str = ""  # "" none | se | cbam | eca | gc on every residual branch
+    se_reduction: int = 16  # reduction ratio r of attn_layer se, cbam and gc
     grad_checkpointing: bool = False  # recompute stage activations in backward (saves memory)
     pretrained: str = ""  # "" | imagenet | imagenet:v2 | run dir | .pt/.pth/.safetensors file
     freeze_stages: int = 0  # stem + this many stages frozen, BN stats too; -1 = all but head
@@ -43,7 +45,8 @@ class ModelConfig:
         "shortcut": TEXT, "stem": choice("", "imagenet", "cifar"),
         "norm": choice("batch", "group"), "zero_init_residual": FLAG, "drop_rate": FRACTION,
         "block_dropout": number(0, 1, open_high=True, also=(-1,)),
-        "drop_path_rate": FRACTION, "grad_checkpointing": FLAG, "pretrained": TEXT,
+        "drop_path_rate": FRACTION, "attn_layer": choice("", "se", "cbam", "eca", "gc"),
+        "se_reduction": integer(1, 1024), "grad_checkpointing": FLAG, "pretrained": TEXT,
         "freeze_stages": integer(0, 16, also=(-1,)),
     }
 

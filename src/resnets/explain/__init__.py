@@ -1,0 +1,1 @@
+"""What a network looks at: Grad-CAM and Grad-CAM++ maps (``resnets explain``)."""
