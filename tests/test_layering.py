@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                "resnets.experiments", "resnets.explain", "resnets.metric", "resnets.robust",
                "resnets.segmentation",
                "resnets.speech", "resnets.text", "resnets.transfer")),
-    ("cli", ("resnets.cli", "resnets")),
+    ("cli", ("resnets.cli", "resnets.applications", "resnets")),
 ]
 INDEPENDENT = {"tasks"}  # layers whose units never import one another
 

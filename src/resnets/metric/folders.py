@@ -5,12 +5,27 @@ built yet); every process embeds the whole ``val/`` split for the rankings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import torch
 
 from .. import data as D
 from ..errors import DataError
-from ..train.pipeline import EpochLoader
+from ..train.pipeline import file_loader
+from ..train.task import TaskData
 from .config import MetricConfig, parse_classes
+
+
+@dataclass
+class MetricData(TaskData):
+    test: Any = None  # evaluation batches of the chosen identities' test images
+    val: Any = None
+    classes: list[str] = field(default_factory=list)  # the identities trained on
+    in_chans: int = 3
+    image_size: int = 32
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
 
 
 def keep_identities(ds: D.ImageFolderDataset, chosen: list[int]) -> None:
@@ -21,15 +36,14 @@ def keep_identities(ds: D.ImageFolderDataset, chosen: list[int]) -> None:
 
 
 def folder_data(cfg: MetricConfig, device: torch.device, rank: int, world_size: int):
-    """The :class:`~resnets.metric.task.MetricData` of an image folder."""
-    from .task import MetricData
-
+    """The :class:`MetricData` of an image folder."""
     d = cfg.data
     if not d.root:
         raise DataError("data.root is empty: point it at the folder with train/ and val/ "
                         "subfolders of identity folders (data.root=/path/to/images)")
     splits = {split: D.ImageFolderDataset(d.root, split, transform=transform(d.image_size),
-                                          skip_corrupt=d.skip_corrupt, check=d.check_images)
+                                          skip_corrupt=d.skip_corrupt, check=d.check_images,
+                                          decoder=d.decoder)
               for split, transform in (("train", D.imagenet_train_transform),
                                        ("val", D.imagenet_eval_transform))}
     train, val = splits["train"], splits["val"]
@@ -39,8 +53,7 @@ def folder_data(cfg: MetricConfig, device: torch.device, rank: int, world_size: 
     skipped = [str(p) for p in train.skipped + val.skipped]
     keep_identities(train, chosen)
     keep_identities(val, chosen)
-    loader = EpochLoader(train, cfg.batch_size // world_size, cfg.seed, d.workers, rank,
-                         world_size, pin_memory=device.type == "cuda")
+    loader = file_loader(cfg, train, device, rank, world_size)
     evaluation = torch.utils.data.DataLoader(val, batch_size=cfg.eval_batch_size,
                                              num_workers=d.workers)
     return MetricData(loader, skipped, evaluation, None, list(train.classes), 3, d.image_size,

@@ -10,7 +10,6 @@ mAP by cosine: how well the embeddings group the training identities' unseen ima
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -24,23 +23,12 @@ from ..train.finetune import check_pretrained
 from ..train.metadata import check_same_run, image_metadata
 from ..train.pipeline import augmentation, load_arrays
 from ..train.setup import build_model
-from ..train.task import StepOutput, Task, TaskData, register_task
+from ..train.task import StepOutput, Task, register_task
 from .config import CLASS_COUNTS, MetricConfig, parse_classes
-from .folders import folder_data
+from .folders import MetricData, folder_data
 from .model import EmbeddingNet, metric_loss
 from .protocol import leave_one_out
 from .sampler import PKLoader
-
-
-@dataclass
-class MetricData(TaskData):
-    test: Any = None  # evaluation batches of the chosen identities' test images
-    val: Any = None
-    classes: list[str] = field(default_factory=list)  # the identities trained on
-    in_chans: int = 3
-    image_size: int = 32
-    mean: list[float] = field(default_factory=list)
-    std: list[float] = field(default_factory=list)
 
 
 def keep_classes(ds: D.ArrayDataset, chosen: list[int]) -> D.ArrayDataset:
