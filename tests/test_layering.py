@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("resnets.data",)),
     ("engine", ("resnets.train", "resnets.export")),
     ("tasks", ("resnets.bench", "resnets.continual", "resnets.detection",
-               "resnets.experiments", "resnets.robust", "resnets.segmentation",
+               "resnets.experiments", "resnets.robust", "resnets.segmentation", "resnets.selfsup",
                "resnets.speech", "resnets.text", "resnets.transfer")),
     ("cli", ("resnets.cli", "resnets")),
 ]
