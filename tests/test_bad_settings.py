@@ -29,6 +29,7 @@ from resnets.cli import TRAIN_FLAGS
 from resnets.continual.config import ContinualConfig, ContinualSettings
 from resnets.detection.cli import TRAIN as DETECT_TRAIN
 from resnets.data.shapes import ShapesConfig
+from resnets.data.views import ViewsConfig
 from resnets.detection.config import DetectionConfig, DetectionDataConfig
 from resnets.detection.models import DetectorConfig
 from resnets.errors import ResnetsError
@@ -39,6 +40,7 @@ from resnets.robust.evaluate import AttackSettings
 from resnets.segmentation.config import SegmentationConfig, SegmentationDataConfig
 from resnets.segmentation.cli import TRAIN as SEGMENT_TRAIN
 from resnets.segmentation.models import SegmenterConfig
+from resnets.selfsup.config import SelfSupConfig, SelfSupDataConfig, SelfSupSettings
 from resnets.speech.demo import DemoConfig
 from resnets.text.demo import TextDemoConfig
 from resnets.train.config import EngineConfig, TrainConfig, field_types
@@ -51,7 +53,8 @@ FLAG_KEYS = {("train",): TRAIN_FLAGS, ("detect", "train"): DETECT_TRAIN.flags,
              ("segment", "train"): SEGMENT_TRAIN.flags}
 CONFIGS = {cls: cls() for cls in (DetectorConfig, SegmenterConfig, DetectionDataConfig,
                                   SegmentationDataConfig, ShapesConfig, ContinualSettings,
-                                  SuiteConfig, DemoConfig, TextDemoConfig)}
+                                  SuiteConfig, DemoConfig, TextDemoConfig, SelfSupSettings,
+                                  SelfSupDataConfig, ViewsConfig)}
 CONFIGS[AttackSettings] = AttackSettings(eps=0.1)
 CONFIGS[ExperimentConfig] = ExperimentConfig("degradation")
 SECTIONS = {type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)
@@ -83,7 +86,9 @@ VALID = {
         "model.freeze_stages", "detect train --workers",
         "segment train --workers", "embed --workers", "probe --workers",
         "detector.trainable_layers", "segmenter.trainable_layers", "segmenter.output_stride",
-        "detector.score_threshold")},
+        "detector.score_threshold", "views.flip", "views.jitter", "views.brightness",
+        "views.contrast", "views.saturation", "views.hue", "views.gray", "views.blur",
+        "views.solarize")},
     **{(k, "0"): "0 = the run's, model's or data's own" for k in (
         "model.depth", "model.num_classes", "data.resize", "attack --batch-size",
         "embed --image-size", "probe --image-size", "segment train --num-classes",
@@ -216,6 +221,9 @@ NEEDS = {
     ("probe",): ["{tmp}/none", "--model", "resnet20", "--weights", "none"],
     ("attack",): ["--checkpoint", "{tmp}/no-run", "--eps", "0.1"],
     ("continual",): ["--data", "cifar10", "--root", "{tmp}/none", "--out", "{tmp}/runs"],
+    ("pretrain", "train"): ["--dataset", "cifar10", "--root", "{tmp}/none", "--out",
+                            "{tmp}/runs"],
+    ("pretrain", "knn"): ["{tmp}/no-run", "--dataset", "cifar10", "--root", "{tmp}/none"],
     ("detect", "synth"): ["{tmp}/synth"], ("segment", "synth"): ["{tmp}/synth"],
     ("detect", "train"): ["--train", "{tmp}/a.json", "--val", "{tmp}/b.json"],
     ("segment", "train"): ["--train", "{tmp}/a", "--val", "{tmp}/b"],
@@ -266,7 +274,8 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                     and obj.__module__.startswith("resnets.")):
                 found[name] = obj
     assert set(found.values()) == {EngineConfig, TrainConfig, ContinualConfig, DenseConfig,
-                                   DetectionConfig, SegmentationConfig, *SECTIONS, *CONFIGS}
+                                   DetectionConfig, SegmentationConfig, SelfSupConfig,
+                                   *SECTIONS, *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}
         parts = {f.name for f in dataclasses.fields(cls)

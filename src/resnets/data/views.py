@@ -199,7 +199,8 @@ class ViewsConfig:
         "flip": FRACTION, "jitter": FRACTION, "brightness": number(0, 1),
         "contrast": number(0, 1), "saturation": number(0, 1), "hue": number(0, 0.5),
         "gray": FRACTION, "blur": FRACTION, "blur_min_sigma": number(0, 100, open_low=True),
-        "blur_max_sigma": number(0, 100, open_low=True), "blur_kernel": FRACTION,
+        "blur_max_sigma": number(0, 100, open_low=True),
+        "blur_kernel": number(0, 1, open_low=True),
         "solarize": FRACTION,
     }
 

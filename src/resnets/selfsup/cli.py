@@ -66,10 +66,10 @@ def knn_report(args: argparse.Namespace) -> dict:
     from ..train.pipeline import load_arrays
     from .knn import knn_top1
 
+    device = resolve_device(args.device)  # every argument is checked before data is read
     spec = "" if args.weights.lower() == "none" else args.weights
-    check_modality("--model", args.model, "image", "an image backbone")
+    check_modality("--model", args.model, "image", "kNN of image features")
     check_pretrained(spec, args.model)
-    device = resolve_device(args.device)
     if args.out:
         check_writable(Path(args.out).parent)
     data = SelfSupDataConfig(dataset=args.dataset, root=args.root,

@@ -33,7 +33,7 @@ class SelfSupSettings:
     LIMITS: ClassVar[dict[str, Limit]] = {
         "method": choice(*METHODS), "model": TEXT, "proj_hidden": integer(1, 65536),
         "proj_dim": integer(1, 65536), "pred_hidden": integer(1, 65536),
-        "temperature": number(0, 100, open_low=True), "momentum": number(0, 1),
+        "temperature": number(0, 100, open_low=True), "momentum": number(0, 1, open_low=True),
         "knn_k": integer(1, 100_000), "knn_temperature": number(0, 100, open_low=True),
     }
 

@@ -20,7 +20,6 @@ import torch
 from .. import data as D
 from ..data.views import TwoViews
 from ..errors import CheckpointError, DataError
-from ..models import model_info
 from ..models.registry import check_modality
 from ..train.context import Hook
 from ..train.pipeline import load_arrays
@@ -60,8 +59,7 @@ class SelfSupTask(Task):
     higher_is_better = True
 
     def check(self, cfg: SelfSupConfig, resuming: bool) -> None:
-        check_modality("ssl.model", cfg.ssl.model, "image", "an image backbone")
-        model_info(cfg.ssl.model)
+        check_modality("ssl.model", cfg.ssl.model, "image", "self-supervised pretraining")
         if cfg.data.dataset in ("cifar10", "cifar100") and not cfg.data.root:
             raise DataError(f"data.root is empty: point it at the folder holding the "
                             f"{cfg.data.dataset} files (data.root=/path/to/data)")
