@@ -4,7 +4,8 @@ The convention of Wu et al. 2018 (instance discrimination, arXiv:1805.01978) tha
 BYOL and solo-learn report: the L2-normalised pooled features of the (unaugmented) training
 images are the memory; each test image's k most cosine-similar training images vote for
 their labels with weight exp(cosine / T); the class with the largest vote is the
-prediction. k = 200 and T = 0.1 as usual.
+prediction. k = 200 as in InstDisc; T defaults to 0.1 (InstDisc and solo-learn's classifier
+use 0.07, the kNN monitors of MoCo-style code 0.1).
 """
 
 from __future__ import annotations
