@@ -16,6 +16,7 @@ from resnets.explain import cli as explain_cli
 from resnets.metric import cli as metric_cli
 from resnets.robust import cli as attack_cli
 from resnets.segmentation import cli as segment_cli
+from resnets.selfsup import cli as pretrain_cli
 from resnets.speech import cli as speech_cli
 from resnets.text import cli as text_cli
 from resnets.transfer import cli as transfer_cli
@@ -27,6 +28,7 @@ APP_PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "attack": attack_cli.build_parser, "continual": continual_cli.build_parser,
     "metric": metric_cli.build_parser, "verify": metric_cli.build_verify_parser,
     "explain": explain_cli.build_parser,
+    "pretrain": pretrain_cli.build_parser,
 }
 
 

@@ -29,6 +29,7 @@ from resnets.cli import TRAIN_FLAGS
 from resnets.continual.config import ContinualConfig, ContinualSettings
 from resnets.detection.cli import TRAIN as DETECT_TRAIN
 from resnets.data.shapes import ShapesConfig
+from resnets.data.views import ViewsConfig
 from resnets.detection.config import DetectionConfig, DetectionDataConfig
 from resnets.detection.models import DetectorConfig
 from resnets.errors import ResnetsError
@@ -41,6 +42,7 @@ from resnets.robust.evaluate import AttackSettings
 from resnets.segmentation.config import SegmentationConfig, SegmentationDataConfig
 from resnets.segmentation.cli import TRAIN as SEGMENT_TRAIN
 from resnets.segmentation.models import SegmenterConfig
+from resnets.selfsup.config import SelfSupConfig, SelfSupDataConfig, SelfSupSettings
 from resnets.speech.demo import DemoConfig
 from resnets.text.demo import TextDemoConfig
 from resnets.train.config import EngineConfig, TrainConfig, field_types
@@ -54,7 +56,8 @@ FLAG_KEYS = {("train",): TRAIN_FLAGS, ("detect", "train"): DETECT_TRAIN.flags,
 CONFIGS = {cls: cls() for cls in (DetectorConfig, SegmenterConfig, DetectionDataConfig,
                                   SegmentationDataConfig, ShapesConfig, ContinualSettings,
                                   SuiteConfig, DemoConfig, TextDemoConfig, MetricSettings,
-                                  MetricDataConfig)}
+                                  MetricDataConfig, SelfSupSettings, SelfSupDataConfig,
+                                  ViewsConfig)}
 CONFIGS[AttackSettings] = AttackSettings(eps=0.1)
 CONFIGS[ExperimentConfig] = ExperimentConfig("degradation")
 SECTIONS = {type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)
@@ -87,7 +90,9 @@ VALID = {
         "model.freeze_stages", "detect train --workers",
         "segment train --workers", "embed --workers", "probe --workers",
         "detector.trainable_layers", "segmenter.trainable_layers", "segmenter.output_stride",
-        "detector.score_threshold", "metric.dim", "--dim", "--per-identity")},
+        "detector.score_threshold", "metric.dim", "--dim", "--per-identity",
+        "views.flip", "views.jitter", "views.brightness", "views.contrast", "views.saturation",
+        "views.hue", "views.gray", "views.blur", "views.solarize")},
     **{(k, v): "margin 0: the normalised softmax; -1: the loss's usual margin"
        for k in ("metric.margin", "--margin") for v in ("0", "-1")},
     **{(k, "0"): "0 = the run's, model's or data's own" for k in (
@@ -228,6 +233,9 @@ NEEDS = {
     ("explain",): ["{tmp}/x.png", "--model", "resnet20", "--weights", "none"],
     ("attack",): ["--checkpoint", "{tmp}/no-run", "--eps", "0.1"],
     ("continual",): ["--data", "cifar10", "--root", "{tmp}/none", "--out", "{tmp}/runs"],
+    ("pretrain", "train"): ["--dataset", "cifar10", "--root", "{tmp}/none", "--out",
+                            "{tmp}/runs"],
+    ("pretrain", "knn"): ["{tmp}/no-run", "--dataset", "cifar10", "--root", "{tmp}/none"],
     ("detect", "synth"): ["{tmp}/synth"], ("segment", "synth"): ["{tmp}/synth"],
     ("detect", "train"): ["--train", "{tmp}/a.json", "--val", "{tmp}/b.json"],
     ("segment", "train"): ["--train", "{tmp}/a", "--val", "{tmp}/b"],
@@ -280,8 +288,8 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                     and obj.__module__.startswith("resnets.")):
                 found[name] = obj
     assert set(found.values()) == {EngineConfig, TrainConfig, ContinualConfig, DenseConfig,
-                                   DetectionConfig, SegmentationConfig, MetricConfig, *SECTIONS,
-                                   *CONFIGS}
+                                   DetectionConfig, SegmentationConfig, MetricConfig,
+                                   SelfSupConfig, *SECTIONS, *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}
         parts = {f.name for f in dataclasses.fields(cls)

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("resnets.train", "resnets.export")),
     ("tasks", ("resnets.bench", "resnets.continual", "resnets.detection",
                "resnets.experiments", "resnets.explain", "resnets.metric", "resnets.robust",
-               "resnets.segmentation",
+               "resnets.segmentation", "resnets.selfsup",
                "resnets.speech", "resnets.text", "resnets.transfer")),
     ("cli", ("resnets.cli", "resnets.applications", "resnets")),
 ]

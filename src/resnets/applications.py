@@ -23,12 +23,14 @@ APP_COMMANDS = {
     "metric": ("resnets.metric.cli:main", "metric learning (ArcFace, triplet): train|pairs"),
     "verify": ("resnets.metric.cli:verify_main", "10-fold verification, TAR@FAR, rank-1"),
     "explain": ("resnets.explain.cli:main", "Grad-CAM heat maps of what a model looks at"),
+    "pretrain": ("resnets.selfsup.cli:main", "self-supervised pretraining: train|knn"),
 }
 
 
 # Packages that register recipes and ``data.dataset`` pipelines when imported, and a task in
 # their ``task`` module.
-TASK_PACKAGES = ("continual", "detection", "metric", "segmentation", "speech", "text")
+TASK_PACKAGES = ("continual", "detection", "metric", "segmentation", "selfsup", "speech",
+                 "text")
 
 
 def register_applications(tasks: bool = False) -> None:

@@ -11,7 +11,7 @@
     resnets experiment NAME                          reproduce a claim of the papers
     resnets bench                                    speed and memory against torchvision
     resnets export RUN_DIR --format onnx --out m.onnx  ONNX, torch.export or AOTInductor
-    resnets embed|probe|detect|segment|speech|text|attack|continual ...
+    resnets embed|probe|detect|segment|speech|text|attack|continual|pretrain
                                                      the applications (`resnets CMD -h`)
 
 User errors print one line and exit with status 2; they never print a traceback.
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recipes", help="list the named training recipes, grouped by task")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--task", metavar="NAME", help="list one task's recipes only "
-                       "(classification, detection, segmentation, continual)")
+                       "(classification, detection, segmentation, continual, selfsup)")
     which.add_argument("--show", metavar="NAME", help="print one recipe's resolved config")
     p = sub.add_parser("experiment", help="reproduce a claim of the papers: figures, CSV and "
                        "a report in one directory")

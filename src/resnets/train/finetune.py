@@ -54,18 +54,31 @@ def read_pretrained(spec: str, model_name: str,
     if path.is_dir():
         from .checkpoint import CheckpointManager
 
-        state = CheckpointManager(path).load_latest()
-        if state is None or not isinstance(state.get("model"), dict) or not all(
-                isinstance(v, torch.Tensor) for v in state["model"].values()):
-            raise CheckpointError(f"model.pretrained={spec!r} is a folder without a "
-                                  "checkpoint (last.pt); give a run directory or a weights "
-                                  "file")
-        trained = state.get("model_name")
-        if trained and trained != model_name:
-            raise CheckpointError(f"the run {spec!r} trained {trained}, not {model_name}; set "
-                                  f"model.name={trained}")
-        return state["model"], f"the checkpoint in {spec!r}"
+        return _run_weights(CheckpointManager(path).load_latest(), spec, model_name,
+                            "a folder without a checkpoint (last.pt)")
+    from .checkpoint import checksum_path, load_checkpoint
+
+    if path.suffix == ".pt" and checksum_path(path).exists():  # a checkpoint of one of our runs
+        return _run_weights(load_checkpoint(path), spec, model_name, "not a run's checkpoint")
     return read_state_dict(path), f"weights in {spec!r}"
+
+
+def _run_weights(state: dict | None, spec: str, model_name: str,
+                 problem: str) -> tuple[dict[str, torch.Tensor], str]:
+    """The model weights of a run's checkpoint ``state``: only its backbone's when the task
+    says where they are (``backbone_prefix``, e.g. a self-supervised run's ``backbone.``)."""
+    if state is None or not isinstance(state.get("model"), dict) or not all(
+            isinstance(v, torch.Tensor) for v in state["model"].values()):
+        raise CheckpointError(f"model.pretrained={spec!r} is {problem}; give a run "
+                              "directory or a weights file")
+    trained = state.get("model_name")
+    if trained and trained != model_name:
+        raise CheckpointError(f"the run {spec!r} trained {trained}, not {model_name}; set "
+                              f"model.name={trained}")
+    weights, prefix = state["model"], state.get("backbone_prefix")
+    if isinstance(prefix, str) and prefix:
+        weights = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    return weights, f"the checkpoint in {spec!r}"
 
 
 def load_pretrained(model: nn.Module, spec: str, model_name: str,
