@@ -48,6 +48,8 @@ APP_COMMANDS = {
     "text": ("resnets.text.cli:main", "text classification: train|evaluate|predict"),
     "attack": ("resnets.robust.cli:main", "clean and robust accuracy under attacks"),
     "continual": ("resnets.continual.cli:main", "class-incremental continual learning"),
+    "gan": ("resnets.gan.cli:main", "residual GANs: train|sample"),
+    "translate": ("resnets.translate.cli:main", "image-to-image translation: train|predict"),
 }
 
 
@@ -337,11 +339,11 @@ def register_applications(tasks: bool = False) -> None:
     import importlib
     import importlib.util
 
-    from . import continual, detection, segmentation, speech, text
+    from . import continual, detection, gan, segmentation, speech, text, translate
 
     if not tasks:
         return
-    for package in (continual, detection, segmentation, speech, text):
+    for package in (continual, detection, gan, segmentation, speech, text, translate):
         if importlib.util.find_spec(f"{package.__name__}.task") is not None:
             importlib.import_module(f"{package.__name__}.task")
 
