@@ -12,17 +12,20 @@ from collections.abc import Callable
 from resnets import cli
 from resnets.continual import cli as continual_cli
 from resnets.detection import cli as detect_cli
+from resnets.gan import cli as gan_cli
 from resnets.robust import cli as attack_cli
 from resnets.segmentation import cli as segment_cli
 from resnets.speech import cli as speech_cli
 from resnets.text import cli as text_cli
 from resnets.transfer import cli as transfer_cli
+from resnets.translate import cli as translate_cli
 
 APP_PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "embed": transfer_cli.build_embed_parser, "probe": transfer_cli.build_probe_parser,
     "detect": detect_cli.build_parser, "segment": segment_cli.build_parser,
     "speech": speech_cli.build_parser, "text": text_cli.build_parser,
     "attack": attack_cli.build_parser, "continual": continual_cli.build_parser,
+    "gan": gan_cli.build_parser, "translate": translate_cli.build_parser,
 }
 
 

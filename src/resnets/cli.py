@@ -336,8 +336,7 @@ def register_applications(tasks: bool = False) -> None:
     """Import the task packages: each registers its recipes and any ``data.dataset``
     pipeline of its own when imported. ``tasks``: their ``task`` modules too, which register
     the tasks (and whatever recipes those import): `resnets recipes` lists and resolves all."""
-    import importlib
-    import importlib.util
+    import importlib.util  # binds importlib too
 
     from . import continual, detection, gan, segmentation, speech, text, translate
 

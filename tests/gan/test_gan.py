@@ -153,3 +153,14 @@ def test_printed_config_fed_back_gives_the_same_config(tmp_path, capsys):
 def test_two_processes_train_with_a_share_each(tmp_path):
     two = two_processes(["gan", "train", *SETTINGS, "--steps", "2"], tmp_path)
     assert [row["step"] for row in rows(two)] == [2]
+
+
+def test_a_classifier_of_this_project_scores_every_evaluation(tmp_path):
+    assert main(["train", "--recipe", "digits-resnet20", "iterations=2", "eval_batch_size=512",
+                 "device=cpu", f"out_dir={tmp_path}", "run_name=judge"]) == 0
+    assert main(["gan", "train", *SETTINGS, "--steps", "1", "--classifier",
+                 str(tmp_path / "judge"), "--out-dir", str(tmp_path), "--run-name", "g"]) == 0
+    summary = json.loads((tmp_path / "g" / "summary.json").read_text())
+    assert summary["fd"] > summary["fd_real"] >= 0  # one step of G is far from the digits
+    assert 0 <= summary["class_accuracy"] <= 1 and "class_accuracy/9" in summary
+    assert 1 <= summary["classifier_score"] <= 10

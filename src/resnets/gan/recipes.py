@@ -10,5 +10,5 @@ register_recipes([
            "Miyato et al. 2018 (ResNet G/D, hinge loss, spectral norm), Miyato and Koyama "
            "2018 (projection), TTUR lr 1e-4/4e-4 with Adam(0, 0.999) as in BigGAN",
            {"gan.image_size": 16, "gan.g_channels": 32, "gan.d_channels": 32,
-            "batch_size": 64, "epochs": 40, "eval_every": 10}, task="gan"),
+            "batch_size": 64, "epochs": 30, "eval_every": 10}, task="gan"),
 ])

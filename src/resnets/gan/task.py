@@ -11,6 +11,7 @@ scores the samples with that classifier (:mod:`resnets.train.image_metrics`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,6 +42,7 @@ class GanData(TaskData):
     classes: list[str] = field(default_factory=list)
     in_chans: int = 1
     grid: torch.Tensor | None = None  # the last evaluation's sample grid, not yet written
+    classifier: FeatureClassifier | None = None  # eval.classifier, loaded once
 
 
 def real_images(cfg: GanConfig) -> tuple[Any, Any]:
@@ -107,8 +109,6 @@ class GanTask(Task):
 
     def check(self, cfg: GanConfig, resuming: bool) -> None:
         if cfg.eval.classifier:
-            from pathlib import Path
-
             if not Path(cfg.eval.classifier).exists():
                 raise ResnetsError(f"eval.classifier={cfg.eval.classifier!r} does not exist; "
                                    "name a run directory or checkpoint of `resnets train`")
@@ -120,8 +120,18 @@ class GanTask(Task):
         train, test = real_images(cfg)
         loader = StepLoader(train, cfg.batch_size * cfg.gan.n_dis, cfg.seed, drop_last=True,
                             rank=rank, world_size=world_size)
-        return GanData(loader, real_test=test.images.float() / 255, classes=list(train.classes),
+        data = GanData(loader, real_test=test.images.float() / 255, classes=list(train.classes),
                        real_train=train.images.float() / 255, in_chans=train.images.shape[1])
+        if cfg.eval.classifier:  # checked before training, not at the first evaluation
+            data.classifier = FeatureClassifier.load(cfg.eval.classifier, device)
+            c = data.classifier
+            if c.in_chans != data.in_chans or (cfg.gan.conditional
+                                               and c.classes != data.classes):
+                raise ResnetsError(f"eval.classifier {cfg.eval.classifier!r} reads "
+                                   f"{c.in_chans}-channel images of {len(c.classes)} classes, "
+                                   f"not the {data.in_chans}-channel {cfg.data.dataset} "
+                                   f"images of {len(data.classes)}; train one on this data")
+        return data
 
     def build_model(self, cfg: GanConfig, data: GanData, device, load_pretrained: bool):
         return build_networks(cfg, len(data.classes), data.in_chans).to(device)
@@ -175,11 +185,10 @@ class GanTask(Task):
         images = generate(model.generator, labels, cfg.gan.z_dim, device,
                           conditional=cfg.gan.conditional)
         data.grid = save_grid(model.generator, classes, cfg, device)
-        if not cfg.eval.classifier:
+        if data.classifier is None:
             return {}
-        scores = score_samples(FeatureClassifier.load(cfg.eval.classifier, device), images,
-                               labels if cfg.gan.conditional else None, data)
-        return scores
+        return score_samples(data.classifier, images,
+                             labels if cfg.gan.conditional else None, data)
 
     def metadata(self, cfg: GanConfig, data: GanData) -> dict[str, Any]:
         return {"classes": data.classes, "in_chans": data.in_chans,

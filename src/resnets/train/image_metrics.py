@@ -59,13 +59,15 @@ class FeatureClassifier:
     std: list
     side: int
     classes: list
+    in_chans: int = 3
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: torch.device) -> "FeatureClassifier":
         from .inference import load_trained
 
         model, state, _ = load_trained(path, device)
-        return cls(model, state["mean"], state["std"], state["image_size"], state["classes"])
+        return cls(model, state["mean"], state["std"], state["image_size"], state["classes"],
+                   state["in_chans"])
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch: int = 500

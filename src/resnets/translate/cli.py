@@ -1,6 +1,6 @@
 """``resnets translate synth|train|predict``: paired image-to-image translation (pix2pix).
 
-    resnets translate synth data/pairs                 shapes: label maps (A) -> images (B)
+    resnets translate synth data/pairs                 shapes: images (A) -> label maps (B)
     resnets translate train --train data/pairs/train --val data/pairs/val
     resnets translate train --resume runs/translate-...          continue a run
     resnets translate predict --checkpoint runs/translate-... A/*.png --out predicted/
@@ -27,7 +27,7 @@ TRAIN = TrainCommand(
 def build_parser() -> Parser:
     parser = Parser(prog="resnets translate", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    synth = sub.add_parser("synth", help="write the demo pairs: shapes' label maps -> images")
+    synth = sub.add_parser("synth", help="write the demo pairs: shapes' images -> label maps")
     synth.add_argument("root", help="folder to write train/ and val/ into")
     count = arg(integer(1, 1_000_000))
     synth.add_argument("--num-train", type=count, default=400, help="training pairs")

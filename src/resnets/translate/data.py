@@ -1,5 +1,7 @@
 """Paired image folders (``ROOT/A/NAME`` and ``ROOT/B/NAME`` for each pair) and the generated
-demo set: the synthetic shapes' label maps (A, one colour per class) and their images (B)."""
+demo set: the synthetic shapes' images (A) and their label maps (B, one colour per class), as
+pix2pix's photo -> labels; the other way round has no single answer (the shapes' colours and
+the textured backgrounds are random), so L1 and PSNR would measure little."""
 
 from __future__ import annotations
 
@@ -66,8 +68,8 @@ def load_pairs(root: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor, lis
 
 def write_demo_pairs(root: str | os.PathLike, num_train: int = 400, num_val: int = 100,
                      image_size: int = 32, seed: int = 0, force: bool = False) -> Path:
-    """``root/train`` and ``root/val`` of shapes scenes: A the label map in :data:`PALETTE`,
-    B the rendered image (val from another seed: no scene in both)."""
+    """``root/train`` and ``root/val`` of shapes scenes: A the rendered image, B its label map
+    in :data:`PALETTE` (val from another seed: no scene in both)."""
     root = prepare_destination(root, force)
     side = max(4, image_size // 8)
     cfg = ShapesConfig(image_size=image_size, max_objects=3, min_size=side,
@@ -79,6 +81,6 @@ def write_demo_pairs(root: str | os.PathLike, num_train: int = 400, num_val: int
             labels = np.zeros(image.shape[:2], dtype=np.uint8)
             for shape in shapes:
                 labels[shape.mask] = shape.class_id
-            _save_png(PALETTE[labels], root / split / "A" / f"{index:05d}.png")
-            _save_png(image, root / split / "B" / f"{index:05d}.png")
+            _save_png(image, root / split / "A" / f"{index:05d}.png")
+            _save_png(PALETTE[labels], root / split / "B" / f"{index:05d}.png")
     return root
