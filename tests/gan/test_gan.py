@@ -21,8 +21,8 @@ from resnets.train.image_metrics import (FeatureClassifier, classifier_score,
 
 # 8x8 digits, 8 channels; 2 discriminator steps of 16 images per generator step.
 SETTINGS = ["--steps", "5", "--batch-size", "16", "--n-dis", "2", "--device", "cpu",
-            "gan.image_size=8", "gan.g_channels=8", "gan.d_channels=8", "gan.z_dim=8",
-            "eval.samples=40", "eval.grid_columns=2", "deterministic=true",
+            "gan.image_size=8", "gan.bottom=2", "gan.g_channels=8", "gan.d_channels=8",
+            "gan.z_dim=8", "eval.samples=40", "eval.grid_columns=2", "deterministic=true",
             "checkpoint_every=1"]
 
 

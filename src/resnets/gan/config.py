@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
+from ..errors import ResnetsError
 from ..limits import FLAG, TEXT, Limit, check_fields, choice, integer
 from ..train.config import EngineConfig, OptimConfig
 from ..train.dense import absolute_paths
@@ -15,7 +16,8 @@ from ..train.schedules import ScheduleConfig
 
 @dataclass(frozen=True)
 class GanModelConfig:
-    image_size: int = 16  # side of the generated (and real) images: 4 x a power of two
+    image_size: int = 32  # side of the generated (and real) images: bottom x a power of two
+    bottom: int = 4  # side of the generator's first map (and the discriminator's last)
     z_dim: int = 128  # noise dimensions
     g_channels: int = 64  # generator width (every resolution)
     d_channels: int = 64  # discriminator width
@@ -25,13 +27,17 @@ class GanModelConfig:
 
     KEY: ClassVar[str] = "gan.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
-        "image_size": choice(8, 16, 32, 64, 128), "z_dim": integer(1, 4096),
+        "image_size": choice(8, 16, 32, 64, 128), "bottom": choice(2, 4, 8),
+        "z_dim": integer(1, 4096),
         "g_channels": integer(1, 4096), "d_channels": integer(1, 4096), "residual": FLAG,
         "conditional": FLAG, "n_dis": integer(1, 100),
     }
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.bottom >= self.image_size:
+            raise ResnetsError(f"gan.bottom={self.bottom} leaves no up-block for "
+                               f"{self.image_size}-pixel images; lower it")
 
 
 @dataclass(frozen=True)

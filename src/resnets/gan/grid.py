@@ -1,4 +1,5 @@
-"""Sample grids: one row per class (``eval.grid_columns`` images each), written as PNG."""
+"""Samples of a generator from noise of their own, and grids of them: one row per class
+(``eval.grid_columns`` images each), written as PNG."""
 
 from __future__ import annotations
 
@@ -10,12 +11,29 @@ from torchvision.utils import make_grid
 
 from ..files import atomic_path
 
+NOISE_SEED = 12345  # the evaluation's fixed noise: the grids of a run are comparable
+
+
+@torch.no_grad()
+def generate(generator: torch.nn.Module, labels: torch.Tensor, z_dim: int,
+             device: torch.device, seed: int = NOISE_SEED, conditional: bool = True,
+             batch: int = 500) -> torch.Tensor:
+    """Images for ``labels`` in [0, 1] on the CPU, from noise of its own ``seed`` (the
+    training's random state is left alone), the generator in eval mode."""
+    was_training = generator.training
+    generator.eval()
+    noise = torch.Generator().manual_seed(seed)
+    out = []
+    for y in labels.split(batch):
+        z = torch.randn(len(y), z_dim, generator=noise).to(device)
+        out.append(generator(z, y.to(device) if conditional else None).float().cpu())
+    generator.train(was_training)
+    return (torch.cat(out) + 1) / 2
+
 
 def save_grid(generator: torch.nn.Module, classes: int, cfg, device: torch.device,
               seed: int | None = None) -> torch.Tensor:
     """The grid (C x H x W in [0, 1]) of ``eval.grid_columns`` samples of every class."""
-    from .task import NOISE_SEED, generate
-
     columns = cfg.eval.grid_columns
     labels = torch.arange(classes).repeat_interleave(columns)
     images = generate(generator, labels, cfg.gan.z_dim, device,

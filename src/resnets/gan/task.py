@@ -29,10 +29,7 @@ from ..train.image_metrics import (FeatureClassifier, classifier_score, frechet_
 from ..train.multi import ExtraOptimizer
 from ..train.task import StepOutput, Task, TaskData, register_task
 from .config import GanConfig
-from .grid import save_grid, write_grid_png
-
-NOISE_SEED = 12345  # the evaluation's fixed noise: the grids of a run are comparable
-
+from .grid import generate, save_grid, write_grid_png
 
 @dataclass
 class GanData(TaskData):
@@ -68,27 +65,10 @@ def real_images(cfg: GanConfig) -> tuple[Any, Any]:
 def build_networks(cfg: GanConfig, classes: int, chans: int) -> GANPair:
     g = cfg.gan
     n = classes if g.conditional else 0
-    return GANPair(ResNetGenerator(g.image_size, chans, g.z_dim, g.g_channels, n,
+    return GANPair(ResNetGenerator(g.image_size, chans, g.z_dim, g.g_channels, n, g.bottom,
                                    residual=g.residual),
-                   ResNetDiscriminator(g.image_size, chans, g.d_channels, n,
+                   ResNetDiscriminator(g.image_size, chans, g.d_channels, n, g.bottom,
                                        residual=g.residual))
-
-
-@torch.no_grad()
-def generate(generator: torch.nn.Module, labels: torch.Tensor, z_dim: int,
-             device: torch.device, seed: int = NOISE_SEED, conditional: bool = True,
-             batch: int = 500) -> torch.Tensor:
-    """Images for ``labels`` in [0, 1] on the CPU, from noise of its own ``seed`` (the
-    training's random state is left alone), the generator in eval mode."""
-    was_training = generator.training
-    generator.eval()
-    noise = torch.Generator().manual_seed(seed)
-    out = []
-    for y in labels.split(batch):
-        z = torch.randn(len(y), z_dim, generator=noise).to(device)
-        out.append(generator(z, y.to(device) if conditional else None).float().cpu())
-    generator.train(was_training)
-    return (torch.cat(out) + 1) / 2
 
 
 class GridWriter(Hook):
