@@ -92,10 +92,6 @@ class Updates:
         scaler.step(optimizer)
         scaler.update()
 
-    def lrs(self) -> dict[str, float]:
-        """The current learning rate of each extra optimiser (for the metrics rows)."""
-        return {f"lr_{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
-
     def state_dict(self) -> dict[str, Any]:
         return {name: {"optimizer": opt.state_dict(),
                        "scaler": self.scalers[name].state_dict()
