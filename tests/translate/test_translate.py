@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dense_training import assert_resumes_bit_for_bit, rows
+from dense_training import assert_resumes_bit_for_bit, rows, two_processes
 from resnets.cli import main
 from resnets.errors import DataError
 from resnets.models.translation import PatchDiscriminator, TranslationGenerator
@@ -85,3 +85,9 @@ def test_predict_writes_b_images_that_score_as_the_evaluation_did(pairs, finishe
             errors.append(np.abs(np.asarray(out, float) - np.asarray(b, float)).mean() / 255)
     summary = json.loads((finished / "summary.json").read_text())
     assert np.mean(errors) == pytest.approx(summary["val_l1"], abs=1 / 255)  # 8-bit rounding
+
+
+def test_two_processes_train_with_a_share_each(pairs, tmp_path):
+    two = two_processes(["translate", "train", *data(pairs), *SETTINGS, "--steps", "2"],
+                        tmp_path)
+    assert [row["step"] for row in rows(two)] == [2]
