@@ -13,6 +13,7 @@ from resnets import cli
 from resnets.continual import cli as continual_cli
 from resnets.detection import cli as detect_cli
 from resnets.explain import cli as explain_cli
+from resnets.gan import cli as gan_cli
 from resnets.metric import cli as metric_cli
 from resnets.robust import cli as attack_cli
 from resnets.segmentation import cli as segment_cli
@@ -20,6 +21,7 @@ from resnets.selfsup import cli as pretrain_cli
 from resnets.speech import cli as speech_cli
 from resnets.text import cli as text_cli
 from resnets.transfer import cli as transfer_cli
+from resnets.translate import cli as translate_cli
 
 APP_PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "embed": transfer_cli.build_embed_parser, "probe": transfer_cli.build_probe_parser,
@@ -29,6 +31,7 @@ APP_PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "metric": metric_cli.build_parser, "verify": metric_cli.build_verify_parser,
     "explain": explain_cli.build_parser,
     "pretrain": pretrain_cli.build_parser,
+    "gan": gan_cli.build_parser, "translate": translate_cli.build_parser,
 }
 
 

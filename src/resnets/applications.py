@@ -24,13 +24,15 @@ APP_COMMANDS = {
     "verify": ("resnets.metric.cli:verify_main", "10-fold verification, TAR@FAR, rank-1"),
     "explain": ("resnets.explain.cli:main", "Grad-CAM heat maps of what a model looks at"),
     "pretrain": ("resnets.selfsup.cli:main", "self-supervised pretraining: train|knn"),
+    "gan": ("resnets.gan.cli:main", "residual GANs: train|sample"),
+    "translate": ("resnets.translate.cli:main", "image-to-image translation: train|predict"),
 }
 
 
 # Packages that register recipes and ``data.dataset`` pipelines when imported, and a task in
 # their ``task`` module.
-TASK_PACKAGES = ("continual", "detection", "metric", "segmentation", "selfsup", "speech",
-                 "text")
+TASK_PACKAGES = ("continual", "detection", "gan", "metric", "segmentation", "selfsup",
+                 "speech", "text", "translate")
 
 
 def register_applications(tasks: bool = False) -> None:

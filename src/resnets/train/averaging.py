@@ -28,7 +28,8 @@ from .evaluate import autocast
 
 # Entries of a training checkpoint that describe the training, not the weights: a file of
 # averaged weights leaves them out (it evaluates and predicts, it does not resume).
-TRAINING_STATE = ("optimizer", "ema", "swa", "gate", "scaler", "hooks", "rng", "sums")
+TRAINING_STATE = ("optimizer", "optimizers", "ema", "swa", "gate", "scaler", "hooks", "rng",
+                  "sums")
 
 
 def check_averaging(cfg: Any) -> None:

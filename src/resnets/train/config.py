@@ -24,7 +24,8 @@ from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig
 TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",
                  "segmentation": "resnets segment train", "continual": "resnets continual",
                  "metric": "resnets metric train",
-                 "selfsup": "resnets pretrain train"}
+                 "selfsup": "resnets pretrain train", "gan": "resnets gan train",
+                 "translate": "resnets translate train"}
 
 
 @dataclass(frozen=True)

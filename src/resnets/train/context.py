@@ -54,6 +54,7 @@ class Context:
     task: Any = None  # the Task being trained
     scaler: Any = None  # torch.amp.GradScaler (enabled for fp16)
     ddp: Any = None  # the DistributedDataParallel wrapper, when there is one
+    updates: Any = None  # the task's extra optimisers (resnets.train.multi.Updates), if any
 
 
 @contextlib.contextmanager

@@ -40,6 +40,7 @@ from .evaluate import autocast
 from .logger import RunLogger, progress
 from .tracking import tracking_hooks
 from .metadata import check_position
+from .multi import Updates, build_step
 from .optim import build_optimizer, scaled_lr
 from .resume import check_steps_left, resume_changes, resume_command, store_config
 from .rundir import hold_run_dir
@@ -126,7 +127,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
     # A resumed run's weights come from its checkpoint, not from a pretrained file again.
     model = task.build_model(cfg, data, device, load_pretrained=not resuming)
     o = cfg.optim
-    optimizer = build_optimizer(model, lr=peak_lr, momentum=o.momentum,
+    optimizer = build_optimizer(task.optimized_module(model), lr=peak_lr, momentum=o.momentum,
                                 weight_decay=o.weight_decay, nesterov=o.nesterov,
                                 decay_norm_and_bias=o.decay_norm_and_bias,
                                 backbone_lr_scale=o.backbone_lr_scale, name=o.name)
@@ -134,12 +135,15 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
     hooks = [*trackers, *task.hooks(cfg, data), *hooks]
     is_main = rank == 0
     ckpts = CheckpointManager(run_dir)
+    updates = Updates.for_task(task, cfg, model, device, world_size)  # None: one optimiser
     ctx = Context(cfg, model, optimizer, data, run_dir, device, is_main=is_main,
-                  world_size=world_size, peak_lr=peak_lr, step_fn=task.build_step(cfg, data),
-                  task=task, best=task.initial_best(),
+                  world_size=world_size, peak_lr=peak_lr, task=task, best=task.initial_best(),
+                  step_fn=build_step(task, cfg, data, updates), updates=updates,
                   scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"))
     steps_per_epoch = _steps_per_epoch(data.train, o.accum_steps)
     total_steps = cfg.iterations or cfg.epochs * steps_per_epoch
+    if updates:
+        updates.bind(ctx, steps_per_epoch, total_steps)
     epochs = math.ceil(total_steps / steps_per_epoch)
     if resuming:
         state = ckpts.load_latest()
@@ -172,7 +176,7 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
 
     def checkpoint_state(sums: dict) -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                **averages.state_dict(),
+                **averages.state_dict(), "optimizers": updates.state_dict() if updates else None,
                 "gate": gate.state_dict() if gate else None,
                 "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else None,
                 "hooks": [h.state_dict() for h in hooks], "rng": capture_rng_state(),
@@ -279,7 +283,8 @@ def _run_epoch(ctx: Context, net, averages: WeightAverages, gate, hooks, epochs:
         for h in hooks:
             h.after_backward(ctx)
         if cfg.optim.grad_clip:
-            torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), cfg.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(ctx.task.optimized_module(ctx.model).parameters(),
+                                           cfg.optim.grad_clip)
         lr = lr_at(ctx.step, cfg.schedule, steps_per_epoch, total_steps, ctx.peak_lr)
         lr = averages.lr(gate.factor_or_lr(lr) if gate else lr, ctx.epoch)
         apply_lr(optimizer, lr)
@@ -377,6 +382,8 @@ def _restore(ctx: Context, state: dict, gate, hooks) -> None:
     ctx.task.check_weights(ctx.model, state, ctx.data, where)
     ctx.model.load_state_dict(state["model"])
     ctx.optimizer.load_state_dict(state["optimizer"])
+    if ctx.updates:
+        ctx.updates.load_state_dict(state.get("optimizers"), where)
     if gate and state.get("gate"):
         gate.load_state_dict(state["gate"])
     if ctx.scaler.is_enabled() and state.get("scaler"):

@@ -57,7 +57,8 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
     decayed nor adapted there, whatever ``decay_norm_and_bias``).
 
     AdamW decays the weights apart from the gradient step (Loshchilov and Hutter 2019), by
-    ``lr * weight_decay`` per step; ``momentum`` and ``nesterov`` are SGD's.
+    ``lr * weight_decay`` per step; ``momentum`` is SGD's momentum and AdamW's beta1
+    (default 0.9 either way; GANs use 0), ``nesterov`` SGD's.
 
     Groups carry a ``name`` ("decay" / "no_decay") and an ``lr_scale``, which
     :func:`resnets.train.schedules.apply_lr` multiplies into the scheduled lr. With
@@ -101,7 +102,8 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9,
         raise ResnetsError(f"{type(model).__name__} has no trainable parameters "
                            "(are they all frozen?)")
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay,
+                                 betas=(momentum, 0.999))
     if name == "lamb":
         return LAMB(groups, lr=lr, weight_decay=weight_decay)
     if name == "lars":

@@ -114,7 +114,7 @@ class DataConfig:
 class OptimConfig:
     name: str = "sgd"  # sgd | adamw (decoupled decay) | lamb | lars (layer-wise, large batches)
     lr: float = 0.1  # peak learning rate for one step of the (global) batch
-    momentum: float = 0.9  # SGD momentum (adamw: unused)
+    momentum: float = 0.9  # SGD momentum (adamw: beta1)
     nesterov: bool = False  # Nesterov momentum
     weight_decay: float = 1e-4  # L2 penalty per step
     decay_norm_and_bias: bool = True  # False: no weight decay on norm parameters and biases

@@ -88,6 +88,16 @@ class Task:
         checkpoint next)."""
         raise NotImplementedError
 
+    def optimized_module(self, model: nn.Module) -> nn.Module:
+        """The part of ``model`` that the engine's optimiser (``optim``) updates."""
+        return model
+
+    def extra_optimizers(self, cfg: Any, model: nn.Module) -> list:
+        """Other parts of ``model`` with optimisers of their own
+        (:class:`~resnets.train.multi.ExtraOptimizer`); when there are any, ``build_step``
+        gets ``updates=`` (:class:`~resnets.train.multi.Updates`) to step them."""
+        return []
+
     def hooks(self, cfg: Any, data: TaskData) -> list:
         """The task's own hooks (:class:`~resnets.train.context.Hook`), run before the
         caller's; their state is checkpointed."""

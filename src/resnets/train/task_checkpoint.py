@@ -59,3 +59,21 @@ def build_from_checkpoint(build: Callable[[Any, int], nn.Module], cfg: Any,
     model = build(cfg, classes)
     model.load_state_dict(state.pop("model"))
     return model
+
+
+def read_averaged_run(path: str | os.PathLike, task: str, config_class: type
+                      ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """(checkpoint, its config, the weights to use) of a run directory or checkpoint file of
+    ``task``: the EMA weights when the run kept them (generative tasks sample from those),
+    else the model's."""
+    from .config import from_dict
+
+    path = Path(path)
+    state = (CheckpointManager(path).load_latest() if path.is_dir()
+             else load_checkpoint(path) if path.is_file() else None)
+    if state is None or state.get("task") != task:
+        raise CheckpointError(f"{str(path)!r} is no checkpoint of `{TASK_COMMANDS[task]}` (a "
+                              "run directory with last.pt, or the .pt file)")
+    cfg = from_dict(state["config"], f"the config of {str(path)!r}", config_class)
+    weights = state["ema"]["module"] if state.get("ema") else state["model"]
+    return state, cfg, weights
