@@ -15,6 +15,7 @@ from resnets.detection import cli as detect_cli
 from resnets.robust import cli as attack_cli
 from resnets.segmentation import cli as segment_cli
 from resnets.speech import cli as speech_cli
+from resnets.sr import cli as sr_cli
 from resnets.text import cli as text_cli
 from resnets.transfer import cli as transfer_cli
 
@@ -23,6 +24,7 @@ APP_PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "detect": detect_cli.build_parser, "segment": segment_cli.build_parser,
     "speech": speech_cli.build_parser, "text": text_cli.build_parser,
     "attack": attack_cli.build_parser, "continual": continual_cli.build_parser,
+    "sr": sr_cli.build_parser,
 }
 
 

@@ -42,8 +42,8 @@ APP_COMMANDS = {
     "embed": ("resnets.transfer.cli:embed_main", "feature vectors of a folder of images"),
     "probe": ("resnets.transfer.cli:probe_main", "linear-probe evaluation of a backbone"),
     "detect": ("resnets.detection.cli:main", "object detection: train|evaluate|predict"),
-    "segment": ("resnets.segmentation.cli:main",
-                "semantic segmentation: train|evaluate|predict"),
+    "segment": ("resnets.segmentation.cli:main", "semantic segmentation: train|evaluate|predict"),
+    "sr": ("resnets.sr.cli:main", "super-resolution: photos|train|evaluate|predict"),
     "speech": ("resnets.speech.cli:main", "keyword spotting: train|evaluate|predict"),
     "text": ("resnets.text.cli:main", "text classification: train|evaluate|predict"),
     "attack": ("resnets.robust.cli:main", "clean and robust accuracy under attacks"),
@@ -337,11 +337,11 @@ def register_applications(tasks: bool = False) -> None:
     import importlib
     import importlib.util
 
-    from . import continual, detection, segmentation, speech, text
+    from . import continual, detection, segmentation, speech, sr, text
 
     if not tasks:
         return
-    for package in (continual, detection, segmentation, speech, text):
+    for package in (continual, detection, segmentation, speech, sr, text):
         if importlib.util.find_spec(f"{package.__name__}.task") is not None:
             importlib.import_module(f"{package.__name__}.task")
 

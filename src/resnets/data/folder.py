@@ -32,14 +32,15 @@ SKIP_CORRUPT_FIX = ("replace or delete the file, or skip unreadable images (data
 
 
 def decode_image(path: str | os.PathLike,
-                 fix: str = "replace the file or leave it out") -> Image.Image:
-    """Fully decode ``path`` as an RGB PIL image; an unreadable file raises DataError.
+                 fix: str = "replace the file or leave it out", mode: str = "RGB") -> Image.Image:
+    """Fully decode ``path`` as a PIL image of ``mode`` (RGB, or L: grayscale); an unreadable
+    file raises DataError.
 
     ``fix`` ends the message: the caller knows which option, if any, skips such files.
     """
     try:
         with open_image(path) as image:
-            return image.convert("RGB")  # convert() forces the whole file to be decoded
+            return image.convert(mode)  # convert() forces the whole file to be decoded
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
         raise DataError(f"cannot decode image {path} ({reason}); {fix}") from None

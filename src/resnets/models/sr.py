@@ -89,19 +89,23 @@ class EDSR(nn.Module):
             raise ResnetsError(f"EDSR needs blocks and features >= 1 and 1 or 3 image "
                                f"channels, got {blocks}, {features}, {in_chans}")
         self.scale, self.in_chans, self.residual = scale, in_chans, residual
-        mean = DIV2K_MEAN if in_chans == 3 else (sum(DIV2K_MEAN) / 3,)
-        self.register_buffer("mean", torch.tensor(mean).view(1, in_chans, 1, 1),
-                             persistent=False)  # a constant: not part of the weights
+        # A constant, not a buffer: neither part of the weights nor broadcast by DDP.
+        self.mean_colour = DIV2K_MEAN if in_chans == 3 else (sum(DIV2K_MEAN) / 3,)
         self.head = _conv(in_chans, features)
         self.body = nn.Sequential(*(EDSRBlock(features, res_scale, residual)
                                     for _ in range(blocks)), _conv(features, features))
         self.tail = nn.Sequential(pixel_shuffle_upsampler(scale, features),
                                   _conv(features, in_chans))
 
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean colour, to subtract from and add back to images like ``x``."""
+        return torch.tensor(self.mean_colour, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.head(x - self.mean)
+        mean = self.mean(x)
+        features = self.head(x - mean)
         body = self.body(features)
-        return self.tail(body + features if self.residual else body) + self.mean
+        return self.tail(body + features if self.residual else body) + mean
 
 
 class VDSR(nn.Module):

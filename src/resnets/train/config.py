@@ -22,7 +22,8 @@ from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig
 
 # Each task's name in config.json and checkpoints -> the command that trains it.
 TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",
-                 "segmentation": "resnets segment train", "continual": "resnets continual"}
+                 "segmentation": "resnets segment train", "continual": "resnets continual",
+                 "super-resolution": "resnets sr train"}
 
 
 @dataclass(frozen=True)
