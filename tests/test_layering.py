@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("resnets.train", "resnets.export")),
     ("tasks", ("resnets.bench", "resnets.continual", "resnets.detection",
                "resnets.experiments", "resnets.robust", "resnets.segmentation",
-               "resnets.speech", "resnets.text", "resnets.transfer")),
+               "resnets.speech", "resnets.sr", "resnets.text", "resnets.transfer")),
     ("cli", ("resnets.cli", "resnets")),
 ]
 INDEPENDENT = {"tasks"}  # layers whose units never import one another
