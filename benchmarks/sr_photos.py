@@ -62,16 +62,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-photo", default="china", choices=("china", "flower"))
     parser.add_argument("--out", default="benchmarks/results/sr_photos.json")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: the table of the evaluations the runs in "
+                        "--out-dir have written so far (e.g. of runs stopped early)")
     parser.add_argument("settings", nargs="*", help="more key=value settings for both runs")
     args = parser.parse_args()
     photos = args.out_dir / "photos"
-    subprocess.run([sys.executable, "-m", "resnets.cli", "sr", "photos", str(photos),
-                    "--train", args.train_photo, "--force"], check=True)
     start = time.perf_counter()
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    jobs = [subprocess.Popen(cmd, env=env) for cmd in train_commands(args, photos)]
-    if any(job.wait() for job in jobs):
-        sys.exit("a training run failed; see its output above")
+    if not args.report_only:
+        subprocess.run([sys.executable, "-m", "resnets.cli", "sr", "photos", str(photos),
+                        "--train", args.train_photo, "--force"], check=True)
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        jobs = [subprocess.Popen(cmd, env=env) for cmd in train_commands(args, photos)]
+        if any(job.wait() for job in jobs):
+            sys.exit("a training run failed; see its output above")
     results = {label: evaluations(args.out_dir / f"{label.replace(' ', '-')}-seed{args.seed}")
                for label, _ in VARIANTS}
     report = {"recipe": args.recipe, "steps": args.steps, "seed": args.seed,

@@ -31,9 +31,10 @@ from torch.nn import functional as F
 from ..errors import ResnetsError
 from .registry import build, register_model
 
-EDSR_PAPER = ("Lim et al. 2017, arXiv:1707.02921 (parameter counts: the authors' "
-              "EDSR-PyTorch README)")
-VDSR_PAPER = "Kim et al. 2016, arXiv:1511.04587"
+EDSR_PAPER = ("Lim et al. 2017, Enhanced Deep Residual Networks for Single Image "
+              "Super-Resolution (arXiv:1707.02921; parameters: the authors' EDSR-PyTorch)")
+VDSR_PAPER = ("Kim et al. 2016, Accurate Image Super-Resolution Using Very Deep "
+              "Convolutional Networks (arXiv:1511.04587)")
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # RGB mean of the DIV2K training images (EDSR's code)
 SCALES = (2, 3, 4)
 LR_PATCH = 48  # low-resolution side of EDSR's training patches (96-pixel HR patches at x2)
