@@ -1,6 +1,6 @@
 """Demo: x2 super-resolution trained on one of scikit-learn's two photos, scored on the other.
 
-Writes the photos (``resnets sr photos``), trains the recipe ``photos-edsr-x2`` with and
+Writes the photos (``resnets sr photos``), trains the recipe ``photos-vdsr-x2`` with and
 without its skips (``network.residual=false``) at the same steps and seed, one process each
 in parallel, and writes the table of docs/generative.md: the PSNR and SSIM on the
 luminance (border of 2 pixels left out) of each network and of bicubic upsampling, at every
@@ -56,9 +56,9 @@ def table(results: dict[str, list[dict]], seed: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out-dir", type=Path, default=Path("runs/sr-photos"))
-    parser.add_argument("--recipe", default="photos-edsr-x2")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--eval-every", type=int, default=5, help="epochs between scores")
+    parser.add_argument("--recipe", default="photos-vdsr-x2")
+    parser.add_argument("--steps", type=int, default=800)
+    parser.add_argument("--eval-every", type=int, default=4, help="epochs between scores")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-photo", default="china", choices=("china", "flower"))
     parser.add_argument("--out", default="benchmarks/results/sr_photos.json")

@@ -40,6 +40,8 @@ from resnets.segmentation.config import SegmentationConfig, SegmentationDataConf
 from resnets.segmentation.cli import TRAIN as SEGMENT_TRAIN
 from resnets.segmentation.models import SegmenterConfig
 from resnets.speech.demo import DemoConfig
+from resnets.sr.cli import TRAIN as SR_TRAIN
+from resnets.sr.config import NetworkConfig, SRConfig, SRDataConfig
 from resnets.text.demo import TextDemoConfig
 from resnets.train.config import EngineConfig, TrainConfig, field_types
 from resnets.train.dense import DenseConfig
@@ -48,10 +50,11 @@ from resnets.train.config import sections as config_sections
 HUGE = 10**20  # beyond 64 bits
 # The shorthand flags of train commands: a bad value's message names the setting it sets.
 FLAG_KEYS = {("train",): TRAIN_FLAGS, ("detect", "train"): DETECT_TRAIN.flags,
-             ("segment", "train"): SEGMENT_TRAIN.flags}
+             ("segment", "train"): SEGMENT_TRAIN.flags, ("sr", "train"): SR_TRAIN.flags}
 CONFIGS = {cls: cls() for cls in (DetectorConfig, SegmenterConfig, DetectionDataConfig,
                                   SegmentationDataConfig, ShapesConfig, ContinualSettings,
-                                  SuiteConfig, DemoConfig, TextDemoConfig)}
+                                  SuiteConfig, DemoConfig, TextDemoConfig, NetworkConfig,
+                                  SRDataConfig)}
 CONFIGS[AttackSettings] = AttackSettings(eps=0.1)
 CONFIGS[ExperimentConfig] = ExperimentConfig("degradation")
 SECTIONS = {type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)
@@ -81,13 +84,15 @@ VALID = {
         "--score-threshold", "--noise-level", "--resize", "--output-stride",
         "--trainable-layers", "--threshold", "optim.backbone_lr_scale", "--freeze",
         "model.freeze_stages", "detect train --workers",
-        "segment train --workers", "embed --workers", "probe --workers",
+        "segment train --workers", "sr train --workers", "embed --workers", "probe --workers",
         "detector.trainable_layers", "segmenter.trainable_layers", "segmenter.output_stride",
         "detector.score_threshold")},
     **{(k, "0"): "0 = the run's, model's or data's own" for k in (
         "model.depth", "model.num_classes", "data.resize", "attack --batch-size",
         "embed --image-size", "probe --image-size", "segment train --num-classes",
-        "segment train --crop-size", "data.crop_size", "data.num_classes")},
+        "segment train --crop-size", "data.crop_size", "data.num_classes",
+        *(f"{prefix}{name}" for prefix in ("network.", "--") for name in (
+            "blocks", "features", "res_scale", "layers", "res-scale")))},
     **{(k, "0"): "seed 0 is a seed" for k in ("seed", "--seed", "--class-order-seed",
                                              "continual.class_order_seed", "--seeds")},
     ("--pitch", "0"): "espeak-ng's lowest pitch",
@@ -223,8 +228,10 @@ NEEDS = {
     ("speech", "train"): ["--root", "{tmp}/none"], ("text", "train"): ["--root", "{tmp}/n"],
     ("speech", "predict"): ["{tmp}/x.wav", "--checkpoint", "{tmp}/r"],
     ("text", "predict"): ["words", "--checkpoint", "{tmp}/r"],
+    ("sr", "photos"): ["{tmp}/photos"],
+    ("sr", "train"): ["--train", "{tmp}/a", "--val", "{tmp}/b"],
 }
-for _action in ("detect", "segment"):
+for _action in ("detect", "segment", "sr"):
     NEEDS[(_action, "evaluate")] = ["{tmp}/no-run"]
     NEEDS[(_action, "predict")] = ["{tmp}/x.png", "--checkpoint", "{tmp}/r"]
 for _app in ("speech", "text"):
@@ -266,7 +273,8 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                     and obj.__module__.startswith("resnets.")):
                 found[name] = obj
     assert set(found.values()) == {EngineConfig, TrainConfig, ContinualConfig, DenseConfig,
-                                   DetectionConfig, SegmentationConfig, *SECTIONS, *CONFIGS}
+                                   DetectionConfig, SegmentationConfig, SRConfig, *SECTIONS,
+                                   *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}
         parts = {f.name for f in dataclasses.fields(cls)

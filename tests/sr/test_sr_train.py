@@ -63,7 +63,7 @@ def test_printed_config_fed_back_gives_the_same_config(photos, tmp_path, capsys)
 
 def test_recipes_resolve(photos, capsys):
     assert_recipes(["sr", "train", *folders(photos)], {
-        "photos-edsr-x2": {"network.blocks": 4, "network.features": 32},
+        "photos-vdsr-x2": {"network.name": "vdsr_x2", "network.layers": 8},
         "div2k-edsr-baseline-x2": {"network.name": "edsr_baseline_x2", "iterations": 300_000,
                                    "data.patch_size": 48, "batch_size": 16}}, capsys)
     config = printed(["sr", "train", *folders(photos)], capsys)  # EDSR's defaults

@@ -9,13 +9,13 @@ EDSR_TRAINING = ("Lim et al. 2017, Sec. 4.2 (48x48 LR patches, batch 16, Adam lr
                  "updates; 800 DIV2K images)")
 
 register_recipes([
-    Recipe("photos-edsr-x2",
-           "a small EDSR (4 blocks of 32) at x2 on 48-pixel HR patches of one photo "
+    Recipe("photos-vdsr-x2",
+           "a small VDSR (8 layers of 32) at x2 on 32-pixel HR patches of one photo "
            "(`resnets sr photos`)",
            "docs/generative.md (measured on scikit-learn's two sample photos)",
-           {"network.name": "edsr_baseline_x2", "network.blocks": 4, "network.features": 32,
-            "data.patch_size": 24, "data.repeat": 800, "batch_size": 16,
-            "iterations": 1000, "optim.lr": 1e-3},
+           {"network.name": "vdsr_x2", "network.layers": 8, "network.features": 32,
+            "data.patch_size": 16, "data.repeat": 800, "batch_size": 16,
+            "iterations": 800, "optim.lr": 1e-3},
            task="super-resolution"),
     Recipe("div2k-edsr-baseline-x2",
            "EDSR-baseline x2 (16 blocks of 64) on DIV2K's 800 training images",
