@@ -19,6 +19,7 @@ from resnets.robust import cli as attack_cli
 from resnets.segmentation import cli as segment_cli
 from resnets.selfsup import cli as pretrain_cli
 from resnets.speech import cli as speech_cli
+from resnets.sr import cli as sr_cli
 from resnets.text import cli as text_cli
 from resnets.transfer import cli as transfer_cli
 from resnets.translate import cli as translate_cli
@@ -32,6 +33,7 @@ APP_PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "explain": explain_cli.build_parser,
     "pretrain": pretrain_cli.build_parser,
     "gan": gan_cli.build_parser, "translate": translate_cli.build_parser,
+    "sr": sr_cli.build_parser,
 }
 
 

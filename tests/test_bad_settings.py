@@ -44,6 +44,8 @@ from resnets.segmentation.cli import TRAIN as SEGMENT_TRAIN
 from resnets.segmentation.models import SegmenterConfig
 from resnets.selfsup.config import SelfSupConfig, SelfSupDataConfig, SelfSupSettings
 from resnets.speech.demo import DemoConfig
+from resnets.sr.cli import TRAIN as SR_TRAIN
+from resnets.sr.config import NetworkConfig, SRConfig, SRDataConfig
 from resnets.text.demo import TextDemoConfig
 from resnets.train.config import EngineConfig, TrainConfig, field_types
 from resnets.train.dense import DenseConfig
@@ -52,12 +54,13 @@ from resnets.train.config import sections as config_sections
 HUGE = 10**20  # beyond 64 bits
 # The shorthand flags of train commands: a bad value's message names the setting it sets.
 FLAG_KEYS = {("train",): TRAIN_FLAGS, ("detect", "train"): DETECT_TRAIN.flags,
-             ("segment", "train"): SEGMENT_TRAIN.flags, ("metric", "train"): METRIC_TRAIN.flags}
+             ("segment", "train"): SEGMENT_TRAIN.flags, ("metric", "train"): METRIC_TRAIN.flags,
+             ("sr", "train"): SR_TRAIN.flags}
 CONFIGS = {cls: cls() for cls in (DetectorConfig, SegmenterConfig, DetectionDataConfig,
                                   SegmentationDataConfig, ShapesConfig, ContinualSettings,
                                   SuiteConfig, DemoConfig, TextDemoConfig, MetricSettings,
                                   MetricDataConfig, SelfSupSettings, SelfSupDataConfig,
-                                  ViewsConfig)}
+                                  ViewsConfig, NetworkConfig, SRDataConfig)}
 CONFIGS[AttackSettings] = AttackSettings(eps=0.1)
 CONFIGS[ExperimentConfig] = ExperimentConfig("degradation")
 SECTIONS = {type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)
@@ -88,7 +91,7 @@ VALID = {
         "--score-threshold", "--noise-level", "--resize", "--output-stride",
         "--trainable-layers", "--threshold", "optim.backbone_lr_scale", "--freeze",
         "model.freeze_stages", "detect train --workers",
-        "segment train --workers", "embed --workers", "probe --workers",
+        "segment train --workers", "sr train --workers", "embed --workers", "probe --workers",
         "detector.trainable_layers", "segmenter.trainable_layers", "segmenter.output_stride",
         "detector.score_threshold", "metric.dim", "--dim", "--per-identity",
         "views.flip", "views.jitter", "views.brightness", "views.contrast", "views.saturation",
@@ -99,7 +102,9 @@ VALID = {
         "model.depth", "model.num_classes", "data.resize", "attack --batch-size",
         "embed --image-size", "probe --image-size", "segment train --num-classes",
         "segment train --crop-size", "data.crop_size", "data.num_classes",
-        "data.eval_resize", "data.eval_size")},
+        "data.eval_resize", "data.eval_size",
+        *(f"{prefix}{name}" for prefix in ("network.", "--") for name in (
+            "blocks", "features", "res_scale", "layers", "res-scale")))},
     ("data.randaugment_magnitude", "0"): "magnitude bin 0, the weakest, is a magnitude",
     **{(k, "0"): "seed 0 is a seed" for k in ("seed", "--seed", "--class-order-seed",
                                              "continual.class_order_seed", "--seeds")},
@@ -245,8 +250,10 @@ NEEDS = {
     ("metric", "pairs"): ["{tmp}/pairs"], ("verify",): ["{tmp}/none", "--checkpoint", "{tmp}/r"],
     ("speech", "predict"): ["{tmp}/x.wav", "--checkpoint", "{tmp}/r"],
     ("text", "predict"): ["words", "--checkpoint", "{tmp}/r"],
+    ("sr", "photos"): ["{tmp}/photos"],
+    ("sr", "train"): ["--train", "{tmp}/a", "--val", "{tmp}/b"],
 }
-for _action in ("detect", "segment"):
+for _action in ("detect", "segment", "sr"):
     NEEDS[(_action, "evaluate")] = ["{tmp}/no-run"]
     NEEDS[(_action, "predict")] = ["{tmp}/x.png", "--checkpoint", "{tmp}/r"]
 for _app in ("speech", "text"):
@@ -289,7 +296,7 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                 found[name] = obj
     assert set(found.values()) == {EngineConfig, TrainConfig, ContinualConfig, DenseConfig,
                                    DetectionConfig, SegmentationConfig, MetricConfig,
-                                   SelfSupConfig, *SECTIONS, *CONFIGS}
+                                   SelfSupConfig, SRConfig, *SECTIONS, *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}
         parts = {f.name for f in dataclasses.fields(cls)

@@ -9,8 +9,8 @@ COMMANDS = commands()
 # Commands whose required inputs are checked by the command (--train/--val, --root or
 # --resume; the experiment's NAME or --resume), not by argparse.
 CHECKED_BY_THE_COMMAND = {("detect", "train"), ("segment", "train"), ("speech", "train"),
-                          ("text", "train"), ("translate", "train"), ("experiment",),
-                          ("evaluate",)}
+                          ("text", "train"), ("translate", "train"), ("sr", "train"),
+                          ("experiment",), ("evaluate",)}
 
 
 def test_the_walk_reaches_every_application_and_the_experiments():

@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tasks", ("resnets.bench", "resnets.continual", "resnets.detection",
                "resnets.experiments", "resnets.explain", "resnets.gan", "resnets.metric",
                "resnets.robust", "resnets.segmentation", "resnets.selfsup", "resnets.speech",
-               "resnets.text", "resnets.transfer", "resnets.translate")),
+               "resnets.sr", "resnets.text", "resnets.transfer", "resnets.translate")),
     ("cli", ("resnets.cli", "resnets.applications", "resnets")),
 ]
 INDEPENDENT = {"tasks"}  # layers whose units never import one another

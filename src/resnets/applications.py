@@ -26,13 +26,14 @@ APP_COMMANDS = {
     "pretrain": ("resnets.selfsup.cli:main", "self-supervised pretraining: train|knn"),
     "gan": ("resnets.gan.cli:main", "residual GANs: train|sample"),
     "translate": ("resnets.translate.cli:main", "image-to-image translation: train|predict"),
+    "sr": ("resnets.sr.cli:main", "super-resolution: photos|train|evaluate|predict"),
 }
 
 
 # Packages that register recipes and ``data.dataset`` pipelines when imported, and a task in
 # their ``task`` module.
 TASK_PACKAGES = ("continual", "detection", "gan", "metric", "segmentation", "selfsup",
-                 "speech", "text", "translate")
+                 "speech", "sr", "text", "translate")
 
 
 def register_applications(tasks: bool = False) -> None:

@@ -10,7 +10,7 @@ from resnets.models import list_models, model_info
 
 QUICK = {"resnet20", "plain20", "preact_resnet18", "densenet_bc_100_12"}
 MODELS = [name if name in QUICK else pytest.param(name, marks=pytest.mark.slow)
-          for name in list_models(modality="image")]
+          for name in list_models(modality="image", task="classification")]
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -177,7 +177,7 @@ QUICK = {"resnet18", "resnet20", "resnet56", "plain18", "plain20", "preact_resne
          "cifar_preact_resnet", "wrn_16_8", "se_resnet18", "densenet121", "densenet_bc_100_12",
          "cifar_densenet"}
 IMAGE_MODELS = [name if name in QUICK else pytest.param(name, marks=pytest.mark.slow)
-                for name in list_models(modality="image")]
+                for name in list_models(modality="image", task="classification")]
 
 
 @pytest.mark.parametrize("name", IMAGE_MODELS)

@@ -15,7 +15,8 @@ import pytest
 from resnets.models import list_models, model_info
 
 # The registry as it stood before the builders were written out one by one (issue #16 item
-# 5), in list_models' order: name -> (family, input size, classes, paper's params, modality).
+# 5), with the super-resolution models of issue #20 (models/sr.py), in list_models' order:
+# name -> (family, input size, classes, paper's params, modality).
 REGISTERED = {
     "botnet26": ("botnet", 224, 1000, None, "image"),
     "botnet50": ("botnet", 224, 1000, None, "image"),
@@ -31,6 +32,12 @@ REGISTERED = {
     "densenet_bc_100_12": ("densenet", 32, 10, "0.8M", "image"),
     "densenet_bc_190_40": ("densenet", 32, 10, "25.6M", "image"),
     "densenet_bc_250_24": ("densenet", 32, 10, "15.3M", "image"),
+    "edsr_baseline_x2": ("edsr", 48, 0, "1.37M", "image"),
+    "edsr_baseline_x3": ("edsr", 48, 0, "1.55M", "image"),
+    "edsr_baseline_x4": ("edsr", 48, 0, "1.52M", "image"),
+    "edsr_x2": ("edsr", 48, 0, "40.7M", "image"),
+    "edsr_x3": ("edsr", 48, 0, "43.7M", "image"),
+    "edsr_x4": ("edsr", 48, 0, "43.1M", "image"),
     "plain18": ("plain", 224, 1000, None, "image"),
     "plain20": ("plain", 32, 10, None, "image"),
     "plain32": ("plain", 32, 10, None, "image"),
@@ -75,6 +82,9 @@ REGISTERED = {
     "vdcnn9": ("vdcnn", 1014, 4, None, "text"),
     "vdcnn17": ("vdcnn", 1014, 4, None, "text"),
     "vdcnn29": ("vdcnn", 1014, 4, None, "text"),
+    "vdsr_x2": ("vdsr", 48, 0, None, "image"),
+    "vdsr_x3": ("vdsr", 48, 0, None, "image"),
+    "vdsr_x4": ("vdsr", 48, 0, None, "image"),
     "wide_resnet50_2": ("wrn", 224, 1000, "68.9M", "image"),
     "wide_resnet101_2": ("wrn", 224, 1000, None, "image"),
     "wrn_16_8": ("wrn", 32, 10, "11.0M", "image"),
@@ -89,6 +99,8 @@ def test_the_registry_is_unchanged():
         info = model_info(name)
         assert (info.family, info.input_size, info.num_classes, info.published_params,
                 info.modality) == (family, size, classes, published, modality), name
+        assert info.task == ("super-resolution" if family in ("edsr", "vdsr")
+                             else "classification"), name
 
 
 @pytest.mark.parametrize("name", list(REGISTERED))

@@ -40,14 +40,14 @@ def resolve_decoder(name: str) -> str:
 
 
 def decode_image(source: str | os.PathLike | bytes, fix: str = "replace the file or leave "
-                 "it out", name: str | None = None) -> Image.Image:
-    """Fully decode a file (a path, or its bytes named ``name``) as an RGB PIL image; an
-    unreadable one raises DataError. ``fix`` ends the message: the caller knows which
-    option, if any, skips such files."""
+                 "it out", name: str | None = None, mode: str = "RGB") -> Image.Image:
+    """Fully decode a file (a path, or its bytes named ``name``) as a PIL image of ``mode``
+    (RGB, or L: grayscale); an unreadable one raises DataError. ``fix`` ends the message: the
+    caller knows which option, if any, skips such files."""
     where = source if name is None else name
     try:
         with open_image(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-            return image.convert("RGB")  # convert() forces the whole file to be decoded
+            return image.convert(mode)  # convert() forces the whole file to be decoded
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
         raise DataError(f"cannot decode image {where} ({reason}); {fix}") from None

@@ -36,6 +36,9 @@ class ModelInfo:
     published_params: str | None = None  # parameter count as the paper prints it, e.g. "0.27M"
     modality: str = "image"  # image | audio (spectrograms) | text (token ids)
     input_shape: tuple[int, ...] = ()  # one input without the batch; () = (3, size, size)
+    # classification (logits of num_classes) | super-resolution (an image `scale` times as
+    # large as its input; num_classes 0, no head, no feature maps)
+    task: str = "classification"
 
     def example_input(self, batch: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
         """A random input of the model's native shape: images/spectrograms, or token ids."""
@@ -46,36 +49,41 @@ class ModelInfo:
 
 
 MODALITIES = ("image", "audio", "text")
+MODEL_TASKS = ("classification", "super-resolution")
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(*, family: str, input_size: int, num_classes: int, reference: str,
                    published_params: str | None = None, modality: str = "image",
-                   input_shape: tuple[int, ...] = ()) -> Callable:
+                   input_shape: tuple[int, ...] = (), task: str = "classification") -> Callable:
     """Decorator registering a builder under its function name; duplicates raise."""
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    if task not in MODEL_TASKS:
+        raise ValueError(f"task must be one of {MODEL_TASKS}, got {task!r}")
 
     def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = ModelInfo(name, fn, family, input_size, num_classes, reference,
-                                    published_params, modality, tuple(input_shape))
+                                    published_params, modality, tuple(input_shape), task)
         return fn
 
     return decorate
 
 
 def list_models(pattern: str = "*", family: str | None = None,
-                modality: str | None = None) -> list[str]:
+                modality: str | None = None, task: str | None = None) -> list[str]:
     """Registered names matching a shell-style ``pattern`` (e.g. ``"resnet*"``), sorted.
 
-    ``modality`` keeps one kind of model: ``"image"``, ``"audio"`` or ``"text"``.
+    ``modality`` keeps one kind of input: ``"image"``, ``"audio"`` or ``"text"``; ``task``
+    one kind of output: ``"classification"`` or ``"super-resolution"``.
     """
     names = [n for n, info in _REGISTRY.items()
              if fnmatch.fnmatch(n, pattern) and (family is None or info.family == family)
-             and (modality is None or info.modality == modality)]
+             and (modality is None or info.modality == modality)
+             and (task is None or info.task == task)]
     return sorted(names, key=_natural_key)
 
 
@@ -87,15 +95,19 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
-def check_modality(key: str, name: str, modality: str, what: str) -> ModelInfo:
-    """The entry of ``name`` if it is a registered model of ``modality`` (what ``what``, e.g.
-    "text data", needs); else a one-line error naming ``key`` and the models that fit."""
+def check_modality(key: str, name: str, modality: str, what: str,
+                   task: str = "classification") -> ModelInfo:
+    """The entry of ``name`` if it is a registered ``task`` model of ``modality`` (what
+    ``what``, e.g. "text data", needs); else a one-line error naming ``key`` and the models
+    that fit."""
     info = model_info(name)
-    if info.modality != modality:
-        fits = sorted(n for n, i in _REGISTRY.items() if i.modality == modality)
+    if info.modality != modality or info.task != task:
+        fits = list_models(modality=modality, task=task)
         listed = ", ".join(fits[:6]) + (", ..." if len(fits) > 6 else "")
-        raise ResnetsError(f"{key}={name!r} is {_article(info.modality)} model; {what} "
-                           f"needs {_article(modality)} model ({listed})")
+        kind, needed = ((info.modality, modality) if info.modality != modality
+                        else (info.task, task))
+        raise ResnetsError(f"{key}={name!r} is {_article(kind)} model; {what} "
+                           f"needs {_article(needed)} model ({listed})")
     return info
 
 
@@ -126,6 +138,9 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
                  if v is not None}
         return create_from_hub(name, create_model, **given, **options)
     info = model_info(name)
+    if info.task != "classification" and (num_classes is not None or features_only):
+        raise ResnetsError(f"{name} is a {info.task} model: it has no classes and no feature "
+                           "maps; drop num_classes and features_only")
     if out_indices is not None and not features_only:
         raise ResnetsError("out_indices chooses the maps of a feature extractor; pass "
                            "features_only=True with it")
@@ -133,7 +148,8 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
         return create_pretrained(name, num_classes=num_classes, in_chans=in_chans,
                                  features_only=features_only, out_indices=out_indices,
                                  **options)
-    options["num_classes"] = info.num_classes if num_classes is None else num_classes
+    if info.task == "classification":
+        options["num_classes"] = info.num_classes if num_classes is None else num_classes
     if in_chans is not None:
         options["in_chans"] = in_chans
     model = info.builder(**options)

@@ -25,7 +25,8 @@ TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect
                  "segmentation": "resnets segment train", "continual": "resnets continual",
                  "metric": "resnets metric train",
                  "selfsup": "resnets pretrain train", "gan": "resnets gan train",
-                 "translate": "resnets translate train"}
+                 "translate": "resnets translate train",
+                 "super-resolution": "resnets sr train"}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""The trained model of a task's run (detection, segmentation): its checkpoint read and
-checked, and the model rebuilt from it, for the ``evaluate`` and ``predict`` commands.
+"""The trained model of a task's run (detection, segmentation, super-resolution): its
+checkpoint read and checked, and the model rebuilt from it, for the ``evaluate`` and
+``predict`` commands.
 
 A task's checkpoint holds, beside the engine's state, the metadata its task saved
 (:meth:`resnets.train.task.Task.metadata`): the model's settings under the task's key
-(``detector``, ``segmenter``), ``classes`` and, for detection, the COCO ``category_ids``.
+(``detector``, ``segmenter``, ``network``), ``classes`` (none for super-resolution) and, for
+detection, the COCO ``category_ids``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from .config import TASK_COMMANDS
 from .metadata import check_classes, check_fits
 
 
-def read_task_checkpoint(path: str | os.PathLike, task: str, model_key: str,
-                         model_config: type) -> dict[str, Any]:
+def read_run_checkpoint(path: str | os.PathLike, task: str, model_key: str,
+                        model_config: type) -> dict[str, Any]:
     """The newest verified checkpoint of a run directory, or a checkpoint file, of ``task``
     whose ``model_key`` entry holds the settings of a ``model_config`` (DetectorConfig, ...)."""
     path = Path(path)
@@ -35,9 +37,18 @@ def read_task_checkpoint(path: str | os.PathLike, task: str, model_key: str,
         raise CheckpointError(f"{str(path)!r} is not a {task} checkpoint (task "
                               f"{state.get('task')!r}); pass a run of "
                               f"`{TASK_COMMANDS[task]}`")
+    check_keys(state.get(model_key), field_kinds(model_config),
+               f"checkpoint {str(path)!r}: {model_key!r}")
+    return state
+
+
+def read_task_checkpoint(path: str | os.PathLike, task: str, model_key: str,
+                         model_config: type) -> dict[str, Any]:
+    """:func:`read_run_checkpoint` of a task with classes (detection, segmentation): their
+    names and, for detection, their COCO ``category_ids`` checked too."""
+    state = read_run_checkpoint(path, task, model_key, model_config)
     where = f"checkpoint {str(path)!r}"
     classes = check_classes(state.get("classes"), where)
-    check_keys(state.get(model_key), field_kinds(model_config), f"{where}: {model_key!r}")
     ids = state.get("category_ids", list(range(len(classes))))
     if not isinstance(ids, list) or len(ids) != len(classes) or len(set(ids)) != len(ids) \
             or not all(type(i) is int for i in ids):
@@ -49,14 +60,19 @@ def read_task_checkpoint(path: str | os.PathLike, task: str, model_key: str,
 
 def build_from_checkpoint(build: Callable[[Any, int], nn.Module], cfg: Any,
                           state: dict[str, Any], path: str | os.PathLike) -> nn.Module:
-    """``build(cfg, classes)`` with the checkpoint's weights; their names and shapes are
-    compared first with a model built on the meta device, so a damaged file allocates
-    nothing."""
+    """``build(cfg, classes)`` with the checkpoint's weights (:func:`load_checked`)."""
     classes = len(state["classes"])
+    return load_checked(lambda: build(cfg, classes), state, path, classes)
+
+
+def load_checked(build: Callable[[], nn.Module], state: dict[str, Any],
+                 path: str | os.PathLike, classes: int = 0) -> nn.Module:
+    """``build()`` with the checkpoint's weights; their names and shapes are compared first
+    with a model built on the meta device, so a damaged file allocates nothing."""
     with torch.device("meta"):
-        skeleton = build(cfg, classes)
+        skeleton = build()
     check_fits(skeleton, state["model"], f"checkpoint {str(path)!r}", classes)
-    model = build(cfg, classes)
+    model = build()
     model.load_state_dict(state.pop("model"))
     return model
 

@@ -80,9 +80,17 @@ def build_task_parser(prog: str, description: str, task: str, command: TrainComm
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     add_synth_parser(sub, task)
     add_arguments(sub.add_parser("train", help=trains), command)
+    evaluate, predict = add_run_parsers(sub, evaluates, predicts)
+    evaluate.add_argument("--skip-bad", action="store_true", help="skip and count bad inputs")
+    return parser, evaluate, predict
+
+
+def add_run_parsers(sub: argparse._SubParsersAction, evaluates: str, predicts: str
+                    ) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The ``evaluate`` and ``predict`` parsers of a trained run, with the options every
+    task's share (``evaluates``, ``predicts``: what they do)."""
     evaluate = sub.add_parser("evaluate", help=evaluates)
     evaluate.add_argument("checkpoint", help="run directory or checkpoint file")
-    evaluate.add_argument("--skip-bad", action="store_true", help="skip and count bad inputs")
     add_device_option(evaluate)
     evaluate.add_argument("--out", help="also write the metrics to this JSON file")
     predict = sub.add_parser("predict", help=predicts)
@@ -90,7 +98,7 @@ def build_task_parser(prog: str, description: str, task: str, command: TrainComm
     predict.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     predict.add_argument("--out", default="predictions", help="folder for what is written")
     add_device_option(predict)
-    return parser, evaluate, predict
+    return evaluate, predict
 
 
 def parse_checked(parser: Parser, argv: list[str]) -> argparse.Namespace:
