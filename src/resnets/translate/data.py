@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.destination import prepare_destination
 from ..data.folder import decode_image
 from ..data.shapes import ShapesConfig, _save_png, render_scene
-from ..data.destination import prepare_destination
 from ..errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")

@@ -20,6 +20,7 @@ from ..data.steps import StepLoader
 from ..errors import DataError
 from ..models.translation import PatchDiscriminator, TranslationGenerator, TranslationPair
 from ..train.ema import unwrap_model
+from ..train.image_quality import psnr
 from ..train.multi import ExtraOptimizer
 from ..train.task import StepOutput, Task, TaskData, register_task
 from .config import TranslateConfig
@@ -42,12 +43,6 @@ def build_networks(cfg: TranslateConfig) -> TranslationPair:
     t = cfg.translator
     return TranslationPair(TranslationGenerator(3, 3, t.width, t.blocks, t.residual),
                            PatchDiscriminator(6, t.d_width, t.d_layers))
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of images in [0, 1]: 10 log10(1 / MSE)."""
-    return -10 * torch.log10(F.mse_loss(a, b, reduction="none").flatten(1).mean(1)
-                             .clamp(min=1e-10))
 
 
 @torch.no_grad()
