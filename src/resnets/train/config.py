@@ -283,3 +283,6 @@ def check_settings(cfg: TrainConfig) -> None:
                    DATA_MODALITY.get(cfg.data.dataset, "image"), f"{cfg.data.dataset} data")
     if cfg.model.shortcut:
         canonical_shortcut(cfg.model.shortcut)
+    if cfg.data.eval_flip and cfg.data.dataset in DATA_MODALITY:
+        raise ResnetsError(f"data.eval_flip mirrors images, and {cfg.data.dataset} data has "
+                           "none; drop data.eval_flip")

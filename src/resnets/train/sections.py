@@ -63,6 +63,7 @@ class DataConfig:
     train_fraction: float = 1.0  # keep this share of the training set, class-balanced
     mixup_alpha: float = 0.0  # mixup: Beta(alpha, alpha) mixing of image pairs; 0 = off
     cutmix_alpha: float = 0.0  # cutmix: Beta(alpha, alpha) pasted-box area; 0 = off
+    eval_flip: bool = False  # evaluation: average each image's softmax with its mirror's
 
     KEY: ClassVar[str] = "data.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
@@ -74,7 +75,7 @@ class DataConfig:
         "download": FLAG, "skip_corrupt": FLAG, "check_images": FLAG, "workers": integer(0, 256),
         "synthetic_size": integer(1, 1_000_000),
         "train_fraction": number(0, 1, open_low=True),
-        "mixup_alpha": number(0, 100), "cutmix_alpha": number(0, 100),
+        "mixup_alpha": number(0, 100), "cutmix_alpha": number(0, 100), "eval_flip": FLAG,
     }
 
     def __post_init__(self) -> None:
