@@ -7,7 +7,7 @@ schedule), for every seed, one thread per run, ``--jobs`` runs at a time. Writes
 and prints a Markdown table of every run and the means.
 
     python benchmarks/cifar_efficient.py --root ../shared/data/cifar10-subset \
-        --seeds 0 1 2 --baseline-seeds 0 --jobs 4 --runs-dir runs/cifar-efficient
+        --seeds 0 1 2 --baseline-seeds 0 1 2 --jobs 4 --runs-dir runs/cifar-efficient
 
 With ``--runs-dir`` the runs are kept, and the same command run again continues the
 unfinished ones from their last checkpoints (and reads the finished ones' summaries).
@@ -82,7 +82,7 @@ def table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True, help="folder holding cifar-10-batches-py")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--baseline-seeds", type=int, nargs="*", default=None,
                         help="seeds of the paper's recipe (default: --seeds)")
     parser.add_argument("--epochs", type=int, default=30)
