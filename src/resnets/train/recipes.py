@@ -115,7 +115,7 @@ _CIFAR_EFFICIENT = Recipe(
     {"model.name": "resnet20", "data.dataset": "cifar10", "data.augment": "cifar",
      "data.crop_padding": 4, "data.eval_flip": True, "batch_size": 64, "epochs": 30,
      "iterations": 0, "optim.lr": 0.2, "optim.momentum": 0.9, "optim.nesterov": True,
-     "optim.weight_decay": 5e-4, "optim.label_smoothing": 0.2, "schedule.name": "cyclic",
+     "optim.weight_decay": 1e-3, "optim.label_smoothing": 0.2, "schedule.name": "cyclic",
      "schedule.cycle_peak": 0.2, "eval_batch_size": 512},
 )
 
