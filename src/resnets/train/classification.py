@@ -84,7 +84,8 @@ class ClassificationTask(Task):
 
         def split(batches):
             return global_evaluation(evaluate(model, batches, n, device, cfg.precision,
-                                              cfg.channels_last, show_progress=is_main))
+                                              cfg.channels_last, show_progress=is_main,
+                                              flip=cfg.data.eval_flip))
 
         if data.val is not None:
             val = split(data.val)

@@ -298,3 +298,6 @@ def check_settings(cfg: TrainConfig) -> None:
     if d.dataset in DATA_MODALITY and (d.policy != "none" or d.erasing or d.repeated_aug > 1):
         raise ResnetsError(f"data.policy, data.erasing and data.repeated_aug augment images, "
                            f"not {DATA_MODALITY[d.dataset]}; drop them for {d.dataset} data")
+    if cfg.data.eval_flip and cfg.data.dataset in DATA_MODALITY:
+        raise ResnetsError(f"data.eval_flip mirrors images, and {cfg.data.dataset} data has "
+                           "none; drop data.eval_flip")

@@ -39,15 +39,22 @@ def batch_to_device(images: torch.Tensor, labels: torch.Tensor, device: torch.de
     return images, labels
 
 
+def mean_softmax_logits(view_logits: torch.Tensor) -> torch.Tensor:
+    """(B, V, C) logits of V views of each image -> (B, C) log of their mean softmax: logits
+    whose softmax is the views' averaged probabilities (what the loss and argmax then use)."""
+    return view_logits.softmax(-1).mean(1).clamp_min(1e-12).log()
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torch.device,
              precision: str = "fp32", channels_last: bool = False,
-             ten_crop: bool = False, show_progress: bool = False) -> dict:
+             ten_crop: bool = False, show_progress: bool = False, flip: bool = False) -> dict:
     """Mean loss, top-1 and top-5 error, the confusion matrix (rows: true class) and the
     calibration table (:func:`~resnets.train.metrics.calibration_bins`).
 
     With ``ten_crop`` each batch holds B x 10 x C x H x W crops whose softmax outputs are
-    averaged per image.
+    averaged per image. With ``flip`` each image's softmax is averaged with its horizontal
+    mirror's (the test-time augmentation of fast CIFAR training).
     """
     was_training = model.training
     model.eval()
@@ -63,9 +70,11 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
         images, labels = batch_to_device(images, labels, device, channels_last)
         with autocast(device, precision):
             logits = model(images).float()
-        if ten_crop:
-            probs = logits.softmax(1).view(-1, crops, logits.shape[1]).mean(1)
-            logits = probs.clamp_min(1e-12).log()
+            mirrored = model(images.flip(-1)).float() if flip else None
+        if mirrored is not None:  # (B * crops, 2, C): each view and its mirror
+            logits = torch.stack([logits, mirrored], 1)
+        if ten_crop or flip:
+            logits = mean_softmax_logits(logits.reshape(-1, crops * (1 + flip), logits.shape[-1]))
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         seen += len(labels)
         for k, n in topk_correct(logits, labels, ks=(1, 5)).items():

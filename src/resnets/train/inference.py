@@ -99,8 +99,10 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
                                "use --split test")
         batches = pipe.val if split == "val" else pipe.test
     classes = list(state["classes"])
+    # The run's own test-time flip; ten crops hold their mirrors already.
+    flip = cfg.data.eval_flip and not ten_crop
     result = evaluate(model, batches, len(classes), device, cfg.precision, ten_crop=ten_crop,
-                      show_progress=True)
+                      show_progress=True, flip=flip)
     cm = result["confusion"]
     per_class = dict(zip(classes, per_class_accuracy(cm).tolist()))
     png = plot_confusion(cm, classes, out / f"confusion-{split}.png")
@@ -108,7 +110,7 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
               "top1_error": result["top1_error"], "top5_error": result["top5_error"],
               "per_class_accuracy": per_class, "confusion": cm.tolist(),
               "checkpoint": str(path), "step": state.get("step"), "ten_crop": ten_crop,
-              "confusion_png": str(png),
+              "eval_flip": flip, "confusion_png": str(png),
               **calibration_and_class_scores(result, classes),
               "reliability_png": str(plot_reliability(result["calibration"],
                                                       out / f"reliability-{split}.png"))}

@@ -86,6 +86,7 @@ class DataConfig:
     repeated_aug: int = 1  # repeated augmentation: copies of each drawn image; epochs keep length
     eval_resize: int = 0  # image folders: evaluation's shorter side, pixels; 0 = crop / 0.875
     eval_size: int = 0  # image folders: evaluation's centre crop side, pixels; 0 = image_size
+    eval_flip: bool = False  # evaluation: average each image's softmax with its mirror's
 
     KEY: ClassVar[str] = "data.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
@@ -104,6 +105,7 @@ class DataConfig:
         "autoaugment_policy": choice(*AUTOAUGMENT_POLICIES), "augmix_severity": integer(1, 10),
         "erasing": FRACTION, "repeated_aug": integer(1, REPEATS_MAX),
         "eval_resize": integer(0, IMAGE_SIDE_MAX), "eval_size": integer(0, IMAGE_SIDE_MAX),
+        "eval_flip": FLAG,
     }
 
     def __post_init__(self) -> None:
