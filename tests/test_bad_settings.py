@@ -121,7 +121,7 @@ FREE_TEXT = {"data.root", "model.pretrained", "out_dir", "run_name", "recipe", "
              "--checkpoint", "--resume", "--pretrained", "--attacks", "--strategy",
              "--budget", "--seeds", "--depths", "--models", "--show", "--recipe",
              "--model", "--backbone", "--words", "overrides", "--config", "data.val_root",
-             "log.mlflow", "log.wandb", "log.experiment", "--pairs"}
+             "log.mlflow", "log.wandb", "log.experiment", "--pairs", "--classifier"}
 # ... but a few get a wrong value all the same, to prove they are read before any work.
 TEXT_BAD = {"model.name": ["res9000"], "model.shortcut": ["Z"], "--model": ["res9000"],
             "--backbone": ["res9000"], "--recipe": ["cifar10-resnet21"],
