@@ -35,6 +35,8 @@ from resnets.detection.models import DetectorConfig
 from resnets.errors import ResnetsError
 from resnets.experiments.command import NAMES
 from resnets.experiments.settings import ExperimentConfig
+from resnets.gan.cli import TRAIN as GAN_TRAIN
+from resnets.gan.config import GanConfig, GanDataConfig, GanEvalConfig, GanModelConfig
 from resnets.limits import setting_key
 from resnets.metric.cli import TRAIN as METRIC_TRAIN
 from resnets.metric.config import MetricConfig, MetricDataConfig, MetricSettings
@@ -49,18 +51,23 @@ from resnets.sr.config import NetworkConfig, SRConfig, SRDataConfig
 from resnets.text.demo import TextDemoConfig
 from resnets.train.config import EngineConfig, TrainConfig, field_types
 from resnets.train.dense import DenseConfig
+from resnets.translate.cli import TRAIN as TRANSLATE_TRAIN
+from resnets.translate.config import PairedDataConfig, TranslateConfig, TranslatorConfig
 from resnets.train.config import sections as config_sections
 
 HUGE = 10**20  # beyond 64 bits
 # The shorthand flags of train commands: a bad value's message names the setting it sets.
 FLAG_KEYS = {("train",): TRAIN_FLAGS, ("detect", "train"): DETECT_TRAIN.flags,
              ("segment", "train"): SEGMENT_TRAIN.flags, ("metric", "train"): METRIC_TRAIN.flags,
-             ("sr", "train"): SR_TRAIN.flags}
+             ("sr", "train"): SR_TRAIN.flags, ("gan", "train"): GAN_TRAIN.flags,
+             ("translate", "train"): TRANSLATE_TRAIN.flags}
 CONFIGS = {cls: cls() for cls in (DetectorConfig, SegmenterConfig, DetectionDataConfig,
                                   SegmentationDataConfig, ShapesConfig, ContinualSettings,
                                   SuiteConfig, DemoConfig, TextDemoConfig, MetricSettings,
                                   MetricDataConfig, SelfSupSettings, SelfSupDataConfig,
-                                  ViewsConfig, NetworkConfig, SRDataConfig)}
+                                  ViewsConfig, NetworkConfig, SRDataConfig,
+                                  GanModelConfig, GanDataConfig, GanEvalConfig,
+                                  TranslatorConfig, PairedDataConfig)}
 CONFIGS[AttackSettings] = AttackSettings(eps=0.1)
 CONFIGS[ExperimentConfig] = ExperimentConfig("degradation")
 SECTIONS = {type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)
@@ -252,6 +259,10 @@ NEEDS = {
     ("text", "predict"): ["words", "--checkpoint", "{tmp}/r"],
     ("sr", "photos"): ["{tmp}/photos"],
     ("sr", "train"): ["--train", "{tmp}/a", "--val", "{tmp}/b"],
+    ("gan", "train"): ["--classifier", "{tmp}/no-run"], ("gan", "sample"): ["{tmp}/no-run"],
+    ("translate", "synth"): ["{tmp}/synth"],
+    ("translate", "train"): ["--train", "{tmp}/a", "--val", "{tmp}/b"],
+    ("translate", "predict"): ["{tmp}/x.png", "--checkpoint", "{tmp}/r"],
 }
 for _action in ("detect", "segment", "sr"):
     NEEDS[(_action, "evaluate")] = ["{tmp}/no-run"]
@@ -296,7 +307,8 @@ def test_every_settings_dataclass_states_a_limit_for_each_field():
                 found[name] = obj
     assert set(found.values()) == {EngineConfig, TrainConfig, ContinualConfig, DenseConfig,
                                    DetectionConfig, SegmentationConfig, MetricConfig,
-                                   SelfSupConfig, SRConfig, *SECTIONS, *CONFIGS}
+                                   SelfSupConfig, SRConfig, GanConfig, TranslateConfig,
+                                   *SECTIONS, *CONFIGS}
     for cls in found.values():
         names = {f.name for f in dataclasses.fields(cls)}
         parts = {f.name for f in dataclasses.fields(cls)

@@ -246,7 +246,14 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
         else:
             top[key] = value
     for section, values in nested.items():
-        top[section] = dataclasses.replace(getattr(cfg, section), **values)
+        current = getattr(cfg, section)
+        try:
+            top[section] = dataclasses.replace(current, **values)
+        except ResnetsError as exc:  # a shared section class (d_optim is an OptimConfig)
+            own = getattr(current, "KEY", "").partition(".")[0]  # names its own section
+            if not own or own == section:
+                raise
+            raise type(exc)(str(exc).replace(f"{own}.", f"{section}.", 1)) from None
     return dataclasses.replace(cfg, **top)
 
 

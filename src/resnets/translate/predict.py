@@ -32,6 +32,7 @@ def load_translator(path: str | os.PathLike, device: torch.device) -> torch.nn.M
 
 def predict_images(checkpoint, images: Sequence[str], out: str | os.PathLike,
                    device: str = "auto") -> list[Path]:
+    dev = resolve_device(device)  # a bad device is refused before anything is read or made
     out = check_writable(out)
     inputs = []
     for name in images:  # every input is read and checked before the first is written
@@ -40,7 +41,6 @@ def predict_images(checkpoint, images: Sequence[str], out: str | os.PathLike,
             raise DataError(f"{name}: {pixels.shape[1]} x {pixels.shape[2]} pixels; the "
                             "generator needs sides divisible by 4")
         inputs.append(pixels)
-    dev = resolve_device(device)
     generator = load_translator(checkpoint, dev)
     written = []
     for name, a in zip(images, inputs):
