@@ -111,8 +111,8 @@ _CIFAR_EFFICIENT = Recipe(
     "ResNet-20 for small CIFAR-10 sets and short budgets: 30 epochs, one-cycle lr, label "
     "smoothing, EMA weights, test-time flip",
     "Page 2018, 'How to train your ResNet' (myrtle.ai): one-cycle linear lr, Nesterov, "
-    "label smoothing 0.2, flip TTA; EMA of weights; Jordan 2024, arXiv:2404.00498 (airbench); measured in "
-    "docs/training.md",
+    "label smoothing 0.2, flip TTA; EMA of weights; Jordan 2024, arXiv:2404.00498 (airbench); "
+    "measured in docs/training.md",
     {"model.name": "resnet20", "data.dataset": "cifar10", "data.augment": "cifar",
      "data.crop_padding": 4, "data.eval_flip": True, "batch_size": 64, "epochs": 30,
      "iterations": 0, "optim.lr": 0.2, "optim.momentum": 0.9, "optim.nesterov": True,
