@@ -113,6 +113,9 @@ VALID = {
         *(f"{prefix}{name}" for prefix in ("network.", "--") for name in (
             "blocks", "features", "res_scale", "layers", "res-scale")))},
     ("data.randaugment_magnitude", "0"): "magnitude bin 0, the weakest, is a magnitude",
+    ("eval.samples", "0"): "0 generated samples: as many as the held-out images",
+    ("translator.blocks", "0"): "no residual blocks: the encoder-decoder alone",
+    ("translator.l1_weight", "0"): "no L1 term: the adversarial loss alone",
     **{(k, "0"): "seed 0 is a seed" for k in ("seed", "--seed", "--class-order-seed",
                                              "continual.class_order_seed", "--seeds")},
     ("--pitch", "0"): "espeak-ng's lowest pitch",

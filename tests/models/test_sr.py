@@ -108,7 +108,7 @@ def test_classifier_options_and_uses_are_refused_in_one_line():
     with pytest.raises(ResnetsError, match="scale must be one of"):
         EDSR(scale=8)
     with pytest.raises(ResnetsError, match=r"'vdsr_x2' is a super-resolution model; a "
-                       "segmenter needs a classification model \\(cifar_densenet"):
+                       "segmenter needs a classification model \\(botnet26"):
         check_modality("segmenter.backbone", "vdsr_x2", "image", "a segmenter")
     with pytest.raises(ResnetsError, match="is a classification model; super-resolution "
                        "needs a super-resolution model \\(edsr_baseline_x2"):

@@ -105,11 +105,14 @@ class ImageNetFolder(ImageFolderDataset):
 
     ``folder_index`` maps each folder to its index (``classes`` stays the folder names). The
     images are checked as :class:`ImageFolderDataset` checks them, after the folder names,
-    which cost nothing.
+    which cost nothing. Images decode with PIL unless ``decoder`` says otherwise: published
+    accuracies were measured that way (torchvision's references), and other JPEG decoders
+    differ by a few pixel levels.
     """
 
     def __init__(self, root: str | os.PathLike,
                  transform: Callable[[Image.Image], Any] | None = None, **options: Any) -> None:
+        options.setdefault("decoder", "pil")
         self.folder_index = imagenet_folders(root)
         super().__init__(root, None, transform, **options)
         index_of_label = [self.folder_index[name] for name in self.classes]

@@ -26,7 +26,8 @@ VOCABULARY = Vocabulary()
 class TokenLoader(InMemoryLoader):
     """The in-memory loader, serving character ids as int64 instead of normalised floats."""
 
-    def _prepare(self, batch: torch.Tensor, epoch: int, index: int) -> torch.Tensor:
+    def _prepare(self, batch: torch.Tensor, epoch: int, index: int, seeds: list[int]
+                 ) -> torch.Tensor:
         return batch.long()
 
 
