@@ -51,6 +51,13 @@ class SeededItems(torch.utils.data.Dataset):
             return self.dataset[index]
 
 
+def check_global_batch(batch_size: int, world_size: int) -> None:
+    """``batch_size`` is the global batch: it must split evenly over the processes."""
+    if batch_size % world_size:
+        raise DataError(f"batch_size {batch_size} is not divisible by the {world_size} "
+                        "processes; it is the global batch")
+
+
 def _ignore_interrupt(worker_id: int) -> None:
     """Workers leave Ctrl-C to the training process, which stops at a step boundary."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -73,9 +80,7 @@ class StepLoader:
                  drop_last: bool = False, rank: int = 0, world_size: int = 1,
                  persistent_workers: bool = True, prefetch_factor: int = 2,
                  pin_memory: bool = False, repeats: int = 1) -> None:
-        if batch_size % world_size:
-            raise DataError(f"batch_size {batch_size} is not divisible by the {world_size} "
-                            "processes; it is the global batch")
+        check_global_batch(batch_size, world_size)
         if drop_last and batch_size > len(dataset):
             raise DataError(f"batch size {batch_size} is larger than the {len(dataset)} "
                             "training images; lower --batch-size")

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from .. import data as D
-from ..errors import DataError, ResnetsError
+from ..data.steps import check_global_batch
+from ..errors import ResnetsError
 from ..models import model_info
 from ..models.registry import check_modality
 from ..train.evaluate import batch_to_device
@@ -87,9 +88,7 @@ class MetricTask(Task):
 
     def build_data(self, cfg: MetricConfig, device: torch.device, rank: int,
                    world_size: int) -> MetricData:
-        if cfg.batch_size % world_size:
-            raise DataError(f"batch_size {cfg.batch_size} is not divisible by the "
-                            f"{world_size} processes; it is the global batch")
+        check_global_batch(cfg.batch_size, world_size)
         if cfg.data.dataset == "folder":
             return folder_data(cfg, device, rank, world_size)
         train, test = load_arrays(cfg)

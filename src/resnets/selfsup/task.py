@@ -19,6 +19,7 @@ import torch
 
 from .. import data as D
 from ..data.views import TwoViews
+from ..data.steps import check_global_batch
 from ..errors import CheckpointError, DataError
 from ..models.registry import check_modality
 from ..train.context import Hook
@@ -69,9 +70,7 @@ class SelfSupTask(Task):
 
     def build_data(self, cfg: SelfSupConfig, device: torch.device, rank: int,
                    world_size: int) -> SelfSupData:
-        if cfg.batch_size % world_size:
-            raise DataError(f"batch_size {cfg.batch_size} is not divisible by the "
-                            f"{world_size} processes; it is the global batch")
+        check_global_batch(cfg.batch_size, world_size)
         train, test = load_arrays(cfg)
         mean, std = D.channel_stats(train)
         loader = D.InMemoryLoader(train, cfg.batch_size // world_size, shuffle=True,

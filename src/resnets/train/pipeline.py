@@ -19,7 +19,7 @@ from ..data import policies
 from ..data.decode import DeviceDecodedBatches, EncodedFiles, collate_encoded
 from ..data.folder import SKIP_CORRUPT_FIX
 from ..data.shards import TarShardDataset, shard_paths
-from ..data.steps import StepLoader
+from ..data.steps import StepLoader, check_global_batch
 from ..errors import DataError
 from .config import TrainConfig
 
@@ -120,9 +120,7 @@ def build_pipeline(cfg: TrainConfig, device: torch.device, rank: int = 0,
     share of every step's batch. Evaluation is sharded too: each process evaluates its share
     of a split (the engine adds up the counts).
     """
-    if cfg.batch_size % world_size:
-        raise DataError(f"batch_size {cfg.batch_size} is not divisible by the "
-                        f"{world_size} processes; it is the global batch")
+    check_global_batch(cfg.batch_size, world_size)
     if cfg.data.dataset in REGISTERING_PACKAGES:  # audio and text: their packages build them
         if cfg.data.dataset not in OTHER_PIPELINES:
             raise DataError(f"data.dataset={cfg.data.dataset} is read by its application "
