@@ -295,24 +295,21 @@ _SMALL = dict(family="vit", num_classes=10, reference=PAPER)
 
 @register_model(**_IMAGENET)
 def vit_tiny_patch16_224(**options) -> VisionTransformer:
-    """ViT-Ti/16 (DeiT-Ti's architecture, Touvron et al. 2021): width 192, 12 blocks,
-    3 heads; as timm's vit_tiny_patch16_224 (5,717,416 parameters)."""
+    """ViT-Ti/16 (DeiT-Ti's shape): width 192, 12 blocks, 3 heads; 5,717,416 parameters."""
     return build_vit("vit_tiny_patch16_224", dict(
         img_size=224, patch_size=16, embed_dim=192, depth=12, num_heads=3), options)
 
 
 @register_model(**_IMAGENET)
 def vit_small_patch16_224(**options) -> VisionTransformer:
-    """ViT-S/16: width 384, 12 blocks, 6 heads; as timm's vit_small_patch16_224
-    (22,050,664 parameters)."""
+    """ViT-S/16: width 384, 12 blocks, 6 heads; 22,050,664 parameters, as timm's."""
     return build_vit("vit_small_patch16_224", dict(
         img_size=224, patch_size=16, embed_dim=384, depth=12, num_heads=6), options)
 
 
 @register_model(**_IMAGENET)
 def vit_small_resnet50_s16_224(**options) -> VisionTransformer:
-    """Hybrid ViT-S: tokens from ResNet-50's stem and stages 1-3 (stride 16) projected to
-    width 384, then 12 blocks with 6 heads (ViT-R50's design, Sec. 3.1, on BN ResNet-50)."""
+    """Hybrid ViT-S: tokens from ResNet-50's stem + stages 1-3 (stride 16), 12 blocks."""
     in_chans = options.pop("in_chans", 3)
     return build_vit("vit_small_resnet50_s16_224", dict(
         img_size=224, embed_dim=384, depth=12, num_heads=6,
@@ -321,8 +318,7 @@ def vit_small_resnet50_s16_224(**options) -> VisionTransformer:
 
 @register_model(input_size=32, **_SMALL)
 def vit_cifar(**options) -> VisionTransformer:
-    """A CIFAR ViT: 32x32 images in 4x4 patches (64 tokens), width 192, 3 heads, MLP 2x,
-    mean-pooled; ``depth`` blocks (default 6)."""
+    """A CIFAR ViT: 4x4 patches (64 tokens), width 192, 3 heads, mean-pooled, depth 6."""
     options.setdefault("depth", 6)
     return build_vit("vit_cifar", dict(img_size=32, patch_size=4, embed_dim=192, num_heads=3,
                                        mlp_ratio=2.0, global_pool="avg"), options)
@@ -330,9 +326,7 @@ def vit_cifar(**options) -> VisionTransformer:
 
 @register_model(input_size=16, **_SMALL)
 def vit_digits(**options) -> VisionTransformer:
-    """A ViT for the 16x16 digits: 4x4 patches (16 tokens), width 64, 4 heads, MLP 2x,
-    mean-pooled; ``depth`` blocks (default 6). What `resnets experiment transformer-skips`
-    trains."""
+    """A digits ViT: 4x4 patches of 16x16 (16 tokens), width 64, 4 heads, depth 6."""
     options.setdefault("depth", 6)
     return build_vit("vit_digits", dict(img_size=16, patch_size=4, embed_dim=64, num_heads=4,
                                         mlp_ratio=2.0, global_pool="avg"), options)
