@@ -291,6 +291,8 @@ def resnet50_patch_embed(in_chans: int, embed_dim: int) -> PatchEmbed:
 
 _IMAGENET = dict(family="vit", input_size=224, num_classes=1000, reference=PAPER)
 _SMALL = dict(family="vit", num_classes=10, reference=PAPER)
+# The small sizes' own choices, which their options may change (the experiments do).
+SMALL_DEFAULTS = dict(depth=6, mlp_ratio=2.0, global_pool="avg")
 
 
 @register_model(**_IMAGENET)
@@ -319,14 +321,12 @@ def vit_small_resnet50_s16_224(**options) -> VisionTransformer:
 @register_model(input_size=32, **_SMALL)
 def vit_cifar(**options) -> VisionTransformer:
     """A CIFAR ViT: 4x4 patches (64 tokens), width 192, 3 heads, mean-pooled, depth 6."""
-    options.setdefault("depth", 6)
-    return build_vit("vit_cifar", dict(img_size=32, patch_size=4, embed_dim=192, num_heads=3,
-                                       mlp_ratio=2.0, global_pool="avg"), options)
+    return build_vit("vit_cifar", dict(img_size=32, patch_size=4, embed_dim=192, num_heads=3),
+                     {**SMALL_DEFAULTS, **options})
 
 
 @register_model(input_size=16, **_SMALL)
 def vit_digits(**options) -> VisionTransformer:
     """A digits ViT: 4x4 patches of 16x16 (16 tokens), width 64, 4 heads, depth 6."""
-    options.setdefault("depth", 6)
-    return build_vit("vit_digits", dict(img_size=16, patch_size=4, embed_dim=64, num_heads=4,
-                                        mlp_ratio=2.0, global_pool="avg"), options)
+    return build_vit("vit_digits", dict(img_size=16, patch_size=4, embed_dim=64, num_heads=4),
+                     {**SMALL_DEFAULTS, **options})
