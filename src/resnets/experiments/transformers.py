@@ -31,8 +31,8 @@ from ..train.logger import pyplot
 from .core import Spec
 from .gradients import (GradNormHook, first_last_ratios, geo_mean, group_ratios, plot_norms,
                         read_norms)
-from .report import (COLOURS, final_errors, markdown_table, mean_std, save_figure, write_csv,
-                     write_findings)
+from .report import (COLOURS, final_errors, markdown_table, mean_std, save_log_panels,
+                     write_csv, write_findings)
 from .runner import MemberResult
 from .settings import Budget, ExperimentConfig, Member, parse_budget
 
@@ -193,10 +193,7 @@ def plot_residuals(rows: list[dict], depths, path: Path) -> Path:
                              color=colour, label=f"{net}-{depth}, {when}")
     axes[1].set(title="trained encoders: before (.) and after (o) training", yscale="log",
                 xlabel="block")
-    for ax in axes:
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, ncol=2)
-    return save_figure(fig, path)
+    return save_log_panels(fig, axes, path, legend_size=7)
 
 
 def accuracy_rows(results: list[MemberResult]) -> tuple[list[dict], str]:
@@ -264,5 +261,5 @@ def report(cfg: ExperimentConfig, results: list[MemberResult], out: Path,
         results)
 
 
-SPEC = Spec("transformer-skips", depths=(2, 6, 12), budgets={"other": "300"},
+SPEC = Spec("transformer-skips", depths=(2, 4, 8), budgets={"other": "300"},
             members=members, report=report, steps_only=True, depth_rule=check_depths)
