@@ -130,3 +130,17 @@ def test_bad_settings_are_one_line_before_any_work(tmp_path, capsys, args, messa
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_the_gradient_figure_names_blocks_on_its_axis(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(gradients, "save_figure", lambda fig, path: figures.append(fig))
+    rows = [{"network": net, "depth": 2, "seed": 0, "step": step, "layer": layer,
+             "grad_norm": 1.0} for net in transformers.NETWORKS for step in (0, 3)
+            for layer in (1, 2)]
+    gradients.plot_norms(rows, [2], 3, tmp_path / "g.png", tuple(transformers.NETWORKS),
+                         "blocks")
+    axes = figures[0].axes
+    assert [ax.get_title() for ax in axes[:2]] == ["skips at initialisation",
+                                                   "no-skips at initialisation"]
+    assert axes[-1].get_xlabel() == "layer index (blocks, input side first)"

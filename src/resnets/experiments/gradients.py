@@ -121,7 +121,7 @@ def geo_mean(values: list[float]) -> float:
 
 
 def plot_norms(norms: list[dict], depths, k: int, path: Path, networks=tuple(NETWORKS),
-               layers: str = "convolutions") -> Path:
+               layer_kind: str = "convolutions") -> Path:
     """Gradient norm against layer index (log scale): init and step k, one column per
     network (plain and residual)."""
     plt = pyplot()
@@ -143,7 +143,7 @@ def plot_norms(norms: list[dict], depths, k: int, path: Path, networks=tuple(NET
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=8)
     for ax in axes[1]:
-        ax.set_xlabel(f"layer index ({layers}, input side first)")
+        ax.set_xlabel(f"layer index ({layer_kind}, input side first)")
     return save_figure(fig, path)
 
 
