@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from resnets.cli import main
-from resnets.experiments import gradients, transformers
+from resnets.experiments import gradients, runner, transformers
 from resnets.models import create_model
+from resnets.train.checkpoint import CheckpointManager
+from resnets.train.engine import Hook
 
 TINY = ["--data", "synthetic", "--device", "cpu", "data.synthetic_size=40", "data.resize=8",
         "batch_size=8", "eval_batch_size=64"]
@@ -144,3 +146,41 @@ def test_the_gradient_figure_names_blocks_on_its_axis(tmp_path, monkeypatch):
     assert [ax.get_title() for ax in axes[:2]] == ["skips at initialisation",
                                                    "no-skips at initialisation"]
     assert axes[-1].get_xlabel() == "layer index (blocks, input side first)"
+
+
+class StopAt(Hook):
+    """Ask the loop to stop after ``step``, as Ctrl-C does."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, ctx):
+        if ctx.step == self.step:
+            ctx.stop_requested = True
+
+
+@pytest.mark.slow  # two experiments (~10 s); the engine's own resume tests run by default
+def test_an_interrupted_member_resumes_to_the_same_weights_and_measurements(tmp_path,
+                                                                            monkeypatch):
+    args = ["transformer-skips", "--budget", "5", "--depths", "2", *TINY, "deterministic=true"]
+    assert main(["experiment", *args, "--out", str(tmp_path / "ref")]) == 0
+    real_train = runner.train
+
+    def interrupted_train(cfg, resume_dir=None, hooks=()):
+        if cfg.run_name == "vit-skips2-seed0" and resume_dir is None:
+            hooks = [*hooks, StopAt(3)]  # after the init measurements, before step 5's
+        return real_train(cfg, resume_dir=resume_dir, hooks=hooks)
+
+    monkeypatch.setattr(runner, "train", interrupted_train)
+    out = tmp_path / "exp"
+    with pytest.raises(SystemExit):
+        main(["experiment", *args, "--out", str(out)])
+    assert main(["experiment", "--resume", str(out)]) == 0
+    for member in ("vit-skips2-seed0", "vit-no-skips2-seed0"):
+        got = CheckpointManager(out / "runs" / member).load_latest()
+        want = CheckpointManager(tmp_path / "ref/runs" / member).load_latest()
+        assert got["step"] == want["step"] == 6
+        for key, tensor in want["model"].items():
+            assert torch.equal(got["model"][key], tensor), (member, key)
+    for name in ("token_residuals.csv", "grad_norms.csv"):
+        assert read_csv(out / name) == read_csv(tmp_path / "ref" / name), name
