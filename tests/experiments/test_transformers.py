@@ -159,7 +159,7 @@ class StopAt(Hook):
             ctx.stop_requested = True
 
 
-@pytest.mark.slow  # two experiments (~10 s); the engine's own resume tests run by default
+@pytest.mark.slow  # two experiments (30 s on the shared CPU); the engine's resume tests are quick
 def test_an_interrupted_member_resumes_to_the_same_weights_and_measurements(tmp_path,
                                                                             monkeypatch):
     args = ["transformer-skips", "--budget", "5", "--depths", "2", *TINY, "deterministic=true"]
