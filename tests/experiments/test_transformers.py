@@ -12,7 +12,7 @@ from resnets.cli import main
 from resnets.experiments import gradients, runner, transformers
 from resnets.models import create_model
 from resnets.train.checkpoint import CheckpointManager
-from resnets.train.engine import Hook
+from resnets.train.context import StopAfterStep
 
 TINY = ["--data", "synthetic", "--device", "cpu", "data.synthetic_size=40", "data.resize=8",
         "batch_size=8", "eval_batch_size=64"]
@@ -148,17 +148,6 @@ def test_the_gradient_figure_names_blocks_on_its_axis(tmp_path, monkeypatch):
     assert axes[-1].get_xlabel() == "layer index (blocks, input side first)"
 
 
-class StopAt(Hook):
-    """Ask the loop to stop after ``step``, as Ctrl-C does."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, ctx):
-        if ctx.step == self.step:
-            ctx.stop_requested = True
-
-
 @pytest.mark.slow  # two experiments (30 s on the shared CPU); the engine's resume tests are quick
 def test_an_interrupted_member_resumes_to_the_same_weights_and_measurements(tmp_path,
                                                                             monkeypatch):
@@ -168,7 +157,7 @@ def test_an_interrupted_member_resumes_to_the_same_weights_and_measurements(tmp_
 
     def interrupted_train(cfg, resume_dir=None, hooks=()):
         if cfg.run_name == "vit-skips2-seed0" and resume_dir is None:
-            hooks = [*hooks, StopAt(3)]  # after the init measurements, before step 5's
+            hooks = [*hooks, StopAfterStep(3)]  # after the init measurements, before step 5's
         return real_train(cfg, resume_dir=resume_dir, hooks=hooks)
 
     monkeypatch.setattr(runner, "train", interrupted_train)
