@@ -137,6 +137,7 @@ TEXT_BAD = {"model.name": ["res9000"], "model.shortcut": ["Z"], "--model": ["res
             "--backbone": ["res9000"], "--recipe": ["cifar10-resnet21"],
             "--show": ["cifar10-resnet21"], "--strategy": ["replya"], "--budget": ["-5"],
             "--seeds": ["-1"], "--depths": ["21"], "--attacks": ["sqare"],
+            "experiment transformer-skips --depths": ["60"],  # 1 to 48 blocks
             "--stage": ["layer9"], "explain --class": ["no-such-class"],
             "--models": ["resnet19"], "train --data": ["cifar11"],
             "--config": ["no-such.yaml"],

@@ -175,7 +175,7 @@ def test_audio_and_text_models_share_the_contract():
 # run with the slow marker (building all of them takes a minute).
 QUICK = {"resnet18", "resnet20", "resnet56", "plain18", "plain20", "preact_resnet18",
          "cifar_preact_resnet", "wrn_16_8", "se_resnet18", "densenet121", "densenet_bc_100_12",
-         "cifar_densenet"}
+         "cifar_densenet", "vit_digits"}
 IMAGE_MODELS = [name if name in QUICK else pytest.param(name, marks=pytest.mark.slow)
                 for name in list_models(modality="image", task="classification")]
 

@@ -30,14 +30,15 @@ def small_resolution(name: str) -> int:
 def test_registry_covers_every_family_and_paper_model():
     families = {model_info(n).family for n in ALL_MODELS}
     assert families == {"resnet", "plain", "preact", "wrn", "densenet", "resnext", "senet",
-                        "botnet"}
+                        "botnet", "vit"}
     for name in ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20",
                  "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202", "plain20",
                  "plain56", "plain110", "preact_resnet164", "preact_resnet1001", "wrn_28_10",
                  "wrn_40_4", "wrn_16_8", "cifar_wrn", "wide_resnet50_2", "wide_resnet101_2",
                  "densenet_bc_100_12", "densenet_bc_250_24", "densenet_bc_190_40",
                  "densenet121", "densenet169", "densenet201", "densenet161", "resnext50_32x4d",
-                 "resnext101_32x8d", "se_resnet50"]:
+                 "resnext101_32x8d", "se_resnet50", "vit_tiny_patch16_224",
+                 "vit_small_patch16_224", "vit_small_resnet50_s16_224", "vit_digits"]:
         assert name in ALL_MODELS
     assert list_models("resnet1*") == ["resnet18", "resnet101", "resnet110", "resnet152",
                                        "resnet1202"]
@@ -55,9 +56,13 @@ def test_forward_backward_and_feature_info(name):
     assert torch.isfinite(logits).all()
 
     # feature_info describes the maps that forward_intermediates really returns.
-    assert len(maps) == len(model.feature_info) == (5 if info.input_size == 224 else 4)
     reductions = [f["reduction"] for f in model.feature_info]  # the stem's first
-    assert reductions == ([2, 4, 8, 16, 32] if info.input_size == 224 else [1, 1, 2, 4])
+    if info.family == "vit":  # one point per transformer block, all at the patch stride
+        assert len(maps) == len(model.feature_info) == len(model.blocks)
+        assert reductions == [16 if info.input_size == 224 else 4] * len(maps)
+    else:
+        assert len(maps) == len(model.feature_info) == (5 if info.input_size == 224 else 4)
+        assert reductions == ([2, 4, 8, 16, 32] if info.input_size == 224 else [1, 1, 2, 4])
     for fmap, feat in zip(maps, model.feature_info):
         assert fmap.shape == (2, feat["num_chs"], res // feat["reduction"],
                               res // feat["reduction"])
@@ -82,11 +87,15 @@ def test_forward_backward_and_feature_info(name):
         torch.testing.assert_close(model.forward_head(feats), out)
         final, maps = model.forward_intermediates(x)
         torch.testing.assert_close(final, feats)
-        if getattr(model, "preact", False):  # the last point is before the final BN-ReLU
+        normed = model.forward_intermediates(x, norm=True)[1][-1]
+        if info.family == "vit":  # features are tokens; maps are the patch tokens as images
+            feats = feats[:, model.num_prefix_tokens:].transpose(1, 2).reshape(normed.shape)
+            assert not torch.allclose(maps[-1], feats)  # the final LayerNorm comes after
+        elif getattr(model, "preact", False):  # the last point is before the final BN-ReLU
             assert not torch.allclose(maps[-1], feats)
         else:
             torch.testing.assert_close(maps[-1], feats)
-        torch.testing.assert_close(model.forward_intermediates(x, norm=True)[1][-1], feats)
+        torch.testing.assert_close(normed, feats)
 
 
 TORCHVISION_PARAMS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,

@@ -12,9 +12,11 @@ from .gradients import SPEC as GRADIENTS
 from .overfitting import SPEC as OVERFITTING
 from .responses import SPEC as RESPONSES
 from .settings import ExperimentConfig
+from .transformers import SPEC as TRANSFORMER_SKIPS
 
 EXPERIMENTS: dict[str, Spec] = {s.name: s for s in (DEGRADATION, GRADIENTS, RESPONSES,
-                                                     SHORTCUTS, PREACT, OVERFITTING)}
+                                                     SHORTCUTS, PREACT, OVERFITTING,
+                                                     TRANSFORMER_SKIPS)}
 
 
 def get_spec(name: str) -> Spec:

@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         q.add_argument("--root", help="dataset folder (cifar10, cifar100, folder)")
         q.add_argument("--budget", help="training length of each run: N steps or Ne epochs")
         q.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a list (0,5)")
-        q.add_argument("--depths", help="network depths 6n+2, e.g. 20,32,44,56")
+        q.add_argument("--depths", help="network depths, e.g. 20,32,44,56 (CIFAR ResNets: 6n+2; "
+                       "transformer-skips: blocks, e.g. 2,6,12)")
         q.add_argument("--with-1202", action="store_true", default=None,
                        help="gradients: add the 1202-layer residual network (heavy)")
         q.add_argument("--device", type=arg(DEVICE),

@@ -6,11 +6,12 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import ResnetsError
 from .runner import MemberResult, run_members
-from .settings import Budget, ExperimentConfig, Member, check, command_line, parse_budget
+from .settings import (Budget, ExperimentConfig, Member, check, check_depths, command_line,
+                       parse_budget)
 
 REPORT = "report.md"
 
@@ -26,13 +27,14 @@ class Spec:
     # Writes the figures, CSV files and report; returns the lines to print at the end.
     report: Callable[[ExperimentConfig, list[MemberResult], Path, str], list[str]]
     steps_only: bool = False  # the budget must be given in steps
-    allowed_depths: tuple[int, ...] = ()  # depths it can run; () = any 6n+2
+    allowed_depths: tuple[int, ...] = ()  # depths it can run; () = any the rule allows
+    depth_rule: Callable[[Sequence[int]], None] = check_depths  # raises for a bad depth
 
     def resolve(self, cfg: ExperimentConfig) -> ExperimentConfig:
         """``cfg`` with the defaults filled in, checked."""
         budget = cfg.budget or self.budgets.get(cfg.data, self.budgets["other"])
         cfg = dataclasses.replace(cfg, budget=budget, depths=cfg.depths or self.depths)
-        check(cfg)
+        check(cfg, self.depth_rule)
         if self.steps_only and not parse_budget(cfg.budget).steps:
             raise ResnetsError(f"{self.name} counts its budget in steps; write e.g. "
                                f"--budget {self.budgets['other']}")

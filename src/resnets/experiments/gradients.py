@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -28,33 +29,45 @@ NORMS_FILE = "grad_norms.csv"
 SHRINK = 10.0  # first/last ratio change (x) that counts as shrinking
 
 
+Layers = Callable[[nn.Module], list[tuple[str, nn.Module]]]  # a model's layers, in order
+
+
 def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     """Every convolution, in the order the model defines them (the stem first)."""
     return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
-def layer_grad_norms(model: nn.Module) -> list[dict]:
-    """The L2 norm of each convolution's weight gradient (and of the weight), in order."""
+def layer_grad_norms(model: nn.Module, layers: Layers = conv_layers) -> list[dict]:
+    """The L2 norm of each layer's gradient (and of its weights), in order: a convolution's
+    weight, or all the parameters of another layer (a transformer block, say)."""
     rows = []
-    for index, (name, conv) in enumerate(conv_layers(model), 1):
-        grad = conv.weight.grad
+    for index, (name, layer) in enumerate(layers(model), 1):
+        params = [layer.weight] if isinstance(layer, nn.Conv2d) else list(layer.parameters())
+        grads = [p.grad for p in params if p.grad is not None]
         rows.append({"layer": index, "name": name,
-                     "grad_norm": math.nan if grad is None else grad.norm().item(),
-                     "weight_norm": conv.weight.detach().norm().item()})
+                     "grad_norm": math.nan if not grads else _norm(grads),
+                     "weight_norm": _norm([p.detach() for p in params])})
     return rows
+
+
+def _norm(tensors: list[torch.Tensor]) -> float:
+    """The L2 norm of the tensors taken as one vector."""
+    return torch.linalg.vector_norm(torch.stack([t.norm() for t in tensors])).item()
 
 
 class GradNormHook(Hook):
     """Records :func:`layer_grad_norms` after the backward pass of the chosen steps."""
 
-    def __init__(self, steps: tuple[int, ...]) -> None:
+    def __init__(self, steps: tuple[int, ...], layers: Layers = conv_layers) -> None:
         self.steps = steps
+        self.layers = layers
         self.records: list[dict] = []
 
     def after_backward(self, ctx) -> None:
         if ctx.step in self.steps:
             with torch.no_grad():
-                self.records += [{"step": ctx.step, **row} for row in layer_grad_norms(ctx.model)]
+                self.records += [{"step": ctx.step, **row}
+                                 for row in layer_grad_norms(ctx.model, self.layers)]
 
     def on_train_end(self, ctx, summary: dict) -> None:
         if ctx.is_main:
@@ -107,12 +120,15 @@ def geo_mean(values: list[float]) -> float:
     return math.exp(mean_std([math.log(v) for v in values])[0]) if values else math.nan
 
 
-def plot_norms(norms: list[dict], depths, k: int, path: Path) -> Path:
-    """Gradient norm against layer index (log scale): init and step k, plain and residual."""
+def plot_norms(norms: list[dict], depths, k: int, path: Path, networks=tuple(NETWORKS),
+               layer_kind: str = "convolutions") -> Path:
+    """Gradient norm against layer index (log scale): init and step k, one column per
+    network (plain and residual)."""
     plt = pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+    fig, axes = plt.subplots(2, len(networks), figsize=(5.5 * len(networks), 7.5),
+                             sharex=True, squeeze=False)
     for row, step in enumerate((0, k)):
-        for col, net in enumerate(NETWORKS):
+        for col, net in enumerate(networks):
             ax = axes[row][col]
             for colour, depth in zip(COLOURS, depths):
                 mine = [r for r in norms if r["network"] == net and r["depth"] == depth
@@ -127,7 +143,7 @@ def plot_norms(norms: list[dict], depths, k: int, path: Path) -> Path:
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=8)
     for ax in axes[1]:
-        ax.set_xlabel("layer index (convolutions, input side first)")
+        ax.set_xlabel(f"layer index ({layer_kind}, input side first)")
     return save_figure(fig, path)
 
 

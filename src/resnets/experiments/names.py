@@ -10,4 +10,6 @@ NAMES = {
     "preact": "original vs pre-activation residual units (He et al. 2016)",
     "overfitting": "dropout, weight decay, label smoothing, mixup, CutMix on 10% of the data: "
                    "train/test gap",
+    "transformer-skips": "ViT encoders with and without skips: accuracy, gradient norms per "
+                         "block, rank collapse of the tokens (Dong et al. 2021)",
 }

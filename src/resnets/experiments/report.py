@@ -60,6 +60,14 @@ def save_figure(fig, path: Path) -> Path:
     return save_train_figure(fig, path, dpi=FIGURE_DPI, tight=True)
 
 
+def save_log_panels(fig, axes, path: Path, legend_size: int = 8, ncol: int = 2) -> Path:
+    """Grids (major and minor, for log axes) and legends on ``axes``, then the figure."""
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=legend_size, ncol=ncol)
+    return save_figure(fig, path)
+
+
 def write_report(path: Path, title: str, command: str, sections: Sequence[str]) -> Path:
     """``report.md``: the title, the command that made it, then the sections in order."""
     text = [f"# {title}", "", "Made by:", "", "```bash", command, "```", ""]

@@ -17,8 +17,8 @@ from torch import nn
 from ..train.engine import Hook
 from ..train.logger import pyplot
 from .core import Spec
-from .report import (COLOURS, markdown_table, mean_std, save_figure, write_csv,
-                     write_findings)
+from .report import (COLOURS, markdown_table, mean_std, save_log_panels,
+                     write_csv, write_findings)
 from .runner import MemberResult
 from .settings import Budget, ExperimentConfig, Member, deep_net_overrides, parse_budget
 
@@ -124,10 +124,7 @@ def plot(rows: list[dict], depths, path: Path) -> Path:
                 yscale="log")
     axes[1].set(xlabel="layer index (sorted by magnitude)", ylabel="std of response",
                 yscale="log")
-    for ax in axes:
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, ncol=2)
-    return save_figure(fig, path)
+    return save_log_panels(fig, axes, path)
 
 
 def verdict(means: dict, depths) -> tuple[bool, list[str]]:

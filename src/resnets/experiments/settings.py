@@ -37,7 +37,7 @@ DEEP_DIGITS_LR = 0.05
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    name: str  # degradation | gradients | responses | shortcuts | preact | overfitting
+    name: str  # degradation | gradients | ... (names.NAMES)
     data: str = "digits"  # digits | synthetic | cifar10 | cifar100 | folder
     root: str = ""  # folder holding the dataset (cifar10, cifar100, folder)
     budget: str = ""  # training length: "N" steps or "Ne" epochs; "" = the default
@@ -50,7 +50,7 @@ class ExperimentConfig:
     KEY: ClassVar[str] = "--{flag}"
     LIMITS: ClassVar[dict[str, Limit]] = {
         "name": choice(*NAMES), "data": choice(*DATASETS), "root": TEXT, "budget": TEXT,
-        "seeds": Limit(int, 0, SEED_MAX, many=True), "depths": integers(8, 2000),
+        "seeds": Limit(int, 0, SEED_MAX, many=True), "depths": integers(1, 2000),
         "with_1202": FLAG, "device": DEVICE, "overrides": Limit(str, many=True),
     }
 
@@ -118,12 +118,14 @@ def check_depths(depths: Sequence[int]) -> None:
                            "44, 56, 110, ...); fix --depths")
 
 
-def check(cfg: ExperimentConfig) -> None:
-    """Reject impossible settings before any run starts."""
+def check(cfg: ExperimentConfig,
+          depth_rule: Callable[[Sequence[int]], None] = check_depths) -> None:
+    """Reject impossible settings before any run starts (``depth_rule``: what depths the
+    experiment's networks can have; CIFAR ResNets' 6n+2 by default)."""
     resolve_device(cfg.device)  # e.g. cuda without a GPU
     if cfg.budget:
         parse_budget(cfg.budget)
-    check_depths(cfg.depths)
+    depth_rule(cfg.depths)
     apply_overrides(TrainConfig(), parse_overrides(cfg.overrides))  # a wrong key fails now
     if cfg.data in NEEDS_ROOT and not cfg.root:
         raise ResnetsError(f"--data {cfg.data} needs --root, the folder holding the "

@@ -6,7 +6,7 @@ the registry; ``models`` imports nothing of the project above it (docs/architect
 """
 
 from . import (botnet, densenet, kws, plain, preact, resnet, resnext, senet, sr,  # noqa: F401
-               vdcnn, wide)
+               vdcnn, vit, wide)
 from .base import ClassifierModel
 from .blocks import (BasicBlock, BottleneckBlock, PreActBasicBlock, PreActBottleneckBlock,
                      ZeroPadShortcut)
