@@ -14,7 +14,8 @@ from typing import ClassVar
 from ..data.decode import DECODERS
 from ..data.policies import AUTOAUGMENT_POLICIES, MAGNITUDE_BINS, POLICIES
 from ..data.sampling import REPEATS_MAX
-from ..limits import BATCH_MAX, FLAG, FRACTION, TEXT, Limit, check_fields, choice, integer, number
+from ..limits import (BATCH_MAX, FLAG, FRACTION, TEXT, Limit, check_fields, choice, integer,
+                      integers, number)
 
 OPTIMIZERS = ("sgd", "adamw", "lamb", "lars")  # optim.name
 LOSSES = ("ce", "bce")  # optim.loss
@@ -38,6 +39,9 @@ class ModelConfig:
     grad_checkpointing: bool = False  # recompute stage activations in backward (saves memory)
     pretrained: str = ""  # "" | imagenet | imagenet:v2 | run dir | .pt/.pth/.safetensors file
     freeze_stages: int = 0  # stem + this many stages frozen, BN stats too; -1 = all but head
+    branch_widths: tuple[int, ...] = ()  # pruned: channels inside each residual branch, block
+    # by block (resnets prune writes them); () = the model's own
+    bn_l1: float = 0.0  # network slimming: L1 penalty on every BN scale, added to the loss
 
     KEY: ClassVar[str] = "model.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
@@ -47,7 +51,8 @@ class ModelConfig:
         "block_dropout": number(0, 1, open_high=True, also=(-1,)),
         "drop_path_rate": FRACTION, "attn_layer": choice("", "se", "cbam", "eca", "gc"),
         "se_reduction": integer(1, 1024), "grad_checkpointing": FLAG, "pretrained": TEXT,
-        "freeze_stages": integer(0, 16, also=(-1,)),
+        "freeze_stages": integer(0, 16, also=(-1,)), "branch_widths": integers(1, 1_000_000),
+        "bn_l1": number(0, 1),
     }
 
     def __post_init__(self) -> None:

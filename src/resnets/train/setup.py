@@ -43,6 +43,8 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
         options["drop_path_rate"] = cfg.model.drop_path_rate
     if cfg.model.attn_layer:
         options.update(attn_layer=cfg.model.attn_layer, se_reduction=cfg.model.se_reduction)
+    if cfg.model.branch_widths:  # a pruned network (resnets prune)
+        options["branch_widths"] = cfg.model.branch_widths
     model = create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans,
                          **options)
     if cfg.model.pretrained or cfg.model.freeze_stages:
