@@ -27,6 +27,8 @@ APP_COMMANDS = {
     "gan": ("resnets.gan.cli:main", "residual GANs: train|sample"),
     "translate": ("resnets.translate.cli:main", "image-to-image translation: train|predict"),
     "sr": ("resnets.sr.cli:main", "super-resolution: photos|train|evaluate|predict"),
+    "prune": ("resnets.prune.cli:main", "structured pruning of a run to a MAC target, "
+              "then fine-tuning"),
 }
 
 

@@ -53,12 +53,11 @@ def build_parser() -> Parser:
 
 def main(argv: list[str]) -> int:
     from ..applications import register_applications
-    from ..cli import print_train_summary
     from ..train.config import apply_overrides, parse_overrides
     from ..train.inference import load_trained
     from ..train.launch import launch
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_with_settings(argv)
     source = Path(args.run)
     register_applications()  # speech and text runs read their data through these
     model, state, cfg = load_trained(source, torch.device("cpu"))
@@ -69,12 +68,13 @@ def main(argv: list[str]) -> int:
         raise ResnetsError(f"{str(out / name)!r} exists; give another --name")
     overrides = parse_overrides(args.overrides)  # bad ones fail before the pruning
     pruned, plan = prune_model(model, cfg, state, args.target_macs, args.criterion)
-    start = save_weights(pruned, out / f"{name}.start.safetensors")
+    start = out / f"{name}.start.safetensors"  # written once the settings are known good
     changes = {"model.branch_widths": ",".join(map(str, plan.branch_widths)),
                "model.pretrained": str(start), "model.bn_l1": "0", "run_name": name,
                "out_dir": str(out), "epochs": str(args.epochs), "iterations": "0",
                "optim.lr": str(args.lr or cfg.optim.lr * LR_FACTOR), "recipe": ""}
     tuned = apply_overrides(cfg, {**changes, **overrides})
+    save_weights(pruned, start)
     record = {"source": str(source), "criterion": args.criterion,
               "target_macs": args.target_macs, "macs_before": plan.macs_before,
               "macs_after": count_macs(pruned, int(state["image_size"])), "params_before": count_params(model),
@@ -86,7 +86,10 @@ def main(argv: list[str]) -> int:
     def report(summary: dict) -> None:
         write_text_atomic(Path(summary["run_dir"]) / "prune.json",
                           json.dumps(record, indent=2) + "\n")
-        print_train_summary(summary)
+        accuracy = summary.get("test_accuracy")
+        if accuracy is not None:
+            print(f"fine-tuned: test accuracy {100 * accuracy:.2f}%")
+        print(f"run directory: {summary['run_dir']}")
 
     return launch(lambda: tuned, None, report)
 

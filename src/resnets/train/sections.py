@@ -174,6 +174,23 @@ class AdversarialConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation from a trained run's soft targets (train/distill.py)."""
+
+    teacher: str = ""  # run directory of the teacher; "" = no distillation
+    temperature: float = 4.0  # T: both softmaxes of the soft term divided by it
+    weight: float = 0.9  # w: loss = (1 - w) * hard-label loss + w * T^2 * KL(teacher||student)
+
+    KEY: ClassVar[str] = "distill.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "teacher": TEXT, "temperature": number(0, 100, open_low=True), "weight": number(0, 1),
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Where a run is reported besides its run directory (TensorBoard, CSV, JSON lines)."""
 
