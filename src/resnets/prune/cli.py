@@ -77,7 +77,8 @@ def main(argv: list[str]) -> int:
     save_weights(pruned, start)
     record = {"source": str(source), "criterion": args.criterion,
               "target_macs": args.target_macs, "macs_before": plan.macs_before,
-              "macs_after": count_macs(pruned, int(state["image_size"])), "params_before": count_params(model),
+              "macs_after": count_macs(pruned, int(state["image_size"])),
+              "params_before": count_params(model),
               "params_after": count_params(pruned), "branch_widths": list(plan.branch_widths)}
     print(f"pruned {record['macs_before']:,} -> {record['macs_after']:,} MACs "
           f"({record['macs_after'] / record['macs_before']:.3f}), "

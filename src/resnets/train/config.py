@@ -18,7 +18,8 @@ from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, 
                       parse_number)
 from .schedules import ScheduleConfig
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
-                       DistillConfig, LogConfig, ModelConfig, OptimConfig)  # re-exported: callers import here
+                       DistillConfig, LogConfig, ModelConfig,
+                       OptimConfig)  # re-exported: callers import here
 
 # Each task's name in config.json and checkpoints -> the command that trains it.
 TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",
