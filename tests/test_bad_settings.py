@@ -142,7 +142,7 @@ TEXT_BAD = {"model.name": ["res9000"], "model.shortcut": ["Z"], "--model": ["res
             "--models": ["resnet19"], "train --data": ["cifar11"],
             "--config": ["no-such.yaml"],
             "continual --data": ["cifar11"], "recipes --task": ["detectoin"],
-            "--classes": ["a-3"], "data.classes": ["a-3"],
+            "--classes": ["a-3"], "data.classes": ["a-3"], "distill.teacher": ["no-such-run"],
             **{f"experiment {name} --data": ["cifar11"] for name in NAMES}}
 
 TEXT_VALUES = {int: ["abc", "-1", "0", str(HUGE)],

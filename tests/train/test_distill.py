@@ -99,3 +99,23 @@ def test_bad_distillation_settings_stop_in_one_line(teacher, tmp_path, capsys, s
 def test_a_teacher_of_other_classes_is_refused_before_training(teacher, tmp_path):
     with pytest.raises(ResnetsError, match="other classes"):
         load_teacher(str(teacher), ["a", "b"], 3)
+
+
+def test_network_slimming_adds_the_l1_norm_of_the_bn_scales():
+    cfg = tiny_config("unused", **{"model.bn_l1": 0.01})
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4),
+                              torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    with torch.no_grad():
+        net[1].weight.copy_(torch.tensor([1.0, -2.0, 0.5, 0.0]))
+    images, labels = torch.randn(2, 3, 2, 2), torch.tensor([0, 2])
+    loss, logits = build_objective(cfg, [0.0], [1.0], 3)(net, images, labels)
+    plain = F.cross_entropy(logits, labels)
+    assert loss.item() == pytest.approx(plain.item() + 0.01 * 3.5, rel=1e-6)
+
+
+def test_widths_that_do_not_fit_stop_before_the_data_is_read(tmp_path, capsys):
+    code = main(["train", "--recipe", "synthetic-smoke", "--device", "cpu",
+                 "model.branch_widths=4,4", "--out", str(tmp_path), "--name", "w"])
+    err = capsys.readouterr().err
+    assert code == 2 and "branch_widths has 2 entries" in err, err
+    assert not (tmp_path / "w").exists()

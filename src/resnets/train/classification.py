@@ -23,7 +23,7 @@ from .finetune import check_pretrained
 from .metadata import check_fits, check_same_run, image_metadata
 from .objectives import build_objective
 from .pipeline import Pipeline, build_pipeline
-from .setup import build_model
+from .setup import build_model, check_branch_widths
 from .resume import TRAIN_RESUME_SETTINGS
 from .task import StepOutput, Task, register_task
 
@@ -49,6 +49,8 @@ class ClassificationTask(Task):
         model_info(cfg.model.name)  # an unknown model fails before the data is read
         if not resuming:  # a missing backbone file, too (a resumed run has its weights)
             check_pretrained(cfg.model.pretrained, cfg.model.name)
+        if cfg.model.branch_widths:  # widths that do not fit fail before the data is read
+            check_branch_widths(cfg)
         if cfg.distill.teacher:  # read again at every start: the teacher is no checkpoint's
             check_teacher(cfg.distill.teacher)
 

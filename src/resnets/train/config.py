@@ -304,6 +304,9 @@ def check_settings(cfg: TrainConfig) -> None:
                                 or cfg.data.cutmix_alpha):
         raise ResnetsError("distill.teacher distills on the batch as loaded; mixup, CutMix "
                            "and adversarial training change it first: drop them or the teacher")
+    if cfg.model.bn_l1 and cfg.model.norm != "batch":
+        raise ResnetsError("model.bn_l1 penalises BatchNorm scales; set model.norm=batch or "
+                           "drop model.bn_l1")
     if cfg.optim.bce_threshold and cfg.optim.loss != "bce":
         raise ResnetsError("optim.bce_threshold binarises the targets of optim.loss=bce; set "
                            "optim.loss=bce or drop the threshold")

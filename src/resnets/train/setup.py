@@ -59,6 +59,14 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
     return model
 
 
+def check_branch_widths(cfg: TrainConfig) -> None:
+    """Refuse ``model.branch_widths`` that do not fit ``model.name``, building its shapes only
+    (on the meta device: no memory, no time)."""
+    with torch.device("meta"):
+        build_model(cfg, max(cfg.model.num_classes, 1), 3, torch.device("meta"),
+                    load_pretrained=False)
+
+
 def new_run_dir(cfg: Any, stem: str, reenter: bool = False) -> Path:
     """Make and lock a new run directory for ``cfg``, named ``stem`` and the time unless
     ``cfg.run_name`` names it (see :mod:`resnets.train.rundir`)."""
