@@ -48,7 +48,13 @@ def register_applications(tasks: bool = False) -> None:
             importlib.import_module(f"{package.__name__}.task")
 
 
+# Applications that train or read runs of any ``data.dataset`` (speech and text included).
+READS_RUN_DATA = ("prune",)
+
+
 def run_app(command: str, argv: list[str]) -> int:
     """Hand the arguments to an application's own parser."""
+    if command in READS_RUN_DATA:
+        register_applications()
     module, _, func = APP_COMMANDS[command][0].partition(":")
     return getattr(importlib.import_module(module), func)(argv)

@@ -52,14 +52,12 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str]) -> int:
-    from ..applications import register_applications
     from ..train.config import apply_overrides, parse_overrides
     from ..train.inference import load_trained
     from ..train.launch import launch
 
     args = build_parser().parse_with_settings(argv)
     source = Path(args.run)
-    register_applications()  # speech and text runs read their data through these
     model, state, cfg = load_trained(source, torch.device("cpu"))
     name = args.name or f"{source.resolve().name}-pruned"
     out = Path(args.out) if args.out else source.resolve().parent
