@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -68,8 +69,11 @@ def main() -> None:
         print(f"| {row['label']} | {row['params']:,} | {row['macs'] / 1e6:.1f}M | "
               f"{100 * row['test_accuracy']:.2f}% | {row['batch1_ms']:.2f} ms | "
               f"{row['batch8_images_per_s']:.0f} |")
+    load = os.getloadavg()  # other work on the machine slows every row: say how much there was
+    print(f"threads {args.threads}, load average {load[0]:.1f} over the last minute")
     write_text_atomic(args.out, json.dumps({"machine": machine("cpu"), "threads": args.threads,
-                                            "rounds": args.rounds, "rows": rows}, indent=2))
+                                            "rounds": args.rounds, "load_average": load,
+                                            "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

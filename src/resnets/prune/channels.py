@@ -106,13 +106,13 @@ def conv_costs(model: nn.Module, sets: list[ChannelSet], image_size: int,
     hooks = [model.get_submodule(name).register_forward_hook(
         lambda m, i, out, name=name: pixels.__setitem__(name, out.shape[-1] * out.shape[-2]))
         for name in touching]
+    was_training = model.training
     try:
-        was_training = model.training
         model.eval()
         with torch.no_grad():
             model(torch.zeros(1, in_chans, image_size, image_size))
-        model.train(was_training)
     finally:
+        model.train(was_training)
         for hook in hooks:
             hook.remove()
     costs = []
