@@ -52,13 +52,13 @@ def test_the_objective_adds_the_frozen_teachers_soft_targets(teacher, tmp_path):
 
     data = build_pipeline(cfg, torch.device("cpu"))
     model = load_teacher(str(teacher), data.classes, data.in_chans)
-    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert not model.model.training and not any(p.requires_grad for p in model.parameters())
     objective = build_objective(cfg, data.mean, data.std, len(data.classes), model)
     images, labels = next(iter(data.train))
     student = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(len(data.classes)))
     loss, logits = objective(student, images, labels)
     with torch.no_grad():
-        expected = distillation_loss(logits, model(images), labels, 3.0, 0.6)
+        expected = distillation_loss(logits, model.model(images), labels, 3.0, 0.6)
     assert torch.equal(loss.detach(), expected)
     loss.backward()  # the teacher gets no gradient
     assert all(p.grad is None for p in model.parameters())
@@ -119,3 +119,19 @@ def test_widths_that_do_not_fit_stop_before_the_data_is_read(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "branch_widths has 2 entries" in err, err
     assert not (tmp_path / "w").exists()
+
+
+def test_the_teacher_reads_images_normalised_as_in_its_own_run(teacher):
+    model = load_teacher(str(teacher), *_classes_and_chans(teacher))
+    pixels = torch.rand(2, 3, 8, 8)
+    own = (pixels - torch.tensor(model.mean).view(1, -1, 1, 1)) / torch.tensor(
+        model.std).view(1, -1, 1, 1)
+    mean, std = [0.2, 0.3, 0.4], [0.5, 0.6, 0.7]
+    student = (pixels - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(student, mean, std), model.model(own))
+
+
+def _classes_and_chans(run):
+    state = torch.load(run / "last.pt", weights_only=True)
+    return state["classes"], state["in_chans"]

@@ -47,7 +47,27 @@ def check_teacher(spec: str) -> None:
                               "config.json and last.pt there); give a run of resnets train")
 
 
-def load_teacher(spec: str, classes: list[str], in_chans: int) -> torch.nn.Module:
+class Teacher(torch.nn.Module):
+    """A trained run's frozen model that reads the student's inputs: images normalised with
+    the student's data statistics are brought to the teacher's own first (a run on a share
+    of the data normalises with that share's mean and std)."""
+
+    def __init__(self, model: torch.nn.Module, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.model = model
+        self.mean, self.std = list(mean), list(std)
+
+    def forward(self, x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
+        if x.is_floating_point() and (mean, std) != (self.mean, self.std) and x.dim() >= 3:
+            def per_channel(values):
+                return torch.tensor(values, dtype=x.dtype, device=x.device).view(
+                    1, -1, *([1] * (x.dim() - 2)))
+            pixels = x * per_channel(std) + per_channel(mean)
+            x = (pixels - per_channel(self.mean)) / per_channel(self.std)
+        return self.model(x)
+
+
+def load_teacher(spec: str, classes: list[str], in_chans: int) -> Teacher:
     """The teacher run's model on the CPU, in eval mode and frozen, after checking that it
     knows the same classes, in the same order, from inputs of as many channels."""
     from .inference import load_trained
@@ -63,12 +83,14 @@ def load_teacher(spec: str, classes: list[str], in_chans: int) -> torch.nn.Modul
                            f"inputs, this data has {in_chans}; give a teacher of this data")
     for p in model.parameters():
         p.requires_grad_(False)
-    return model.eval()
+    return Teacher(model, state["mean"], state["std"]).eval()
 
 
-def distill_objective(objective: Callable, teacher: torch.nn.Module, temperature: float,
-                      weight: float, channels_last: bool) -> Callable:
-    """``objective`` (the run's own hard-label loss) with the teacher's soft targets added."""
+def distill_objective(objective: Callable, teacher: Teacher, temperature: float,
+                      weight: float, channels_last: bool, mean: list[float],
+                      std: list[float]) -> Callable:
+    """``objective`` (the run's own hard-label loss) with the teacher's soft targets added;
+    ``mean`` and ``std`` normalised the student's inputs."""
     placed: dict[str, torch.nn.Module] = {}
 
     def distilled(net, images, labels):
@@ -79,7 +101,7 @@ def distill_objective(objective: Callable, teacher: torch.nn.Module, temperature
             placed[key] = moved.to(memory_format=torch.channels_last) if (
                 channels_last and images.dim() == 4) else moved
         with torch.no_grad():
-            teacher_logits = placed[key](images)
+            teacher_logits = placed[key](images, mean, std)
         loss = distillation_loss(logits, teacher_logits, labels, temperature, weight, hard)
         return loss, logits
 
