@@ -91,7 +91,8 @@ VALID = {
         "optim.scale_lr_with_batch", "checkpoint_every", "iterations", "data.workers",
         "schedule.min_lr", "schedule.warmup_iters", "schedule.warmup_lr",
         "schedule.warmup_until_error", "schedule.warmup_epochs", "data.erasing",
-        "optim.bce_threshold", "--warmup-iters", "--clip-grad", "--eval-every",
+        "optim.bce_threshold", "model.bn_l1", "distill.weight", "--warmup-iters",
+        "--clip-grad", "--eval-every",
         "--momentum", "--weight-decay", "--threads", "--limit", "--step-size", "--eps",
         "--ewc-lambda", "--lwf-alpha", "continual.ewc_lambda", "continual.lwf_alpha",
         "continual.resize", "--fillers", "--distractors", "--typo-rate",
@@ -142,7 +143,7 @@ TEXT_BAD = {"model.name": ["res9000"], "model.shortcut": ["Z"], "--model": ["res
             "--models": ["resnet19"], "train --data": ["cifar11"],
             "--config": ["no-such.yaml"],
             "continual --data": ["cifar11"], "recipes --task": ["detectoin"],
-            "--classes": ["a-3"], "data.classes": ["a-3"],
+            "--classes": ["a-3"], "data.classes": ["a-3"], "distill.teacher": ["no-such-run"],
             **{f"experiment {name} --data": ["cifar11"] for name in NAMES}}
 
 TEXT_VALUES = {int: ["abc", "-1", "0", str(HUGE)],
@@ -248,6 +249,7 @@ NEEDS = {
     ("probe",): ["{tmp}/none", "--model", "resnet20", "--weights", "none"],
     ("explain",): ["{tmp}/x.png", "--model", "resnet20", "--weights", "none"],
     ("attack",): ["--checkpoint", "{tmp}/no-run", "--eps", "0.1"],
+    ("prune",): ["{tmp}/no-run", "--target-macs", "0.5"],
     ("continual",): ["--data", "cifar10", "--root", "{tmp}/none", "--out", "{tmp}/runs"],
     ("pretrain", "train"): ["--dataset", "cifar10", "--root", "{tmp}/none", "--out",
                             "{tmp}/runs"],

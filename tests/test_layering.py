@@ -34,8 +34,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("resnets.train", "resnets.export")),
     ("tasks", ("resnets.bench", "resnets.continual", "resnets.detection",
                "resnets.experiments", "resnets.explain", "resnets.gan", "resnets.metric",
-               "resnets.robust", "resnets.segmentation", "resnets.selfsup", "resnets.speech",
-               "resnets.sr", "resnets.text", "resnets.transfer", "resnets.translate")),
+               "resnets.prune", "resnets.robust", "resnets.segmentation", "resnets.selfsup",
+               "resnets.speech", "resnets.sr", "resnets.text", "resnets.transfer",
+               "resnets.translate")),
     ("cli", ("resnets.cli", "resnets.applications", "resnets")),
 ]
 INDEPENDENT = {"tasks"}  # layers whose units never import one another

@@ -27,6 +27,8 @@ APP_COMMANDS = {
     "gan": ("resnets.gan.cli:main", "residual GANs: train|sample"),
     "translate": ("resnets.translate.cli:main", "image-to-image translation: train|predict"),
     "sr": ("resnets.sr.cli:main", "super-resolution: photos|train|evaluate|predict"),
+    "prune": ("resnets.prune.cli:main", "structured pruning of a run to a MAC target, "
+              "then fine-tuning"),
 }
 
 
@@ -46,7 +48,13 @@ def register_applications(tasks: bool = False) -> None:
             importlib.import_module(f"{package.__name__}.task")
 
 
+# Applications that train or read runs of any ``data.dataset`` (speech and text included).
+READS_RUN_DATA = ("prune",)
+
+
 def run_app(command: str, argv: list[str]) -> int:
     """Hand the arguments to an application's own parser."""
+    if command in READS_RUN_DATA:
+        register_applications()
     module, _, func = APP_COMMANDS[command][0].partition(":")
     return getattr(importlib.import_module(module), func)(argv)

@@ -19,7 +19,7 @@ load unchanged.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -179,20 +179,40 @@ def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
     return int(planes * (base_width / 64.0)) * groups
 
 
+def check_inner_widths(widths: Sequence[int], full: tuple[int, ...],
+                       groups: int) -> tuple[int, ...]:
+    """The channels between a branch's convolutions: ``full`` (the architecture's own), or
+    ``widths`` of a pruned branch (``resnets prune``), one per inner layer, each at most
+    ``full`` and a multiple of the 3x3's ``groups``."""
+    if not widths:
+        return full
+    widths = tuple(widths)
+    if len(widths) != len(full) or any(
+            isinstance(w, bool) or not isinstance(w, int) or w < groups or w % groups
+            or w > f for w, f in zip(widths, full)):
+        raise ResnetsError(f"inner widths {widths} do not fit a branch of widths {full}: give "
+                           f"{len(full)} integers, each at most its full width and a multiple "
+                           f"of groups={groups}")
+    return widths
+
+
 class _BasicShape(_Block):
     """Two 3x3 convolutions, the first with the stride: a basic block's branch (Fig. 2 left)."""
 
     expansion = 1
+    inner_layers = 1  # channel sets between the branch's convolutions (prunable widths)
 
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
                  attn_layer: str | None = None, se_reduction: int = 16,
-                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
+                 block_dropout: float = 0.0, drop_path: float = 0.0,
+                 inner_widths: Sequence[int] = ()) -> None:
         super().__init__()
         out_chs = planes * self.expansion
-        self._init_layers([conv3x3(in_chs, planes, stride, first_dilation or dilation),
-                           conv3x3(planes, out_chs, 1, dilation)], norm_layer, act_layer)
+        (width,) = check_inner_widths(inner_widths, (planes,), 1)
+        self._init_layers([conv3x3(in_chs, width, stride, first_dilation or dilation),
+                           conv3x3(width, out_chs, 1, dilation)], norm_layer, act_layer)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
         self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
                            drop_path)
@@ -208,20 +228,23 @@ class _BottleneckShape(_Block):
     """
 
     expansion = 4
+    inner_layers = 2
 
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *, dilation: int = 1,
                  first_dilation: int | None = None, shortcut: str = "B",
                  norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU,
                  stride_in_1x1: bool = False, groups: int = 1, base_width: int = 64,
                  attn_layer: str | None = None, se_reduction: int = 16,
-                 block_dropout: float = 0.0, drop_path: float = 0.0) -> None:
+                 block_dropout: float = 0.0, drop_path: float = 0.0,
+                 inner_widths: Sequence[int] = ()) -> None:
         super().__init__()
         out_chs = planes * self.expansion
         width = bottleneck_width(planes, groups, base_width)
+        reduce, middle = check_inner_widths(inner_widths, (width, width), groups)
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self._init_layers([conv1x1(in_chs, width, s1),
-                           conv3x3(width, width, s3, first_dilation or dilation, groups),
-                           conv1x1(width, out_chs)], norm_layer, act_layer)
+        self._init_layers([conv1x1(in_chs, reduce, s1),
+                           conv3x3(reduce, middle, s3, first_dilation or dilation, groups),
+                           conv1x1(middle, out_chs)], norm_layer, act_layer)
         self._init_shortcut(shortcut, in_chs, out_chs, stride, norm_layer)
         self._init_options(out_chs, act_layer, attn_layer, se_reduction, block_dropout,
                            drop_path)

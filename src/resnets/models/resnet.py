@@ -65,6 +65,9 @@ class ResNet(ClassifierModel):
         norm_layer, act_layer: layer factories, ``norm_layer(channels)`` and
             ``act_layer(inplace=True)``.
         grad_checkpointing: recompute each stage's activations in backward to save memory.
+        branch_widths: the channels inside each residual branch, block after block (a basic
+            block has one such width, a bottleneck two): a structurally pruned network
+            (``resnets prune``); empty keeps the architecture's own.
     """
 
     def __init__(self, block: type[nn.Module] | str, layers: Sequence[int],
@@ -76,7 +79,8 @@ class ResNet(ClassifierModel):
                  block_dropout: float = 0.0, groups: int = 1, base_width: int = 64,
                  attn_layer: str | None = None, se_reduction: int = 16,
                  stem_width: int | None = None, norm_layer: LayerFactory = nn.BatchNorm2d,
-                 act_layer: LayerFactory = nn.ReLU, grad_checkpointing: bool = False) -> None:
+                 act_layer: LayerFactory = nn.ReLU, grad_checkpointing: bool = False,
+                 branch_widths: Sequence[int] = ()) -> None:
         super().__init__()
         block = _resolve_block(block)
         if len(layers) != len(widths):
@@ -112,10 +116,12 @@ class ResNet(ClassifierModel):
                                   module="act1")]
         in_chs = stem_width
         rates = linear_decay(drop_path_rate, sum(layers))
+        inner = split_branch_widths(branch_widths, block, layers)
         for i, (name, planes, n, plan) in enumerate(zip(self.stage_names, widths, layers,
                                                          plans)):
             first = sum(layers[:i])
             stage = make_stage(block, in_chs, planes, n, plan, rates[first:first + n],
+                               inner_widths=inner[first:first + n] if inner else (),
                                shortcut=shortcut, norm_layer=norm_layer, act_layer=act_layer,
                                attn_layer=attn_layer, se_reduction=se_reduction,
                                block_dropout=block_dropout, **bottleneck_options)
@@ -187,6 +193,20 @@ def _resolve_block(block: type[nn.Module] | str) -> type[nn.Module]:
             raise ResnetsError(f"unknown block {block!r}; use one of {sorted(BLOCKS)}")
         return BLOCKS[block]
     return block
+
+
+def split_branch_widths(widths: Sequence[int], block: type[nn.Module],
+                        layers: Sequence[int]) -> list[tuple[int, ...]]:
+    """The flat ``branch_widths`` cut into one tuple per block (empty: none given)."""
+    if not widths:
+        return []
+    per_block = getattr(block, "inner_layers", 0)
+    blocks = sum(layers)
+    if not per_block or len(widths) != per_block * blocks:
+        raise ResnetsError(f"branch_widths has {len(widths)} entries; this network's "
+                           f"{blocks} {block.__name__}s need {per_block * blocks} "
+                           f"({per_block} per block)")
+    return [tuple(widths[i:i + per_block]) for i in range(0, len(widths), per_block)]
 
 
 def _bottleneck_options(block: type[nn.Module], **options) -> dict:

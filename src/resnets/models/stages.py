@@ -57,20 +57,31 @@ def _prod(values: Sequence[int]) -> int:
 
 def make_stage(block: type[nn.Module], in_chs: int, planes: int, num_blocks: int,
                plan: StagePlan, drop_path_rates: Sequence[float] = (),
-               **block_kwargs) -> nn.Sequential:
+               inner_widths: Sequence[Sequence[int]] = (), **block_kwargs) -> nn.Sequential:
     """``num_blocks`` blocks; the first one changes stride and width, the rest keep them.
 
-    ``drop_path_rates`` gives each block its stochastic-depth drop probability (empty: none).
+    ``drop_path_rates`` gives each block its stochastic-depth drop probability (empty: none);
+    ``inner_widths`` each block's widths inside its branch (empty: the block's own).
     """
     if num_blocks < 1:
         raise ResnetsError(f"a stage needs at least one block, got {num_blocks}")
     rates = list(drop_path_rates) or [0.0] * num_blocks
     if len(rates) != num_blocks:
         raise ResnetsError(f"{len(rates)} drop-path rates for a stage of {num_blocks} blocks")
+    inner = list(inner_widths) or [()] * num_blocks
+    if len(inner) != num_blocks:
+        raise ResnetsError(f"{len(inner)} inner widths for a stage of {num_blocks} blocks")
     blocks = [block(in_chs, planes, plan.stride, dilation=plan.dilation,
-                    first_dilation=plan.first_dilation, drop_path=rates[0], **block_kwargs)]
+                    first_dilation=plan.first_dilation, drop_path=rates[0],
+                    **_widths(inner[0]), **block_kwargs)]
     out_chs = planes * block.expansion
-    for rate in rates[1:]:
+    for rate, widths in zip(rates[1:], inner[1:]):
         blocks.append(block(out_chs, planes, 1, dilation=plan.dilation, drop_path=rate,
-                            **block_kwargs))
+                            **_widths(widths), **block_kwargs))
     return nn.Sequential(*blocks)
+
+
+def _widths(widths: Sequence[int]) -> dict:
+    """The keyword of a pruned block's inner widths; none for a block of full widths, so
+    blocks without the option (plain, other families) are built as before."""
+    return {"inner_widths": tuple(widths)} if widths else {}

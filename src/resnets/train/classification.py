@@ -17,12 +17,13 @@ import torch
 from ..models import model_info
 from .collectives import global_evaluation
 from .config import TrainConfig, check_settings
+from .distill import check_teacher, load_teacher
 from .evaluate import batch_to_device, evaluate
 from .finetune import check_pretrained
 from .metadata import check_fits, check_same_run, image_metadata
 from .objectives import build_objective
 from .pipeline import Pipeline, build_pipeline
-from .setup import build_model
+from .setup import build_model, check_branch_widths
 from .resume import TRAIN_RESUME_SETTINGS
 from .task import StepOutput, Task, register_task
 
@@ -48,6 +49,10 @@ class ClassificationTask(Task):
         model_info(cfg.model.name)  # an unknown model fails before the data is read
         if not resuming:  # a missing backbone file, too (a resumed run has its weights)
             check_pretrained(cfg.model.pretrained, cfg.model.name)
+        if cfg.model.branch_widths:  # widths that do not fit fail before the data is read
+            check_branch_widths(cfg)
+        if cfg.distill.teacher:  # read again at every start: the teacher is no checkpoint's
+            check_teacher(cfg.distill.teacher)
 
     def run_name(self, cfg: TrainConfig) -> str:
         return cfg.recipe or cfg.model.name
@@ -62,7 +67,9 @@ class ClassificationTask(Task):
                            load_pretrained=load_pretrained)
 
     def build_step(self, cfg: TrainConfig, data: Pipeline):
-        objective = build_objective(cfg, data.mean, data.std, len(data.classes))
+        teacher = (load_teacher(cfg.distill.teacher, data.classes, data.in_chans)
+                   if cfg.distill.teacher else None)
+        objective = build_objective(cfg, data.mean, data.std, len(data.classes), teacher)
 
         def step(net, batch, device: torch.device) -> StepOutput:
             images, labels = batch_to_device(*batch, device, cfg.channels_last)

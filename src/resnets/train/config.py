@@ -18,7 +18,8 @@ from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, 
                       parse_number)
 from .schedules import ScheduleConfig
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
-                       LogConfig, ModelConfig, OptimConfig)  # re-exported: callers import here
+                       DistillConfig, LogConfig, ModelConfig,
+                       OptimConfig)  # re-exported: callers import here
 
 # Each task's name in config.json and checkpoints -> the command that trains it.
 TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",
@@ -81,6 +82,7 @@ class TrainConfig(EngineConfig):
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     adv: AdversarialConfig = field(default_factory=AdversarialConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 DATA_MODALITY = {"speech": "audio", "text": "text"}  # data.dataset -> its models' modality
@@ -298,6 +300,13 @@ def check_settings(cfg: TrainConfig) -> None:
     if cfg.optim.loss == "bce" and cfg.adv.method != "none":
         raise ResnetsError("adversarial training (adv.method) attacks the cross-entropy loss; "
                            "set optim.loss=ce")
+    if cfg.distill.teacher and (cfg.adv.method != "none" or cfg.data.mixup_alpha
+                                or cfg.data.cutmix_alpha):
+        raise ResnetsError("distill.teacher distills on the batch as loaded; mixup, CutMix "
+                           "and adversarial training change it first: drop them or the teacher")
+    if cfg.model.bn_l1 and cfg.model.norm != "batch":
+        raise ResnetsError("model.bn_l1 penalises BatchNorm scales; set model.norm=batch or "
+                           "drop model.bn_l1")
     if cfg.optim.bce_threshold and cfg.optim.loss != "bce":
         raise ResnetsError("optim.bce_threshold binarises the targets of optim.loss=bce; set "
                            "optim.loss=bce or drop the threshold")

@@ -42,9 +42,35 @@ def binary_cross_entropy(label_smoothing: float = 0.0, threshold: float = 0.0) -
     return objective
 
 
+def bn_scale_penalty(objective: Objective, strength: float) -> Objective:
+    """``objective`` plus ``strength`` times the L1 norm of every BatchNorm scale: network
+    slimming's sparsity (Liu et al. 2017), so that ``resnets prune --criterion bn`` finds
+    channels whose scale went to zero."""
+
+    def penalised(net, images, labels):
+        loss, logits = objective(net, images, labels)
+        scales = [m.weight for m in net.modules()
+                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.weight is not None]
+        return loss + strength * sum(s.abs().sum() for s in scales), logits
+
+    return penalised
+
+
 def build_objective(cfg: TrainConfig, mean: list[float], std: list[float],
+                    num_classes: int, teacher: torch.nn.Module | None = None) -> Objective:
+    """The configured objective; ``mean``/``std`` map the loader's images back to pixels;
+    ``teacher``: the model of ``distill.teacher``, whose soft targets join the loss."""
+    objective = _hard_objective(cfg, mean, std, num_classes)
+    if teacher is not None:
+        from .distill import distill_objective
+
+        objective = distill_objective(objective, teacher, cfg.distill.temperature,
+                                      cfg.distill.weight, cfg.channels_last, mean, std)
+    return bn_scale_penalty(objective, cfg.model.bn_l1) if cfg.model.bn_l1 else objective
+
+
+def _hard_objective(cfg: TrainConfig, mean: list[float], std: list[float],
                     num_classes: int) -> Objective:
-    """The configured objective; ``mean``/``std`` map the loader's images back to pixels."""
     if cfg.adv.method != "none":
         from .adversarial import adversarial_objective
 

@@ -14,7 +14,8 @@ from typing import ClassVar
 from ..data.decode import DECODERS
 from ..data.policies import AUTOAUGMENT_POLICIES, MAGNITUDE_BINS, POLICIES
 from ..data.sampling import REPEATS_MAX
-from ..limits import BATCH_MAX, FLAG, FRACTION, TEXT, Limit, check_fields, choice, integer, number
+from ..limits import (BATCH_MAX, FLAG, FRACTION, TEXT, Limit, check_fields, choice, integer,
+                      integers, number)
 
 OPTIMIZERS = ("sgd", "adamw", "lamb", "lars")  # optim.name
 LOSSES = ("ce", "bce")  # optim.loss
@@ -38,6 +39,9 @@ class ModelConfig:
     grad_checkpointing: bool = False  # recompute stage activations in backward (saves memory)
     pretrained: str = ""  # "" | imagenet | imagenet:v2 | run dir | .pt/.pth/.safetensors file
     freeze_stages: int = 0  # stem + this many stages frozen, BN stats too; -1 = all but head
+    branch_widths: tuple[int, ...] = ()  # pruned: channels inside each residual branch, block
+    # by block (resnets prune writes them); () = the model's own
+    bn_l1: float = 0.0  # network slimming: L1 penalty on every BN scale, added to the loss
 
     KEY: ClassVar[str] = "model.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
@@ -47,7 +51,8 @@ class ModelConfig:
         "block_dropout": number(0, 1, open_high=True, also=(-1,)),
         "drop_path_rate": FRACTION, "attn_layer": choice("", "se", "cbam", "eca", "gc"),
         "se_reduction": integer(1, 1024), "grad_checkpointing": FLAG, "pretrained": TEXT,
-        "freeze_stages": integer(0, 16, also=(-1,)),
+        "freeze_stages": integer(0, 16, also=(-1,)), "branch_widths": integers(1, 1_000_000),
+        "bn_l1": number(0, 1),
     }
 
     def __post_init__(self) -> None:
@@ -162,6 +167,23 @@ class AdversarialConfig:
         "method": choice("none", "pgd", "fgsm"), "norm": choice("linf", "l2"),
         "eps": number(0, 100), "step_size": number(0, 100, open_low=True),
         "steps": integer(1, 1000), "random_start": FLAG,
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation from a trained run's soft targets (train/distill.py)."""
+
+    teacher: str = ""  # run directory of the teacher; "" = no distillation
+    temperature: float = 4.0  # T: both softmaxes of the soft term divided by it
+    weight: float = 0.9  # w: loss = (1 - w) * hard-label loss + w * T^2 * KL(teacher||student)
+
+    KEY: ClassVar[str] = "distill.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "teacher": TEXT, "temperature": number(0, 100, open_low=True), "weight": number(0, 1),
     }
 
     def __post_init__(self) -> None:

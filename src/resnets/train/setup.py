@@ -43,6 +43,8 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
         options["drop_path_rate"] = cfg.model.drop_path_rate
     if cfg.model.attn_layer:
         options.update(attn_layer=cfg.model.attn_layer, se_reduction=cfg.model.se_reduction)
+    if cfg.model.branch_widths:  # a pruned network (resnets prune)
+        options["branch_widths"] = cfg.model.branch_widths
     model = create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans,
                          **options)
     if cfg.model.pretrained or cfg.model.freeze_stages:
@@ -55,6 +57,14 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int,
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def check_branch_widths(cfg: TrainConfig) -> None:
+    """Refuse ``model.branch_widths`` that do not fit ``model.name``, building its shapes only
+    (on the meta device: no memory, no time)."""
+    with torch.device("meta"):
+        build_model(cfg, max(cfg.model.num_classes, 1), 3, torch.device("meta"),
+                    load_pretrained=False)
 
 
 def new_run_dir(cfg: Any, stem: str, reenter: bool = False) -> Path:

@@ -1,0 +1,1 @@
+"""Structured pruning of residual networks (``resnets prune``)."""
