@@ -206,22 +206,3 @@ def test_an_image_folder_trains_on_the_chosen_identities(tmp_path, capsys):
     row = json.loads((tmp_path / "runs" / "f" / "metrics.jsonl").read_text())
     assert 0 <= row["test_recall1"] <= 1
 
-
-def test_the_long_recipes_differ_from_the_short_ones_only_in_epochs_and_margin(capsys):
-    """digits-long-arcface and its softmax baseline: the same backbone, head, data and
-    epochs (the comparison of docs/representation.md); ArcFace's margin 0.3."""
-    from dense_training import assert_recipes, printed
-
-    long = {"model.name": "resnet20", "epochs": 30, "data.classes": "0-5",
-            "data.augment": "none", "metric.dim": 0, "metric.bn_neck": False}
-    assert_recipes(["metric", "train"], {
-        "digits-long-arcface": {**long, "metric.loss": "arcface", "metric.margin": 0.3,
-                                "metric.scale": 64.0},
-        "digits-long-softmax": {**long, "metric.loss": "softmax"}}, capsys)
-    configs = {name: printed(["metric", "train", "--recipe", name], capsys)
-               for name in ("digits-long-arcface", "digits-long-softmax", "digits-arcface")}
-    arc, soft, short = configs.values()
-    for section in ("model", "data", "optim", "schedule"):
-        assert arc[section] == soft[section] == short[section], section
-    assert {k: v for k, v in arc["metric"].items() if k not in ("loss", "margin")} == \
-        {k: v for k, v in soft["metric"].items() if k not in ("loss", "margin")}

@@ -19,16 +19,3 @@ register_recipes([
            {**_DIGITS, "metric.loss": loss}, task="metric")
     for loss in ("arcface", "cosface", "triplet", "softmax")
 ])
-
-# The long runs: 30 epochs for both, ArcFace with margin 0.3 (the head, backbone and data
-# are the short runs'). Measured in docs/representation.md ("30 epochs"): the longer softmax
-# runs did not transfer better, the ArcFace ones did.
-register_recipes([
-    Recipe("digits-long-arcface", "ArcFace (s 64, m 0.3) embedding of ResNet-20 on digit "
-           "classes 0-5, 30 epochs (the open-set demo)", DIGITS_OPEN_SET,
-           {**_DIGITS, "epochs": 30, "metric.loss": "arcface", "metric.margin": 0.3},
-           task="metric"),
-    Recipe("digits-long-softmax", "softmax embedding of ResNet-20 on digit classes 0-5, "
-           "30 epochs (the baseline of digits-long-arcface)", DIGITS_OPEN_SET,
-           {**_DIGITS, "epochs": 30, "metric.loss": "softmax"}, task="metric"),
-])
