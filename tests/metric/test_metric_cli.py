@@ -206,3 +206,23 @@ def test_an_image_folder_trains_on_the_chosen_identities(tmp_path, capsys):
     row = json.loads((tmp_path / "runs" / "f" / "metrics.jsonl").read_text())
     assert 0 <= row["test_recall1"] <= 1
 
+
+
+def test_the_neck_recipes_give_both_losses_the_same_backbone_head_and_epochs(capsys):
+    """digits-arcface-neck and its softmax baseline (docs/representation.md) differ only in
+    the loss (and ArcFace's margin 0.3, which softmax does not read)."""
+    from dense_training import assert_recipes, printed
+
+    neck = {"model.name": "resnet20", "epochs": 10, "data.classes": "0-5",
+            "data.augment": "none", "metric.dim": 64, "metric.bn_neck": True}
+    assert_recipes(["metric", "train"], {
+        "digits-arcface-neck": {**neck, "metric.loss": "arcface", "metric.margin": 0.3,
+                                "metric.scale": 64.0},
+        "digits-softmax-neck": {**neck, "metric.loss": "softmax"}}, capsys)
+    arc, soft = (printed(["metric", "train", "--recipe", name], capsys)
+                 for name in ("digits-arcface-neck", "digits-softmax-neck"))
+    for section in ("model", "data", "optim", "schedule"):
+        assert arc[section] == soft[section], section
+    assert arc["epochs"] == soft["epochs"] and arc["batch_size"] == soft["batch_size"]
+    assert {k: v for k, v in arc["metric"].items() if k not in ("loss", "margin")} == \
+        {k: v for k, v in soft["metric"].items() if k not in ("loss", "margin")}
