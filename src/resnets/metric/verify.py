@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 from ..errors import CheckpointError
 from ..files import check_writable, write_text_atomic
-from ..train.config import from_dict
 from ..models.registry import check_modality
+from ..train.config import from_dict
 from ..train.device import resolve_device
 from ..train.embedder import FEATURES_OF_IMAGES, from_weights
 from ..train.finetune import check_pretrained
