@@ -7,7 +7,8 @@ mismatched pairs); `resnets verify` reports the 10-fold accuracy, TAR at FAR and
 each run. Every seed is reported, and the mean.
 
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/representation_digits.py [--seeds 0 1 2]
-        [--epochs 15] [--dataset digits | cifar10 --root ../shared/data/cifar10-subset]
+        [--recipes digits-{loss}-neck --losses arcface softmax] [--epochs N] [--set K=V ...]
+        [--dataset digits | cifar10 --root ../shared/data/cifar10-subset]
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--losses", nargs="+", default=list(LOSSES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=0,
+                        help="epochs of every run; 0 = the recipes' (10)")
+    parser.add_argument("--recipes", default="digits-{loss}",
+                        help="the recipe of each loss, e.g. digits-{loss}-neck")
     parser.add_argument("--dataset", default="digits", choices=("digits", "cifar10"))
     parser.add_argument("--root", default="", help="cifar10: the folder of its files")
     parser.add_argument("--per-fold", type=int, default=300)
@@ -50,16 +54,18 @@ def main() -> None:
                                  args.per_fold, 0, 0, False)
         for loss in args.losses:
             for seed in args.seeds:
-                overrides = {"epochs": args.epochs, "seed": seed, "device": "cpu",
+                overrides = {**({"epochs": args.epochs} if args.epochs else {}),
+                             "seed": seed, "device": "cpu",
                              "deterministic": True, "out_dir": f"{tmp}/runs",
                              "run_name": f"{loss}-{seed}", "data.dataset": args.dataset,
                              "data.root": args.root,
                              **dict(pair.split("=", 1) for pair in args.set)}
                 start = time.perf_counter()
-                summary = train(recipe_config(f"digits-{loss}", overrides))
+                recipe = args.recipes.format(loss=loss)
+                summary = train(recipe_config(recipe, overrides))
                 report = verify(str(pairs), None, summary["run_dir"], f"{tmp}/v-{loss}-{seed}",
                                 device_name="cpu")
-                runs.append({"loss": loss, "seed": seed, "seconds":
+                runs.append({"loss": loss, "recipe": recipe, "seed": seed, "seconds":
                              round(time.perf_counter() - start, 1),
                              "test_recall1_seen_classes": summary.get("test_recall1"),
                              **{k: report[k] for k in KEYS}})
@@ -77,7 +83,8 @@ def main() -> None:
               "epochs": args.epochs, "pairs": f"10 folds x {args.per_fold} + {args.per_fold}",
               "runs": runs, "table": table, "machine": machine(),
               "command": f"OMP_NUM_THREADS=1 python benchmarks/representation_digits.py "
-                         f"--dataset {args.dataset} --epochs {args.epochs} --seeds "
+                         f"--dataset {args.dataset} --recipes {args.recipes} "
+                         f"--epochs {args.epochs} --seeds "
                          f"{' '.join(map(str, args.seeds))} --losses {' '.join(args.losses)}"
                          + (f" --set {' '.join(args.set)}" if args.set else "")}
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")

@@ -121,3 +121,11 @@ def test_losses_give_finite_gradients_with_duplicate_embeddings():
                  supervised_contrastive(e, labels, 0.1)):
         (grad,) = torch.autograd.grad(loss, e)
         assert torch.isfinite(grad).all()
+
+
+def test_margin_head_draws_its_weights_with_the_std_asked():
+    torch.manual_seed(0)
+    small, unit = MarginHead(64, 500, "arcface", 64.0, 0.5, weight_std=0.01), \
+        MarginHead(64, 500, "arcface", 64.0, 0.5)
+    assert small.weight.std().item() == pytest.approx(0.01, rel=0.02)
+    assert unit.weight.std().item() == pytest.approx(1.0, rel=0.02)

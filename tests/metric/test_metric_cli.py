@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from launching import interrupt, max_difference, same_weights, torchrun
 from resnets.cli import main
@@ -142,6 +143,48 @@ def test_verify_a_classifier_by_its_pooled_features(lfw, tmp_path, capsys):
     assert json.loads((out / "clf" / "verify-digits" / "verify.json").read_text())["pairs"] == 120
 
 
+def test_verify_a_registry_model_with_a_weights_file(lfw, tmp_path, capsys):
+    """--model NAME --weights FILE: the pairs are scored by cosine of that model's pooled
+    features of the ImageNet evaluation crop, as computed here by hand."""
+    from resnets import data as D
+    from resnets.metric.lfw import read_pairs
+    from resnets.metric.protocol import kfold_accuracy
+    from resnets.models import create_model
+    from resnets.weights import load_weights, save_weights
+
+    torch.manual_seed(3)
+    weights = save_weights(create_model("resnet20"), tmp_path / "r20.safetensors")
+    out = tmp_path / "report"
+    assert main(["verify", str(lfw), "--model", "resnet20", "--weights", str(weights),
+                 "--out", str(out), "--device", "cpu"]) == 0
+    report = json.loads((out / "verify.json").read_text())
+    assert report["model"] == "resnet20" and report["checkpoint"] is None
+    model = create_model("resnet20")
+    load_weights(model, weights)
+    crop = D.imagenet_eval_transform(32)
+    pairs = read_pairs(str(lfw))
+    with torch.no_grad():
+        def unit(path):
+            x = crop(D.decode_image(path))[None]
+            return F.normalize(model.eval().forward_head(model.forward_features(x),
+                                                         pre_logits=True))[0]
+        scores = torch.stack([unit(p.first).double() @ unit(p.second).double()
+                              for p in pairs])
+    folds = kfold_accuracy(scores, torch.tensor([p.same for p in pairs]),
+                           torch.tensor([p.fold for p in pairs]))
+    assert report["accuracy"] == pytest.approx(folds.mean, abs=1e-9)
+    assert report["fold_thresholds"] == pytest.approx(folds.thresholds, abs=1e-5)
+
+
+def test_verify_needs_a_checkpoint_or_a_model(lfw, tmp_path, capsys):
+    assert main(["verify", str(lfw), "--device", "cpu"]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+    assert main(["verify", str(lfw), "--model", "resnet20", "--weights",
+                 str(tmp_path / "missing.pt"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.pt" in err and err.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
 def test_an_image_folder_trains_on_the_chosen_identities(tmp_path, capsys):
     from PIL import Image
 
@@ -162,3 +205,24 @@ def test_an_image_folder_trains_on_the_chosen_identities(tmp_path, capsys):
     assert state["model"]["head.weight"].shape[0] == 2
     row = json.loads((tmp_path / "runs" / "f" / "metrics.jsonl").read_text())
     assert 0 <= row["test_recall1"] <= 1
+
+
+
+def test_the_neck_recipes_give_both_losses_the_same_backbone_head_and_epochs(capsys):
+    """digits-arcface-neck and its softmax baseline (docs/representation.md) differ only in
+    the loss (and ArcFace's margin 0.3, which softmax does not read)."""
+    from dense_training import assert_recipes, printed
+
+    neck = {"model.name": "resnet20", "epochs": 10, "data.classes": "0-5",
+            "data.augment": "none", "metric.dim": 64, "metric.bn_neck": True}
+    assert_recipes(["metric", "train"], {
+        "digits-arcface-neck": {**neck, "metric.loss": "arcface", "metric.margin": 0.3,
+                                "metric.scale": 64.0},
+        "digits-softmax-neck": {**neck, "metric.loss": "softmax"}}, capsys)
+    arc, soft = (printed(["metric", "train", "--recipe", name], capsys)
+                 for name in ("digits-arcface-neck", "digits-softmax-neck"))
+    for section in ("model", "data", "optim", "schedule"):
+        assert arc[section] == soft[section], section
+    assert arc["epochs"] == soft["epochs"] and arc["batch_size"] == soft["batch_size"]
+    assert {k: v for k, v in arc["metric"].items() if k not in ("loss", "margin")} == \
+        {k: v for k, v in soft["metric"].items() if k not in ("loss", "margin")}

@@ -6,6 +6,7 @@
     resnets metric pairs lfw-digits --classes 6-9 --seed 0               an LFW-format set
     resnets verify lfw-digits --checkpoint runs/metric-arcface-...       10-fold accuracy,
                                                                           TAR@FAR, ROC, rank-1
+    resnets verify lfw-digits --model resnet50 --weights imagenet        published weights
 """
 
 from __future__ import annotations
@@ -67,11 +68,16 @@ def build_verify_parser() -> Parser:
                     "LFW-format folder: 10-fold accuracy, TAR at FAR, ROC, rank-1 and mAP.")
     parser.add_argument("root", help="one folder per identity (Name/Name_0001.jpg ...)")
     parser.add_argument("--pairs", default=None, help="pairs file (default: ROOT/pairs.txt)")
-    parser.add_argument("--checkpoint", required=True, help="a metric-learning or "
-                        "classification run directory or checkpoint (a classifier: its "
-                        "pooled features)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="a metric-learning or classification run "
+                        "directory or checkpoint (a classifier: its pooled features)")
+    source.add_argument("--model", metavar="NAME", help="a registry model instead: its pooled "
+                        "features with --weights")
+    parser.add_argument("--weights", default="imagenet", help="with --model: imagenet | "
+                        "imagenet:v2 | a .pt/.pth/.safetensors state dict or run directory | "
+                        "none (random)")
     parser.add_argument("--out", default=None, help="report folder (default: "
-                        "CHECKPOINT_RUN/verify-ROOTNAME)")
+                        "CHECKPOINT_RUN/verify-ROOTNAME, or runs/verify-MODEL-ROOTNAME)")
     parser.add_argument("--batch-size", type=arg(integer(1, 65536)), default=256)
     add_device_option(parser)
     return parser
@@ -82,5 +88,5 @@ def verify_main(argv: list[str]) -> int:
 
     args = build_verify_parser().parse_with_settings(argv)
     print_report(verify(args.root, args.pairs, args.checkpoint, args.out, args.batch_size,
-                        args.device))
+                        args.device, args.model, args.weights))
     return 0

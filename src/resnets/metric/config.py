@@ -32,6 +32,10 @@ class MetricSettings:
     temperature: float = 0.1  # supcon: tau of the similarities
     dim: int = 0  # projection to this many dimensions; 0 = the pooled features as they are
     bn_neck: bool = False  # BatchNorm1d on the embedding before it is normalised
+    # arcface, cosface: std of the identity weights' entries at initialisation. 1 (as
+    # pytorch-metric-learning) gives rows of norm ~sqrt(dim), whose directions SGD turns
+    # slowly; insightface's arcface_torch draws them with std 0.01.
+    weight_std: float = 1.0
     sampler: str = "auto"  # auto (pk for triplet and supcon, else shuffle) | pk | shuffle
     k: int = 4  # pk: images of each identity in a batch (P = batch_size / k identities)
 
@@ -40,7 +44,8 @@ class MetricSettings:
         "loss": choice(*LOSSES), "scale": number(0, 1000, open_low=True),
         "margin": number(0, 10, also=(-1,)), "mining": choice("batch_hard", "semi_hard"),
         "temperature": number(0, 100, open_low=True), "dim": integer(0, 65536),
-        "bn_neck": FLAG, "sampler": choice("auto", "pk", "shuffle"), "k": integer(2, 4096),
+        "bn_neck": FLAG, "weight_std": number(0, 100, open_low=True),
+        "sampler": choice("auto", "pk", "shuffle"), "k": integer(2, 4096),
     }
 
     def __post_init__(self) -> None:

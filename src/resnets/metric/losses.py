@@ -28,13 +28,13 @@ COSINE_LIMIT = 1 - 1e-7  # cosines are kept inside (-1, 1): sin(theta) stays dif
 class MarginHead(nn.Module):
     """The identities' weight vectors and the margin logits of ArcFace or CosFace."""
 
-    def __init__(self, dim: int, identities: int, kind: str, scale: float, margin: float
-                 ) -> None:
+    def __init__(self, dim: int, identities: int, kind: str, scale: float, margin: float,
+                 weight_std: float = 1.0) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(identities, dim))
-        # Unit-variance entries (as pytorch-metric-learning): rows of norm ~sqrt(dim), so the
-        # normalisation does not magnify the gradient of the directions.
-        nn.init.normal_(self.weight)
+        # The gradient of a row's direction is divided by the row's norm (~std x sqrt(dim)):
+        # unit-variance entries (pytorch-metric-learning) turn slowly, small ones fast.
+        nn.init.normal_(self.weight, std=weight_std)
         self.kind, self.scale, self.margin = kind, scale, margin
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ class EmbeddingNet(nn.Module):
         self.loss = settings.loss
         if settings.loss in ("arcface", "cosface"):
             self.head = MarginHead(self.dim, identities, settings.loss, settings.scale,
-                                   settings.the_margin)
+                                   settings.the_margin, settings.weight_std)
         elif settings.loss == "softmax":
             self.head = nn.Linear(self.dim, identities)
         else:

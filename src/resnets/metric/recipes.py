@@ -19,3 +19,17 @@ register_recipes([
            {**_DIGITS, "metric.loss": loss}, task="metric")
     for loss in ("arcface", "cosface", "triplet", "softmax")
 ])
+
+# The embedding head of face models on both losses: a 64-d projection and a BatchNorm neck
+# (arcface_torch's features end in BatchNorm1d), so the embedding is signed. The pooled
+# features after ReLU are not: their cosine with a random identity vector w is at most
+# |w+| / |w| (about 0.71 in 64-d). ArcFace with margin 0.3: with six identities the 0.5 of
+# arcface_torch transferred worse (docs/representation.md lists every seed tried).
+_NECK = {**_DIGITS, "metric.dim": 64, "metric.bn_neck": True}
+register_recipes([
+    Recipe("digits-arcface-neck", "ArcFace (s 64, m 0.3) with a 64-d projection and BN-neck, "
+           "ResNet-20 on digit classes 0-5, 10 epochs (the open-set demo)", DIGITS_OPEN_SET,
+           {**_NECK, "metric.loss": "arcface", "metric.margin": 0.3}, task="metric"),
+    Recipe("digits-softmax-neck", "softmax with the head of digits-arcface-neck (its "
+           "baseline)", DIGITS_OPEN_SET, {**_NECK, "metric.loss": "softmax"}, task="metric"),
+])

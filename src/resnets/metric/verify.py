@@ -1,9 +1,10 @@
 """``resnets verify``: the verification and identification protocols on an LFW-format folder.
 
-The embedding of an image is a metric-learning run's unit-length output, or a classification
-run's pooled (pre-logit) features, normalised; pairs are compared by cosine similarity. The
-report folder gets ``verify.json`` (10-fold accuracy and its thresholds, TAR at FAR 1e-3 and
-1e-4, rank-1 and mAP), ``roc.csv`` and ``roc.png``, each written atomically.
+The embedding of an image is a metric-learning run's unit-length output, or the pooled
+(pre-logit) features, normalised, of a classification run or of a registry model with
+published or other weights (``--model NAME --weights ...``); pairs are compared by cosine
+similarity. The report folder gets ``verify.json`` (10-fold accuracy and its thresholds, TAR
+at FAR 1e-3 and 1e-4, rank-1 and mAP), ``roc.csv`` and ``roc.png``, each written atomically.
 
 Identification: of every identity the pairs name, the first image (by file name) is its
 gallery image and the others are probes; an identity with one image is a gallery distractor.
@@ -23,8 +24,11 @@ import torch.nn.functional as F
 
 from ..errors import CheckpointError
 from ..files import check_writable, write_text_atomic
+from ..models.registry import check_modality
 from ..train.config import from_dict
 from ..train.device import resolve_device
+from ..train.embedder import FEATURES_OF_IMAGES, from_weights
+from ..train.finetune import check_pretrained
 from ..train.inference import load_trained, preprocess, read_trained_state
 from ..train.logger import pyplot, save_figure
 from ..train.metadata import check_fits
@@ -36,15 +40,16 @@ from .task import MetricData, MetricTask
 FARS = (1e-3, 1e-4)
 
 
-def embedder(checkpoint: str, device: torch.device
-             ) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict, Any]:
-    """(images -> unit embeddings, checkpoint state, config) of a metric or classification
-    run."""
+Embed = Callable[[torch.Tensor], torch.Tensor]  # images -> unit-length embeddings
+Load = Callable[[Path], torch.Tensor]  # image file -> 1 x C x H x W input
+
+
+def embedder(checkpoint: str, device: torch.device) -> tuple[Embed, Load]:
+    """(images -> unit embeddings, image file -> input) of a metric or classification run."""
     state = read_trained_state(checkpoint)
     if state.get("task") != "metric":  # a classifier: its pooled features
         model, state, cfg = load_trained(checkpoint, device)
-        return (lambda x: F.normalize(model.forward_head(model.forward_features(x),
-                                                         pre_logits=True).float())), state, cfg
+        return pooled_unit_features(model), lambda f: preprocess(f, state, cfg)
     where = f"checkpoint {str(checkpoint)!r}"
     cfg = from_dict(state.get("config"), where, MetricConfig)
     missing = [k for k in ("model", "classes", "in_chans", "image_size", "mean", "std")
@@ -56,7 +61,13 @@ def embedder(checkpoint: str, device: torch.device
     model = MetricTask().build_model(cfg, data, device, load_pretrained=False)
     check_fits(model, state["model"], where, classes=0)
     model.load_state_dict(state["model"])
-    return model.eval(), state, cfg
+    return model.eval(), lambda f: preprocess(f, state, cfg)
+
+
+def pooled_unit_features(model: torch.nn.Module) -> Embed:
+    """A classifier's pooled (pre-logit) features, normalised."""
+    return lambda x: F.normalize(model.forward_head(model.forward_features(x),
+                                                    pre_logits=True).float())
 
 
 def identity_images(pairs: list[Pair]) -> dict[str, list[Path]]:
@@ -66,24 +77,36 @@ def identity_images(pairs: list[Pair]) -> dict[str, list[Path]]:
                                 if f.suffix.lower() in IMAGE_SUFFIXES) for folder in folders}
 
 
-def verify(root: str, pairs_file: str | None, checkpoint: str, out: str | None,
-           batch_size: int = 256, device_name: str = "auto") -> dict[str, Any]:
-    """Run the protocols; returns the report (also written to the report folder)."""
+def verify(root: str, pairs_file: str | None, checkpoint: str | None, out: str | None,
+           batch_size: int = 256, device_name: str = "auto", model_name: str | None = None,
+           weights: str = "imagenet") -> dict[str, Any]:
+    """Run the protocols on the embeddings of a run (``checkpoint``), or of a registry model
+    ``model_name`` with ``weights`` (published, a file or run, "none"); returns the report
+    (also written to the report folder)."""
     device = resolve_device(device_name)
     pairs = read_pairs(root, pairs_file)  # every image checked before any model is read
-    if not Path(checkpoint).exists():
-        raise CheckpointError(f"{checkpoint!r} is neither a run directory nor a checkpoint "
-                              "file")
-    run = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
-    folder = check_writable(out or run / f"verify-{Path(root).resolve().name}")
-    embed, state, cfg = embedder(checkpoint, device)
+    name = Path(root).resolve().name
+    if model_name:
+        weights = "" if weights.lower() == "none" else weights
+        check_modality("--model", model_name, "image", FEATURES_OF_IMAGES)
+        check_pretrained(weights, model_name)
+        folder = check_writable(out or Path("runs") / f"verify-{model_name}-{name}")
+        backbone = from_weights(model_name, weights, device)
+        embed, load = pooled_unit_features(backbone.model), backbone.load
+    else:
+        if not checkpoint or not Path(checkpoint).exists():
+            raise CheckpointError(f"{checkpoint!r} is neither a run directory nor a "
+                                  "checkpoint file")
+        run = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
+        folder = check_writable(out or run / f"verify-{name}")
+        embed, load = embedder(checkpoint, device)
     identities = identity_images(pairs)
     files = sorted({f for images in identities.values() for f in images})
     index = {f: i for i, f in enumerate(files)}
     embeddings = []
     with torch.no_grad():
         for start in range(0, len(files), batch_size):
-            batch = torch.cat([preprocess(f, state, cfg) for f in files[start:start + batch_size]])
+            batch = torch.cat([load(f) for f in files[start:start + batch_size]])
             embeddings.append(embed(batch.to(device)).float().cpu())
     emb = torch.cat(embeddings)
     first = torch.tensor([index[p.first] for p in pairs])
@@ -91,7 +114,9 @@ def verify(root: str, pairs_file: str | None, checkpoint: str, out: str | None,
     scores = (emb[first].double() * emb[second].double()).sum(1)
     same = torch.tensor([p.same for p in pairs])
     folds = kfold_accuracy(scores, same, torch.tensor([p.fold for p in pairs]))
-    report = {"root": str(root), "checkpoint": str(checkpoint), "pairs": len(pairs),
+    report = {"root": str(root), "checkpoint": str(checkpoint) if checkpoint else None,
+              "model": model_name, "weights": weights if model_name else None,
+              "pairs": len(pairs),
               "folds": len(folds.accuracies), "accuracy": folds.mean, "accuracy_std": folds.std,
               "fold_accuracies": folds.accuracies, "fold_thresholds": folds.thresholds,
               "genuine_pairs": int(same.sum()), "impostor_pairs": int((~same).sum())}
