@@ -80,7 +80,26 @@ def prepare_qat(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule
     prepared = prepare_qat_pt2e(program.module(), _quantizer(qat=True))
     prepared.train = types.MethodType(_qat_train, prepared)
     prepared.eval = types.MethodType(lambda self: self.train(False), prepared)
+    _settle_shapes(prepared, _example(example))
     return prepared
+
+
+@torch.no_grad()
+def _settle_shapes(prepared: torch.fx.GraphModule, example: torch.Tensor) -> None:
+    """Give the per-channel quantization parameters their final shapes now.
+
+    They start as placeholders of one element and take one per channel at the first
+    forward pass, so a checkpoint's state dict would not load into a fresh graph (resume,
+    ``resnets quantize``). One pass on ``example`` settles them; every tensor whose shape it
+    did not change (BN statistics, per-tensor activation ranges) is put back, so what is left
+    of that pass is the weights' per-channel ranges, which the first training step observes
+    anyway from the same weights.
+    """
+    before = {k: v.clone() for k, v in prepared.state_dict().items()}
+    prepared(example)
+    for key, tensor in prepared.state_dict().items():
+        if tensor.shape == before[key].shape:
+            tensor.copy_(before[key])
 
 
 def _qat_train(self: torch.fx.GraphModule, mode: bool = True) -> torch.fx.GraphModule:
