@@ -8,11 +8,11 @@ shorter batch of a split would otherwise cost a second lowering (and a different
 from __future__ import annotations
 
 import os
-import statistics
-import time
 from typing import Callable, Iterable
 
 import torch
+
+from ..fastest import seconds_per_call
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -38,22 +38,6 @@ def _rebatch(images: Iterable[torch.Tensor], batch: int):
             pending = pending[batch:]
     if pending:
         yield torch.cat(pending)
-
-
-@torch.inference_mode()
-def seconds_per_call(model: Model, x: torch.Tensor, seconds: float, warmup: int = 2,
-                     min_calls: int = 3) -> float:
-    """Median wall time of one call on ``x``, after ``warmup`` untimed calls (lowering,
-    weight packing), timed for ``seconds`` and at least ``min_calls`` calls."""
-    for _ in range(warmup):
-        model(x)
-    times: list[float] = []
-    end = time.perf_counter() + seconds
-    while len(times) < min_calls or time.perf_counter() < end:
-        start = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def speed(model: Model, shape: tuple[int, ...], seconds: float, batch: int = 8) -> dict:
