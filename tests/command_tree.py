@@ -15,6 +15,7 @@ from resnets.detection import cli as detect_cli
 from resnets.explain import cli as explain_cli
 from resnets.gan import cli as gan_cli
 from resnets.metric import cli as metric_cli
+from resnets.quantize import cli as quantize_cli
 from resnets.robust import cli as attack_cli
 from resnets.segmentation import cli as segment_cli
 from resnets.selfsup import cli as pretrain_cli
@@ -33,7 +34,7 @@ APP_PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "explain": explain_cli.build_parser,
     "pretrain": pretrain_cli.build_parser,
     "gan": gan_cli.build_parser, "translate": translate_cli.build_parser,
-    "sr": sr_cli.build_parser,
+    "sr": sr_cli.build_parser, "quantize": quantize_cli.build_parser,
 }
 
 
