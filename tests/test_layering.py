@@ -35,7 +35,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tasks", ("resnets.bench", "resnets.continual", "resnets.detection",
                "resnets.experiments", "resnets.explain", "resnets.gan", "resnets.metric",
                "resnets.quantize", "resnets.robust", "resnets.segmentation",
-               "resnets.selfsup", "resnets.speech", "resnets.sr", "resnets.text", "resnets.transfer", "resnets.translate")),
+               "resnets.selfsup", "resnets.speech", "resnets.sr", "resnets.text",
+               "resnets.transfer", "resnets.translate")),
     ("cli", ("resnets.cli", "resnets.applications", "resnets")),
 ]
 INDEPENDENT = {"tasks"}  # layers whose units never import one another
