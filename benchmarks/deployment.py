@@ -9,6 +9,7 @@ distilled students): each is measured as an fp32 eager row beside the run's.
 
     python benchmarks/deployment.py --run runs/digits20 --threads 1 \
         --out benchmarks/results/deployment.json
+    python benchmarks/deployment.py --render benchmarks/results/deployment.json  # markdown
 """
 
 from __future__ import annotations
@@ -64,7 +65,31 @@ def extra_rows(pairs: list[str], args) -> dict:
     return rows
 
 
+def markdown(result: dict) -> str:
+    """The result as the docs/performance.md section (one table per model)."""
+    m = result["machine"]
+    lines = [f"Measured by `{result['command']}`: {m['processor'] or 'CPU'}, {m['cpus']} CPUs, "
+             f"torch {m['torch']}, {result['threads']} intra-op thread(s) for every row, "
+             f"{result['seconds']} s of timing per measurement after warm-up.", ""]
+    for sec in result["sections"]:
+        trained = sec["test_data"] == "test split"
+        lines += [f"### {sec['model']} {'x'.join(map(str, sec['input_shape']))}"
+                  f"{' (trained run)' if trained else ' (random weights)'}", "",
+                  "| variant | top-1 % | agrees with fp32 % | MB on disk | batch-1 ms "
+                  "| batch-8 images/s | batch-1 speed-up |", "|---|---|---|---|---|---|---|"]
+        for label, row in sec["rows"].items():
+            cells = [fmt.format(row[key]) if row.get(key) is not None else "-"
+                     for key, _, fmt in measure.COLUMNS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines += ["", f"Agreement on {sec['test_images']} images ({sec['test_data']})."
+                  if trained else f"Agreement on {sec['test_images']} random images.", ""]
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--render"]:  # --render RESULT.json: the docs section
+        print(markdown(json.loads(Path(argv[1]).read_text())))
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="*", default=list(NATIVE), choices=list(NATIVE))
     p.add_argument("--run", help="a trained run: its variants with test accuracy")
