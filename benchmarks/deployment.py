@@ -65,30 +65,41 @@ def extra_rows(pairs: list[str], args) -> dict:
     return rows
 
 
-def markdown(result: dict) -> str:
-    """The result as the docs/performance.md section (one table per model)."""
-    m = result["machine"]
-    lines = [f"Measured by `{result['command']}`: {m['processor'] or 'CPU'}, {m['cpus']} CPUs, "
-             f"torch {m['torch']}, {result['threads']} intra-op thread(s) for every row, "
-             f"{result['seconds']} s of timing per measurement after warm-up.", ""]
-    for sec in result["sections"]:
-        trained = sec["test_data"] == "test split"
-        lines += [f"### {sec['model']} {'x'.join(map(str, sec['input_shape']))}"
-                  f"{' (trained run)' if trained else ' (random weights)'}", "",
-                  "| variant | top-1 % | agrees with fp32 % | MB on disk | batch-1 ms "
-                  "| batch-8 images/s | batch-1 speed-up |", "|---|---|---|---|---|---|---|"]
-        for label, row in sec["rows"].items():
-            cells = [fmt.format(row[key]) if row.get(key) is not None else "-"
-                     for key, _, fmt in measure.COLUMNS]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        lines += ["", f"Agreement on {sec['test_images']} images ({sec['test_data']})."
-                  if trained else f"Agreement on {sec['test_images']} random images.", ""]
+HEADING = "## Deployment: int8, ONNX Runtime, BN folding"
+
+
+def markdown(results: list[dict]) -> str:
+    """Results of one or more runs as the docs/performance.md section (a table per model)."""
+    lines = [HEADING, "",
+             "Each variant of a model side by side in one run (`benchmarks/deployment.py`). "
+             "Size: the file the variant deploys as (fp32: a torch.export program; ONNX; the "
+             "int8 .pt2 and .onnx); latency: the fastest of at least 3 calls over the timing "
+             "window after warm-up, at batch 1, and the batch-8 throughput likewise; the "
+             "speed-up is batch-1 latency against eager fp32 of the same run. Random weights "
+             "where no run is named: agreement is then on random images and there is no "
+             "accuracy.", ""]
+    for result in results:
+        m = result["machine"]
+        lines += [f"Measured by `{result['command']}`: {m['processor'] or 'CPU'}, "
+                  f"{m['cpus']} CPUs, torch {m['torch']}, {result['threads']} intra-op "
+                  f"thread(s) for every row, {result['seconds']} s timing window.", ""]
+        for sec in result["sections"]:
+            trained = sec["test_data"] == "test split"
+            lines += [f"### {sec['model']} {'x'.join(map(str, sec['input_shape']))}"
+                      f"{' (trained run)' if trained else ' (random weights)'}", "",
+                      "| variant | top-1 % | agrees with fp32 % | MB on disk | batch-1 ms "
+                      "| batch-8 images/s | batch-1 speed-up |", "|---|---|---|---|---|---|---|"]
+            for label, row in sec["rows"].items():
+                cells = [fmt.format(row[key]) if row.get(key) is not None else "-"
+                         for key, _, fmt in measure.COLUMNS]
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            lines += ["", f"Agreement on {sec['test_images']} images ({sec['test_data']}).", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--render"]:  # --render RESULT.json: the docs section
-        print(markdown(json.loads(Path(argv[1]).read_text())))
+    if argv[:1] == ["--render"]:  # --render RESULT.json ...: the docs section
+        print(markdown([json.loads(Path(a).read_text()) for a in argv[1:]]))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="*", default=list(NATIVE), choices=list(NATIVE))
