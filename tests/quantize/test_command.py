@@ -84,6 +84,7 @@ def test_qat_fine_tunes_two_steps_through_the_engine_and_converts(run_dir, tmp_p
     assert main(["quantize", str(qat), "--backend", "onnxruntime", "--out",
                  str(tmp_path / "o")]) == 2
     assert "use --backend torch" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before any work
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -123,7 +123,11 @@ def check_request(source: str | None, model: str | None, weights: str | None, ba
     else:
         from ..train.inference import read_trained_state
 
-        read_trained_state(source)  # no run: one line now, not after the imports
+        state = read_trained_state(source)  # no run: one line now, not after the imports
+        config = state.get("config") if isinstance(state.get("config"), dict) else {}
+        if backend != "torch" and (config.get("quant") or {}).get("qat"):
+            raise ResnetsError("a quant.qat run converts with its learned ranges: use "
+                               "--backend torch")
     if backend == "torch":
         int8.require_torchao()
     else:
@@ -159,7 +163,7 @@ def quantize(subject: Subject, backend: str, folder: Path, threads: int,
     else:
         if subject.qat:
             raise ResnetsError("a quant.qat run converts with its learned ranges: use "
-                               "--backend torch")
+                               "--backend torch")  # checked first by check_request
         from ..export import OnnxModel, export_onnx
         from .onnxrt import quantize_onnx
 
