@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 KIND_TITLES = {"train": "Training (images/s)", "infer": "Inference (images/s)",
@@ -171,9 +172,16 @@ def main() -> None:
     parser.add_argument("result")
     parser.add_argument("--out", default="docs/performance.md")
     parser.add_argument("--profile", help="JSON of benchmarks/profile_step.py to add")
+    parser.add_argument("--deployment", nargs="*", default=[],
+                        help="JSON results of benchmarks/deployment.py to add")
     args = parser.parse_args()
     prof = json.loads(Path(args.profile).read_text()) if args.profile else None
     text = render(json.loads(Path(args.result).read_text()), prof)
+    if args.deployment:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from deployment import markdown
+
+        text += "\n" + markdown([json.loads(Path(p).read_text()) for p in args.deployment])
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")
 

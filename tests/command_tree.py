@@ -16,6 +16,7 @@ from resnets.explain import cli as explain_cli
 from resnets.gan import cli as gan_cli
 from resnets.metric import cli as metric_cli
 from resnets.prune import cli as prune_cli
+from resnets.quantize import cli as quantize_cli
 from resnets.robust import cli as attack_cli
 from resnets.segmentation import cli as segment_cli
 from resnets.selfsup import cli as pretrain_cli
@@ -35,6 +36,7 @@ APP_PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "pretrain": pretrain_cli.build_parser,
     "gan": gan_cli.build_parser, "translate": translate_cli.build_parser,
     "sr": sr_cli.build_parser, "prune": prune_cli.build_parser,
+    "quantize": quantize_cli.build_parser,
 }
 
 

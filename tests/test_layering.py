@@ -28,15 +28,15 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # below it; "resnets" alone is the root package's __init__, the public API over everything.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("resnets.errors", "resnets.files", "resnets.limits", "resnets.readback",
-              "resnets.weights")),
+              "resnets.weights", "resnets.machine")),
     ("models", ("resnets.models",)),
     ("data", ("resnets.data",)),
-    ("engine", ("resnets.train", "resnets.export")),
+    ("engine", ("resnets.train", "resnets.export", "resnets.fastest")),
     ("tasks", ("resnets.bench", "resnets.continual", "resnets.detection",
                "resnets.experiments", "resnets.explain", "resnets.gan", "resnets.metric",
-               "resnets.prune", "resnets.robust", "resnets.segmentation", "resnets.selfsup",
-               "resnets.speech", "resnets.sr", "resnets.text", "resnets.transfer",
-               "resnets.translate")),
+               "resnets.prune", "resnets.quantize", "resnets.robust", "resnets.segmentation",
+               "resnets.selfsup", "resnets.speech", "resnets.sr", "resnets.text",
+               "resnets.transfer", "resnets.translate")),
     ("cli", ("resnets.cli", "resnets.applications", "resnets")),
 ]
 INDEPENDENT = {"tasks"}  # layers whose units never import one another

@@ -29,6 +29,8 @@ APP_COMMANDS = {
     "sr": ("resnets.sr.cli:main", "super-resolution: photos|train|evaluate|predict"),
     "prune": ("resnets.prune.cli:main", "structured pruning of a run to a MAC target, "
               "then fine-tuning"),
+    "quantize": ("resnets.quantize.cli:main", "static int8 model of a run, with a latency "
+                 "and accuracy report"),
 }
 
 

@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", nargs="?", help="run directory or checkpoint (or --model)")
     p.add_argument("--model", help="registry name, with --weights (instead of a run)")
     p.add_argument("--weights", help="imagenet, imagenet:v2 or a weights file (with --model)")
-    p.add_argument("--format", required=True, choices=("onnx", "exported-program", "aoti"))
+    p.add_argument("--format", required=True, help="fastest: the faster here of onnx and "
+                   "exported-program", choices=("onnx", "exported-program", "aoti", "fastest"))
     p.add_argument("--out", required=True, help="file to write (.onnx or .pt2)")
     p.add_argument("--fuse", action="store_true", help="fold BatchNorm into the convolutions")
     p.add_argument("--batch", type=arg(integer(1, 64)), default=4,

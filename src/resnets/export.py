@@ -224,8 +224,41 @@ def export_command(source: str | None, model: str | None, weights: str | None, f
                            "one of them")
     if model and not weights:
         raise ResnetsError("--model needs --weights: imagenet, imagenet:v2 or a weights file")
+    if fmt != "fastest" and fmt not in FORMATS:
+        raise ResnetsError(f"--format {fmt!r} is not one of fastest, {', '.join(FORMATS)}")
     item = from_run(source) if source else from_weights(model, weights)
+    said = []
+    if fmt == "fastest":  # the file's suffix follows the choice
+        check_writable(Path(out).parent)
+        choice = fastest_format(item, fuse, batch)
+        fmt, out = choice.name, str(Path(out).with_suffix(SUFFIXES[choice.name]))
+        said.append(choice.line(batch))
     record = export(item, fmt, out, fuse=fuse, batch=batch)
-    return [f"wrote {out} ({fmt}, {item.name}, input {'x'.join(map(str, item.input_shape))}); "
-            f"max abs difference to eager {record['max_abs_difference']:.3g} on a batch of "
-            f"{batch}", f"wrote {out}.json"]
+    return [*said, f"wrote {out} ({fmt}, {item.name}, input "
+            f"{'x'.join(map(str, item.input_shape))}); max abs difference to eager "
+            f"{record['max_abs_difference']:.3g} on a batch of {batch}", f"wrote {out}.json"]
+
+
+def fastest_format(item: Exportable, fuse: bool, batch: int, cache: Path | None = None):
+    """ONNX (ONNX Runtime) or a torch.export program (PyTorch), whichever runs ``item`` at
+    ``batch`` faster here: measured once per machine, torch version and model, then cached
+    (:mod:`resnets.fastest`)."""
+    import tempfile
+
+    from .fastest import cache_key, choose, seconds_per_call
+
+    model = fuse_conv_bn(item.model) if fuse else item.model.eval()
+    x = (torch.randint(0, item.input_shape[0], (batch, *item.input_shape[1:]))
+         if _is_token_model(item) else torch.randn(batch, *item.input_shape))
+
+    def torch_seconds() -> float:
+        return seconds_per_call(model, x, 1.0)
+
+    def onnx_seconds() -> float:
+        with tempfile.TemporaryDirectory() as folder:
+            runner = OnnxModel(_onnx_file(model, x, Path(folder) / "m.onnx"),
+                               threads=torch.get_num_threads())  # as many as PyTorch
+            return seconds_per_call(runner, x, 1.0)
+
+    key = cache_key(item.name + ("+fused" if fuse else ""), item.input_shape, batch)
+    return choose(key, {"exported-program": torch_seconds, "onnx": onnx_seconds}, cache)

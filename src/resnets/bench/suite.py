@@ -12,8 +12,6 @@ turns them into ``docs/performance.md``.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -24,6 +22,7 @@ from typing import ClassVar
 import torch
 
 from ..limits import DEVICE, FLAG, Limit, check_fields, integer, number
+from ..machine import machine  # also read here by the benchmarks/ scripts
 from ..models.summary import count_macs
 from ..train.config import TrainConfig
 from .case import Case
@@ -137,28 +136,6 @@ def run_case(case: Case, timeout: float, threads: int | None = None) -> dict:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
         return {"case": asdict(case), "label": case.label, "error": tail[0]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def machine(device: str = "cuda") -> dict:
-    """The machine of a result: platform, CPU, torch, threads, and the GPU of ``device``."""
-    info = {"platform": platform.platform(), "processor": platform.processor() or _cpu_name(),
-            "cpus": os.cpu_count(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
-    if torch.cuda.is_available() and device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
-
-
-def _cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` is empty on Linux)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def combine_rounds(runs: list[dict]) -> dict:

@@ -63,8 +63,13 @@ class ClassificationTask(Task):
 
     def build_model(self, cfg: TrainConfig, data: Pipeline, device: torch.device,
                     load_pretrained: bool) -> torch.nn.Module:
-        return build_model(cfg, len(data.classes), data.in_chans, device,
-                           load_pretrained=load_pretrained)
+        model = build_model(cfg, len(data.classes), data.in_chans, device,
+                            load_pretrained=load_pretrained)
+        if cfg.quant.qat:
+            from .qat import qat_model
+
+            model = qat_model(model, cfg, data.in_chans, data.image_size)
+        return model
 
     def build_step(self, cfg: TrainConfig, data: Pipeline):
         teacher = (load_teacher(cfg.distill.teacher, data.classes, data.in_chans)

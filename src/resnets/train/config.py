@@ -19,7 +19,7 @@ from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, 
 from .schedules import ScheduleConfig
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
                        DistillConfig, LogConfig, ModelConfig,
-                       OptimConfig)  # re-exported: callers import here
+                       OptimConfig, QuantConfig)  # re-exported: callers import here
 
 # Each task's name in config.json and checkpoints -> the command that trains it.
 TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",
@@ -83,6 +83,7 @@ class TrainConfig(EngineConfig):
     data: DataConfig = field(default_factory=DataConfig)
     adv: AdversarialConfig = field(default_factory=AdversarialConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
 
 
 DATA_MODALITY = {"speech": "audio", "text": "text"}  # data.dataset -> its models' modality
@@ -314,6 +315,10 @@ def check_settings(cfg: TrainConfig) -> None:
     if d.dataset in DATA_MODALITY and (d.policy != "none" or d.erasing or d.repeated_aug > 1):
         raise ResnetsError(f"data.policy, data.erasing and data.repeated_aug augment images, "
                            f"not {DATA_MODALITY[d.dataset]}; drop them for {d.dataset} data")
+    if cfg.quant.qat:
+        from .qat import check_qat
+
+        check_qat(cfg)
     if cfg.data.eval_flip and cfg.data.dataset in DATA_MODALITY:
         raise ResnetsError(f"data.eval_flip mirrors images, and {cfg.data.dataset} data has "
                            "none; drop data.eval_flip")

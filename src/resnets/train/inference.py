@@ -63,11 +63,19 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
         raise CheckpointError(f"{where}: model_name {state['model_name']!r} is not "
                               f"its config's model.name {cfg.model.name!r}; the file is damaged")
     classes, in_chans = len(state["classes"]), state["in_chans"]
+    device = device or resolve_device("auto")
+    if cfg.quant.qat:  # an exported graph: built for real (on the meta device it cannot be)
+        from .qat import qat_model
+
+        model = qat_model(build_model(cfg, classes, in_chans, device, load_pretrained=False),
+                          cfg, in_chans, state["image_size"])
+        check_fits(model, state["model"], where, classes)
+        model.load_state_dict(state["model"])
+        return model.eval(), state, cfg
     with torch.device("meta"):  # shapes only: the metadata is checked before any allocation
         skeleton = build_model(cfg, classes, in_chans, torch.device("meta"),
                                load_pretrained=False)
     check_fits(skeleton, state["model"], where, classes)
-    device = device or resolve_device("auto")
     model = build_model(cfg, classes, in_chans, device,
                         load_pretrained=False)  # the checkpoint holds every weight
     model.load_state_dict(state["model"])

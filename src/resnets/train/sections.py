@@ -152,6 +152,20 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class QuantConfig:
+    """Quantization-aware training (:mod:`resnets.train.qat`): the model trains through int8
+    fake quantization, to be converted by ``resnets quantize RUN_DIR`` afterwards."""
+
+    qat: bool = False  # fine-tune with fake int8 (fine-tune from model.pretrained=RUN_DIR)
+
+    KEY: ClassVar[str] = "quant.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {"qat": FLAG}
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
 class AdversarialConfig:
     """Adversarial training: each batch is replaced by attacked images before the step."""
 
