@@ -184,7 +184,7 @@ def test_a_device_that_is_not_there_is_refused(monkeypatch):
 @pytest.mark.parametrize("change, fragment", [
     (lambda d: d.update(model=["resnet20"]), "'model' is a list, not a dict of model.*"),
     (lambda d: d["optim"].update(momentun=0.9), "unknown settings optim.momentun"),
-    (lambda d: d.pop("epochs"), "has no epochs"),
+    (lambda d: d.clear(), "has no settings"),
     (lambda d: d.update(epochs="30"), "epochs='30' is not a valid integer"),
     (lambda d: d.update(epochs=True), "epochs=True is not a valid integer"),
 ])
