@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 
 from ..errors import ResnetsError, did_you_mean
 from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, choice, integer,
-                      parse_number)
+                      keyed_as, parse_number)
 from ..readback import note_defaults
 from .schedules import ScheduleConfig
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
@@ -249,13 +249,8 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
             top[key] = value
     for section, values in nested.items():
         current = getattr(cfg, section)
-        try:
+        with keyed_as(type(current), f"{section}.{{name}}"):  # d_optim is an OptimConfig
             top[section] = dataclasses.replace(current, **values)
-        except ResnetsError as exc:  # a shared section class (d_optim is an OptimConfig)
-            own = getattr(current, "KEY", "").partition(".")[0]  # names its own section
-            if not own or own == section:
-                raise
-            raise type(exc)(str(exc).replace(f"{own}.", f"{section}.", 1)) from None
     return dataclasses.replace(cfg, **top)
 
 
