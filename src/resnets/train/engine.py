@@ -150,7 +150,9 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
         if state is None:
             raise CheckpointError(f"no checkpoint to resume from in {str(run_dir)!r}")
         _restore(ctx, state, gate, hooks)  # checks the checkpoint's metadata first
-        check_steps_left(run_dir, ctx.step, total_steps)
+        check_steps_left(run_dir, ctx.step, total_steps)  # before it says it resumed
+        if is_main:
+            print(f"resumed {run_dir} at step {ctx.step} (epoch {ctx.epoch + 1})", flush=True)
         # An epoch cut short by `iterations` counts as done: a longer run goes on in the next.
         epochs = max(epochs, ctx.epoch + (ctx.step < total_steps))
     same_everywhere(ctx.step, "the step to start from")
@@ -389,5 +391,3 @@ def _restore(ctx: Context, state: dict, gate, hooks) -> None:
                                               for k in state["sums"]}
     ctx.sums = {k: to_device(v, ctx.device) for k, v in sums.items()}
     restore_rng_state(state["rng"])
-    if ctx.is_main:
-        print(f"resumed {ctx.run_dir} at step {ctx.step} (epoch {ctx.epoch + 1})", flush=True)
