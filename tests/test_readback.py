@@ -1,10 +1,11 @@
 """Reading back the JSON files the project wrote: every fault is one line naming the file."""
 
 import json
+from dataclasses import dataclass, field
 
 import pytest
 
-from resnets.readback import ReadBackError, check_keys, read_json
+from resnets.readback import ReadBackError, check_keys, field_kinds, fill_defaults, read_json
 
 
 @pytest.mark.parametrize("raw, fragment", [
@@ -49,3 +50,28 @@ def test_check_keys_names_unknown_missing_and_mistyped_keys():
     check_keys({"task": "d", "lr": 1.0}, expected, "x", optional=["steps"])
     with pytest.raises(ReadBackError, match=r"'steps' is a boolean \(True\), expected int"):
         check_keys({"task": "d", "steps": True, "lr": 1.0}, expected, "x")
+
+
+@dataclass(frozen=True)
+class Section:
+    arch: str
+    sizes: tuple[int, ...] = (1, 2)
+    flip: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def test_settings_of_a_newer_version_take_their_defaults_noted_once(capsys):
+    where = "checkpoint 'x': 'section'"
+    old = {"arch": "a", "flip": True}
+    for _ in range(2):
+        filled = fill_defaults(old, Section, where)
+        assert filled == {"arch": "a", "flip": True, "sizes": [1, 2], "extra": {}}
+        check_keys(filled, field_kinds(Section), where)  # as JSON would have written them
+    assert capsys.readouterr().err.splitlines() == [
+        "resnets: note: checkpoint 'x': 'section' was written before settings sizes, extra "
+        "existed: using their defaults (sizes=[1, 2], extra={})"]
+    with pytest.raises(ReadBackError, match="lacks 'arch'"):  # no default to take: no note
+        check_keys(fill_defaults({}, Section, where), field_kinds(Section), where)
+    unknown = {"arch": "a", "sise": 3}
+    assert fill_defaults(unknown, Section, where) == unknown  # check_keys names it
+    assert capsys.readouterr().err == ""

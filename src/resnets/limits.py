@@ -16,10 +16,12 @@ are one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import math
 import re
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, NoReturn
+from typing import Any, Iterator, NoReturn
 
 from .errors import ResnetsError, did_you_mean
 
@@ -145,10 +147,29 @@ SEED = integer(0, SEED_MAX)
 FRACTION = number(0, 1, open_high=True)  # a probability or share in [0, 1)
 
 
+# Section class -> the KEY it is set under just now: a class shared by two sections (gan's
+# d_optim is an OptimConfig, KEY "optim.{name}") names the one being set (see keyed_as).
+_SECTION_KEYS: contextvars.ContextVar[dict[type, str]] = contextvars.ContextVar(
+    "section_keys", default={})
+
+
+@contextlib.contextmanager
+def keyed_as(cls: type, key: str) -> Iterator[None]:
+    """Within the block, a ``cls`` being made names its fields with ``key``
+    (``"d_optim.{name}"``) in every message: its limits and its own cross-field checks."""
+    token = _SECTION_KEYS.set({**_SECTION_KEYS.get(), cls: key})
+    try:
+        yield
+    finally:
+        _SECTION_KEYS.reset(token)
+
+
 def setting_key(cls: type, name: str) -> str:
-    """How the user writes the field ``name`` of ``cls``: ``KEY`` of the class formatted
-    with the name (``optim.{name}``) or the option (``--{flag}``)."""
-    return getattr(cls, "KEY", "{name}").format(name=name, flag=name.replace("_", "-"))
+    """How the user writes the field ``name`` of ``cls``: ``KEY`` of the class (or the one
+    :func:`keyed_as` gives it) formatted with the name (``optim.{name}``) or the option
+    (``--{flag}``)."""
+    key = _SECTION_KEYS.get().get(cls) or getattr(cls, "KEY", "{name}")
+    return key.format(name=name, flag=name.replace("_", "-"))
 
 
 def check_fields(cfg: Any) -> None:

@@ -7,6 +7,9 @@ with a size limit, as UTF-8, as JSON, with a dict at the top and a nesting depth
 checked before the parser recurses, so that any of those faults is one line naming the file
 and the fix (a :class:`ReadBackError`), never a traceback or a ``RecursionError``.
 :func:`check_keys` then names unknown or missing keys and values of the wrong type.
+
+A run written before a setting existed lacks it: :func:`fill_defaults` gives it the default,
+with one notice line per file (:func:`note_defaults`); an unknown setting stays an error.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dataclasses
 import json
 import os
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +37,42 @@ _BRACKET = re.compile(r"[\[\]{}]")
 
 class ReadBackError(ResnetsError):
     """A file the project wrote cannot be read back as written."""
+
+
+_NOTED: set[tuple[str, tuple[str, ...]]] = set()  # (file, settings) already announced
+
+
+def note_defaults(where: str, filled: Mapping[str, Any]) -> None:
+    """Say once per process (rank 0 of several) that ``where`` lacked the settings
+    ``filled`` (key -> the default it now takes): it was written by an older version."""
+    key = (where, tuple(filled))
+    if not filled or key in _NOTED or os.environ.get("RANK", "0") != "0":
+        return
+    _NOTED.add(key)
+    values = ", ".join(f"{k}={v!r}" for k, v in filled.items())
+    print(f"resnets: note: {where} was written before settings {', '.join(filled)} existed: "
+          f"using their defaults ({values})", file=sys.stderr, flush=True)
+
+
+def fill_defaults(data: Any, cls: type, where: str) -> Any:
+    """``data`` (the JSON object of the dataclass ``cls``) with each field it lacks set to
+    the field's default, as JSON writes it, noted once (:func:`note_defaults`). ``data``
+    that is no object, lacks a field without a default or has a key ``cls`` has not is
+    returned as it is, for :func:`check_keys` to name the fault."""
+    fields = dataclasses.fields(cls)
+    if not isinstance(data, Mapping) or any(k not in {f.name for f in fields} for k in data):
+        return data
+    filled = {}
+    for f in (f for f in fields if f.name not in data):
+        if f.default is not dataclasses.MISSING:
+            filled[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            filled[f.name] = f.default_factory()
+        else:  # no default to take: check_keys names it, alone
+            return data
+    filled = json.loads(json.dumps(filled))  # a tuple default is written as a list
+    note_defaults(where, filled)
+    return {**data, **filled}
 
 
 def read_json(path: str | os.PathLike, what: str = "file", fix: str = "",

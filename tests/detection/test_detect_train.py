@@ -159,7 +159,7 @@ def test_a_reused_run_name_is_refused_and_the_run_kept(data, finished, capsys):
     ({"category_ids": [1, 1, 2]}, "category_ids must be 3 distinct integers"),
     ({"classes": ["a", "b", "c", "d", "e"], "category_ids": [1, 2, 3, 4, 5]},
      "but its metadata makes it"),
-    ({"detector": {"arch": "fasterrcnn"}}, "'detector' lacks 'backbone'"),
+    ({"detector": {"arch": "fasterrcnn", "backbone_name": "x"}}, "unknown keys 'backbone_name'"),
 ])
 def test_evaluate_refuses_wrong_checkpoint_metadata_before_building(finished, tmp_path,
                                                                     capsys, fields, message):

@@ -1,12 +1,14 @@
 """Configuration: type-checked overrides, recipes, validation."""
 
 import dataclasses
+from dataclasses import dataclass, field
 
 import pytest
 
 from resnets.errors import ResnetsError
-from resnets.train.config import (TrainConfig, apply_overrides, field_types, from_dict,
-                                  parse_overrides, to_dict, validate)
+from resnets.train.config import (EngineConfig, OptimConfig, TrainConfig, apply_overrides,
+                                  field_types, from_dict, parse_overrides, to_dict, validate)
+from resnets.train.schedules import ScheduleConfig
 from resnets.train.recipes import DEFAULT_RECIPE, RECIPES, get_recipe, recipe_config
 
 
@@ -184,7 +186,7 @@ def test_a_device_that_is_not_there_is_refused(monkeypatch):
 @pytest.mark.parametrize("change, fragment", [
     (lambda d: d.update(model=["resnet20"]), "'model' is a list, not a dict of model.*"),
     (lambda d: d["optim"].update(momentun=0.9), "unknown settings optim.momentun"),
-    (lambda d: d.pop("epochs"), "has no epochs"),
+    (lambda d: d.clear(), "has no settings"),
     (lambda d: d.update(epochs="30"), "epochs='30' is not a valid integer"),
     (lambda d: d.update(epochs=True), "epochs=True is not a valid integer"),
 ])
@@ -201,3 +203,27 @@ def test_an_empty_choice_is_shown_as_such():
     with pytest.raises(ResnetsError) as info:
         apply_overrides(TrainConfig(), {"model.stem": "imagenets"})
     assert "must be one of '' (empty), imagenet, cifar, got 'imagenets'" in str(info.value)
+
+
+@dataclass(frozen=True)
+class SharedSections(EngineConfig):
+    """A task with second sections of shared classes, as gan's d_optim is an OptimConfig."""
+
+    d_optim: OptimConfig = field(default_factory=OptimConfig)
+    d_schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"d_optim.lr": "-1"}, "d_optim.lr must be a finite number in (0, 10], got -1.0"),
+    ({"optim.lr": "-1"}, "optim.lr must be a finite number in (0, 10], got -1.0"),
+    ({"d_schedule.warmup_iters": "2", "d_schedule.warmup_epochs": "1"},
+     "set d_schedule.warmup_iters or d_schedule.warmup_epochs, not both"),
+    ({"d_schedule.name": "step", "d_schedule.milestones": ""},
+     "d_schedule.milestones is empty; give at least one, e.g. d_schedule.milestones=30,60"),
+])
+def test_a_wrong_setting_of_a_shared_section_names_that_section(overrides, message):
+    with pytest.raises(ResnetsError) as info:
+        apply_overrides(SharedSections(), overrides)
+    assert str(info.value) == message
+    with pytest.raises(ResnetsError, match=r"^schedule\.milestones is empty"):
+        ScheduleConfig(name="step", milestones=())  # made directly: its own KEY

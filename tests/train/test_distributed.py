@@ -6,6 +6,7 @@ Every process is bounded in time; torchrun's --standalone rendezvous picks free 
 """
 
 import errno
+import gc
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -164,6 +166,27 @@ def test_each_process_drives_the_gpu_of_its_local_rank(monkeypatch):
         D._process_device(pinned, D.DistEnv(rank=0, world_size=2))
     cpu = apply_overrides(cfg, {"device": "cpu"})
     assert D._process_device(cpu, D.DistEnv(rank=0, world_size=2)) is None
+
+
+def test_the_session_frees_the_runs_leftovers_before_it_leaves_the_group(monkeypatch):
+    """A model that a reference cycle holds (matplotlib's caught exceptions keep the run's
+    frames) dies while the process group exists, not at the interpreter's exit, where
+    destroying its Gloo group aborted the process."""
+    alive_at_destroy = []
+    monkeypatch.setattr(D.dist, "init_process_group", lambda *args, **kwargs: None)
+    monkeypatch.setattr(D.dist, "destroy_process_group",
+                        lambda: alive_at_destroy.append(kept() is not None))
+    cfg = apply_overrides(config("runs", "x"), {"device": "cpu"})
+    gc.disable()  # only the session's own collection may free the cycle
+    try:
+        with D.session(cfg, D.DistEnv(rank=0, world_size=2)):
+            cycle = [torch.nn.Linear(1, 1)]
+            cycle.append(cycle)
+            kept = weakref.ref(cycle[0])
+            del cycle
+    finally:
+        gc.enable()
+    assert alive_at_destroy == [False]
 
 
 def test_sync_bn_picks_pytorchs_layer_on_cuda_and_ours_elsewhere():

@@ -147,6 +147,12 @@ def test_resume_refuses_what_would_break_the_schedule(finished, capsys, change, 
     assert (finished / "config.json").read_text() == config
 
 
+def test_a_finished_run_is_refused_without_saying_it_resumed(finished, capsys):
+    assert main(["train", "--resume", str(finished)]) == 2
+    out, err = capsys.readouterr()
+    assert "already took 6 of its 6 steps" in err and "resumed" not in out
+
+
 # ---- guarded writes ----
 
 def test_a_new_run_on_a_full_disk_fails_in_one_line_before_reading_data(full_disk, capsys):

@@ -48,8 +48,8 @@ def test_a_missing_tracker_library_is_one_line_naming_pip_install(tmp_path, monk
 
 
 def test_mlflow_gets_config_rows_and_summary_in_one_run_across_a_resume(tmp_path):
-    mlflow = pytest.importorskip("mlflow")  # [mlflow] extra: pip cannot add it to [test];
-    # without it the fake-client test below still checks what the hook sends
+    mlflow = pytest.importorskip("mlflow")  # in [test] (mlflow-skinny<2.13: pyproject.toml);
+    # an environment without the test extras still has the fake-client test below
     store = tmp_path / "mlruns"
     cfg = tiny_config(tmp_path, run_name="m", **{"log.mlflow": str(store)})
     with pytest.raises(SystemExit):

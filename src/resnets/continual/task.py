@@ -49,7 +49,6 @@ class ContinualTask(Task):
     """What every experience of a sequence shares: the checks, the command, resume rules."""
 
     config_class = ContinualConfig
-    command = "resnets continual"
     monitor = ""  # no best.pt: every experience ends with its own weights
     resume_settings = (*ENGINE_RESUME_SETTINGS, "continual.root")
 

@@ -34,7 +34,7 @@ class DetectionData(DenseData):
 
 @register_task
 class DetectionTask(DenseTask):
-    config_class, command = DetectionConfig, "resnets detect train"
+    config_class = DetectionConfig
     monitor, shown = "map", ("map", "map50")  # best.pt: the best COCO mAP@[.5:.95]
     split, split_help = "file", "a COCO JSON file"
     model_section, named_by, build = "detector", ("arch", "backbone"), build_detector

@@ -84,7 +84,6 @@ class GridWriter(Hook):
 @register_task
 class GanTask(Task):
     config_class = GanConfig
-    command = "resnets gan train"
     monitor = ""  # no best.pt: a GAN's scores are no validation loss
 
     def check(self, cfg: GanConfig, resuming: bool) -> None:

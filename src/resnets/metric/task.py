@@ -58,7 +58,6 @@ def embed_batches(model: torch.nn.Module, batches, device: torch.device
 @register_task
 class MetricTask(Task):
     config_class = MetricConfig
-    command = "resnets metric train"
     monitor = "val_recall1"  # best.pt only with a validation split
     higher_is_better = True
 

@@ -30,7 +30,6 @@ AUX_WEIGHT = 0.5  # weight of the auxiliary head's loss (torchvision's reference
 @register_task
 class SegmentationTask(DenseTask):
     config_class = SegmentationConfig
-    command = "resnets segment train"
     monitor = "miou"
     split, split_help = "folder", "a folder holding images/ and masks/"
     shown = ("miou", "pixel_accuracy")

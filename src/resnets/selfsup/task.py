@@ -55,7 +55,6 @@ class SelfSupTask(Task):
     """SimCLR or BYOL pretraining of a registry backbone on unlabelled images."""
 
     config_class = SelfSupConfig
-    command = "resnets pretrain train"
     monitor = "knn_top1"
     higher_is_better = True
 

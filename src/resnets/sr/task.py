@@ -29,7 +29,6 @@ from .upscale import build_network, score
 @register_task
 class SRTask(DenseTask):
     config_class = SRConfig
-    command = "resnets sr train"
     monitor = "psnr"
     split, split_help = "folder", "a folder of high-resolution images"
     shown = ("psnr", "ssim", "bicubic_psnr")

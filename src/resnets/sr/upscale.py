@@ -22,7 +22,7 @@ from ..data.outputs import plan_outputs
 from ..files import atomic_path
 from ..models import create_model
 from ..models.sr import bicubic_upscale
-from ..readback import check_keys, field_kinds
+from ..readback import check_keys, field_kinds, fill_defaults
 from ..train.device import resolve_device
 from ..train.image_quality import psnr, ssim
 from ..train.task_checkpoint import load_checked, read_run_checkpoint
@@ -68,8 +68,9 @@ def load_network(path: str | os.PathLike, device: torch.device
                  ) -> tuple[nn.Module, dict[str, Any]]:
     """The trained network of a run directory or checkpoint file, and its metadata."""
     state = read_run_checkpoint(path, "super-resolution", "network", NetworkConfig)
-    check_keys(state.get("data"), field_kinds(SRDataConfig), f"checkpoint {str(path)!r}: "
-               "'data'")
+    where = f"checkpoint {str(path)!r}: 'data'"
+    state["data"] = fill_defaults(state.get("data"), SRDataConfig, where)
+    check_keys(state["data"], field_kinds(SRDataConfig), where)
     network, data = NetworkConfig(**state["network"]), SRDataConfig(**state["data"])
     model = load_checked(lambda: build_network(network, data.channels), state, path)
     return model.to(device).eval(), state

@@ -37,7 +37,6 @@ class ClassificationTask(Task):
     """Softmax classification of the registry's models (the ResNet papers' task)."""
 
     config_class = TrainConfig
-    command = "resnets train"
     resume_settings = TRAIN_RESUME_SETTINGS
     counts_errors = True
 

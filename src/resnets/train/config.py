@@ -15,7 +15,8 @@ from typing import Any, ClassVar, Iterable, Sequence
 
 from ..errors import ResnetsError, did_you_mean
 from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, choice, integer,
-                      parse_number)
+                      keyed_as, parse_number)
+from ..readback import note_defaults
 from .schedules import ScheduleConfig
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
                        DistillConfig, LogConfig, ModelConfig,
@@ -125,18 +126,17 @@ def from_dict(data: Any, source: str = "the configuration",
     """Rebuild a configuration of class ``cls`` from :func:`to_dict` output (e.g. a run's
     config.json).
 
-    What was read back is checked like user input: every setting present, none unknown, each
-    of its type; a fault is one line that starts with ``source``.
+    What was read back is checked like user input: no setting unknown, each of its type; a
+    fault is one line that starts with ``source``. A setting it lacks (the run was written
+    before the setting existed) takes its default, said once in a notice line.
     """
     if not isinstance(data, dict):
         raise ResnetsError(f"{source} is a {type(data).__name__}, not a dict of settings")
     data = without_task(data, cls, source)
     types_, pairs = field_types(cls), dotted_pairs(data, sections(cls), source)
     unknown = [k for k in pairs if k not in types_]
-    missing = [k for k in types_ if k not in pairs]
-    if unknown or missing:
-        wrong = "unknown settings " + ", ".join(unknown) if unknown else (
-            "no " + ", ".join(missing[:5]) + (" ..." if missing[5:] else ""))
+    if unknown or not pairs:
+        wrong = "unknown settings " + ", ".join(unknown) if unknown else "no settings"
         raise ResnetsError(f"{source} has {wrong}; it was not written by this version of "
                            "resnets")
     for key, value in pairs.items():  # written as JSON: a number is never a string
@@ -144,9 +144,11 @@ def from_dict(data: Any, source: str = "the configuration",
             raise ResnetsError(f"{source}: {key}={value!r} is not a valid "
                                f"{_type_name(types_[key])}")
     try:
-        return apply_overrides(cls(), pairs)
+        cfg = apply_overrides(cls(), pairs)
     except ResnetsError as exc:
         raise ResnetsError(f"{source}: {exc}") from None
+    note_defaults(source, {key: setting_value(cfg, key) for key in types_ if key not in pairs})
+    return cfg
 
 
 def setting_value(cfg: Any, key: str) -> Any:
@@ -250,13 +252,8 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
             top[key] = value
     for section, values in nested.items():
         current = getattr(cfg, section)
-        try:
+        with keyed_as(type(current), f"{section}.{{name}}"):  # d_optim is an OptimConfig
             top[section] = dataclasses.replace(current, **values)
-        except ResnetsError as exc:  # a shared section class (d_optim is an OptimConfig)
-            own = getattr(current, "KEY", "").partition(".")[0]  # names its own section
-            if not own or own == section:
-                raise
-            raise type(exc)(str(exc).replace(f"{own}.", f"{section}.", 1)) from None
     return dataclasses.replace(cfg, **top)
 
 

@@ -1,4 +1,5 @@
-"""The training device named by a setting: checked to exist before any work starts.
+"""The training device named by a setting: checked to exist before any work starts; values
+moved onto it.
 
 Below :mod:`resnets.train.config` (whose ``validate`` checks ``device``) and
 :mod:`resnets.train.setup`, so that neither imports the other.
@@ -6,9 +7,21 @@ Below :mod:`resnets.train.config` (whose ``validate`` checks ``device``) and
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..errors import ResnetsError
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """``value`` with its tensors, also those in (nested) tuples and lists, on ``device``:
+    a checkpoint's running sums, read on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_device(v, device) for v in value)
+    return value
 
 
 def resolve_device(name: str) -> torch.device:

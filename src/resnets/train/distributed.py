@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 import re
 import warnings
@@ -173,6 +174,11 @@ def session(cfg: EngineConfig, env: DistEnv) -> Iterator[Callable[[nn.Module], n
         raise DistributedError(f"lost the other processes ({cause}); the process that failed "
                                "first printed the cause") from exc
     finally:
+        # Whatever still holds the DDP model (a reference cycle: an exception caught in
+        # matplotlib keeps the frames of the run's last calls) is freed while the group
+        # exists: freed at the interpreter's exit instead, the Gloo group it holds aborted
+        # the process ("terminate called without an active exception").
+        gc.collect()
         dist.destroy_process_group()
 
 

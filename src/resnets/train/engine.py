@@ -35,7 +35,7 @@ from .collectives import (all_sum, any_rank, broadcast_text, global_sums, same_e
                           sync_buffers)
 from .config import check_engine_settings, to_dict
 from .context import Context, Hook, StopRequested, stop_on_interrupt
-from .device import resolve_device, resolve_precision
+from .device import resolve_device, resolve_precision, to_device
 from .evaluate import autocast
 from .logger import RunLogger, progress
 from .tracking import tracking_hooks
@@ -150,7 +150,9 @@ def _train(task: Task, cfg: Any, run_dir: Path, resuming: bool, changes: dict,
         if state is None:
             raise CheckpointError(f"no checkpoint to resume from in {str(run_dir)!r}")
         _restore(ctx, state, gate, hooks)  # checks the checkpoint's metadata first
-        check_steps_left(run_dir, ctx.step, total_steps)
+        check_steps_left(run_dir, ctx.step, total_steps)  # before it says it resumed
+        if is_main:
+            print(f"resumed {run_dir} at step {ctx.step} (epoch {ctx.epoch + 1})", flush=True)
         # An epoch cut short by `iterations` counts as done: a longer run goes on in the next.
         epochs = max(epochs, ctx.epoch + (ctx.step < total_steps))
     same_everywhere(ctx.step, "the step to start from")
@@ -367,14 +369,6 @@ def _end_epoch(ctx: Context, averages: WeightAverages, epochs: int, total_steps:
     return row
 
 
-def _to_device(value, device: torch.device):
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to_device(v, device) for v in value)
-    return value
-
-
 def _restore(ctx: Context, state: dict, gate, hooks) -> None:
     where = f"the last checkpoint in {str(ctx.run_dir)!r}"
     ctx.task.check_checkpoint(ctx.cfg, state, ctx.data, where)
@@ -395,7 +389,5 @@ def _restore(ctx: Context, state: dict, gate, hooks) -> None:
     # The saved sums are those of all processes: rank 0 carries them on, the others start at 0.
     sums = state["sums"] if ctx.is_main else {k: (0, 0) if k == "window" else 0
                                               for k in state["sums"]}
-    ctx.sums = {k: _to_device(v, ctx.device) for k, v in sums.items()}
+    ctx.sums = {k: to_device(v, ctx.device) for k, v in sums.items()}
     restore_rng_state(state["rng"])
-    if ctx.is_main:
-        print(f"resumed {ctx.run_dir} at step {ctx.step} (epoch {ctx.epoch + 1})", flush=True)

@@ -54,7 +54,7 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
     where = f"checkpoint {str(path)!r}"
     check_trained_model(state, where)
     try:  # evaluate uses its batch sizes and data settings; its own device, not the run's
-        cfg = from_dict(state["config"], "the settings")
+        cfg = from_dict(state["config"], f"the config of {where}")
         check_settings(cfg)
     except ResnetsError as exc:
         raise CheckpointError(f"{where}: its config is impossible ({exc}); the file is "

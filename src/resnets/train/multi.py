@@ -18,6 +18,7 @@ averages their gradients over the processes itself.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,8 @@ class Updates:
         self.scalers = {s.name: torch.amp.GradScaler(device.type,
                                                      enabled=cfg.precision == "fp16")
                         for s in specs}
-        self.ctx, self.steps_per_epoch, self.total_steps = None, 1, 1
+        self.ctx: Any = None  # () -> the engine's Context (a weak reference), once bound
+        self.steps_per_epoch, self.total_steps = 1, 1
 
     @classmethod
     def for_task(cls, task: Any, cfg: Any, model: nn.Module, device: torch.device,
@@ -66,8 +68,14 @@ class Updates:
         return cls(specs, cfg, device, world_size) if specs else None
 
     def bind(self, ctx: Any, steps_per_epoch: int, total_steps: int) -> None:
-        """Follow the engine's step count (``ctx.step``) for the learning rates."""
-        self.ctx, self.steps_per_epoch, self.total_steps = ctx, steps_per_epoch, total_steps
+        """Follow the engine's step count (``ctx.step``) for the learning rates.
+
+        The context holds the step function, which holds these updates: a strong reference
+        back would make a cycle that keeps the DDP model alive past the end of the run, to
+        the interpreter's exit, where destroying the Gloo group it holds aborts the process.
+        """
+        self.ctx = weakref.ref(ctx)
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
 
     def step(self, name: str, loss: torch.Tensor) -> None:
         """Back-propagate ``loss`` into part ``name`` alone and take one step of its
@@ -86,7 +94,8 @@ class Updates:
         scaler.unscale_(optimizer)
         if spec.optim.grad_clip:
             torch.nn.utils.clip_grad_norm_(params, spec.optim.grad_clip)
-        step = self.ctx.step if self.ctx is not None else 0
+        ctx = self.ctx() if self.ctx is not None else None
+        step = ctx.step if ctx is not None else 0
         apply_lr(optimizer, lr_at(step, spec.schedule or self.cfg.schedule,
                                   self.steps_per_epoch, self.total_steps, self.peak[name]))
         scaler.step(optimizer)

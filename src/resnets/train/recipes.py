@@ -321,8 +321,8 @@ def recipe_listing(task: str | None = None) -> list[str]:
     width = max((len(r.name) for recipes in shown.values() for r in recipes), default=0)
     lines: list[str] = []
     for name, recipes in shown.items():
-        command = TASK_COMMANDS.get(name) or (TASKS[name].command if name in TASKS
-                                              else f"the {name} task's train command")
+        command = TASKS[name].command if name in TASKS else TASK_COMMANDS.get(
+            name, f"the {name} task's train command")
         lines += [""] if lines else []
         lines.append(f"{name} (`{command} --recipe NAME`):")
         lines += [f"{r.name:<{width}}  {r.summary}  [{r.source}]" for r in recipes]

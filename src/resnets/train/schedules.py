@@ -12,6 +12,7 @@ with or without warm-up; warm-up only replaces (``constant``) or scales (``linea
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import ResnetsError, did_you_mean
-from ..limits import Limit, check_fields, choice, integer, integers, number
+from ..limits import Limit, check_fields, choice, integer, integers, number, setting_key
 
 SCHEDULES = ("step", "multistep", "cosine", "constant", "cyclic")
 WARMUP_MODES = ("linear", "constant")
@@ -52,17 +53,18 @@ class ScheduleConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        _check_milestones("schedule.milestones", self.milestones, self.name == "step")
-        _check_milestones("schedule.milestone_epochs", self.milestone_epochs,
+        key = functools.partial(setting_key, type(self))  # "schedule.x", or as keyed_as says
+        _check_milestones(key("milestones"), self.milestones, self.name == "step")
+        _check_milestones(key("milestone_epochs"), self.milestone_epochs,
                           self.name == "multistep")
         checks = [
             (not (self.warmup_iters and self.warmup_epochs),
-             "set schedule.warmup_iters or schedule.warmup_epochs, not both"),
+             f"set {key('warmup_iters')} or {key('warmup_epochs')}, not both"),
             (self.warmup_mode != "constant" or self.warmup_iters + self.warmup_epochs == 0
              or self.warmup_lr > 0,
-             "schedule.warmup_mode='constant' holds schedule.warmup_lr: set it above 0"),
+             f"{key('warmup_mode')}='constant' holds {key('warmup_lr')}: set it above 0"),
             (self.warmup_until_error == 0 or self.warmup_lr > 0,
-             "schedule.warmup_until_error holds schedule.warmup_lr: set it above 0"),
+             f"{key('warmup_until_error')} holds {key('warmup_lr')}: set it above 0"),
         ]
         for ok, message in checks:
             if not ok:

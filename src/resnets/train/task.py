@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .config import TASK_COMMANDS
 from .metadata import check_fits
 from .resume import ENGINE_RESUME_SETTINGS
 
@@ -48,7 +49,9 @@ class Task:
     """Override what is the task's own; every method gets the run's configuration ``cfg``."""
 
     config_class: ClassVar[type]  # the task's configuration (its TASK names the task)
-    command: ClassVar[str] = "resnets train"  # trains and resumes runs of this task
+    # Trains and resumes runs of this task: register_task sets it from config.TASK_COMMANDS,
+    # the one table of them; only a task outside that table (an example, a test) sets it.
+    command: ClassVar[str] = ""
     monitor: ClassVar[str] = "val_error"  # row key whose best value keeps best.pt ("": none)
     higher_is_better: ClassVar[bool] = False  # for ``monitor``
     # Whether the steps' sums count ``correct`` and ``seen``: a training error, which the
@@ -173,7 +176,15 @@ TASKS: dict[str, type[Task]] = {}  # TASK of a configuration class -> its task
 def register_task(cls: type[Task]) -> type[Task]:
     """Class decorator: the task that the engine runs for configurations of
     ``cls.config_class``."""
-    TASKS[cls.config_class.TASK] = cls
+    name = cls.config_class.TASK
+    listed = TASK_COMMANDS.get(name)
+    if listed and cls.command not in ("", listed):
+        raise TypeError(f"task {name!r} is trained by `{listed}` (TASK_COMMANDS), not "
+                        f"`{cls.command}`; drop its command")
+    if not (listed or cls.command):
+        raise TypeError(f"task {name!r} names no command: add it to TASK_COMMANDS")
+    cls.command = listed or cls.command
+    TASKS[name] = cls
     return cls
 
 

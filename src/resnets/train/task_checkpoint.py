@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from ..readback import check_keys, field_kinds
+from ..readback import check_keys, field_kinds, fill_defaults
 from .checkpoint import CheckpointManager, load_checkpoint
 from .config import TASK_COMMANDS
 from .metadata import check_classes, check_fits
@@ -37,8 +37,9 @@ def read_run_checkpoint(path: str | os.PathLike, task: str, model_key: str,
         raise CheckpointError(f"{str(path)!r} is not a {task} checkpoint (task "
                               f"{state.get('task')!r}); pass a run of "
                               f"`{TASK_COMMANDS[task]}`")
-    check_keys(state.get(model_key), field_kinds(model_config),
-               f"checkpoint {str(path)!r}: {model_key!r}")
+    where = f"checkpoint {str(path)!r}: {model_key!r}"
+    state[model_key] = fill_defaults(state.get(model_key), model_config, where)
+    check_keys(state[model_key], field_kinds(model_config), where)
     return state
 
 

@@ -56,7 +56,6 @@ def translate(generator: torch.nn.Module, a: torch.Tensor, device: torch.device,
 @register_task
 class TranslateTask(Task):
     config_class = TranslateConfig
-    command = "resnets translate train"
     monitor = "val_l1"
 
     def check(self, cfg: TranslateConfig, resuming: bool) -> None:
