@@ -1,5 +1,5 @@
 """The sections of a classification run's configuration (``model.*``, ``data.*``, ``optim.*``,
-``adv.*``), and the engine's ``log.*`` (experiment trackers, :mod:`~resnets.train.tracking`):
+``adv.*``, ``gate.*``), and the engine's ``log.*`` (experiment trackers, :mod:`~resnets.train.tracking`):
 one frozen, typed dataclass each, with the limits every value is checked against.
 
 ``config.py`` assembles them into :class:`~resnets.train.config.TrainConfig`; other tasks reuse
@@ -163,6 +163,22 @@ class AdversarialConfig:
         "eps": number(0, 100), "step_size": number(0, 100, open_low=True),
         "steps": integer(1, 1000), "random_start": FLAG,
     }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Gated models (``*_gated``): the target-rate loss that teaches each gate how often to
+    run its block (Veit & Belongie 2018): ``weight`` x mean over gates of (rate - target)^2,
+    the rate being the fraction of the batch whose gate is on."""
+
+    target: float = 0.6  # fraction of the images each gated block should run on
+    weight: float = 2.0  # weight of the rate loss next to the cross-entropy; 0 = no loss
+
+    KEY: ClassVar[str] = "gate.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {"target": FRACTION, "weight": number(0, 1000)}
 
     def __post_init__(self) -> None:
         check_fields(self)
