@@ -55,9 +55,14 @@ def gate_decision(logits: torch.Tensor, training: bool) -> torch.Tensor:
 
 
 def exporting() -> bool:
-    """Tracing for torch.export, torch.compile or ONNX: no data-dependent shapes there."""
-    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+    """Tracing for torch.export or ONNX: a program of the forward pass alone."""
+    return (torch.compiler.is_exporting() or torch.jit.is_tracing()
             or torch.onnx.is_in_onnx_export())
+
+
+def tracing() -> bool:
+    """Compiling or exporting: no data-dependent shapes there."""
+    return torch.compiler.is_compiling() or exporting()
 
 
 class GatedBasicBlock(BasicBlock):
@@ -81,9 +86,10 @@ class GatedBasicBlock(BasicBlock):
         g = gate_decision(self.gate(x), self.training)
         if self.forced is not None:
             g = torch.full_like(g, self.forced)
-        self.decision = g
+        if not exporting():  # an exported program computes the logits and nothing else
+            self.decision = g
         shortcut = self.shortcut(x)
-        if self.training or exporting():  # every branch computed, then weighted 0 or 1
+        if self.training or tracing():  # every branch computed, then weighted 0 or 1
             fx = self.drop_path(self.branch(x))
             return self.act_out(shortcut + g.to(fx.dtype).view(-1, 1, 1, 1) * fx)
         if self.forced is not None:  # known without looking at the data (and on meta tensors)

@@ -15,11 +15,13 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from ..errors import ResnetsError
 from ..models.gated import gate_decisions, gated_blocks
 from ..models.summary import count_macs
 from .evaluate import batch_to_device
 
 NOISE_SEED = 0  # the Gaussian noise of a noised evaluation, the same for every model
+NOISE = 0.25  # its default standard deviation, pixel units (images in [0, 1])
 
 
 def rate_loss(decisions: torch.Tensor, target: float) -> torch.Tensor:
@@ -97,3 +99,33 @@ def gate_statistics(model: nn.Module, batches: Iterable, device: torch.device,
             "executed_mean": sum(per_block) / len(per_block),
             "macs_per_image": float(spent.mean()), "macs_min": float(spent.min()),
             "macs_max": float(spent.max()), "macs_all_blocks": fixed + sum(branches)}
+
+
+def check_noise(model: nn.Module, noise: float | None) -> float | None:
+    """The noise of a gated model's second evaluation (None: the model has no gates)."""
+    if not gated_blocks(model):
+        if noise is not None:
+            raise ResnetsError("--noise measures how often a gated model's blocks run on noised "
+                               "images, and this model has no gates; drop --noise")
+        return None
+    return NOISE if noise is None else noise
+
+
+def gates_report(model: nn.Module, batches, device: torch.device, state: dict,
+                 noise: float) -> dict:
+    """:func:`gate_statistics` of a trained model's run on ``batches``, clean and noised."""
+    size, chans, std = state["image_size"], state["in_chans"], tuple(state["std"])
+    return {"clean": gate_statistics(model, batches, device, size, chans, 0.0, std),
+            "noised": gate_statistics(model, batches, device, size, chans, noise, std)}
+
+
+def gate_lines(gates: dict) -> list[str]:
+    """What ``resnets evaluate`` prints of a gates report."""
+    lines = []
+    for kind, stats in gates.items():
+        name = "clean" if not stats["noise"] else f"noise {stats['noise']:g}"
+        lines.append(f"gates ({name}): {100 * stats['executed_mean']:.1f}% of blocks run, "
+                     f"{stats['macs_per_image'] / 1e6:.2f}M MACs per image (every block: "
+                     f"{stats['macs_all_blocks'] / 1e6:.2f}M), accuracy "
+                     f"{100 * stats['accuracy']:.2f}%")
+    return lines
