@@ -71,7 +71,7 @@ def test_counted_macs_equal_a_hand_computation():
     gates = 0  # the fixed gates of tiny_net compute nothing
     assert block_costs(model, 8, 3) == (stem + head, branches)
     batches = [(torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))]
-    stats = gate_statistics(model, batches, torch.device("cpu"), 8, 3)
+    stats = gate_statistics(model, batches, torch.device("cpu"), block_costs(model, 8, 3))
     per_image = [stem + gates + head + sum(b for b, on in zip(branches, col) if on)
                  for col in zip(*ON)]
     assert stats["macs_per_image"] == sum(per_image) / 4

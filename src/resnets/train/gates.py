@@ -66,15 +66,16 @@ def block_costs(model: nn.Module, resolution: int, in_chans: int) -> tuple[int, 
 
 @torch.no_grad()
 def gate_statistics(model: nn.Module, batches: Iterable, device: torch.device,
-                    resolution: int, in_chans: int, noise: float = 0.0,
+                    costs: tuple[int, list[int]], noise: float = 0.0,
                     std: tuple[float, ...] = (1.0,)) -> dict:
     """Accuracy, the fraction of images each gated block ran on (and their mean), and the
-    MACs spent per image (mean, min, max; the network with every gate on for comparison).
+    MACs spent per image (mean, min, max; the network with every gate on for comparison),
+    from the model's :func:`block_costs` ``costs``.
 
     ``noise`` > 0 adds Gaussian noise of that standard deviation in pixel units (images in
     [0, 1]; ``std`` the loader's normalisation) to every image, drawn from a fixed seed.
     """
-    fixed, branches = block_costs(model, resolution, in_chans)
+    fixed, branches = costs
     was_training = model.training
     model.eval()
     generator = torch.Generator(device="cpu").manual_seed(NOISE_SEED)
@@ -114,9 +115,9 @@ def check_noise(model: nn.Module, noise: float | None) -> float | None:
 def gates_report(model: nn.Module, batches, device: torch.device, state: dict,
                  noise: float) -> dict:
     """:func:`gate_statistics` of a trained model's run on ``batches``, clean and noised."""
-    size, chans, std = state["image_size"], state["in_chans"], tuple(state["std"])
-    return {"clean": gate_statistics(model, batches, device, size, chans, 0.0, std),
-            "noised": gate_statistics(model, batches, device, size, chans, noise, std)}
+    costs, std = block_costs(model, state["image_size"], state["in_chans"]), tuple(state["std"])
+    return {"clean": gate_statistics(model, batches, device, costs, 0.0, std),
+            "noised": gate_statistics(model, batches, device, costs, noise, std)}
 
 
 def gate_lines(gates: dict) -> list[str]:
