@@ -9,12 +9,13 @@ from .comparisons import PREACT, SHORTCUTS
 from .core import Spec, run
 from .degradation import SPEC as DEGRADATION
 from .gradients import SPEC as GRADIENTS
+from .lesion import SPEC as LESION
 from .overfitting import SPEC as OVERFITTING
 from .responses import SPEC as RESPONSES
 from .settings import ExperimentConfig
 
 EXPERIMENTS: dict[str, Spec] = {s.name: s for s in (DEGRADATION, GRADIENTS, RESPONSES,
-                                                     SHORTCUTS, PREACT, OVERFITTING)}
+                                                     SHORTCUTS, PREACT, OVERFITTING, LESION)}
 
 
 def get_spec(name: str) -> Spec:

@@ -10,4 +10,6 @@ NAMES = {
     "preact": "original vs pre-activation residual units (He et al. 2016)",
     "overfitting": "dropout, weight decay, label smoothing, mixup, CutMix on 10% of the data: "
                    "train/test gap",
+    "lesion": "remove one block at a time from a trained ResNet and its plain twin: test "
+              "accuracy (Veit et al. 2016)",
 }

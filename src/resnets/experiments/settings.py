@@ -37,7 +37,7 @@ DEEP_DIGITS_LR = 0.05
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    name: str  # degradation | gradients | responses | shortcuts | preact | overfitting
+    name: str  # degradation | gradients | responses | shortcuts | preact | overfitting | lesion
     data: str = "digits"  # digits | synthetic | cifar10 | cifar100 | folder
     root: str = ""  # folder holding the dataset (cifar10, cifar100, folder)
     budget: str = ""  # training length: "N" steps or "Ne" epochs; "" = the default
@@ -46,12 +46,14 @@ class ExperimentConfig:
     with_1202: bool = False  # gradients: add the 1202-layer residual network
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     overrides: tuple[str, ...] = ()  # key=value training settings for every member
+    runs: tuple[str, ...] = ()  # lesion: trained run directories, lesioned instead of training
 
     KEY: ClassVar[str] = "--{flag}"
     LIMITS: ClassVar[dict[str, Limit]] = {
         "name": choice(*NAMES), "data": choice(*DATASETS), "root": TEXT, "budget": TEXT,
         "seeds": Limit(int, 0, SEED_MAX, many=True), "depths": integers(8, 2000),
         "with_1202": FLAG, "device": DEVICE, "overrides": Limit(str, many=True),
+        "runs": Limit(str, many=True),
     }
 
     def __post_init__(self) -> None:
@@ -124,6 +126,13 @@ def check(cfg: ExperimentConfig) -> None:
     if cfg.budget:
         parse_budget(cfg.budget)
     check_depths(cfg.depths)
+    if cfg.runs and cfg.name != "lesion":
+        raise ResnetsError(f"--runs gives the lesion experiment its trained runs; {cfg.name} "
+                           "trains its own: drop --runs")
+    missing = [run for run in cfg.runs if not Path(run).is_dir()]
+    if missing:
+        raise ResnetsError(f"--runs {missing[0]!r} is not a run directory; give the folders "
+                           "of trained runs (holding last.pt)")
     apply_overrides(TrainConfig(), parse_overrides(cfg.overrides))  # a wrong key fails now
     if cfg.data in NEEDS_ROOT and not cfg.root:
         raise ResnetsError(f"--data {cfg.data} needs --root, the folder holding the "
@@ -213,6 +222,8 @@ def command_line(cfg: ExperimentConfig, out_dir: Path | None = None) -> str:
         words.append("--with-1202")
     if cfg.device != "auto":
         words += ["--device", cfg.device]
+    if cfg.runs:
+        words += ["--runs", ",".join(cfg.runs)]
     if out_dir is not None:
         words += ["--out", str(out_dir)]
     return shlex.join(words + list(cfg.overrides))
