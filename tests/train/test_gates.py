@@ -42,7 +42,8 @@ def test_an_interrupted_gated_run_resumes_bitwise_identical(tmp_path):
 def test_evaluate_reports_the_gates_clean_and_noised(tmp_path, capsys):
     argv = ["train", "--recipe", "synthetic-smoke", "--epochs", "1", "--device", "cpu",
             "data.synthetic_size=32", "batch_size=16", "eval_batch_size=32",
-            "model.name=cifar_resnet_gated", "model.depth=8", "--out", str(tmp_path), "--name", "g"]
+            "model.name=cifar_resnet_gated", "model.depth=8", "--out", str(tmp_path),
+            "--name", "g"]
     assert main(argv) == 0
     assert main(["evaluate", str(tmp_path / "g"), "--noise", "0.5"]) == 0
     out = capsys.readouterr().out

@@ -17,8 +17,9 @@ from ..errors import ResnetsError, did_you_mean
 from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, choice, integer,
                       parse_number)
 from .schedules import ScheduleConfig
+# re-exported: callers import them here
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
-                       GateConfig, LogConfig, ModelConfig, OptimConfig)  # re-exported: callers import here
+                       GateConfig, LogConfig, ModelConfig, OptimConfig)
 
 # Each task's name in config.json and checkpoints -> the command that trains it.
 TASK_COMMANDS = {"classification": "resnets train", "detection": "resnets detect train",

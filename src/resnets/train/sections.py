@@ -1,6 +1,7 @@
 """The sections of a classification run's configuration (``model.*``, ``data.*``, ``optim.*``,
-``adv.*``, ``gate.*``), and the engine's ``log.*`` (experiment trackers, :mod:`~resnets.train.tracking`):
-one frozen, typed dataclass each, with the limits every value is checked against.
+``adv.*``, ``gate.*``), and the engine's ``log.*`` (experiment trackers,
+:mod:`~resnets.train.tracking`): one frozen, typed dataclass each, with the limits every value
+is checked against.
 
 ``config.py`` assembles them into :class:`~resnets.train.config.TrainConfig`; other tasks reuse
 :class:`OptimConfig` and add sections of their own.
