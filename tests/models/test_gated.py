@@ -107,3 +107,11 @@ def test_a_plain_gated_block_is_one_line():
 def test_gates_before_any_forward_pass_are_one_line():
     with pytest.raises(ResnetsError, match="has not decided yet"):
         gate_decisions(create_model("resnet20_gated"))
+
+
+def test_the_registry_table_counts_a_gated_net_with_every_block_and_its_gates():
+    from resnets.models.summary import count_macs
+
+    gates = sum(b.gate.fc1.in_features * 16 + 16 * 2
+                for _, b in gated_blocks(create_model("resnet20_gated")))
+    assert count_macs("resnet20_gated") == count_macs("resnet20") + gates

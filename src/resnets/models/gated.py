@@ -92,8 +92,10 @@ class GatedBasicBlock(BasicBlock):
         if self.training or tracing():  # every branch computed, then weighted 0 or 1
             fx = self.drop_path(self.branch(x))
             return self.act_out(shortcut + g.to(fx.dtype).view(-1, 1, 1, 1) * fx)
-        if self.forced is not None:  # known without looking at the data (and on meta tensors)
+        if self.forced is not None:  # known without looking at the data
             return self.act_out(shortcut + self.branch(x) if self.forced else shortcut)
+        if x.is_meta:  # shapes without data (counting MACs): the network with every block
+            return self.act_out(shortcut + self.branch(x))
         on = g.nonzero().flatten()
         if len(on) == len(g):
             return self.act_out(shortcut + self.branch(x))
