@@ -19,11 +19,10 @@ from torch import nn
 from ..errors import ResnetsError
 from .blocks import BasicBlock
 from .registry import register_model
-from .resnet import PAPER as RESNET_PAPER
 from .resnet import ResNet, build_cifar
 
 PAPER = ("Veit & Belongie 2018, Convolutional Networks with Adaptive Inference Graphs "
-         "(arXiv:1711.11503); the networks: " + RESNET_PAPER)
+         "(arXiv:1711.11503)")  # the networks: He et al. 2015's CIFAR ResNets
 GATE_HIDDEN = 16  # ConvNet-AIG's gate width
 # Logit of "execute" at initialisation: the gates start open (P(on) = sigmoid(3) = 0.95) and
 # the rate loss closes them from there, as a network that starts gated at random would learn
