@@ -24,9 +24,9 @@ from .resnet import ResNet, build_cifar
 PAPER = ("Veit & Belongie 2018, Convolutional Networks with Adaptive Inference Graphs "
          "(arXiv:1711.11503)")  # the networks: He et al. 2015's CIFAR ResNets
 GATE_HIDDEN = 16  # ConvNet-AIG's gate width
-# Logit of "execute" at initialisation: the gates start open (P(on) = sigmoid(3) = 0.95) and
-# the rate loss closes them from there, as a network that starts gated at random would learn
-# its early blocks from half the data.
+# Logit of "execute" at initialisation: the gates start open (P(on) = sigmoid(3) = 0.95), so
+# every block first learns from nearly all the images, and the rate loss closes them from
+# there.
 OPEN_BIAS = 3.0
 
 
