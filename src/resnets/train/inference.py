@@ -120,7 +120,7 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
               **calibration_and_class_scores(result, classes),
               "reliability_png": str(plot_reliability(result["calibration"],
                                                       out / f"reliability-{split}.png"))}
-    if noise is not None and not ten_crop:  # (ten crops: the gates of one view are asked)
+    if noise is not None and not ten_crop:  # gates are measured on single views only
         report["gates"] = gates_report(model, batches, device, state, noise)
     report_path = out / f"evaluation-{split}.json"
     write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
