@@ -120,6 +120,9 @@ VALID = {
     **{(k, "0"): "seed 0 is a seed" for k in ("seed", "--seed", "--class-order-seed",
                                              "continual.class_order_seed", "--seeds")},
     ("--pitch", "0"): "espeak-ng's lowest pitch",
+    ("gate.weight", "0"): "no rate loss: the gates learn from the cross-entropy alone",
+    ("gate.target", "0"): "a target rate of 0: every gate learns to skip",
+    ("--noise", "0"): "noise 0: the clean images again",
     **{(k, "-1"): "-1 = the model's own / label order / the default side" for k in (
         "model.block_dropout", "model.freeze_stages", "--freeze", "--class-order-seed",
         "--resize", "continual.class_order_seed", "continual.resize", "--trainable-layers",
@@ -132,7 +135,7 @@ FREE_TEXT = {"data.root", "model.pretrained", "out_dir", "run_name", "recipe", "
              "--checkpoint", "--resume", "--pretrained", "--attacks", "--strategy",
              "--budget", "--seeds", "--depths", "--models", "--show", "--recipe",
              "--model", "--backbone", "--words", "overrides", "--config", "data.val_root",
-             "log.mlflow", "log.wandb", "log.experiment", "--pairs", "--classifier"}
+             "log.mlflow", "log.wandb", "log.experiment", "--pairs", "--classifier", "--runs"}
 # ... but a few get a wrong value all the same, to prove they are read before any work.
 TEXT_BAD = {"model.name": ["res9000"], "model.shortcut": ["Z"], "--model": ["res9000"],
             "--backbone": ["res9000"], "--recipe": ["cifar10-resnet21"],

@@ -28,7 +28,7 @@ from typing import Sequence
 
 from .applications import APP_COMMANDS, register_applications, run_app
 from .errors import ResnetsError, one_line
-from .limits import Parser, arg, field_arg, integer
+from .limits import Parser, arg, field_arg, integer, number
 
 # Flags that are shorthands for common `key=value` settings of `resnets train`.
 TRAIN_FLAGS = {
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="dataset folder, if it moved; with --model: "
                    "the folder of <wnid or class name>/<image> to evaluate on")
     p.add_argument("--ten-crop", action="store_true", help="image folders: 10-crop testing")
+    p.add_argument("--noise", type=arg(number(0, 100)), default=None, help="gated models: "
+                   "std of the Gaussian noise of the second evaluation (default 0.25)")
     p.add_argument("--out", default=None, help="where to write the report (default: run dir; "
                    "with --model a new folder under runs/)")
     _add_published_arguments(p)
@@ -175,6 +177,7 @@ def print_train_summary(summary: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .train.gates import gate_lines
     from .train.inference import evaluate_checkpoint
 
     if _published_source(args, args.checkpoint, "RUN_DIR|CHECKPOINT"):
@@ -183,10 +186,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ResnetsError("--batch-size and --workers go with --model; a run evaluates with "
                            "its own settings")
     report = evaluate_checkpoint(args.checkpoint, split=args.split, root=args.root,
-                                 ten_crop=args.ten_crop, out_dir=args.out)
+                                 ten_crop=args.ten_crop, out_dir=args.out, noise=args.noise)
     print(f"{report['split']} top-1 error {100 * report['top1_error']:.2f}%  "
           f"top-5 error {100 * report['top5_error']:.2f}%  loss {report['loss']:.4f}  "
           f"({report['images']} images)")
+    for line in gate_lines(report.get("gates", {})):  # a gated model's execution and MACs
+        print(line)
     return print_classes_and_files(report, 16)
 
 

@@ -9,6 +9,7 @@ from .comparisons import PREACT, SHORTCUTS
 from .core import Spec, run
 from .degradation import SPEC as DEGRADATION
 from .gradients import SPEC as GRADIENTS
+from .lesion import SPEC as LESION
 from .overfitting import SPEC as OVERFITTING
 from .responses import SPEC as RESPONSES
 from .settings import ExperimentConfig
@@ -16,7 +17,7 @@ from .transformers import SPEC as TRANSFORMER_SKIPS
 
 EXPERIMENTS: dict[str, Spec] = {s.name: s for s in (DEGRADATION, GRADIENTS, RESPONSES,
                                                      SHORTCUTS, PREACT, OVERFITTING,
-                                                     TRANSFORMER_SKIPS)}
+                                                     TRANSFORMER_SKIPS, LESION)}
 
 
 def get_spec(name: str) -> Spec:

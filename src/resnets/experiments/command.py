@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        "transformer-skips: blocks, e.g. 2,6,12)")
         q.add_argument("--with-1202", action="store_true", default=None,
                        help="gradients: add the 1202-layer residual network (heavy)")
+        q.add_argument("--runs", help="lesion: trained run directories (comma-separated) to "
+                       "lesion instead of training its own")
         q.add_argument("--device", type=arg(DEVICE),
                        help="auto (default) | cpu | cuda | cuda:N | mps")
         q.add_argument("overrides", nargs="*", metavar="key=value",
@@ -56,6 +58,8 @@ def config_from_args(args: argparse.Namespace):
         fields["seeds"] = parse_seeds(args.seeds)
     if args.depths is not None:
         fields["depths"] = parse_int_list("--depths", args.depths)
+    if args.runs is not None:
+        fields["runs"] = tuple(run for run in args.runs.split(",") if run)
     cfg = ExperimentConfig(args.name, with_1202=bool(args.with_1202),
                            overrides=tuple(args.overrides), **fields)
     return cfg, args.out

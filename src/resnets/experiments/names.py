@@ -12,4 +12,6 @@ NAMES = {
                    "train/test gap",
     "transformer-skips": "ViT encoders with and without skips: accuracy, gradient norms per "
                          "block, rank collapse of the tokens (Dong et al. 2021)",
+    "lesion": "remove one block at a time from a trained ResNet and its plain twin: test "
+              "accuracy (Veit et al. 2016)",
 }

@@ -46,12 +46,14 @@ class ExperimentConfig:
     with_1202: bool = False  # gradients: add the 1202-layer residual network
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     overrides: tuple[str, ...] = ()  # key=value training settings for every member
+    runs: tuple[str, ...] = ()  # lesion: trained run directories, lesioned instead of training
 
     KEY: ClassVar[str] = "--{flag}"
     LIMITS: ClassVar[dict[str, Limit]] = {
         "name": choice(*NAMES), "data": choice(*DATASETS), "root": TEXT, "budget": TEXT,
         "seeds": Limit(int, 0, SEED_MAX, many=True), "depths": integers(1, 2000),
         "with_1202": FLAG, "device": DEVICE, "overrides": Limit(str, many=True),
+        "runs": Limit(str, many=True),
     }
 
     def __post_init__(self) -> None:
@@ -126,6 +128,13 @@ def check(cfg: ExperimentConfig,
     if cfg.budget:
         parse_budget(cfg.budget)
     depth_rule(cfg.depths)
+    if cfg.runs and cfg.name != "lesion":
+        raise ResnetsError(f"--runs gives the lesion experiment its trained runs; {cfg.name} "
+                           "trains its own: drop --runs")
+    missing = [run for run in cfg.runs if not Path(run).is_dir()]
+    if missing:
+        raise ResnetsError(f"--runs {missing[0]!r} is not a run directory; give the folders "
+                           "of trained runs (holding last.pt)")
     apply_overrides(TrainConfig(), parse_overrides(cfg.overrides))  # a wrong key fails now
     if cfg.data in NEEDS_ROOT and not cfg.root:
         raise ResnetsError(f"--data {cfg.data} needs --root, the folder holding the "
@@ -215,6 +224,8 @@ def command_line(cfg: ExperimentConfig, out_dir: Path | None = None) -> str:
         words.append("--with-1202")
     if cfg.device != "auto":
         words += ["--device", cfg.device]
+    if cfg.runs:
+        words += ["--runs", ",".join(cfg.runs)]
     if out_dir is not None:
         words += ["--out", str(out_dir)]
     return shlex.join(words + list(cfg.overrides))

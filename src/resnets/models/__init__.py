@@ -5,8 +5,8 @@ Importing the package imports every family module, whose ``@register_model`` dec
 the registry; ``models`` imports nothing of the project above it (docs/architecture.md).
 """
 
-from . import (botnet, densenet, kws, plain, preact, resnet, resnext, senet, sr,  # noqa: F401
-               vdcnn, vit, wide)
+from . import (botnet, densenet, gated, kws, plain, preact, resnet, resnext, senet,  # noqa: F401
+               sr, vdcnn, vit, wide)
 from .base import ClassifierModel
 from .blocks import (BasicBlock, BottleneckBlock, PreActBasicBlock, PreActBottleneckBlock,
                      ZeroPadShortcut)

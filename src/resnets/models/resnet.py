@@ -242,16 +242,18 @@ def cifar_depth_to_blocks(depth: int, block: type[nn.Module] = BasicBlock,
 
 
 def build_cifar(name: str, depth: int, block: type[nn.Module], shortcut: str,
-                options: dict, extra: tuple[str, ...] = ()) -> ResNet:
+                options: dict, extra: tuple[str, ...] = (), cls: type[ResNet] | None = None
+                ) -> ResNet:
     """A 3-stage CIFAR network of widths 16/32/64 (He et al. 2015, Sec. 4.2).
 
     ``extra`` names the builder's own arguments (``depth`` of the any-depth builders), so
-    that an error about a wrong option lists them and only them.
+    that an error about a wrong option lists them and only them; ``cls`` is the network's
+    class (a subclass of :class:`ResNet` with methods of its own; default ResNet).
     """
     n = cifar_depth_to_blocks(depth, block)
     fixed = dict(block=block, layers=(n, n, n), widths=(16, 32, 64), stem="cifar")
     options.setdefault("shortcut", shortcut)
-    return build(ResNet, fixed, options, name, extra=extra)
+    return build(cls or ResNet, fixed, options, name, extra=extra)
 
 
 def build_imagenet(name: str, block: type[nn.Module], layers: tuple[int, ...],

@@ -18,8 +18,9 @@ from ..limits import (BATCH_MAX, DEVICE, FLAG, SEED, TEXT, Limit, check_fields, 
                       keyed_as, parse_number)
 from ..readback import note_defaults
 from .schedules import ScheduleConfig
+# re-exported: callers import them here
 from .sections import (IMAGE_SIDE_MAX, OPTIMIZERS, AdversarialConfig, DataConfig,  # noqa: F401
-                       DistillConfig, LogConfig, ModelConfig,
+                       DistillConfig, GateConfig, LogConfig, ModelConfig,
                        OptimConfig, QuantConfig)  # re-exported: callers import here
 
 # Each task's name in config.json and checkpoints -> the command that trains it.
@@ -85,6 +86,7 @@ class TrainConfig(EngineConfig):
     adv: AdversarialConfig = field(default_factory=AdversarialConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
 
 
 DATA_MODALITY = {"speech": "audio", "text": "text"}  # data.dataset -> its models' modality
@@ -291,10 +293,14 @@ def check_settings(cfg: TrainConfig) -> None:
     from ..models.registry import check_modality
 
     check_engine_settings(cfg)
-    check_modality("model.name", cfg.model.name,
-                   DATA_MODALITY.get(cfg.data.dataset, "image"), f"{cfg.data.dataset} data")
+    info = check_modality("model.name", cfg.model.name,
+                          DATA_MODALITY.get(cfg.data.dataset, "image"),
+                          f"{cfg.data.dataset} data")
     if cfg.model.shortcut:
         canonical_shortcut(cfg.model.shortcut)
+    if cfg.gate != GateConfig() and info.family != "gated":
+        raise ResnetsError(f"gate.* trains the gates of a gated model, and {cfg.model.name} has "
+                           "none: use e.g. model.name=resnet56_gated or drop the gate settings")
     if cfg.optim.loss == "bce" and cfg.adv.method != "none":
         raise ResnetsError("adversarial training (adv.method) attacks the cross-entropy loss; "
                            "set optim.loss=ce")

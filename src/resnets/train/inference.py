@@ -83,11 +83,17 @@ def load_trained(path: str | os.PathLike, device: torch.device | None = None
 
 
 def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str | None = None,
-                        ten_crop: bool = False, out_dir: str | None = None) -> dict:
+                        ten_crop: bool = False, out_dir: str | None = None,
+                        noise: float | None = None) -> dict:
     """Top-1/top-5 error, per-class accuracy, precision, recall and F1, the calibration error
-    and PNGs of the confusion matrix and the reliability diagram for one split."""
+    and PNGs of the confusion matrix and the reliability diagram for one split. A gated
+    model's report adds its gates' execution and MACs, on the split as it is and with
+    Gaussian noise of std ``noise`` (default :data:`~resnets.train.gates.NOISE`)."""
+    from .gates import check_noise, gates_report
+
     device = resolve_device("auto")
     model, state, cfg = load_trained(path, device)
+    noise = check_noise(model, noise)
     out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else Path(path).parent)
     check_writable(out)  # a report that cannot be written fails before the evaluation
     if root:
@@ -122,6 +128,8 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", root: str 
               **calibration_and_class_scores(result, classes),
               "reliability_png": str(plot_reliability(result["calibration"],
                                                       out / f"reliability-{split}.png"))}
+    if noise is not None and not ten_crop:  # gates are measured on single views only
+        report["gates"] = gates_report(model, batches, device, state, noise)
     report_path = out / f"evaluation-{split}.json"
     write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
     report["report_path"] = str(report_path)

@@ -3,7 +3,8 @@
 The plain objective is cross-entropy on the batch, or with ``optim.loss=bce`` one-vs-all binary
 cross-entropy against one-hot (smoothed) targets. Mixup/CutMix (``data.mixup_alpha``,
 ``data.cutmix_alpha``) train on mixed images against mixed targets; adversarial training
-(``adv.method``) trains on attacked images. The engine calls ``objective(net, images, labels)``
+(``adv.method``) trains on attacked images; a gated model's gates learn their execution
+rate (``gate.target``). The engine calls ``objective(net, images, labels)``
 and never needs to know which one it runs.
 """
 
@@ -14,6 +15,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..models import model_info
 from .config import TrainConfig
 
 Objective = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor],
@@ -71,6 +73,18 @@ def build_objective(cfg: TrainConfig, mean: list[float], std: list[float],
 
 def _hard_objective(cfg: TrainConfig, mean: list[float], std: list[float],
                     num_classes: int) -> Objective:
+    """The hard-label objective; a gated model's adds the gates' target-rate loss
+    (``gate.*``, train/gates.py)."""
+    objective = _image_objective(cfg, mean, std, num_classes)
+    if model_info(cfg.model.name).family == "gated":
+        from .gates import with_rate_loss
+
+        return with_rate_loss(objective, cfg.gate.target, cfg.gate.weight)
+    return objective
+
+
+def _image_objective(cfg: TrainConfig, mean: list[float], std: list[float],
+                     num_classes: int) -> Objective:
     if cfg.adv.method != "none":
         from .adversarial import adversarial_objective
 

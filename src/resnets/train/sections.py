@@ -1,6 +1,7 @@
 """The sections of a classification run's configuration (``model.*``, ``data.*``, ``optim.*``,
-``adv.*``), and the engine's ``log.*`` (experiment trackers, :mod:`~resnets.train.tracking`):
-one frozen, typed dataclass each, with the limits every value is checked against.
+``adv.*``, ``gate.*``), and the engine's ``log.*`` (experiment trackers,
+:mod:`~resnets.train.tracking`): one frozen, typed dataclass each, with the limits every value
+is checked against.
 
 ``config.py`` assembles them into :class:`~resnets.train.config.TrainConfig`; other tasks reuse
 :class:`OptimConfig` and add sections of their own.
@@ -199,6 +200,22 @@ class DistillConfig:
     LIMITS: ClassVar[dict[str, Limit]] = {
         "teacher": TEXT, "temperature": number(0, 100, open_low=True), "weight": number(0, 1),
     }
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Gated models (``*_gated``): the target-rate loss that teaches each gate how often to
+    run its block (Veit & Belongie 2018): ``weight`` x mean over gates of (rate - target)^2,
+    the rate being the fraction of the batch whose gate is on."""
+
+    target: float = 0.6  # fraction of the images each gated block should run on
+    weight: float = 2.0  # weight of the rate loss next to the cross-entropy; 0 = no loss
+
+    KEY: ClassVar[str] = "gate.{name}"
+    LIMITS: ClassVar[dict[str, Limit]] = {"target": FRACTION, "weight": number(0, 1000)}
 
     def __post_init__(self) -> None:
         check_fields(self)
