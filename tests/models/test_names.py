@@ -15,7 +15,8 @@ import pytest
 from resnets.models import list_models, model_info
 
 # The registry as it stood before the builders were written out one by one (issue #16 item
-# 5), with the super-resolution models of issue #20 (models/sr.py), in list_models' order:
+# 5), with the super-resolution models of issue #20 (models/sr.py), the ViTs and gated ResNets of
+# issue #21, in list_models' order:
 # name -> (family, input size, classes, paper's params, modality).
 REGISTERED = {
     "botnet26": ("botnet", 224, 1000, None, "image"),
@@ -24,6 +25,7 @@ REGISTERED = {
     "cifar_plain": ("plain", 32, 10, None, "image"),
     "cifar_preact_resnet": ("preact", 32, 10, None, "image"),
     "cifar_resnet": ("resnet", 32, 10, None, "image"),
+    "cifar_resnet_gated": ("gated", 32, 10, None, "image"),
     "cifar_wrn": ("wrn", 32, 10, None, "image"),
     "densenet121": ("densenet", 224, 1000, None, "image"),
     "densenet161": ("densenet", 224, 1000, None, "image"),
@@ -62,13 +64,16 @@ REGISTERED = {
     "res26_narrow": ("kws", 101, 12, "78.4K", "audio"),
     "resnet18": ("resnet", 224, 1000, "11.7M", "image"),
     "resnet20": ("resnet", 32, 10, "0.27M", "image"),
+    "resnet20_gated": ("gated", 32, 10, None, "image"),
     "resnet32": ("resnet", 32, 10, "0.46M", "image"),
     "resnet34": ("resnet", 224, 1000, "21.8M", "image"),
     "resnet44": ("resnet", 32, 10, "0.66M", "image"),
     "resnet50": ("resnet", 224, 1000, "25.6M", "image"),
     "resnet56": ("resnet", 32, 10, "0.85M", "image"),
+    "resnet56_gated": ("gated", 32, 10, None, "image"),
     "resnet101": ("resnet", 224, 1000, "44.5M", "image"),
     "resnet110": ("resnet", 32, 10, "1.7M", "image"),
+    "resnet110_gated": ("gated", 32, 10, None, "image"),
     "resnet152": ("resnet", 224, 1000, "60.2M", "image"),
     "resnet1202": ("resnet", 32, 10, "19.4M", "image"),
     "resnext50_32x4d": ("resnext", 224, 1000, "25.0M", "image"),

@@ -58,7 +58,8 @@ def cifar_resnet_macs(depth: int, res: int = 32, classes: int = 10) -> int:
     return macs + 64 * classes
 
 
-@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110, 1202])
+@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110,
+                                   pytest.param(1202, marks=pytest.mark.slow)])  # 16 s
 def test_count_macs_cifar_resnets_by_hand(depth):
     assert count_macs(f"resnet{depth}") == cifar_resnet_macs(depth)
     assert count_macs("cifar_plain", 32, depth=depth) == cifar_resnet_macs(depth)

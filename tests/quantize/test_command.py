@@ -70,6 +70,7 @@ def test_onnxruntime_backend_quantizes_the_exported_model(run_dir, tmp_path):
     assert OnnxModel(out / "model-int8.onnx")(torch.randn(3, 3, 16, 16)).shape[0] == 3
 
 
+@pytest.mark.slow  # about a minute on 2 cores; tests/models/test_quantize.py keeps QAT's graph
 def test_qat_fine_tunes_two_steps_through_the_engine_and_converts(run_dir, tmp_path, capsys):
     qat = tiny_run(tmp_path, "qat", **{"quant.qat": "true", "model.pretrained": run_dir,
                                        "iterations": "2", "optim.lr": "0.001"})
