@@ -14,6 +14,7 @@ import torch
 
 from resnets.cli import main
 from resnets.train import distributed
+from resnets.train.checkpoint import CheckpointManager
 from resnets.train.context import Hook, StopAfterStep
 
 
@@ -61,6 +62,17 @@ def interrupt(argv, monkeypatch, capsys, step: int) -> list[str]:
 def same_weights(run_a, run_b) -> bool:
     a, b = (torch.load(Path(r) / "last.pt", weights_only=True)["model"] for r in (run_a, run_b))
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def assert_members_match(out, ref, members, step: int) -> None:
+    """The experiment in ``out`` left each member's latest checkpoint at ``step`` with the
+    same weights as the uninterrupted one in ``ref``."""
+    for member in members:
+        got = CheckpointManager(Path(out) / "runs" / member).load_latest()
+        want = CheckpointManager(Path(ref) / "runs" / member).load_latest()
+        assert got["step"] == want["step"] == step, member
+        for key, tensor in want["model"].items():
+            assert torch.equal(got["model"][key], tensor), (member, key)
 
 
 class KeepWeights(Hook):

@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from resnets.cli import main
 from resnets.experiments import catalog, command, runner
@@ -14,6 +13,8 @@ from resnets.experiments.report import percent
 from resnets.experiments.settings import ExperimentConfig
 from resnets.train.checkpoint import CheckpointManager
 from resnets.train.engine import Hook
+
+from launching import assert_members_match
 
 TINY = ["--data", "synthetic", "--device", "cpu", "data.synthetic_size=40", "data.resize=8",
         "batch_size=8", "eval_batch_size=64"]
@@ -129,12 +130,7 @@ def test_interrupted_experiment_resumes_to_the_same_weights(tmp_path, monkeypatc
     printed = capsys.readouterr().out
     assert "plain8-seed0: finished earlier, skipped" in printed
     assert "resnet8-seed0: resuming from its last checkpoint" in printed
-    for member in ("plain8-seed0", "resnet8-seed0"):
-        got = CheckpointManager(out / "runs" / member).load_latest()
-        want = CheckpointManager(tmp_path / "ref/runs" / member).load_latest()
-        assert got["step"] == want["step"] == 7
-        for key, tensor in want["model"].items():
-            assert torch.equal(got["model"][key], tensor), (member, key)
+    assert_members_match(out, tmp_path / "ref", ("plain8-seed0", "resnet8-seed0"), 7)
     def errors(path):
         return [{k: v for k, v in row.items() if k != "train_seconds"} for row in read_csv(path)]
 

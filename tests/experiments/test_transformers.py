@@ -11,8 +11,9 @@ import torch
 from resnets.cli import main
 from resnets.experiments import gradients, runner, transformers
 from resnets.models import create_model
-from resnets.train.checkpoint import CheckpointManager
 from resnets.train.context import StopAfterStep
+
+from launching import assert_members_match
 
 TINY = ["--data", "synthetic", "--device", "cpu", "data.synthetic_size=40", "data.resize=8",
         "batch_size=8", "eval_batch_size=64"]
@@ -165,11 +166,6 @@ def test_an_interrupted_member_resumes_to_the_same_weights_and_measurements(tmp_
     with pytest.raises(SystemExit):
         main(["experiment", *args, "--out", str(out)])
     assert main(["experiment", "--resume", str(out)]) == 0
-    for member in ("vit-skips2-seed0", "vit-no-skips2-seed0"):
-        got = CheckpointManager(out / "runs" / member).load_latest()
-        want = CheckpointManager(tmp_path / "ref/runs" / member).load_latest()
-        assert got["step"] == want["step"] == 6
-        for key, tensor in want["model"].items():
-            assert torch.equal(got["model"][key], tensor), (member, key)
+    assert_members_match(out, tmp_path / "ref", ("vit-skips2-seed0", "vit-no-skips2-seed0"), 6)
     for name in ("token_residuals.csv", "grad_norms.csv"):
         assert read_csv(out / name) == read_csv(tmp_path / "ref" / name), name

@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from launching import max_difference, torchrun
 from resnets.cli import main
 from resnets.errors import ResnetsError
-from resnets.train.distill import distillation_loss, load_teacher
+from resnets.models import create_model
+from resnets.train.distill import (attention_map, attention_transfer_loss, distillation_loss,
+                                    load_teacher)
 from resnets.train.engine import train
 from resnets.train.objectives import build_objective
 from test_distributed import ARGS, SETTINGS, config, weights
@@ -66,7 +68,56 @@ def test_the_objective_adds_the_frozen_teachers_soft_targets(teacher, tmp_path):
 
 def test_a_distilled_run_resumes_bitwise_identical(teacher, tmp_path):
     straight_and_resumed(tmp_path, epochs=2, **{"distill.teacher": teacher,
-                                                "distill.weight": 0.7})
+                                                "distill.weight": 0.7, "distill.attention": 100})
+
+
+def test_the_attention_map_is_the_normalised_channel_mean_of_squares():
+    # Two channels at two positions: (1, 0) and (1, 2); the mean squares are (1, 2).
+    features = torch.tensor([[[[1.0, 0.0]], [[1.0, 2.0]]]])
+    expected = torch.tensor([[1.0, 2.0]]) / math.sqrt(5)
+    torch.testing.assert_close(attention_map(features), expected)
+    # Pooled 2x2 -> 1x1: one position, whose normalised map is 1 whatever the values.
+    assert attention_map(torch.randn(3, 4, 2, 2), size=(1, 1)).tolist() == [[1.0]] * 3
+
+
+def test_attention_transfer_is_half_beta_times_the_mean_squared_map_difference():
+    gen = torch.Generator().manual_seed(0)
+    student = [torch.randn(2, 4, 4, 4, generator=gen), torch.randn(2, 8, 2, 2, generator=gen)]
+    teacher = [torch.randn(2, 16, 2, 2, generator=gen), torch.randn(2, 32, 2, 2, generator=gen)]
+    assert attention_transfer_loss(teacher, teacher, 1000.0).item() == 0.0
+    # The 4x4 student map is averaged over 2x2 blocks to meet the teacher's 2x2.
+    energy = student[0].pow(2).mean(1)
+    pooled = energy.view(2, 2, 2, 2, 2).mean(dim=(2, 4)).flatten(1)
+    first = (F.normalize(pooled, dim=1) - attention_map(teacher[0])).pow(2).mean()
+    second = (attention_map(student[1]) - attention_map(teacher[1])).pow(2).mean()
+    got = attention_transfer_loss(student, teacher, 10.0)
+    assert got.item() == pytest.approx(5.0 * (first + second).item(), rel=1e-5)
+
+
+def test_the_objective_pulls_the_students_stage_maps_to_the_teachers(teacher, tmp_path):
+    cfg = tiny_config(tmp_path, **{"distill.teacher": teacher, "distill.attention": 50,
+                                   "channels_last": "false"})
+    from resnets.train.pipeline import build_pipeline
+
+    data = build_pipeline(cfg, torch.device("cpu"))
+    model = load_teacher(str(teacher), data.classes, data.in_chans)
+    with_maps = build_objective(cfg, data.mean, data.std, len(data.classes), model)
+    plain = build_objective(tiny_config(tmp_path, **{"distill.teacher": teacher,
+                                                     "channels_last": "false"}),
+                            data.mean, data.std, len(data.classes), model)
+    images, labels = next(iter(data.train))
+    torch.manual_seed(0)
+    student = create_model(cfg.model.name, num_classes=len(data.classes)).eval()
+    loss, logits = with_maps(student, images, labels)
+    base, _ = plain(student, images, labels)
+    with torch.no_grad():
+        _, s_maps = student.forward_intermediates(images, indices=[1, 2, 3])
+        _, t_maps = model.model.forward_intermediates(images, indices=[1, 2, 3])
+    expected = attention_transfer_loss(s_maps, t_maps, 50.0)
+    assert expected.item() > 0
+    assert (loss - base).item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_two_processes_distill_as_one(teacher, tmp_path):
@@ -85,6 +136,7 @@ def test_two_processes_distill_as_one(teacher, tmp_path):
     (["distill.teacher={teacher}", "distill.temperature=0"], "distill.temperature"),
     (["distill.teacher={teacher}", "distill.weight=1.5"], "distill.weight"),
     (["distill.teacher={teacher}", "data.dataset=digits"], "other classes"),
+    (["distill.attention=1000"], "distill.attention transfers a teacher's"),
 ])
 def test_bad_distillation_settings_stop_in_one_line(teacher, tmp_path, capsys, settings,
                                                     message):

@@ -16,11 +16,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..train.engine import Hook
 from ..train.logger import pyplot
 from .core import Spec
-from .report import (COLOURS, markdown_table, mean_std, save_figure, write_csv,
-                     write_findings)
+from .report import (COLOURS, RecordsHook, markdown_table, mean_std, save_figure,
+                     write_csv, write_findings)
 from .runner import MemberResult
 from .settings import Budget, ExperimentConfig, Member, parse_budget
 
@@ -55,29 +54,21 @@ def _norm(tensors: list[torch.Tensor]) -> float:
     return torch.linalg.vector_norm(torch.stack([t.norm() for t in tensors])).item()
 
 
-class GradNormHook(Hook):
+class GradNormHook(RecordsHook):
     """Records :func:`layer_grad_norms` after the backward pass of the chosen steps."""
 
+    file_name = NORMS_FILE
+
     def __init__(self, steps: tuple[int, ...], layers: Layers = conv_layers) -> None:
+        super().__init__()
         self.steps = steps
         self.layers = layers
-        self.records: list[dict] = []
 
     def after_backward(self, ctx) -> None:
         if ctx.step in self.steps:
             with torch.no_grad():
                 self.records += [{"step": ctx.step, **row}
                                  for row in layer_grad_norms(ctx.model, self.layers)]
-
-    def on_train_end(self, ctx, summary: dict) -> None:
-        if ctx.is_main:
-            write_csv(ctx.run_dir / NORMS_FILE, self.records)
-
-    def state_dict(self) -> dict:
-        return {"records": self.records}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.records = list(state.get("records", []))
 
 
 def members(cfg: ExperimentConfig, budget: Budget) -> list[Member]:

@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..train.engine import Hook
 from ..train.logger import pyplot
 from ..train.logger import save_figure as save_train_figure
 
@@ -161,3 +162,23 @@ def curves_rows(results) -> list[dict[str, Any]]:
     return [{**r.labels, "step": row["step"], "epoch": row["epoch"],
              "train_error": row["train_error"], "test_error": row.get("test_error")}
             for r in results for row in r.rows]
+
+
+class RecordsHook(Hook):
+    """Rows gathered during training, kept across a resume (the engine saves a hook's state
+    in the checkpoint) and written to ``file_name`` in the run directory at the end."""
+
+    file_name = ""  # set by each subclass: the CSV it writes
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    def on_train_end(self, ctx, summary: dict) -> None:
+        if ctx.is_main:
+            write_csv(ctx.run_dir / self.file_name, self.records)
+
+    def state_dict(self) -> dict:
+        return {"records": self.records}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.records = list(state.get("records", []))

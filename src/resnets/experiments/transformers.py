@@ -26,12 +26,11 @@ from torch import nn
 from ..errors import ResnetsError
 from ..models import create_model
 from ..models.vit import Block
-from ..train.engine import Hook
 from ..train.logger import pyplot
 from .core import Spec
 from .gradients import (GradNormHook, first_last_ratios, geo_mean, group_ratios, plot_norms,
                         read_norms)
-from .report import (COLOURS, final_errors, markdown_table, mean_std, save_log_panels,
+from .report import (COLOURS, RecordsHook, final_errors, markdown_table, mean_std, save_log_panels,
                      write_csv, write_findings)
 from .runner import MemberResult
 from .settings import Budget, ExperimentConfig, Member, parse_budget
@@ -92,14 +91,16 @@ def token_residuals(model: nn.Module, images: torch.Tensor) -> list[float]:
     return values
 
 
-class TokenRankHook(Hook):
+class TokenRankHook(RecordsHook):
     """Measures :func:`token_residuals` on the first test images: of the member's model
     before its first step and after training, and (``variants``) of the :data:`VARIANTS`
     at initialisation, built with the member's seed and depth."""
 
+    file_name = RANKS_FILE
+
     def __init__(self, name: str, depth: int, seed: int, variants: bool) -> None:
+        super().__init__()
         self.name, self.depth, self.seed, self.variants = name, depth, seed, variants
-        self.records: list[dict] = []
 
     def _probe(self, ctx) -> torch.Tensor:
         """The first test images; a loader that keeps its place is put back where it was,
@@ -131,14 +132,7 @@ class TokenRankHook(Hook):
 
     def on_train_end(self, ctx, summary: dict) -> None:
         self._record("trained", "end", token_residuals(ctx.model, self._probe(ctx)))
-        if ctx.is_main:
-            write_csv(ctx.run_dir / RANKS_FILE, self.records)
-
-    def state_dict(self) -> dict:
-        return {"records": self.records}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.records = list(state.get("records", []))
+        super().on_train_end(ctx, summary)
 
 
 def members(cfg: ExperimentConfig, budget: Budget) -> list[Member]:

@@ -308,6 +308,9 @@ def check_settings(cfg: TrainConfig) -> None:
                                 or cfg.data.cutmix_alpha):
         raise ResnetsError("distill.teacher distills on the batch as loaded; mixup, CutMix "
                            "and adversarial training change it first: drop them or the teacher")
+    if cfg.distill.attention and not cfg.distill.teacher:
+        raise ResnetsError("distill.attention transfers a teacher's attention maps; give "
+                           "distill.teacher=RUN_DIR or drop distill.attention")
     if cfg.model.bn_l1 and cfg.model.norm != "batch":
         raise ResnetsError("model.bn_l1 penalises BatchNorm scales; set model.norm=batch or "
                            "drop model.bn_l1")

@@ -12,6 +12,16 @@ teacher is a trained run of ours, read like ``resnets evaluate`` reads one (its 
 its weights loaded with ``weights_only=True``), kept in eval mode with no gradients: it sees
 the same augmented batch as the student and changes nothing that a checkpoint must hold, so a
 distilled run resumes bit for bit like any other.
+
+Feature distillation (``distill.attention=BETA``) is attention transfer (Zagoruyko &
+Komodakis 2017, "Paying More Attention to Attention", arXiv:1612.03928): at each stage output
+the spatial attention map, the channel mean of the squared activations flattened and
+L2-normalised per image, of the student is pulled to the teacher's, adding
+BETA / 2 x the sum over stages of their mean squared difference (their code uses BETA = 1000).
+It needs no trainable state besides the student, so checkpoints, evaluation and export
+are unchanged; the stages pair from the last (the stem's output is left out), and a student
+map of another size is area-pooled to the teacher's. The stage outputs are read with forward
+hooks on the modules ``feature_info`` names, the same on the student and the teacher.
 """
 
 from __future__ import annotations
@@ -37,6 +47,59 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torc
                     F.log_softmax(teacher / temperature, dim=1), log_target=True,
                     reduction="batchmean")
     return (1 - weight) * hard + weight * temperature ** 2 * soft
+
+
+def attention_map(features: torch.Tensor, size: tuple[int, ...] | None = None) -> torch.Tensor:
+    """N x P: the channel mean of the squared activations of an N x C x ... stage output,
+    area-pooled to ``size`` when given, flattened and L2-normalised per image."""
+    energy = features.float().pow(2).mean(dim=1)
+    if size is not None and tuple(energy.shape[1:]) != tuple(size):
+        energy = F.interpolate(energy.unsqueeze(1), size=size, mode="area").squeeze(1)
+    return F.normalize(energy.flatten(1), dim=1)
+
+
+def attention_transfer_loss(student: list[torch.Tensor], teacher: list[torch.Tensor],
+                            beta: float) -> torch.Tensor:
+    """``beta`` / 2 x the sum over the paired stage outputs of the mean squared difference
+    of their attention maps (the student's pooled to the teacher's size)."""
+    total = student[0].new_zeros((), dtype=torch.float32)
+    for s, t in zip(student, teacher, strict=True):
+        total = total + (attention_map(s, t.shape[2:]) - attention_map(t)).pow(2).mean()
+    return beta / 2 * total
+
+
+class StageTap:
+    """Keeps the outputs of the named modules of ``model`` from its latest forward pass."""
+
+    def __init__(self, model: torch.nn.Module, names: list[str]) -> None:
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.names = names
+        for name in names:
+            model.get_submodule(name).register_forward_hook(self._keeper(name))
+
+    def _keeper(self, name: str):
+        def keep(module, inputs, output):
+            self.outputs[name] = output
+        return keep
+
+    def take(self) -> list[torch.Tensor]:
+        """The outputs, in the order of ``names``, forgotten once taken."""
+        outputs = [self.outputs.pop(name) for name in self.names]
+        self.outputs.clear()
+        return outputs
+
+
+def paired_stages(student: torch.nn.Module, teacher: torch.nn.Module
+                  ) -> tuple[list[str], list[str]]:
+    """The module names of the stage outputs attention transfer pairs: the last k of each
+    model's ``feature_info`` after the stem's, k the fewer of the two."""
+    names = [[f["module"] for f in getattr(m, "feature_info", [])][1:]
+             for m in (student, teacher)]
+    k = min(len(n) for n in names)
+    if k == 0:
+        raise ResnetsError("distill.attention pairs stage outputs, and the student or the "
+                           "teacher has none after its stem; set distill.attention=0")
+    return names[0][-k:], names[1][-k:]
 
 
 def check_teacher(spec: str) -> None:
@@ -88,12 +151,20 @@ def load_teacher(spec: str, classes: list[str], in_chans: int) -> Teacher:
 
 def distill_objective(objective: Callable, teacher: Teacher, temperature: float,
                       weight: float, channels_last: bool, mean: list[float],
-                      std: list[float]) -> Callable:
-    """``objective`` (the run's own hard-label loss) with the teacher's soft targets added;
-    ``mean`` and ``std`` normalised the student's inputs."""
+                      std: list[float], attention: float = 0.0) -> Callable:
+    """``objective`` (the run's own hard-label loss) with the teacher's soft targets added,
+    and with ``attention`` > 0 attention transfer at the paired stage outputs; ``mean`` and
+    ``std`` normalised the student's inputs."""
+    from .ema import unwrap_model
+
     placed: dict[str, torch.nn.Module] = {}
+    taps: dict[int, tuple[StageTap, StageTap]] = {}
 
     def distilled(net, images, labels):
+        student = unwrap_model(net)
+        if attention and id(student) not in taps:  # hooked once, before its first pass
+            names = paired_stages(student, teacher.model)
+            taps[id(student)] = (StageTap(student, names[0]), StageTap(teacher.model, names[1]))
         hard, logits = objective(net, images, labels)
         key = str(images.device)
         if key not in placed:  # moved once, to wherever the batches are
@@ -103,6 +174,10 @@ def distill_objective(objective: Callable, teacher: Teacher, temperature: float,
         with torch.no_grad():
             teacher_logits = placed[key](images, mean, std)
         loss = distillation_loss(logits, teacher_logits, labels, temperature, weight, hard)
+        if attention:
+            student_tap, teacher_tap = taps[id(student)]
+            loss = loss + attention_transfer_loss(student_tap.take(), teacher_tap.take(),
+                                                  attention)
         return loss, logits
 
     return distilled

@@ -67,7 +67,8 @@ def build_objective(cfg: TrainConfig, mean: list[float], std: list[float],
         from .distill import distill_objective
 
         objective = distill_objective(objective, teacher, cfg.distill.temperature,
-                                      cfg.distill.weight, cfg.channels_last, mean, std)
+                                      cfg.distill.weight, cfg.channels_last, mean, std,
+                                      cfg.distill.attention)
     return bn_scale_penalty(objective, cfg.model.bn_l1) if cfg.model.bn_l1 else objective
 
 

@@ -195,10 +195,12 @@ class DistillConfig:
     teacher: str = ""  # run directory of the teacher; "" = no distillation
     temperature: float = 4.0  # T: both softmaxes of the soft term divided by it
     weight: float = 0.9  # w: loss = (1 - w) * hard-label loss + w * T^2 * KL(teacher||student)
+    attention: float = 0.0  # beta of attention transfer at the stage outputs (paper: 1000); 0=off
 
     KEY: ClassVar[str] = "distill.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
         "teacher": TEXT, "temperature": number(0, 100, open_low=True), "weight": number(0, 1),
+        "attention": number(0, 1e6),
     }
 
     def __post_init__(self) -> None:
