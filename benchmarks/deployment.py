@@ -54,12 +54,18 @@ def section(subject: command.Subject, args, folder: Path, log) -> dict:
             "test_images": sum(len(b) for b in subject.test), "rows": rows}
 
 
-def extra_rows(pairs: list[str], args) -> dict:
+def extra_rows(pairs: list[str], args, folder: Path) -> dict:
+    """The eager fp32 row of each ``LABEL=RUN_DIR``, with the size of its torch.export
+    program (written into ``folder``), as the run's own eager row has."""
+    from resnets.export import WRITERS
+
     rows = {}
-    for pair in pairs:
+    for number, pair in enumerate(pairs):
         label, _, run = pair.partition("=")
         subject = command.from_run(run, 1)
-        rows[label] = command.measure_rows({label: subject.model}, {label: None}, subject,
+        program = folder / f"extra{number}.pt2"
+        WRITERS["exported-program"](subject.model, torch.zeros(2, *subject.shape), program)
+        rows[label] = command.measure_rows({label: subject.model}, {label: program}, subject,
                                            args.seconds)[label]
         rows[label]["agreement"] = None  # its own fp32 model: agreement says nothing
     return rows
@@ -122,7 +128,9 @@ def main(argv: list[str]) -> int:
         (work / "run").mkdir()
         result["sections"].append(section(subject, args, work / "run", log))
         if args.extra:
-            result["sections"][-1]["rows"].update(extra_rows(args.extra, args))
+            rows = result["sections"][-1]["rows"]
+            rows.update(extra_rows(args.extra, args, work / "run"))
+            measure.add_speedups(rows, "eager fp32")  # the run's eager row, not their own
     for name in args.models:
         (work / name).mkdir()
         subject = random_subject(name, max(args.images, args.calibration))

@@ -45,7 +45,14 @@ def test_registry_covers_every_family_and_paper_model():
                                        "resnet152", "resnet1202"]
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+def heavy(name: str) -> bool:
+    """The 100-layer-plus and wide ImageNet members: each family keeps a smaller one in the
+    quick suite (ResNet-50, SE-ResNet-50, ResNeXt-50, WRN-28-10), these run with -m slow."""
+    return bool(re.search(r"(101|152|200|1001|1202)", name)) or name.startswith("wide_resnet")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if heavy(n) else n
+                                  for n in ALL_MODELS])
 def test_forward_backward_and_feature_info(name):
     info = model_info(name)
     res = small_resolution(name)

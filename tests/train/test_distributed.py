@@ -324,6 +324,7 @@ def test_swa_under_torchrun_re_estimates_batchnorm_over_the_global_batch(tmp_pat
     assert (one[key] - live[key]).abs().max() > 100 * TOLERANCE  # re-estimated: other stats
 
 
+@pytest.mark.slow  # the suite's 15 minutes; -m slow runs it
 def test_compiled_model_under_ddp_reaches_the_weights_of_one(tmp_path, one_process):
     # torch.compile over the DDP wrapper: Dynamo splits the graph at DDP's gradient buckets.
     proc = torchrun(2, "-m", "resnets.cli", "train", *ARGS, *SETTINGS, "compile=true",
@@ -332,6 +333,7 @@ def test_compiled_model_under_ddp_reaches_the_weights_of_one(tmp_path, one_proce
     assert max_difference(weights(one_process), weights(tmp_path / "run")) < TOLERANCE
 
 
+@pytest.mark.slow  # the suite's 15 minutes; -m slow runs it
 def test_killed_worker_is_restarted_and_the_run_resumes(tmp_path, two_processes):
     """torchrun --max-restarts 1: SIGKILL one process mid-run; the new group resumes.
 
