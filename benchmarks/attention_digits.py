@@ -2,10 +2,12 @@
 
 Trains the main job's recipe (digits-resnet20) with ``model.attn_layer`` none, se, cbam, eca
 and gc (reduction ratio 4 for all: 16 would leave one hidden channel on the first stage's 16
-channels), for the given epochs and seeds, and reports parameters and test accuracy.
+channels), for the given epochs and seeds, and reports parameters and test accuracy. With
+``--cifar-root DIR`` the same on a CIFAR-10 folder (``cifar-10-batches-py`` layout, e.g. the
+subset in ../shared/data) with the efficient CIFAR recipe (cifar10-resnet20-efficient).
 
     OMP_NUM_THREADS=1 python benchmarks/attention_digits.py [--epochs 10] [--seeds 0] \
-        [--modules none se cbam eca gc]
+        [--modules none se cbam eca gc] [--cifar-root DIR --out RESULT.json]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--modules", nargs="+", default=list(MODULES), choices=MODULES)
+    parser.add_argument("--cifar-root", default="", help="a CIFAR-10 folder instead of digits")
     parser.add_argument("--out", default="benchmarks/results/attention_digits.json")
     args = parser.parse_args()
     runs = []
@@ -41,9 +44,12 @@ def main() -> None:
             params = count_params(create_model("resnet20", **options))
             for seed in args.seeds:
                 name = f"{module}-{seed}"
-                cfg = recipe_config("digits-resnet20", {
+                data = ({"data.dataset": "cifar10", "data.root": args.cifar_root,
+                         "eval_every": "0"} if args.cifar_root else {})
+                recipe = "cifar10-resnet20-efficient" if args.cifar_root else "digits-resnet20"
+                cfg = recipe_config(recipe, {
                     "epochs": str(args.epochs), "seed": str(seed), "device": "cpu",
-                    "out_dir": tmp, "run_name": name, **attn})
+                    "out_dir": tmp, "run_name": name, **data, **attn})
                 start = time.perf_counter()
                 summary = train(cfg)
                 runs.append({"attn_layer": module, "seed": seed, "params": params,

@@ -1,9 +1,9 @@
 """Benchmark: where Grad-CAM and Grad-CAM++ peak on the synthetic shapes (docs/attention.md).
 
-Per seed: a CIFAR ResNet (ResNet-20 by default, on 8,000 scenes) learns the class of the one shape in 32x32
-scenes (circle, square, triangle on textured backgrounds, data/shapes.py); on fresh test
-scenes, the maps of the true class "hit" when their maximum falls inside
-the shape's box (resnets.explain.localization), at every feature point. The same with the
+Per seed: a CIFAR ResNet (ResNet-20 by default, on 8,000 scenes) learns the class of the one
+shape in 32x32 scenes (circle, square, triangle on textured backgrounds, data/shapes.py); on
+fresh test scenes, the maps of the true class "hit" when their maximum falls inside the
+shape's box (resnets.explain.localization), at every feature point. The same with the
 weights re-initialised (the model-randomisation check, Adebayo et al. 2018) gives the chance
 level of the maps.
 
