@@ -307,6 +307,7 @@ def test_sync_bn_makes_two_processes_with_batchnorm_reach_the_weights_of_one(
     assert max_difference(before_last, reference) > 100 * TOLERANCE
 
 
+@pytest.mark.slow  # the suite's 15 minutes; -m slow runs it
 def test_swa_under_torchrun_re_estimates_batchnorm_over_the_global_batch(tmp_path):
     """Each process re-estimates the SWA weights' statistics over its share of the training
     batches; with sync_bn those are the global batch's, as one process finds them."""

@@ -76,6 +76,7 @@ def test_accumulation_longer_than_an_epoch_is_one_line(tmp_path):
         train(config(tmp_path, "long", batch_size="16", **{"optim.accum_steps": "9"}))
 
 
+@pytest.mark.slow  # fp16 on a CPU is slow; the suite's 15 minutes
 def test_an_interrupted_accumulating_fp16_run_resumes_bit_for_bit(tmp_path):
     extra = {"batch_size": "8", "optim.accum_steps": "2", "precision": "fp16"}
     train(config(tmp_path, "straight", **extra))
