@@ -36,6 +36,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/attention_digits.json")
     args = parser.parse_args()
     runs = []
+    data = ({"data.dataset": "cifar10", "data.root": args.cifar_root, "eval_every": "0"}
+            if args.cifar_root else {})
+    recipe = "cifar10-resnet20-efficient" if args.cifar_root else "digits-resnet20"
     with tempfile.TemporaryDirectory() as tmp:
         for module in args.modules:
             attn = {} if module == "none" else {"model.attn_layer": module,
@@ -44,9 +47,6 @@ def main() -> None:
             params = count_params(create_model("resnet20", **options))
             for seed in args.seeds:
                 name = f"{module}-{seed}"
-                data = ({"data.dataset": "cifar10", "data.root": args.cifar_root,
-                         "eval_every": "0"} if args.cifar_root else {})
-                recipe = "cifar10-resnet20-efficient" if args.cifar_root else "digits-resnet20"
                 cfg = recipe_config(recipe, {
                     "epochs": str(args.epochs), "seed": str(seed), "device": "cpu",
                     "out_dir": tmp, "run_name": name, **data, **attn})

@@ -40,19 +40,21 @@ def main() -> None:
     args = parser.parse_args()
     test = one_shape_scenes(args.test, args.size, seed=10_000)  # the same for every seed
     runs = []
+    def network() -> torch.nn.Module:
+        return create_model("cifar_resnet", depth=args.depth, num_classes=3,
+                            output_stride=args.output_stride)
+
     for seed in args.seeds:
         torch.manual_seed(seed)
         start = time.time()
-        model = create_model("cifar_resnet", depth=args.depth, num_classes=3,
-                             output_stride=args.output_stride)
+        model = network()
         fit(model, *one_shape_scenes(args.train, args.size, seed=seed)[:2], args.epochs,
             seed=seed, log=lambda epoch, acc: print(f"seed {seed} epoch {epoch + 1}: train "
                                                     f"accuracy {acc:.3f}", flush=True))
         if args.save:
             torch.save(model.state_dict(), f"{args.save}-seed{seed}.pt")
         torch.manual_seed(seed + 1000)
-        randomised = create_model("cifar_resnet", depth=args.depth, num_classes=3,
-                                  output_stride=args.output_stride).eval()
+        randomised = network().eval()
         stages = {}
         for stage in range(len(model.feature_info)):
             name = model.feature_info[stage]["module"]

@@ -161,10 +161,13 @@ def distill_objective(objective: Callable, teacher: Teacher, temperature: float,
     taps: dict[int, tuple[StageTap, StageTap]] = {}
 
     def distilled(net, images, labels):
-        student = unwrap_model(net)
-        if attention and id(student) not in taps:  # hooked once, before its first pass
-            names = paired_stages(student, teacher.model)
-            taps[id(student)] = (StageTap(student, names[0]), StageTap(teacher.model, names[1]))
+        if attention:
+            student = unwrap_model(net)
+            if id(student) not in taps:  # hooked once, before its first pass
+                names = paired_stages(student, teacher.model)
+                taps[id(student)] = (StageTap(student, names[0]),
+                                     StageTap(teacher.model, names[1]))
+            student_tap, teacher_tap = taps[id(student)]
         hard, logits = objective(net, images, labels)
         key = str(images.device)
         if key not in placed:  # moved once, to wherever the batches are
@@ -175,7 +178,6 @@ def distill_objective(objective: Callable, teacher: Teacher, temperature: float,
             teacher_logits = placed[key](images, mean, std)
         loss = distillation_loss(logits, teacher_logits, labels, temperature, weight, hard)
         if attention:
-            student_tap, teacher_tap = taps[id(student)]
             loss = loss + attention_transfer_loss(student_tap.take(), teacher_tap.take(),
                                                   attention)
         return loss, logits
