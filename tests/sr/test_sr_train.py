@@ -106,6 +106,9 @@ def test_bad_training_folders_are_one_line_before_training(kind, words, photos, 
     (["--model", "vdsr_x2"], "unknown option 'blocks' for vdsr_x2"),
     (["--repeat", "1", "--batch-size", "4"], "give 2 patches an epoch"),
     (["--val", "nowhere"], "data.val: no folder"),
+    (["data.downscales=1.0,1.5"], "data.downscales must be a comma-separated list of finite "
+     "numbers in (0, 1], got (1.0, 1.5)"),
+    (["data.downscales="], "data.downscales is empty; give at least one factor"),
 ])
 def test_bad_settings_are_one_line_before_training(settings, words, photos, tmp_path, capsys):
     assert main(["sr", "train", *folders(photos), *SETTINGS, *settings, "--out-dir",

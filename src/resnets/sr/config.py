@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..errors import ResnetsError
 from ..limits import FLAG, TEXT, Limit, check_fields, choice, integer, number
 from ..models.registry import check_modality
 from ..train.config import EngineConfig, OptimConfig
@@ -49,16 +50,21 @@ class SRDataConfig:
     patch_size: int = 48  # side of the low-resolution training patches; HR: scale x larger
     repeat: int = 20  # patches cut from each training image per epoch
     augment: bool = True  # random flips and transposition of the patches (EDSR's)
+    downscales: tuple[float, ...] = (1.0,)  # train on each image also shrunk by these factors
     workers: int = 0  # DataLoader worker processes; 0 = load in the main process
 
     KEY: ClassVar[str] = "data.{name}"
     LIMITS: ClassVar[dict[str, Limit]] = {
         "train": TEXT, "val": TEXT, "channels": choice(1, 3), "patch_size": integer(4, 1024),
         "repeat": integer(1, 100_000), "augment": FLAG, "workers": integer(0, 256),
+        "downscales": Limit(float, 0, 1, open_low=True, many=True),
     }
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if not self.downscales:
+            raise ResnetsError("data.downscales is empty; give at least one factor in (0, 1], "
+                               "e.g. data.downscales=1.0 (the images as they are)")
         absolute_paths(self, ("train", "val"))
 
 

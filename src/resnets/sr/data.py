@@ -8,7 +8,12 @@ low-resolution image would be: the (LR, HR) pair of that image. Every file is ch
 training: an empty folder, an unreadable file, or an image too small for the training patch
 (or, for validation, for the scores) is one line naming it and the fix.
 
-A training epoch cuts ``data.repeat`` random patches from each image: an LR square of
+``data.downscales`` also trains on each image made smaller first (FSRCNN's augmentation, Dong
+et al. 2016, Sec. 4.1: factors 0.9, 0.8, 0.7 and 0.6): each factor is one more training image,
+the HR image resized by antialiased bicubic interpolation and rounded to 8 bits. Shrinking a
+photo averages away its noise and JPEG blocks and gives edges at more scales.
+
+A training epoch cuts ``data.repeat`` random patches from each (image, factor): an LR square of
 ``patch_size`` pixels and the HR square under it, flipped and transposed at random
 (``augment``); the draws use the global generator, which the step loader
 (:class:`~resnets.data.steps.StepLoader`) seeds for each position of the epoch, so a resumed
@@ -45,13 +50,17 @@ def image_files(root: str | os.PathLike, key: str) -> list[Path]:
     return files
 
 
-def bicubic_downscale(image: torch.Tensor, scale: int) -> torch.Tensor:
-    """A uint8 C x H x W image (H and W multiples of ``scale``) made ``scale`` times smaller:
-    antialiased bicubic interpolation, rounded to 8 bits."""
-    height, width = image.shape[-2] // scale, image.shape[-1] // scale
+def bicubic_resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A uint8 C x H x W image resized to ``height`` x ``width``: antialiased bicubic
+    interpolation, rounded to 8 bits."""
     small = F.interpolate(image[None].float(), size=(height, width), mode="bicubic",
                           antialias=True, align_corners=False)[0]
     return small.round().clamp(0, 255).to(torch.uint8)
+
+
+def bicubic_downscale(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """A uint8 C x H x W image (H and W multiples of ``scale``) made ``scale`` times smaller."""
+    return bicubic_resize(image, image.shape[-2] // scale, image.shape[-1] // scale)
 
 
 def decode(path: Path, channels: int) -> torch.Tensor:
@@ -60,29 +69,38 @@ def decode(path: Path, channels: int) -> torch.Tensor:
 
 
 class ImagePairs:
-    """The (LR, HR) uint8 pairs of the images of a folder at ``scale`` (module docstring);
+    """The (LR, HR) uint8 pairs of the images of a folder at ``scale``, each image at each of
+    the ``downscales`` (module docstring; item ``i`` is file ``i // len(downscales)``);
     ``min_side`` is the smallest HR side an image may have, ``why`` what needs it and
     ``fix`` what to do about a smaller one."""
 
     def __init__(self, root: str | os.PathLike, key: str, scale: int, channels: int,
-                 min_side: int, why: str, fix: str) -> None:
+                 min_side: int, why: str, fix: str,
+                 downscales: tuple[float, ...] = (1.0,)) -> None:
         self.files = image_files(root, key)
-        self.scale, self.channels = scale, channels
+        self.scale, self.channels, self.downscales = scale, channels, downscales
         statuses = check_images(self.files)
         refuse_bad_images(self.files, statuses, str(root), None)
+        smallest = min(downscales)
         for path, status in zip(self.files, statuses):
             width, height = status.size
-            if min(width, height) < min_side:
-                raise DataError(f"image {path} is {width}x{height}, smaller than {why}; "
-                                f"{fix}")
+            if min(width, height) * smallest < min_side:
+                shrunk = f" when downscaled by {smallest:g}" if smallest < 1 else ""
+                raise DataError(f"image {path} is {width}x{height}, smaller{shrunk} than "
+                                f"{why}; {fix}")
         self._pairs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.files) * len(self.downscales)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if index not in self._pairs:
-            hr = decode(self.files[index], self.channels)
+            file, which = divmod(index, len(self.downscales))
+            hr = decode(self.files[file], self.channels)
+            factor = self.downscales[which]
+            if factor != 1.0:
+                hr = bicubic_resize(hr, round(hr.shape[1] * factor),
+                                    round(hr.shape[2] * factor))
             s = self.scale
             hr = hr[:, :hr.shape[1] // s * s, :hr.shape[2] // s * s]
             self._pairs[index] = bicubic_downscale(hr, s), hr
@@ -126,11 +144,14 @@ class PatchDataset(torch.utils.data.Dataset):
 
 
 def training_patches(root: str | os.PathLike, scale: int, channels: int, patch_size: int,
-                     repeat: int, augment: bool) -> PatchDataset:
-    """The training patches of the folder ``root``; each image must hold one HR patch."""
+                     repeat: int, augment: bool, downscales: tuple[float, ...] = (1.0,)
+                     ) -> PatchDataset:
+    """The training patches of the folder ``root``; each image, at its smallest downscale,
+    must hold one HR patch."""
     side = patch_size * scale
     pairs = ImagePairs(root, "data.train", scale, channels, side,
                        f"the {side}x{side} high-resolution training patch (data.patch_size="
                        f"{patch_size} at x{scale})",
-                       "lower data.patch_size or leave the image out of data.train")
+                       "lower data.patch_size, raise the smallest of data.downscales, or "
+                       "leave the image out of data.train", downscales)
     return PatchDataset(pairs, patch_size, repeat, augment)

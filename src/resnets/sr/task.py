@@ -44,9 +44,9 @@ class SRTask(DenseTask):
         d = cfg.data
         scale = self.scale(cfg)
         train = training_patches(d.train, scale, d.channels, d.patch_size, d.repeat,
-                                 d.augment)
+                                 d.augment, d.downscales)
         if len(train) < cfg.batch_size:
-            raise DataError(f"the {len(train.pairs)} training images give {len(train)} "
+            raise DataError(f"the {len(train.pairs.files)} training images give {len(train)} "
                             f"patches an epoch (data.repeat={d.repeat}), fewer than "
                             f"batch_size {cfg.batch_size}; raise data.repeat")
         val = validation_pairs(d.val, scale, d.channels)
@@ -77,7 +77,9 @@ class SRTask(DenseTask):
 
     def metadata(self, cfg: SRConfig, data: DenseData) -> dict[str, Any]:
         """What ``resnets sr evaluate|predict`` rebuild the network and find its data by."""
-        return {"network": asdict(cfg.network), "data": asdict(cfg.data)}
+        data = asdict(cfg.data)  # as JSON holds it: check_keys reads a tuple field as a list
+        return {"network": asdict(cfg.network),
+                "data": {**data, "downscales": list(data["downscales"])}}
 
     def check_checkpoint(self, cfg: SRConfig, state: dict[str, Any], data: DenseData,
                          where: str) -> None:

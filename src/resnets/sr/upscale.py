@@ -71,7 +71,8 @@ def load_network(path: str | os.PathLike, device: torch.device
     where = f"checkpoint {str(path)!r}: 'data'"
     state["data"] = fill_defaults(state.get("data"), SRDataConfig, where)
     check_keys(state["data"], field_kinds(SRDataConfig), where)
-    network, data = NetworkConfig(**state["network"]), SRDataConfig(**state["data"])
+    network = NetworkConfig(**state["network"])
+    data = SRDataConfig(**{**state["data"], "downscales": tuple(state["data"]["downscales"])})
     model = load_checked(lambda: build_network(network, data.channels), state, path)
     return model.to(device).eval(), state
 
