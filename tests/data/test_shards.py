@@ -110,6 +110,7 @@ def test_every_sample_is_served_once_per_epoch_over_processes_and_workers(world_
     assert len(served_by) == world_size * max(workers, 1)  # every process's every worker
 
 
+@pytest.mark.slow  # 27 s on a 2-core Xeon; the shard reader tests stay quick
 def test_resnets_train_reads_generated_shards(tmp_path, capsys):
     make_shards(tmp_path / "shards" / "train", count=8, per_shard=3)
     make_shards(tmp_path / "shards" / "val", count=4, per_shard=4)

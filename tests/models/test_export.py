@@ -76,6 +76,7 @@ def compiled_matches_eager(model, x, expected) -> None:
     assert (out - expected).abs().max() < 1e-4
 
 
+@pytest.mark.slow  # 24 s on a 2-core Xeon; test_torch_compile and the compiled step stay quick
 def test_torch_compile_resnet20(randomize_batchnorm):
     # Compiling takes ~10 s on two CPU cores: one small model here, the others under -m slow.
     model = randomize_batchnorm(create_model("resnet20"), 16)

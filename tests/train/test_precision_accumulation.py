@@ -92,6 +92,7 @@ def test_an_interrupted_accumulating_fp16_run_resumes_bit_for_bit(tmp_path):
     assert a["scaler"] == b["scaler"]
 
 
+@pytest.mark.slow  # 44 s on a 2-core Xeon; bf16 and the fp16 unit tests stay quick
 def test_fp16_is_autocast_with_loss_scaling(tmp_path):
     summary = train(config(tmp_path, "half", batch_size="16", precision="fp16", epochs="1"))
     assert summary["test_error"] is not None
